@@ -1,0 +1,49 @@
+//! Small shared helpers: hashing for stable ids and cache keys, hex checks.
+
+/// 64-bit FNV-1a: stable across runs and platforms, for ids and cache keys (not for security).
+#[derive(Debug, Clone, Copy)]
+pub struct Fnv(u64);
+
+impl Default for Fnv {
+    fn default() -> Self {
+        Fnv::new()
+    }
+}
+
+impl Fnv {
+    pub fn new() -> Fnv {
+        Fnv(0xcbf2_9ce4_8422_2325)
+    }
+
+    pub fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 ^= u64::from(*b);
+            self.0 = self.0.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+
+    pub fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+/// FNV-1a of the parts, each followed by a NUL.
+pub fn fnv(parts: &[&str]) -> u64 {
+    let mut h = Fnv::new();
+    for p in parts {
+        h.write(p.as_bytes());
+        h.write(&[0]);
+    }
+    h.finish()
+}
+
+/// A commit id as people write it: 7 to 40 hexadecimal digits.
+pub fn is_commit_hex(s: &str) -> bool {
+    (7..=40).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// Two ids name the same commit when one is a prefix of the other (case-insensitive).
+pub fn same_commit(a: &str, b: &str) -> bool {
+    let (short, long) = if a.len() <= b.len() { (a, b) } else { (b, a) };
+    short.len() >= 7 && long.len() >= short.len() && long[..short.len()].eq_ignore_ascii_case(short)
+}
