@@ -111,17 +111,14 @@ pub fn parse_env(text: &str) -> Vec<EnvVar> {
         };
         let Some(eq) = body.find('=') else { continue };
         let name = &body[..eq];
-        if name.is_empty()
-            || !name
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'_')
-        {
+        if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
             continue;
         }
         let mut vstart = body_off + eq + 1;
         let rest = &line[vstart..];
         // A value ends at whitespace or an unquoted comment.
-        let (value, vlen) = if let Some(q) = rest.chars().next().filter(|c| *c == '"' || *c == '\'') {
+        let (value, vlen) = if let Some(q) = rest.chars().next().filter(|c| *c == '"' || *c == '\'')
+        {
             match rest[1..].find(q) {
                 Some(end) => {
                     vstart += 1;
@@ -282,12 +279,18 @@ export SCHEMAS_IMAGE_TAG=\"19d5f88\" # pinned\n";
         let text = format!("{ENV}export RECONCILE_IMAGE_TAG=aaaaaaa\n");
         let comps = components_from_env(&parse_env(&text));
         let err = comps[0].check_unique().unwrap_err().to_string();
-        assert!(err.contains(".env:8: RECONCILE_IMAGE_TAG is set twice (also on line 4)"), "{err}");
+        assert!(
+            err.contains(".env:8: RECONCILE_IMAGE_TAG is set twice (also on line 4)"),
+            "{err}"
+        );
     }
 
     #[test]
     fn repo_urls_are_normalized() {
         assert_eq!(normalize_repo_url("https://x/y.git/"), "https://x/y");
-        assert_eq!(normalize_repo_url("git@github.com:a/b.git"), "git@github.com:a/b");
+        assert_eq!(
+            normalize_repo_url("git@github.com:a/b.git"),
+            "git@github.com:a/b"
+        );
     }
 }

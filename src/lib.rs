@@ -2,9 +2,15 @@
 //! and move them all to one upstream commit, safely.
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
+pub mod apply;
 pub mod checkout;
+pub mod cli;
+pub mod edit;
 pub mod error;
+pub mod locations;
+pub mod plan;
 pub mod scan;
 pub mod util;
+pub mod yaml;
 
 pub use error::{Error, Result};

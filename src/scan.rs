@@ -156,8 +156,7 @@ fn decode(bytes: &[u8], key: u64) -> Option<PathMap> {
     }
     let mut map = PathMap::default();
     map.reserve(bytes.len() / 65);
-    loop {
-        let Some(k) = take(8) else { break };
+    while let Some(k) = take(8) {
         let rel = u64_at(k)?;
         let size = u64_at(take(8)?)?;
         let ino = u64_at(take(8)?)?;
@@ -247,7 +246,9 @@ pub fn scan(root: &Path, needles: &[String], cache_file: Option<&Path>) -> Resul
         busy: 0,
     });
     let cond = Condvar::new();
-    let threads = std::thread::available_parallelism().map_or(2, |n| n.get()).clamp(1, 16);
+    let threads = std::thread::available_parallelism()
+        .map_or(2, |n| n.get())
+        .clamp(1, 16);
     let worker = Worker {
         matcher: &matcher,
         queue: &queue,

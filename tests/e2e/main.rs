@@ -1,1 +1,10 @@
+//! End-to-end tests: the real binary, real git, real files, in a sealed environment.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod support;
+
+mod atomicity;
+mod bad_input;
+mod edits;
+mod promote;
+mod proptest_edit;

@@ -1,0 +1,254 @@
+//! The command line: global options, the shared context, one module per subcommand, and the one
+//! error type that maps every failure to a message, hints and an exit code.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::checkout::{Checkout, Component};
+use crate::error::Error;
+use crate::locations::{self, Discovery};
+use crate::scan::{self, ScannedFile};
+
+mod promote;
+mod status;
+
+/// Exit status: success.
+pub const EXIT_OK: u8 = 0;
+/// Exit status: an error or a refusal (bad input, safety rule, I/O, an unreachable service).
+pub const EXIT_ERROR: u8 = 1;
+/// Exit status: the command line itself is wrong.
+pub const EXIT_USAGE: u8 = 2;
+/// Exit status: `verify` found differences.
+pub const EXIT_DIFFERS: u8 = 3;
+
+/// Promote qontract-reconcile (and the other components of `.env`) across every place of an
+/// app-interface checkout that pins its version.
+#[derive(Debug, Parser)]
+#[command(name = "qr-promote", version, about, max_term_width = 100)]
+pub struct Cli {
+    /// Root of the app-interface checkout (holds .env, data/, resources/).
+    #[arg(
+        short = 'C',
+        long = "repo",
+        global = true,
+        value_name = "DIR",
+        default_value = "."
+    )]
+    pub repo: PathBuf,
+    /// Print one JSON document on stdout instead of text.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// Cache folder (upstream clones, the scan cache).
+    #[arg(long, global = true, value_name = "DIR", env = "QR_PROMOTE_CACHE")]
+    pub cache_dir: Option<PathBuf>,
+    /// Read every file instead of trusting the scan cache.
+    #[arg(long, global = true)]
+    pub no_scan_cache: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Every component and each of its locations: kind, path:line, value, in sync or drifted.
+    Status(status::Args),
+    /// Show what a promotion would change: a summary line per location and a unified diff.
+    Plan(promote::PlanArgs),
+    /// Write the promotion: all files or none.
+    Apply(promote::ApplyArgs),
+}
+
+/// What kind of failure, for the exit code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// Bad input, a refusal, I/O, an external failure.
+    Failed,
+    /// `verify` found differences.
+    Differs,
+}
+
+/// The command line's error: a one-line message, optional hints, an exit code.
+#[derive(Debug)]
+pub struct CliError {
+    pub kind: ErrorKind,
+    pub message: String,
+    pub hints: Vec<String>,
+}
+
+impl CliError {
+    pub fn new(message: impl Into<String>) -> CliError {
+        CliError {
+            kind: ErrorKind::Failed,
+            message: message.into(),
+            hints: Vec::new(),
+        }
+    }
+
+    pub fn hint(mut self, hint: impl Into<String>) -> CliError {
+        self.hints.push(hint.into());
+        self
+    }
+
+    fn exit_code(&self) -> u8 {
+        match self.kind {
+            ErrorKind::Failed => EXIT_ERROR,
+            ErrorKind::Differs => EXIT_DIFFERS,
+        }
+    }
+}
+
+impl From<Error> for CliError {
+    fn from(e: Error) -> CliError {
+        CliError::new(e.to_string())
+    }
+}
+
+/// Result of a subcommand.
+pub type CmdResult = Result<(), CliError>;
+
+/// What every subcommand shares: the options and the opened checkout.
+pub struct Context {
+    pub json: bool,
+    pub root: PathBuf,
+    pub cache_dir: PathBuf,
+    pub use_scan_cache: bool,
+    pub checkout: Checkout,
+    out: std::io::Stdout,
+}
+
+/// The files a walk kept, and discovery for components.
+pub struct Scanned {
+    pub files: Vec<ScannedFile>,
+    needle_owner: Vec<usize>,
+    pub warnings_shown: bool,
+}
+
+impl Context {
+    fn new(cli: &Cli) -> Result<Context, CliError> {
+        let checkout = Checkout::open(&cli.repo)?;
+        Ok(Context {
+            json: cli.json,
+            root: cli.repo.clone(),
+            cache_dir: cli.cache_dir.clone().unwrap_or_else(default_cache_dir),
+            use_scan_cache: !cli.no_scan_cache,
+            checkout,
+            out: std::io::stdout(),
+        })
+    }
+
+    /// Writes to stdout (a closed pipe is not an error).
+    pub fn print(&self, s: &str) {
+        let mut out = self.out.lock();
+        let _ = out.write_all(s.as_bytes());
+    }
+
+    /// Prints a JSON document.
+    pub fn print_json(&self, v: &serde_json::Value) {
+        let s = serde_json::to_string_pretty(v).unwrap_or_default();
+        self.print(&s);
+        self.print("\n");
+    }
+
+    /// A warning on stderr.
+    pub fn warn(&self, s: &str) {
+        eprintln!("warning: {s}");
+    }
+
+    /// Walks the checkout once for the needles of every component.
+    pub fn scan(&self) -> Result<Scanned, CliError> {
+        let (needles, owner) = locations::needles_of(&self.checkout.components);
+        let cache_file = self.use_scan_cache.then(|| self.scan_cache_file());
+        let outcome = scan::scan(&self.root, &needles, cache_file.as_deref())?;
+        for (path, why) in &outcome.unreadable {
+            self.warn(&format!("{path}: cannot read: {why}"));
+        }
+        Ok(Scanned {
+            files: outcome.files,
+            needle_owner: owner,
+            warnings_shown: false,
+        })
+    }
+
+    fn scan_cache_file(&self) -> PathBuf {
+        let root = std::fs::canonicalize(&self.root).unwrap_or_else(|_| self.root.clone());
+        let key = crate::util::fnv(&[&root.to_string_lossy()]);
+        self.cache_dir.join("scan").join(format!("{key:016x}.bin"))
+    }
+
+    /// Discovers the locations of `c`; warnings about files that mention nothing of it are
+    /// printed once.
+    pub fn discover(&self, scanned: &mut Scanned, c: &Component) -> Result<Discovery, CliError> {
+        let idx = self
+            .checkout
+            .components
+            .iter()
+            .position(|x| x.name == c.name)
+            .unwrap_or(usize::MAX);
+        let owner = scanned.needle_owner.clone();
+        let mentions = move |f: &ScannedFile| f.hits.iter().any(|h| owner.get(*h) == Some(&idx));
+        let d = locations::discover(&self.checkout, c, &scanned.files, &mentions)?;
+        if !scanned.warnings_shown {
+            for w in &d.warnings {
+                self.warn(&format!("{w}; it mentions nothing of {}, skipped", c.name));
+            }
+            scanned.warnings_shown = true;
+        }
+        Ok(d)
+    }
+
+    /// The bytes of every scanned file by path.
+    pub fn file_map(scanned: &Scanned) -> BTreeMap<String, (Vec<u8>, bool)> {
+        scanned
+            .files
+            .iter()
+            .map(|f| (f.rel.clone(), (f.bytes.clone(), f.symlink)))
+            .collect()
+    }
+}
+
+/// `$QR_PROMOTE_CACHE` is handled by clap; else `$XDG_CACHE_HOME/qr-promote`, else `~/.cache/qr-promote`.
+pub fn default_cache_dir() -> PathBuf {
+    if let Some(x) = std::env::var_os("XDG_CACHE_HOME").filter(|x| !x.is_empty()) {
+        return Path::new(&x).join("qr-promote");
+    }
+    match std::env::var_os("HOME").filter(|x| !x.is_empty()) {
+        Some(h) => Path::new(&h).join(".cache").join("qr-promote"),
+        None => std::env::temp_dir().join("qr-promote-cache"),
+    }
+}
+
+/// Runs the command line; the binary's `main`.
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { EXIT_USAGE } else { EXIT_OK });
+        }
+    };
+    match run(&cli) {
+        Ok(()) => ExitCode::from(EXIT_OK),
+        Err(e) => {
+            if e.kind != ErrorKind::Differs || !e.message.is_empty() {
+                eprintln!("error: {}", e.message);
+            }
+            for h in &e.hints {
+                eprintln!("hint: {h}");
+            }
+            ExitCode::from(e.exit_code())
+        }
+    }
+}
+
+fn run(cli: &Cli) -> CmdResult {
+    let ctx = Context::new(cli)?;
+    match &cli.command {
+        Command::Status(a) => status::cmd_status(&ctx, a),
+        Command::Plan(a) => promote::cmd_plan(&ctx, a),
+        Command::Apply(a) => promote::cmd_apply(&ctx, a),
+    }
+}

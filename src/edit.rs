@@ -1,0 +1,288 @@
+//! Span edits: replace only the bytes of version tokens, keep a tag a string, and parse the result
+//! again to confirm it says what it should.
+
+use std::collections::HashMap;
+use std::ops::Range;
+
+use crate::checkout::{components_from_env, parse_env, Component, ENV_FILE};
+use crate::error::{Error, Result};
+use crate::locations::{self, Kind, Location, Reading, Refs};
+use crate::yaml::{self, Style};
+
+/// One replacement of a version token.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Edit {
+    /// The location's id.
+    pub location: String,
+    pub kind: Kind,
+    pub path: String,
+    pub line: usize,
+    /// The token before.
+    pub old: String,
+    /// The token after.
+    pub new: String,
+    /// Quotes added so that the tag still reads as a string (`'` or `"`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub quoted: Option<char>,
+    #[serde(skip)]
+    pub span: Range<usize>,
+}
+
+/// Replaces byte ranges (which must not overlap) with new bytes.
+pub fn splice(bytes: &[u8], edits: &[(Range<usize>, String)]) -> Result<Vec<u8>> {
+    let mut sorted: Vec<&(Range<usize>, String)> = edits.iter().collect();
+    sorted.sort_by_key(|(r, _)| r.start);
+    let mut out = Vec::with_capacity(bytes.len() + 16);
+    let mut at = 0;
+    for (r, new) in sorted {
+        if r.start < at || r.end > bytes.len() || r.start > r.end {
+            return Err(Error::input(format!(
+                "overlapping or out-of-range edit at byte {}",
+                r.start
+            )));
+        }
+        out.extend_from_slice(&bytes[at..r.start]);
+        out.extend_from_slice(new.as_bytes());
+        at = r.end;
+    }
+    out.extend_from_slice(&bytes[at..]);
+    Ok(out)
+}
+
+/// The token a location gets: as many characters of `to` as it holds now.
+pub fn new_token(old: &str, to: &str) -> String {
+    let n = old.len().min(to.len());
+    let mut t = to[..n].to_string();
+    if old.bytes().any(|b| b.is_ascii_uppercase()) && !old.bytes().any(|b| b.is_ascii_lowercase()) {
+        t.make_ascii_uppercase();
+    }
+    t
+}
+
+/// The quote a file uses most for its quoted scalars (single quotes when it uses none).
+pub fn preferred_quote(text: &str, reading: &Reading) -> char {
+    let (mut single, mut double) = (0usize, 0usize);
+    match reading {
+        Reading::Yaml(docs) => {
+            for s in yaml::scalars(docs) {
+                match s.node.style() {
+                    Some(Style::Single) => single += 1,
+                    Some(Style::Double) => double += 1,
+                    _ => {}
+                }
+            }
+        }
+        Reading::Lines => {
+            for line in text.lines() {
+                let v = line
+                    .split_once(": ")
+                    .map(|(_, v)| v.trim_start())
+                    .unwrap_or("");
+                if v.starts_with('\'') {
+                    single += 1;
+                } else if v.starts_with('"') {
+                    double += 1;
+                }
+            }
+        }
+    }
+    if double > single {
+        '"'
+    } else {
+        '\''
+    }
+}
+
+/// Computes the edits of one file and its new bytes, and confirms by parsing again that every
+/// edited location now holds its new value as a string and nothing else changed.
+pub fn edit_file(
+    path: &str,
+    bytes: &[u8],
+    locs: &[&Location],
+    to: &str,
+    component: &Component,
+    refs: &mut Refs,
+) -> Result<(Vec<u8>, Vec<Edit>)> {
+    let text =
+        std::str::from_utf8(bytes).map_err(|_| Error::input(format!("{path}: not valid UTF-8")))?;
+    let mut edits = Vec::new();
+    if path == ENV_FILE {
+        for l in locs {
+            edits.push(Edit {
+                location: l.id.clone(),
+                kind: l.kind,
+                path: path.to_string(),
+                line: l.line,
+                old: l.value.clone(),
+                new: new_token(&l.value, to),
+                quoted: None,
+                span: l.span.clone(),
+            });
+        }
+        let new = splice(bytes, &spans(&edits))?;
+        verify_env(path, text, &new, component, &edits)?;
+        return Ok((new, edits));
+    }
+    let reading = locations::read_file(path, text).map_err(|p| Error::input(p.to_string()))?;
+    let quote = preferred_quote(text, &reading);
+    for l in locs {
+        let new = new_token(&l.value, to);
+        let needs_quotes =
+            l.style == Style::Plain && l.kind != Kind::ImageRef && yaml::plain_is_not_string(&new);
+        let (span, quoted) = if needs_quotes {
+            (l.span.clone(), Some(quote))
+        } else {
+            (l.span.clone(), None)
+        };
+        edits.push(Edit {
+            location: l.id.clone(),
+            kind: l.kind,
+            path: path.to_string(),
+            line: l.line,
+            old: l.value.clone(),
+            new,
+            quoted,
+            span,
+        });
+    }
+    let replacements: Vec<(Range<usize>, String)> = edits
+        .iter()
+        .map(|e| {
+            let s = match e.quoted {
+                Some(q) => format!("{q}{}{q}", e.new),
+                None => e.new.clone(),
+            };
+            (e.span.clone(), s)
+        })
+        .collect();
+    let new = splice(bytes, &replacements)?;
+    verify_yaml(path, text, &reading, &new, component, locs, &edits, refs)?;
+    Ok((new, edits))
+}
+
+fn spans(edits: &[Edit]) -> Vec<(Range<usize>, String)> {
+    edits
+        .iter()
+        .map(|e| (e.span.clone(), e.new.clone()))
+        .collect()
+}
+
+fn verify_env(path: &str, old: &str, new: &[u8], c: &Component, edits: &[Edit]) -> Result<()> {
+    let new_text =
+        std::str::from_utf8(new).map_err(|_| Error::input(format!("{path}: edit broke UTF-8")))?;
+    let before = parse_env(old);
+    let after = parse_env(new_text);
+    let same_shape = before.len() == after.len()
+        && before
+            .iter()
+            .zip(&after)
+            .all(|(a, b)| a.name == b.name && (a.value == b.value || a.name == c.tag_var()));
+    let comp = components_from_env(&after)
+        .into_iter()
+        .find(|x| x.prefix == c.prefix);
+    let ok = same_shape && comp.is_some_and(|x| edits.iter().all(|e| x.tag == e.new));
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::input(format!(
+            "{path}: the edited file no longer reads as intended; nothing written"
+        )))
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn verify_yaml(
+    path: &str,
+    old_text: &str,
+    old_reading: &Reading,
+    new: &[u8],
+    c: &Component,
+    locs: &[&Location],
+    edits: &[Edit],
+    refs: &mut Refs,
+) -> Result<()> {
+    let fail = |why: String| {
+        Err(Error::input(format!(
+            "{path}: the edited file would not read as intended ({why}); nothing written"
+        )))
+    };
+    let Ok(new_text) = std::str::from_utf8(new) else {
+        return fail("not UTF-8".into());
+    };
+    let new_reading = match locations::read_file(path, new_text) {
+        Ok(r) => r,
+        Err(p) => return fail(p.message),
+    };
+    match (old_reading, &new_reading) {
+        (Reading::Yaml(a), Reading::Yaml(b)) => {
+            let changed: Vec<usize> = edits.iter().map(|e| e.span.start).collect();
+            if !yaml::same_but(a, b, &changed) {
+                return fail("the structure changed".into());
+            }
+        }
+        (Reading::Lines, Reading::Lines) => {
+            if old_text.lines().count() != new_text.lines().count() {
+                return fail("the line count changed".into());
+            }
+        }
+        _ => return fail("it no longer parses the same way".into()),
+    }
+    let after: HashMap<String, Location> =
+        locations::find_in_text(path, new_text, &new_reading, c, refs)
+            .into_iter()
+            .map(|l| (l.id.clone(), l))
+            .collect();
+    let before = locations::find_in_text(path, old_text, old_reading, c, refs);
+    if after.len() != before.len() {
+        return fail(format!(
+            "{} locations before, {} after",
+            before.len(),
+            after.len()
+        ));
+    }
+    for l in &before {
+        let Some(n) = after.get(&l.id) else {
+            return fail(format!("location {} is gone", l.id));
+        };
+        let expect = edits
+            .iter()
+            .find(|e| e.location == l.id)
+            .map_or(l.value.as_str(), |e| e.new.as_str());
+        if n.value != expect || n.kind != l.kind || n.line != l.line {
+            return fail(format!(
+                "line {} reads {:?}, expected {:?}",
+                l.line, n.value, expect
+            ));
+        }
+        let edited = locs.iter().any(|x| x.id == l.id);
+        if edited
+            && n.style == Style::Plain
+            && n.kind != Kind::ImageRef
+            && yaml::plain_is_not_string(&n.value)
+        {
+            return fail(format!(
+                "line {}: {} would read as a number",
+                l.line, n.value
+            ));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splice_replaces_only_the_spans() {
+        let out = splice(b"a: 1234567\r\nb: x", &[(3..10, "abcdef0".into())]).unwrap();
+        assert_eq!(out, b"a: abcdef0\r\nb: x");
+    }
+
+    #[test]
+    fn tokens_keep_their_length() {
+        let to = "0123456789abcdef0123456789abcdef01234567";
+        assert_eq!(new_token("fffffff", to), "0123456");
+        assert_eq!(new_token("f".repeat(40).as_str(), to), to);
+    }
+}

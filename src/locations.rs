@@ -1,0 +1,660 @@
+//! Discovery of every place that pins a component's version: `.env`, `*_image_tag` keys, saas
+//! file targets and image references, each with a stable id and where it acts.
+
+use std::collections::HashMap;
+use std::ops::Range;
+
+use crate::checkout::{normalize_repo_url, Checkout, Component, ENV_FILE};
+use crate::error::Result;
+use crate::scan::ScannedFile;
+use crate::util::{fnv, is_commit_hex, same_commit};
+use crate::yaml::{self, Node, Style};
+
+/// The `$schema` of saas files.
+pub const SAAS_SCHEMA: &str = "/app-sre/saas-file-2.yml";
+
+/// The four kinds of location.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Kind {
+    /// The `<P>_IMAGE_TAG` line of `.env`.
+    Env,
+    /// A `<component>_image_tag` mapping key.
+    YamlKey,
+    /// A saas file target's `ref`.
+    SaasTarget,
+    /// An image reference `<image>:<tag>`.
+    ImageRef,
+}
+
+impl Kind {
+    /// The name used on the command line and in output.
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Env => "env",
+            Kind::YamlKey => "yaml-key",
+            Kind::SaasTarget => "saas-target",
+            Kind::ImageRef => "image-ref",
+        }
+    }
+
+    /// Parses a kind name.
+    pub fn parse(s: &str) -> Option<Kind> {
+        [Kind::Env, Kind::YamlKey, Kind::SaasTarget, Kind::ImageRef]
+            .into_iter()
+            .find(|k| k.name() == s)
+    }
+}
+
+/// Where a location acts.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Context {
+    /// The file's `$schema`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub schema: Option<String>,
+    /// The file's top-level `name` (for a saas target: the saas file's name).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resource_template: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub environment: Option<String>,
+}
+
+impl Context {
+    /// A short human description: `saas-x / template / namespace@cluster (env)`.
+    pub fn describe(&self) -> String {
+        let mut parts = Vec::new();
+        if let Some(n) = &self.name {
+            parts.push(n.clone());
+        }
+        if let Some(rt) = &self.resource_template {
+            parts.push(rt.clone());
+        }
+        if let Some(ns) = &self.namespace {
+            let mut s = ns.clone();
+            if let Some(c) = &self.cluster {
+                s.push('@');
+                s.push_str(c);
+            }
+            if let Some(e) = &self.environment {
+                s.push_str(&format!(" ({e})"));
+            }
+            parts.push(s);
+        }
+        if parts.is_empty() {
+            if let Some(schema) = &self.schema {
+                parts.push(schema.clone());
+            }
+        }
+        parts.join(" / ")
+    }
+}
+
+/// One place that pins a component's version.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Location {
+    /// Stable id: the same location keeps it while the file keeps its structure.
+    pub id: String,
+    pub kind: Kind,
+    /// Repository-relative path.
+    pub path: String,
+    /// 1-based line.
+    pub line: usize,
+    /// The version token as written (without quotes).
+    pub value: String,
+    /// `false` when the value is not the component's current version.
+    pub in_sync: bool,
+    /// Where it acts.
+    pub context: Context,
+    /// The bytes of the version token.
+    #[serde(skip)]
+    pub span: Range<usize>,
+    /// How the scalar holding the token is written.
+    #[serde(skip)]
+    pub style: Style,
+    /// The file is a symbolic link.
+    #[serde(skip)]
+    pub symlink: bool,
+    /// The file was read line by line (a template that is not valid YAML).
+    #[serde(skip)]
+    pub line_level: bool,
+}
+
+impl Location {
+    /// `path:line`.
+    pub fn at(&self) -> String {
+        format!("{}:{}", self.path, self.line)
+    }
+}
+
+/// A problem with one file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileProblem {
+    pub path: String,
+    pub message: String,
+}
+
+impl std::fmt::Display for FileProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.path, self.message)
+    }
+}
+
+/// Everything discovery found for one component.
+#[derive(Debug, Default)]
+pub struct Discovery {
+    pub locations: Vec<Location>,
+    /// Files that may hold a location but cannot be read as YAML: errors.
+    pub errors: Vec<FileProblem>,
+    /// Files that do not parse and mention nothing of the component: warnings.
+    pub warnings: Vec<FileProblem>,
+}
+
+/// The strings whose presence in a file means it may hold a location of `c`.
+pub fn needles(c: &Component) -> Vec<String> {
+    vec![
+        c.yaml_key(),
+        c.image.clone(),
+        normalize_repo_url(&c.repo).to_string(),
+    ]
+}
+
+/// The needles of several components, and for each needle the component it belongs to.
+pub fn needles_of(components: &[Component]) -> (Vec<String>, Vec<usize>) {
+    let mut all = Vec::new();
+    let mut owner = Vec::new();
+    for (i, c) in components.iter().enumerate() {
+        for n in needles(c) {
+            all.push(n);
+            owner.push(i);
+        }
+    }
+    (all, owner)
+}
+
+fn make_id(kind: Kind, path: &str, disc: &str) -> String {
+    format!("{:08x}", fnv(&[kind.name(), path, disc]) as u32)
+}
+
+/// The `.env` location of a component.
+pub fn env_location(c: &Component) -> Location {
+    Location {
+        id: make_id(Kind::Env, ENV_FILE, &c.tag_var()),
+        kind: Kind::Env,
+        path: ENV_FILE.to_string(),
+        line: c.tag_line,
+        value: c.tag.clone(),
+        in_sync: true,
+        context: Context {
+            name: Some(format!("{} (app-interface pr-check)", c.tag_var())),
+            ..Context::default()
+        },
+        span: c.tag_span.clone(),
+        style: Style::Plain,
+        symlink: false,
+        line_level: false,
+    }
+}
+
+/// A location found in one file, before ids and sync state.
+#[derive(Debug, Clone)]
+struct Found {
+    kind: Kind,
+    line: usize,
+    value: String,
+    span: Range<usize>,
+    style: Style,
+    disc: String,
+    context: Context,
+}
+
+/// How a file was read.
+#[derive(Debug)]
+pub enum Reading {
+    Yaml(Vec<Node>),
+    /// A template that is not valid YAML, read line by line.
+    Lines,
+}
+
+/// Reads a file for discovery: a parse, or the line-level reading for templates.
+pub fn read_file(rel: &str, text: &str) -> std::result::Result<Reading, FileProblem> {
+    match yaml::parse(text) {
+        Ok(docs) => Ok(Reading::Yaml(docs)),
+        Err(_) if yaml::looks_like_template(text) => Ok(Reading::Lines),
+        Err(e) => Err(FileProblem {
+            path: rel.to_string(),
+            message: format!("{e} (YAML syntax error)"),
+        }),
+    }
+}
+
+/// Resolves `$ref` paths (relative to `data/`) to parsed files, once each.
+#[derive(Default)]
+pub struct Refs {
+    cache: HashMap<String, Option<Vec<Node>>>,
+    root: std::path::PathBuf,
+}
+
+impl Refs {
+    pub fn new(root: &std::path::Path) -> Refs {
+        Refs {
+            cache: HashMap::new(),
+            root: root.to_path_buf(),
+        }
+    }
+
+    /// The first document of the file that `r` names, if it exists and parses.
+    pub fn get(&mut self, r: &str) -> Option<&Node> {
+        let key = r.trim_start_matches('/').to_string();
+        let root = &self.root;
+        self.cache
+            .entry(key.clone())
+            .or_insert_with(|| {
+                let text = std::fs::read_to_string(root.join("data").join(&key)).ok()?;
+                yaml::parse(&text).ok()
+            })
+            .as_ref()
+            .and_then(|d| d.first())
+    }
+
+    /// Namespace name, cluster name and environment name of a namespace `$ref`.
+    pub fn namespace(&mut self, r: &str) -> (Option<String>, Option<String>, Option<String>) {
+        let Some(ns) = self.get(r) else {
+            return (None, None, None);
+        };
+        let name = ns.str_at("name").map(str::to_string);
+        let cluster_ref = ns
+            .get("cluster")
+            .and_then(Node::ref_path)
+            .map(str::to_string);
+        let env_ref = ns
+            .get("environment")
+            .and_then(Node::ref_path)
+            .map(str::to_string);
+        let cluster = cluster_ref.and_then(|c| {
+            self.get(&c)
+                .and_then(|n| n.str_at("name"))
+                .map(str::to_string)
+        });
+        let env = env_ref.and_then(|e| {
+            self.get(&e)
+                .and_then(|n| n.str_at("name"))
+                .map(str::to_string)
+        });
+        (name, cluster, env)
+    }
+}
+
+fn file_context(docs: &[Node]) -> Context {
+    let first = docs.first();
+    Context {
+        schema: first.and_then(|d| d.str_at("$schema")).map(str::to_string),
+        name: first.and_then(|d| d.str_at("name")).map(str::to_string),
+        ..Context::default()
+    }
+}
+
+/// Finds the locations of `c` in one parsed file.
+fn find_in_docs(text: &str, docs: &[Node], c: &Component, refs: &mut Refs) -> Vec<Found> {
+    let mut out = Vec::new();
+    let key = c.yaml_key();
+    let image_prefix = format!("{}:", c.image);
+    let ctx = file_context(docs);
+    let mut key_n = 0;
+    let mut img_n = 0;
+    for s in yaml::scalars(docs) {
+        if s.is_key {
+            continue;
+        }
+        let Some(v) = s.node.as_str() else { continue };
+        let Some(style) = s.node.style() else {
+            continue;
+        };
+        if s.key == Some(key.as_str()) && is_commit_hex(v) {
+            if let Some(span) = yaml::value_span(text, s.node) {
+                out.push(Found {
+                    kind: Kind::YamlKey,
+                    line: s.node.line,
+                    value: v.to_string(),
+                    span,
+                    style,
+                    disc: format!("{key}#{key_n}"),
+                    context: ctx.clone(),
+                });
+                key_n += 1;
+            }
+        } else if let Some(tag) = v.strip_prefix(&image_prefix) {
+            if is_commit_hex(tag) {
+                if let Some(span) = yaml::value_span(text, s.node) {
+                    out.push(Found {
+                        kind: Kind::ImageRef,
+                        line: s.node.line,
+                        value: tag.to_string(),
+                        span: span.end - tag.len()..span.end,
+                        style,
+                        disc: format!("image#{img_n}"),
+                        context: ctx.clone(),
+                    });
+                    img_n += 1;
+                }
+            }
+        }
+    }
+    let repo = c.repo_normalized();
+    for doc in docs {
+        if doc.str_at("$schema") != Some(SAAS_SCHEMA) {
+            continue;
+        }
+        let saas_name = doc.str_at("name").map(str::to_string);
+        for rt in doc
+            .get("resourceTemplates")
+            .map(Node::items)
+            .unwrap_or_default()
+        {
+            let Some(url) = rt.str_at("url") else {
+                continue;
+            };
+            if normalize_repo_url(url) != repo {
+                continue;
+            }
+            let rt_name = rt.str_at("name").map(str::to_string);
+            for (n, target) in rt
+                .get("targets")
+                .map(Node::items)
+                .unwrap_or_default()
+                .iter()
+                .enumerate()
+            {
+                let Some(r) = target.get("ref") else { continue };
+                let Some(v) = r.as_str() else { continue };
+                if !is_commit_hex(v) {
+                    continue;
+                }
+                let Some(span) = yaml::value_span(text, r) else {
+                    continue;
+                };
+                let ns_ref = target
+                    .get("namespace")
+                    .and_then(Node::ref_path)
+                    .map(str::to_string);
+                let (namespace, cluster, environment) = match &ns_ref {
+                    Some(nr) => refs.namespace(nr),
+                    None => (None, None, None),
+                };
+                out.push(Found {
+                    kind: Kind::SaasTarget,
+                    line: r.line,
+                    value: v.to_string(),
+                    span,
+                    style: r.style().unwrap_or(Style::Plain),
+                    disc: format!(
+                        "{}#{}#{}",
+                        rt_name.as_deref().unwrap_or(""),
+                        ns_ref.as_deref().unwrap_or(""),
+                        if ns_ref.is_some() { 0 } else { n }
+                    ),
+                    context: Context {
+                        schema: Some(SAAS_SCHEMA.to_string()),
+                        name: saas_name.clone(),
+                        resource_template: rt_name.clone(),
+                        namespace: namespace.or(ns_ref),
+                        cluster,
+                        environment,
+                    },
+                });
+            }
+        }
+    }
+    out
+}
+
+fn is_tag_char(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-' | b'/' | b':' | b'@')
+}
+
+/// The line-level reading of a template: `key: <hex>` lines and `<image>:<hex>` references.
+fn find_in_lines(text: &str, c: &Component) -> Vec<Found> {
+    let mut out = Vec::new();
+    let key = c.yaml_key();
+    let image = c.image.as_bytes();
+    let mut offset = 0;
+    let (mut key_n, mut img_n) = (0, 0);
+    for (idx, raw) in text.split_inclusive('\n').enumerate() {
+        let line_start = offset;
+        offset += raw.len();
+        let line = raw.trim_end_matches(['\n', '\r']);
+        let content = line.trim_start();
+        let indent = line.len() - content.len();
+        let body = content
+            .strip_prefix("- ")
+            .map(str::trim_start)
+            .unwrap_or(content);
+        let body_off = indent + (content.len() - body.len());
+        // key: value
+        let unquoted_key = body
+            .strip_prefix(key.as_str())
+            .or_else(|| body.strip_prefix(&format!("'{key}'")))
+            .or_else(|| body.strip_prefix(&format!("\"{key}\"")));
+        if let Some(rest) = unquoted_key.and_then(|r| r.strip_prefix(':')) {
+            let after = rest.trim_start();
+            let vstart = body_off + (body.len() - after.len());
+            let (style, inner) = match after.chars().next() {
+                Some(q @ ('\'' | '"')) => (
+                    if q == '\'' {
+                        Style::Single
+                    } else {
+                        Style::Double
+                    },
+                    after[1..]
+                        .split(q)
+                        .next()
+                        .filter(|_| after[1..].contains(q)),
+                ),
+                _ => (Style::Plain, after.split([' ', '\t']).next()),
+            };
+            if let Some(v) = inner {
+                let vs = vstart + usize::from(style != Style::Plain);
+                let tail = &line[vs + v.len() + usize::from(style != Style::Plain)..];
+                let tail = tail.trim_start();
+                if is_commit_hex(v) && (tail.is_empty() || tail.starts_with('#')) {
+                    out.push(Found {
+                        kind: Kind::YamlKey,
+                        line: idx + 1,
+                        value: v.to_string(),
+                        span: line_start + vs..line_start + vs + v.len(),
+                        style,
+                        disc: format!("{key}#{key_n}"),
+                        context: Context::default(),
+                    });
+                    key_n += 1;
+                }
+            }
+        }
+        // image references
+        let lb = line.as_bytes();
+        let mut from = 0;
+        while let Some(p) = memchr::memmem::find(&lb[from..], image) {
+            let at = from + p;
+            from = at + 1;
+            let before_ok = at == 0 || !is_tag_char(lb[at - 1]);
+            let colon = at + image.len();
+            if !before_ok || lb.get(colon) != Some(&b':') {
+                continue;
+            }
+            let hs = colon + 1;
+            let he = hs
+                + lb[hs..]
+                    .iter()
+                    .take_while(|b| b.is_ascii_hexdigit())
+                    .count();
+            let after_ok = lb.get(he).is_none_or(|b| !is_tag_char(*b) && *b != b'{');
+            let tag = &line[hs..he];
+            if after_ok && is_commit_hex(tag) {
+                let style = match at.checked_sub(1).map(|i| lb[i]) {
+                    Some(b'\'') => Style::Single,
+                    Some(b'"') => Style::Double,
+                    _ => Style::Plain,
+                };
+                out.push(Found {
+                    kind: Kind::ImageRef,
+                    line: idx + 1,
+                    value: tag.to_string(),
+                    span: line_start + hs..line_start + he,
+                    style,
+                    disc: format!("image#{img_n}"),
+                    context: Context::default(),
+                });
+                img_n += 1;
+            }
+        }
+    }
+    out
+}
+
+/// Finds the locations of `c` in one file's text.
+pub fn find_in_text(
+    rel: &str,
+    text: &str,
+    reading: &Reading,
+    c: &Component,
+    refs: &mut Refs,
+) -> Vec<Location> {
+    let (found, line_level) = match reading {
+        Reading::Yaml(docs) => (find_in_docs(text, docs, c, refs), false),
+        Reading::Lines => (find_in_lines(text, c), true),
+    };
+    found
+        .into_iter()
+        .map(|f| Location {
+            id: make_id(f.kind, rel, &f.disc),
+            kind: f.kind,
+            path: rel.to_string(),
+            line: f.line,
+            in_sync: same_commit(&f.value, &c.tag),
+            value: f.value,
+            context: f.context,
+            span: f.span,
+            style: f.style,
+            symlink: false,
+            line_level,
+        })
+        .collect()
+}
+
+/// Discovers every location of `c` among the scanned files (which mention some needle).
+/// `mentions(file)` says whether a file mentions one of `c`'s own needles.
+pub fn discover(
+    checkout: &Checkout,
+    c: &Component,
+    files: &[ScannedFile],
+    mentions: &dyn Fn(&ScannedFile) -> bool,
+) -> Result<Discovery> {
+    let mut d = Discovery::default();
+    let mut env = env_location(c);
+    env.in_sync = true;
+    d.locations.push(env);
+    let mut refs = Refs::new(&checkout.root);
+    // Parse in parallel: this is the costly part of discovery.
+    let readings = parallel_read(files);
+    for (f, reading) in files.iter().zip(readings) {
+        let own = mentions(f);
+        let text = match std::str::from_utf8(&f.bytes) {
+            Ok(t) => t,
+            Err(e) => {
+                let problem = FileProblem {
+                    path: f.rel.clone(),
+                    message: format!(" not valid UTF-8 (byte {})", e.valid_up_to()),
+                };
+                if own {
+                    d.errors.push(problem);
+                } else {
+                    d.warnings.push(problem);
+                }
+                continue;
+            }
+        };
+        match reading {
+            Ok(r) => {
+                if own {
+                    let mut locs = find_in_text(&f.rel, text, &r, c, &mut refs);
+                    for l in &mut locs {
+                        l.symlink = f.symlink;
+                    }
+                    d.locations.extend(locs);
+                }
+            }
+            Err(p) => {
+                if own {
+                    d.errors.push(p);
+                } else {
+                    d.warnings.push(p);
+                }
+            }
+        }
+    }
+    Ok(d)
+}
+
+/// Reads (parses) each file, on all cores.
+fn parallel_read(files: &[ScannedFile]) -> Vec<std::result::Result<Reading, FileProblem>> {
+    let threads = std::thread::available_parallelism()
+        .map_or(2, |n| n.get())
+        .clamp(1, 16);
+    let chunk = files.len().div_ceil(threads).max(1);
+    let mut out: Vec<std::result::Result<Reading, FileProblem>> = Vec::with_capacity(files.len());
+    std::thread::scope(|s| {
+        let handles: Vec<_> = files
+            .chunks(chunk)
+            .map(|part| {
+                s.spawn(move || {
+                    part.iter()
+                        .map(|f| match std::str::from_utf8(&f.bytes) {
+                            Ok(text) => read_file(&f.rel, text),
+                            Err(_) => Ok(Reading::Lines),
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        for h in handles {
+            match h.join() {
+                Ok(v) => out.extend(v),
+                Err(_) => out.push(Ok(Reading::Lines)),
+            }
+        }
+    });
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checkout::{components_from_env, parse_env};
+
+    fn comp() -> Component {
+        let env = "export RECONCILE_REPO=https://github.com/app-sre/qontract-reconcile\n\
+export RECONCILE_IMAGE=quay.io/app-sre/qontract-reconcile\n\
+export RECONCILE_IMAGE_TAG=abc1234\n";
+        components_from_env(&parse_env(env)).remove(0)
+    }
+
+    #[test]
+    fn template_lines_give_keys_and_images_but_not_expressions() {
+        let text = "a: {{ x }}\n  qontract_reconcile_image_tag: 'abc1234' # pinned\n\
+image: quay.io/app-sre/qontract-reconcile:{{ qontract_reconcile_image_tag }}\n\
+image: \"quay.io/app-sre/qontract-reconcile:abc1234\"\n{% if x %}\n";
+        let found = find_in_lines(text, &comp());
+        assert_eq!(found.len(), 2, "{found:?}");
+        assert_eq!(found[0].kind, Kind::YamlKey);
+        assert_eq!(&text[found[0].span.clone()], "abc1234");
+        assert_eq!(found[0].style, Style::Single);
+        assert_eq!(found[1].kind, Kind::ImageRef);
+        assert_eq!(found[1].line, 4);
+        assert_eq!(found[1].style, Style::Double);
+    }
+}

@@ -1,0 +1,263 @@
+//! The promotion plan: which locations move, the new bytes of each file, and the diff.
+
+use std::collections::BTreeMap;
+
+use crate::checkout::{Checkout, Component, ENV_FILE};
+use crate::edit::{self, Edit};
+use crate::error::{Error, Result};
+use crate::locations::{Discovery, Kind, Location, Refs};
+use crate::util::same_commit;
+
+/// Which locations a promotion touches.
+#[derive(Debug, Clone, Default)]
+pub struct Selection {
+    /// Repository-relative paths (`--only`).
+    pub only: Vec<String>,
+    /// Location ids (`--location`).
+    pub ids: Vec<String>,
+    /// Kinds (`--kind`).
+    pub kinds: Vec<Kind>,
+    /// Environment names (`--env`).
+    pub envs: Vec<String>,
+    /// Cluster names (`--cluster`).
+    pub clusters: Vec<String>,
+    /// Namespace names (`--namespace`).
+    pub namespaces: Vec<String>,
+    /// Saas file names (`--saas-file`).
+    pub saas_files: Vec<String>,
+    /// Edit drifted locations too.
+    pub include_drifted: bool,
+}
+
+fn norm_path(p: &str) -> String {
+    let p = p.trim_start_matches("./");
+    p.trim_end_matches('/').to_string()
+}
+
+impl Selection {
+    fn is_narrowed(&self) -> bool {
+        !(self.only.is_empty()
+            && self.ids.is_empty()
+            && self.kinds.is_empty()
+            && self.envs.is_empty()
+            && self.clusters.is_empty()
+            && self.namespaces.is_empty()
+            && self.saas_files.is_empty())
+    }
+
+    fn matches(&self, l: &Location) -> bool {
+        let any = |list: &Vec<String>, v: &Option<String>| {
+            list.is_empty() || v.as_ref().is_some_and(|v| list.iter().any(|x| x == v))
+        };
+        (self.only.is_empty() || self.only.iter().any(|p| norm_path(p) == l.path))
+            && (self.ids.is_empty() || self.ids.iter().any(|i| i == &l.id))
+            && (self.kinds.is_empty() || self.kinds.contains(&l.kind))
+            && any(&self.envs, &l.context.environment)
+            && any(&self.clusters, &l.context.cluster)
+            && any(&self.namespaces, &l.context.namespace)
+            && any(
+                &self.saas_files,
+                &l.context
+                    .name
+                    .clone()
+                    .filter(|_| l.kind == Kind::SaasTarget),
+            )
+    }
+
+    /// Checks that every value names something that exists, and that the selection is not empty.
+    fn check(&self, all: &[Location]) -> Result<()> {
+        let list = |f: &dyn Fn(&Location) -> Option<String>| {
+            let mut v: Vec<String> = all.iter().filter_map(f).collect();
+            v.sort();
+            v.dedup();
+            if v.is_empty() {
+                "none".to_string()
+            } else {
+                v.join(", ")
+            }
+        };
+        for p in &self.only {
+            if !all.iter().any(|l| l.path == norm_path(p)) {
+                return Err(Error::input(format!(
+                    "--only {p}: no location in that file; files with locations: {}",
+                    list(&|l| Some(l.path.clone()))
+                )));
+            }
+        }
+        for id in &self.ids {
+            if !all.iter().any(|l| &l.id == id) {
+                return Err(Error::input(format!(
+                    "--location {id}: no such location; locations: {}",
+                    list(&|l| Some(format!("{} ({})", l.id, l.at())))
+                )));
+            }
+        }
+        type Field<'a> = &'a dyn Fn(&Location) -> Option<String>;
+        let checks: [(&str, &Vec<String>, Field); 4] = [
+            ("--env", &self.envs, &|l| l.context.environment.clone()),
+            ("--cluster", &self.clusters, &|l| l.context.cluster.clone()),
+            ("--namespace", &self.namespaces, &|l| {
+                l.context.namespace.clone()
+            }),
+            ("--saas-file", &self.saas_files, &|l| {
+                l.context
+                    .name
+                    .clone()
+                    .filter(|_| l.kind == Kind::SaasTarget)
+            }),
+        ];
+        for (flag, values, f) in checks {
+            for v in values {
+                if !all.iter().any(|l| f(l).as_deref() == Some(v.as_str())) {
+                    return Err(Error::input(format!(
+                        "{flag} {v}: no location there; known: {}",
+                        list(f)
+                    )));
+                }
+            }
+        }
+        if self.is_narrowed() && !all.iter().any(|l| self.matches(l)) {
+            return Err(Error::input(format!(
+                "the selection matches no location; locations: {}",
+                list(&|l| Some(format!("{} {} ({})", l.id, l.kind.name(), l.at())))
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// The new content of one file.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct FileChange {
+    pub path: String,
+    #[serde(skip)]
+    pub before: Vec<u8>,
+    #[serde(skip)]
+    pub after: Vec<u8>,
+    #[serde(skip)]
+    pub symlink: bool,
+    pub edits: Vec<Edit>,
+}
+
+/// A computed promotion.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Plan {
+    pub component: String,
+    /// The component's current version (the `.env` tag).
+    pub from: String,
+    /// The new commit (40 hex).
+    pub to: String,
+    pub files: Vec<FileChange>,
+    /// Drifted locations left alone.
+    pub drifted: Vec<Location>,
+    /// Selected locations already at the new version.
+    pub unchanged: Vec<Location>,
+}
+
+impl Plan {
+    /// Every edit, in file order.
+    pub fn edits(&self) -> impl Iterator<Item = &Edit> {
+        self.files.iter().flat_map(|f| f.edits.iter())
+    }
+
+    /// Nothing to write.
+    pub fn is_empty(&self) -> bool {
+        self.files.is_empty()
+    }
+
+    /// A unified diff with git-style headers.
+    pub fn diff(&self) -> String {
+        let mut out = String::new();
+        for f in &self.files {
+            out.push_str(&unified_diff(&f.path, &f.before, &f.after));
+        }
+        out
+    }
+}
+
+/// The git-style unified diff of one file.
+pub fn unified_diff(path: &str, before: &[u8], after: &[u8]) -> String {
+    let a = String::from_utf8_lossy(before);
+    let b = String::from_utf8_lossy(after);
+    let diff = similar::TextDiff::from_lines(a.as_ref(), b.as_ref());
+    let body = diff
+        .unified_diff()
+        .context_radius(3)
+        .missing_newline_hint(true)
+        .header(&format!("a/{path}"), &format!("b/{path}"))
+        .to_string();
+    format!("diff --git a/{path} b/{path}\n{body}")
+}
+
+/// Computes the plan that moves `c`'s selected locations to `to` (a full commit id).
+pub fn compute(
+    checkout: &Checkout,
+    c: &Component,
+    discovery: &Discovery,
+    files: &BTreeMap<String, (Vec<u8>, bool)>,
+    to: &str,
+    sel: &Selection,
+) -> Result<Plan> {
+    if let Some(e) = discovery.errors.first() {
+        return Err(Error::input(format!("{e}")));
+    }
+    sel.check(&discovery.locations)?;
+    let mut drifted = Vec::new();
+    let mut unchanged = Vec::new();
+    let mut by_file: BTreeMap<&str, Vec<&Location>> = BTreeMap::new();
+    for l in &discovery.locations {
+        if !sel.matches(l) {
+            continue;
+        }
+        if !l.in_sync && !sel.include_drifted {
+            drifted.push(l.clone());
+            continue;
+        }
+        if same_commit(&l.value, to) {
+            unchanged.push(l.clone());
+            continue;
+        }
+        if l.symlink {
+            let full = checkout.root.join(&l.path);
+            let inside = std::fs::canonicalize(&full)
+                .ok()
+                .zip(std::fs::canonicalize(&checkout.root).ok())
+                .is_some_and(|(f, r)| f.starts_with(r));
+            if !inside {
+                return Err(Error::refused(format!(
+                    "{}: a symbolic link that points outside the checkout; refusing to edit it",
+                    l.at()
+                )));
+            }
+        }
+        by_file.entry(l.path.as_str()).or_default().push(l);
+    }
+    let mut refs = Refs::new(&checkout.root);
+    let mut out = Vec::new();
+    for (path, locs) in by_file {
+        let (bytes, symlink) = if path == ENV_FILE {
+            (checkout.env_text.as_bytes().to_vec(), false)
+        } else {
+            files
+                .get(path)
+                .cloned()
+                .ok_or_else(|| Error::input(format!("{path}: not read")))?
+        };
+        let (after, edits) = edit::edit_file(path, &bytes, &locs, to, c, &mut refs)?;
+        out.push(FileChange {
+            path: path.to_string(),
+            before: bytes,
+            after,
+            symlink,
+            edits,
+        });
+    }
+    Ok(Plan {
+        component: c.name.clone(),
+        from: c.tag.clone(),
+        to: to.to_string(),
+        files: out,
+        drifted,
+        unchanged,
+    })
+}

@@ -1,0 +1,520 @@
+//! YAML with byte positions: a span tree from the parser (aliases to anchors of other files left
+//! unresolved), the scalars and their keys, and the YAML 1.2 core-schema checks on plain scalars.
+
+use std::ops::Range;
+
+use saphyr_parser::{Event, Marker, Parser, ScalarStyle};
+
+/// How a scalar is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Style {
+    Plain,
+    Single,
+    Double,
+    Block,
+}
+
+impl Style {
+    fn of(s: ScalarStyle) -> Style {
+        match s {
+            ScalarStyle::Plain => Style::Plain,
+            ScalarStyle::SingleQuoted => Style::Single,
+            ScalarStyle::DoubleQuoted => Style::Double,
+            _ => Style::Block,
+        }
+    }
+
+    /// The quote character, if any.
+    pub fn quote(self) -> Option<char> {
+        match self {
+            Style::Single => Some('\''),
+            Style::Double => Some('"'),
+            _ => None,
+        }
+    }
+}
+
+/// A syntax error at a line and column (both 1-based).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyntaxError {
+    pub line: usize,
+    pub col: usize,
+    pub message: String,
+}
+
+impl std::fmt::Display for SyntaxError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}: {}", self.line, self.col, self.message)
+    }
+}
+
+/// Maps the parser's character positions to byte offsets.
+pub struct Positions<'a> {
+    text: &'a str,
+    /// Byte offset of each character, when the text is not ASCII.
+    offsets: Option<Vec<usize>>,
+}
+
+impl<'a> Positions<'a> {
+    pub fn new(text: &'a str) -> Positions<'a> {
+        let offsets = if text.is_ascii() {
+            None
+        } else {
+            let mut v: Vec<usize> = text.char_indices().map(|(i, _)| i).collect();
+            v.push(text.len());
+            Some(v)
+        };
+        Positions { text, offsets }
+    }
+
+    /// Byte offset of a marker.
+    pub fn byte(&self, m: &Marker) -> usize {
+        match &self.offsets {
+            None => m.index().min(self.text.len()),
+            Some(v) => v.get(m.index()).copied().unwrap_or(self.text.len()),
+        }
+    }
+}
+
+/// A node of a parsed document, with the bytes it covers.
+#[derive(Debug, Clone)]
+pub struct Node {
+    pub kind: NodeKind,
+    pub span: Range<usize>,
+    /// 1-based line of its first character.
+    pub line: usize,
+}
+
+/// What a node is.
+#[derive(Debug, Clone)]
+pub enum NodeKind {
+    Scalar(String, Style),
+    Map(Vec<(Node, Node)>),
+    Seq(Vec<Node>),
+    Alias,
+}
+
+impl Node {
+    /// The value under `key` when this is a mapping with a scalar key `key`.
+    pub fn get(&self, key: &str) -> Option<&Node> {
+        match &self.kind {
+            NodeKind::Map(pairs) => pairs
+                .iter()
+                .find(|(k, _)| k.as_str() == Some(key))
+                .map(|(_, v)| v),
+            _ => None,
+        }
+    }
+
+    /// The entry (key and value) under `key`.
+    pub fn entry(&self, key: &str) -> Option<(&Node, &Node)> {
+        match &self.kind {
+            NodeKind::Map(pairs) => pairs
+                .iter()
+                .find(|(k, _)| k.as_str() == Some(key))
+                .map(|(k, v)| (k, v)),
+            _ => None,
+        }
+    }
+
+    /// The scalar's text.
+    pub fn as_str(&self) -> Option<&str> {
+        match &self.kind {
+            NodeKind::Scalar(s, _) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// The scalar's text at `key`.
+    pub fn str_at(&self, key: &str) -> Option<&str> {
+        self.get(key).and_then(Node::as_str)
+    }
+
+    /// The items of a sequence (none for anything else).
+    pub fn items(&self) -> &[Node] {
+        match &self.kind {
+            NodeKind::Seq(items) => items,
+            _ => &[],
+        }
+    }
+
+    /// The pairs of a mapping (none for anything else).
+    pub fn pairs(&self) -> &[(Node, Node)] {
+        match &self.kind {
+            NodeKind::Map(pairs) => pairs,
+            _ => &[],
+        }
+    }
+
+    /// The `$ref` of a `{$ref: ...}` mapping.
+    pub fn ref_path(&self) -> Option<&str> {
+        self.str_at("$ref")
+    }
+
+    /// The scalar's style.
+    pub fn style(&self) -> Option<Style> {
+        match &self.kind {
+            NodeKind::Scalar(_, s) => Some(*s),
+            _ => None,
+        }
+    }
+}
+
+enum Frame {
+    Map(Vec<(Node, Node)>, Option<Node>, usize, usize),
+    Seq(Vec<Node>, usize, usize),
+}
+
+/// The parser's message for an alias whose anchor is not in the file.
+const UNKNOWN_ANCHOR: &str = "unknown anchor";
+
+/// Parses every document of `text` into span trees. An alias to an anchor that the file does not
+/// define (Jenkins Job Builder's `<<: *defaults`, defined in another file) is kept as an
+/// [`NodeKind::Alias`] node instead of failing the parse.
+pub fn parse(text: &str) -> Result<Vec<Node>, SyntaxError> {
+    let mut masked: Option<String> = None;
+    let mut aliases: Vec<usize> = Vec::new();
+    loop {
+        let src = masked.as_deref().unwrap_or(text);
+        match parse_once(src) {
+            Ok(mut docs) => {
+                if !aliases.is_empty() {
+                    for d in &mut docs {
+                        mark_aliases(d, &aliases);
+                    }
+                }
+                return Ok(docs);
+            }
+            Err((err, at)) => {
+                // Mask the alias (`*name` -> `_name`, same length) and parse again.
+                let Some(at) = at.filter(|_| err.message.contains(UNKNOWN_ANCHOR)) else {
+                    return Err(err);
+                };
+                if aliases.len() > 10_000 || text.as_bytes().get(at) != Some(&b'*') {
+                    return Err(err);
+                }
+                let mut m = masked.take().unwrap_or_else(|| text.to_string());
+                m.replace_range(at..at + 1, "_");
+                masked = Some(m);
+                aliases.push(at);
+            }
+        }
+    }
+}
+
+fn mark_aliases(node: &mut Node, aliases: &[usize]) {
+    match &mut node.kind {
+        NodeKind::Scalar(_, Style::Plain) if aliases.contains(&node.span.start) => {
+            node.kind = NodeKind::Alias;
+        }
+        NodeKind::Map(pairs) => {
+            for (k, v) in pairs {
+                mark_aliases(k, aliases);
+                mark_aliases(v, aliases);
+            }
+        }
+        NodeKind::Seq(items) => {
+            for i in items {
+                mark_aliases(i, aliases);
+            }
+        }
+        _ => {}
+    }
+}
+
+fn parse_once(text: &str) -> Result<Vec<Node>, (SyntaxError, Option<usize>)> {
+    let pos = Positions::new(text);
+    let mut parser = Parser::new_from_str(text);
+    let mut docs = Vec::new();
+    let mut stack: Vec<Frame> = Vec::new();
+    while let Some(ev) = parser.next_event() {
+        let (event, span) = ev.map_err(|e| {
+            (
+                SyntaxError {
+                    line: e.marker().line(),
+                    col: e.marker().col() + 1,
+                    message: e.info().to_string(),
+                },
+                Some(pos.byte(e.marker())),
+            )
+        })?;
+        let start = pos.byte(&span.start);
+        let end = pos.byte(&span.end);
+        let line = span.start.line();
+        let node = match event {
+            Event::Scalar(v, style, _, _) => Some(Node {
+                kind: NodeKind::Scalar(v.into_owned(), Style::of(style)),
+                span: start..end,
+                line,
+            }),
+            Event::Alias(_) => Some(Node {
+                kind: NodeKind::Alias,
+                span: start..end,
+                line,
+            }),
+            Event::MappingStart(..) => {
+                stack.push(Frame::Map(Vec::new(), None, start, line));
+                None
+            }
+            Event::SequenceStart(..) => {
+                stack.push(Frame::Seq(Vec::new(), start, line));
+                None
+            }
+            Event::MappingEnd => match stack.pop() {
+                Some(Frame::Map(pairs, _, s, l)) => Some(Node {
+                    kind: NodeKind::Map(pairs),
+                    span: s..end.max(s),
+                    line: l,
+                }),
+                _ => None,
+            },
+            Event::SequenceEnd => match stack.pop() {
+                Some(Frame::Seq(items, s, l)) => Some(Node {
+                    kind: NodeKind::Seq(items),
+                    span: s..end.max(s),
+                    line: l,
+                }),
+                _ => None,
+            },
+            _ => None,
+        };
+        let Some(node) = node else { continue };
+        match stack.last_mut() {
+            Some(Frame::Map(pairs, pending, _, _)) => match pending.take() {
+                Some(k) => pairs.push((k, node)),
+                None => *pending = Some(node),
+            },
+            Some(Frame::Seq(items, _, _)) => items.push(node),
+            None => docs.push(node),
+        }
+    }
+    Ok(docs)
+}
+
+/// A scalar of a document and where it stands.
+#[derive(Debug, Clone, Copy)]
+pub struct ScalarAt<'a> {
+    pub node: &'a Node,
+    /// The key when the scalar is the value of a pair whose key is a scalar.
+    pub key: Option<&'a str>,
+    /// The scalar is itself a mapping key.
+    pub is_key: bool,
+}
+
+/// Every scalar of the documents, in document order.
+pub fn scalars(docs: &[Node]) -> Vec<ScalarAt<'_>> {
+    fn walk<'a>(n: &'a Node, key: Option<&'a str>, is_key: bool, out: &mut Vec<ScalarAt<'a>>) {
+        match &n.kind {
+            NodeKind::Scalar(..) => out.push(ScalarAt {
+                node: n,
+                key,
+                is_key,
+            }),
+            NodeKind::Map(pairs) => {
+                for (k, v) in pairs {
+                    walk(k, None, true, out);
+                    walk(v, k.as_str(), false, out);
+                }
+            }
+            NodeKind::Seq(items) => {
+                for i in items {
+                    walk(i, None, false, out);
+                }
+            }
+            NodeKind::Alias => {}
+        }
+    }
+    let mut out = Vec::new();
+    for d in docs {
+        walk(d, None, false, &mut out);
+    }
+    out
+}
+
+/// The byte range of a scalar's value inside `text`, when it is written plainly or in quotes
+/// without escapes or folding: the part an edit may replace. (The parser's end marker of a
+/// quoted scalar can lie past a trailing comment, so only the start is trusted.)
+pub fn value_span(text: &str, node: &Node) -> Option<Range<usize>> {
+    let NodeKind::Scalar(value, style) = &node.kind else {
+        return None;
+    };
+    let start = match style {
+        Style::Plain => node.span.start,
+        Style::Single | Style::Double => {
+            let q = style.quote()? as u8;
+            if text.as_bytes().get(node.span.start) != Some(&q) {
+                return None;
+            }
+            let end = node.span.start + 1 + value.len();
+            if text.as_bytes().get(end) != Some(&q) {
+                return None;
+            }
+            node.span.start + 1
+        }
+        Style::Block => return None,
+    };
+    let range = start..start + value.len();
+    (text.get(range.clone()) == Some(value.as_str())).then_some(range)
+}
+
+/// Whether two parses say the same, but for the scalars of `a` that contain an offset of
+/// `changed`, whose values may differ.
+pub fn same_but(a: &[Node], b: &[Node], changed: &[usize]) -> bool {
+    fn eq(a: &Node, b: &Node, changed: &[usize]) -> bool {
+        match (&a.kind, &b.kind) {
+            (NodeKind::Scalar(va, _), NodeKind::Scalar(vb, _)) => {
+                va == vb || changed.iter().any(|c| a.span.contains(c))
+            }
+            (NodeKind::Map(pa), NodeKind::Map(pb)) => {
+                pa.len() == pb.len()
+                    && pa
+                        .iter()
+                        .zip(pb)
+                        .all(|((ka, va), (kb, vb))| eq(ka, kb, changed) && eq(va, vb, changed))
+            }
+            (NodeKind::Seq(ia), NodeKind::Seq(ib)) => {
+                ia.len() == ib.len() && ia.iter().zip(ib).all(|(x, y)| eq(x, y, changed))
+            }
+            (NodeKind::Alias, NodeKind::Alias) => true,
+            _ => false,
+        }
+    }
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| eq(x, y, changed))
+}
+
+/// Whether a plain scalar reads as a number under the YAML 1.2 core schema
+/// (`6412849`, `0373973`, `63797e6`, `-1.5`, `.inf`, `0x1f`, `0o17`).
+pub fn reads_as_number(s: &str) -> bool {
+    let b = s.as_bytes();
+    if b.is_empty() {
+        return false;
+    }
+    let lower = s.to_ascii_lowercase();
+    if matches!(lower.as_str(), ".inf" | "+.inf" | "-.inf" | ".nan") {
+        return true;
+    }
+    if let Some(h) = s.strip_prefix("0x") {
+        return !h.is_empty() && h.bytes().all(|c| c.is_ascii_hexdigit());
+    }
+    if let Some(o) = s.strip_prefix("0o") {
+        return !o.is_empty() && o.bytes().all(|c| (b'0'..=b'7').contains(&c));
+    }
+    // [-+]? ( \. [0-9]+ | [0-9]+ ( \. [0-9]* )? ) ( [eE] [-+]? [0-9]+ )?
+    let mut i = 0;
+    if matches!(b[0], b'-' | b'+') {
+        i = 1;
+    }
+    let digits = |i: &mut usize| {
+        let s = *i;
+        while *i < b.len() && b[*i].is_ascii_digit() {
+            *i += 1;
+        }
+        *i - s
+    };
+    let int = digits(&mut i);
+    if i < b.len() && b[i] == b'.' {
+        i += 1;
+        let frac = digits(&mut i);
+        if int == 0 && frac == 0 {
+            return false;
+        }
+    } else if int == 0 {
+        return false;
+    }
+    if i < b.len() && (b[i] == b'e' || b[i] == b'E') {
+        i += 1;
+        if i < b.len() && matches!(b[i], b'-' | b'+') {
+            i += 1;
+        }
+        if digits(&mut i) == 0 {
+            return false;
+        }
+    }
+    i == b.len()
+}
+
+/// Whether a plain scalar reads as something other than a string under the core schema.
+pub fn plain_is_not_string(s: &str) -> bool {
+    reads_as_number(s)
+        || matches!(
+            s,
+            "" | "~"
+                | "null"
+                | "Null"
+                | "NULL"
+                | "true"
+                | "True"
+                | "TRUE"
+                | "false"
+                | "False"
+                | "FALSE"
+        )
+}
+
+/// Whether `text` is a template of the kind kept under `resources/` (Jinja or similar).
+pub fn looks_like_template(text: &str) -> bool {
+    text.contains("{{") || text.contains("{%")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_under_the_core_schema() {
+        for n in [
+            "6412849", "0373973", "63797e6", "1e5", "-3", "+.5", "1.", ".inf", "0x1f", "0o17",
+        ] {
+            assert!(reads_as_number(n), "{n}");
+        }
+        for s in [
+            "abc1234", "e123456", "123e", "12e4e5", "1234abc", "", "-", ".", "0x", "ff",
+        ] {
+            assert!(!reads_as_number(s), "{s}");
+        }
+    }
+
+    #[test]
+    fn unknown_aliases_are_kept_and_spans_reported() {
+        let text = "- defaults:\n    <<: *local_defaults\n    tag: 'abc1234'\n    x: \"é\"\n    y: def5678\n";
+        let docs = parse(text).unwrap();
+        let all = scalars(&docs);
+        let tag = all
+            .iter()
+            .find(|s| s.node.as_str() == Some("abc1234"))
+            .unwrap();
+        assert_eq!(tag.key, Some("tag"));
+        assert_eq!(&text[tag.node.span.clone()], "'abc1234'");
+        assert_eq!(&text[value_span(text, tag.node).unwrap()], "abc1234");
+        let y = all
+            .iter()
+            .find(|s| s.node.as_str() == Some("def5678"))
+            .unwrap();
+        assert_eq!(&text[value_span(text, y.node).unwrap()], "def5678");
+        assert_eq!(y.node.line, 5);
+        let merge = docs[0].items()[0]
+            .get("defaults")
+            .unwrap()
+            .get("<<")
+            .unwrap();
+        assert!(matches!(merge.kind, NodeKind::Alias));
+    }
+
+    #[test]
+    fn parse_builds_a_span_tree() {
+        let text = "\u{feff}a:\r\n  b: [1, 'x']\r\n  c:\r\n  - d: e\r\n";
+        let docs = parse(text).unwrap();
+        let c = docs[0].get("a").unwrap().get("c").unwrap();
+        let d = c.items()[0].get("d").unwrap();
+        assert_eq!(&text[d.span.clone()], "e");
+        assert_eq!(d.line, 4);
+    }
+
+    #[test]
+    fn syntax_errors_have_positions() {
+        let err = parse("a: b\nc: {% x %}\n").unwrap_err();
+        assert_eq!(err.line, 2, "{err}");
+        assert!(parse("a: [b\n").is_err());
+    }
+}

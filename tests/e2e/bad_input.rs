@@ -1,0 +1,185 @@
+//! Bad input: a one-line error naming the file, line or value, exit 1, nothing written.
+
+use crate::support::{Sandbox, NEW};
+
+fn assert_untouched(sb: &Sandbox, before: &[(std::path::PathBuf, Vec<u8>)]) {
+    assert_eq!(sb.snapshot(), before, "nothing may be written");
+}
+
+fn one_line(stderr: &str) -> &str {
+    let lines: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error:")).collect();
+    assert_eq!(lines.len(), 1, "one error line: {stderr}");
+    lines[0]
+}
+
+#[test]
+fn not_an_app_interface_root() {
+    let sb = Sandbox::empty();
+    let r = sb.run(&["plan", "--offline", "--to", NEW]).code(1);
+    assert!(
+        one_line(&r.stderr).contains("is not an app-interface checkout: no .env, data, resources"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn env_without_the_component() {
+    let sb = Sandbox::example();
+    let r = sb
+        .run(&["plan", "vault-manager", "--offline", "--to", NEW])
+        .code(1);
+    let line = one_line(&r.stderr);
+    assert!(
+        line.contains(".env: no component vault-manager") && line.contains("qontract-reconcile"),
+        "{line}"
+    );
+}
+
+#[test]
+fn env_with_the_tag_line_twice() {
+    let sb = Sandbox::example();
+    let env = sb.read(".env") + "export RECONCILE_IMAGE_TAG=fffffff\n";
+    sb.write(".env", &env);
+    let before = sb.snapshot();
+    let r = sb.run(&["apply", "--offline", "--to", NEW]).code(1);
+    assert!(
+        one_line(&r.stderr).contains(".env:15: RECONCILE_IMAGE_TAG is set twice (also on line 10)"),
+        "{}",
+        r.stderr
+    );
+    assert_untouched(&sb, &before);
+}
+
+#[test]
+fn to_that_is_not_hex_or_not_forty_characters_offline() {
+    let sb = Sandbox::example();
+    let before = sb.snapshot();
+    for bad in [
+        "g234567890abcdef1234567890abcdef12345678",
+        "1234567",
+        "master",
+    ] {
+        let r = sb.run(&["apply", "--offline", "--to", bad]).code(1);
+        assert!(
+            one_line(&r.stderr).contains(&format!(
+                "--to {bad}: with --offline the new version must be a full 40-hex commit id"
+            )),
+            "{}",
+            r.stderr
+        );
+    }
+    assert_untouched(&sb, &before);
+}
+
+#[test]
+fn a_yaml_syntax_error_in_a_file_that_may_hold_a_location() {
+    let sb = Sandbox::example();
+    sb.write(
+        "data/broken.yml",
+        "name: broken\nimage: quay.io/app-sre/qontract-reconcile:a1b2c3d\n  bad: [\n",
+    );
+    let before = sb.snapshot();
+    let r = sb.run(&["apply", "--offline", "--to", NEW]).code(1);
+    let line = one_line(&r.stderr);
+    assert!(
+        line.contains("data/broken.yml:3:") && line.contains("YAML syntax error"),
+        "{line}"
+    );
+    assert_untouched(&sb, &before);
+}
+
+#[test]
+fn a_broken_file_that_mentions_nothing_of_the_component_is_a_warning() {
+    let sb = Sandbox::example();
+    sb.write(
+        "data/other.yml",
+        "image: quay.io/app-sre/qontract-schemas:9e8f7a6\n  bad: [\n",
+    );
+    let r = sb.run(&["plan", "--offline", "--to", NEW]).ok();
+    assert!(
+        r.stderr.contains("warning: data/other.yml:2:")
+            && r.stderr.contains("mentions nothing of qontract-reconcile"),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stdout.contains("6 edits"), "{}", r.stdout);
+}
+
+#[test]
+fn jenkins_aliases_to_other_files_are_not_errors() {
+    let sb = Sandbox::example();
+    let r = sb.run(&["status", "qontract-reconcile"]).ok();
+    assert!(
+        r.stdout
+            .contains("resources/jenkins/global/defaults.yaml:6"),
+        "{}",
+        r.stdout
+    );
+    assert!(!r.stderr.contains("warning"), "{}", r.stderr);
+}
+
+#[test]
+fn already_at_that_version() {
+    let sb = Sandbox::example();
+    let before = sb.snapshot();
+    let r = sb
+        .run(&[
+            "apply",
+            "--offline",
+            "--to",
+            "a1b2c3d4e5f60718293a4b5c6d7e8f9012345678",
+        ])
+        .ok();
+    assert!(
+        r.stdout.contains("qontract-reconcile: nothing to promote"),
+        "{}",
+        r.stdout
+    );
+    assert_untouched(&sb, &before);
+}
+
+#[test]
+fn without_offline_the_upstream_is_needed() {
+    let sb = Sandbox::example();
+    sb.write(
+        ".env",
+        &sb.read(".env").replace(
+            "https://github.com/app-sre/qontract-reconcile",
+            "/nonexistent/qontract-reconcile",
+        ),
+    );
+    let r = sb.run(&["plan", "--to", NEW]).code(1);
+    assert!(
+        one_line(&r.stderr).contains("/nonexistent/qontract-reconcile"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn a_link_that_points_outside_the_checkout_is_refused() {
+    let sb = Sandbox::example();
+    let outside = sb.dir.path().join("outside.yml");
+    std::fs::write(&outside, "qontract_reconcile_image_tag: a1b2c3d\n").unwrap();
+    std::os::unix::fs::symlink(&outside, sb.path("data/linked.yml")).unwrap();
+    let before = sb.snapshot();
+    let r = sb.run(&["apply", "--offline", "--to", NEW]).code(1);
+    assert!(
+        one_line(&r.stderr)
+            .contains("data/linked.yml:1: a symbolic link that points outside the checkout"),
+        "{}",
+        r.stderr
+    );
+    assert_untouched(&sb, &before);
+    assert_eq!(
+        std::fs::read_to_string(&outside).unwrap(),
+        "qontract_reconcile_image_tag: a1b2c3d\n"
+    );
+}
+
+#[test]
+fn unknown_options_are_usage_errors() {
+    let sb = Sandbox::example();
+    sb.run(&["plan", "--frobnicate"]).code(2);
+}

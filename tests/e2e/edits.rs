@@ -1,0 +1,143 @@
+//! Byte-minimal edits on unusual files: BOM, CRLF, no final newline, quote styles, numbers.
+
+use crate::support::{Sandbox, NEW};
+
+const ENV: &str = "export RECONCILE_REPO=https://github.com/app-sre/qontract-reconcile\n\
+export RECONCILE_IMAGE=quay.io/app-sre/qontract-reconcile\n\
+export RECONCILE_IMAGE_TAG=a1b2c3d\n";
+
+fn tree(files: &[(&str, &[u8])]) -> Sandbox {
+    let sb = Sandbox::empty();
+    sb.write(".env", ENV);
+    sb.write("data/.keep", "");
+    sb.write("resources/.keep", "");
+    for (p, b) in files {
+        sb.write_bytes(p, b);
+    }
+    sb
+}
+
+#[test]
+fn bom_crlf_and_missing_final_newline_survive() {
+    let text = "\u{feff}# defaults\r\nname: x\r\nvariables:\r\n  qontract_reconcile_image_tag: a1b2c3d  # moves\r\n  other: 1";
+    let sb = tree(&[("data/x.yml", text.as_bytes())]);
+    sb.run(&[
+        "apply",
+        "--offline",
+        "--to",
+        "abcdef0123456789abcdef0123456789abcdef01",
+    ])
+    .ok();
+    assert_eq!(sb.read("data/x.yml"), text.replace("a1b2c3d", "abcdef0"));
+}
+
+#[test]
+fn a_numeric_tag_is_quoted_in_the_style_the_file_uses() {
+    let double = "a: \"x\"\nb: \"y\"\nqontract_reconcile_image_tag: a1b2c3d\n";
+    let none = "qontract_reconcile_image_tag: a1b2c3d\n";
+    let sb = tree(&[
+        ("data/double.yml", double.as_bytes()),
+        ("data/none.yml", none.as_bytes()),
+    ]);
+    let to = "63797e6aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+    let r = sb.run(&["apply", "--offline", "--to", to]).ok();
+    assert!(
+        r.stdout
+            .contains("quoted with \" so that it stays a string"),
+        "{}",
+        r.stdout
+    );
+    assert_eq!(
+        sb.read("data/double.yml"),
+        double.replace("a1b2c3d", "\"63797e6\"")
+    );
+    assert_eq!(
+        sb.read("data/none.yml"),
+        none.replace("a1b2c3d", "'63797e6'")
+    );
+}
+
+#[test]
+fn a_tag_that_stays_a_string_is_not_quoted() {
+    let sb = tree(&[("data/x.yml", b"qontract_reconcile_image_tag: a1b2c3d\n")]);
+    let r = sb
+        .run(&[
+            "apply",
+            "--offline",
+            "--to",
+            "0373e7af00000000000000000000000000000000",
+        ])
+        .ok();
+    assert!(!r.stdout.contains("quoted"), "{}", r.stdout);
+    assert_eq!(
+        sb.read("data/x.yml"),
+        "qontract_reconcile_image_tag: 0373e7a\n"
+    );
+    let r = sb
+        .run(&[
+            "apply",
+            "--offline",
+            "--to",
+            "0373973f00000000000000000000000000000000",
+            "--include-drifted",
+        ])
+        .ok();
+    assert!(r.stdout.contains("quoted with '"), "{}", r.stdout);
+    assert_eq!(
+        sb.read("data/x.yml"),
+        "qontract_reconcile_image_tag: '0373973'\n",
+        "all digits: quoted"
+    );
+}
+
+#[test]
+fn only_the_version_token_of_an_image_reference_changes() {
+    let text = "spec:\n  containers:\n  - image: 'quay.io/app-sre/qontract-reconcile:a1b2c3d'\n    args: [\"quay.io/app-sre/qontract-reconcile:a1b2c3d\", x]\n  - image: quay.io/app-sre/qontract-reconcile-extra:a1b2c3d\n";
+    let sb = tree(&[("resources/deploy.yaml", text.as_bytes())]);
+    let v = sb
+        .run(&["--json", "apply", "--offline", "--to", NEW])
+        .ok()
+        .json();
+    assert_eq!(v["edits"].as_array().unwrap().len(), 3, "{v}");
+    let after = sb.read("resources/deploy.yaml");
+    assert_eq!(
+        after,
+        "spec:\n  containers:\n  - image: 'quay.io/app-sre/qontract-reconcile:1234567'\n    args: [\"quay.io/app-sre/qontract-reconcile:1234567\", x]\n  - image: quay.io/app-sre/qontract-reconcile-extra:a1b2c3d\n"
+    );
+}
+
+#[test]
+fn template_expressions_are_not_locations() {
+    let text = "key: {{ value }}\nqontract_reconcile_image_tag: {{ qontract_reconcile_image_tag }}\nimage: quay.io/app-sre/qontract-reconcile:{{ tag }}\n{% if x %}\nimage: quay.io/app-sre/qontract-reconcile:a1b2c3d\n{% endif %}\n";
+    let sb = tree(&[("resources/t.yaml", text.as_bytes())]);
+    let v = sb
+        .run(&["--json", "status", "qontract-reconcile"])
+        .ok()
+        .json();
+    let locs = v["components"][0]["locations"].as_array().unwrap();
+    assert_eq!(locs.len(), 2, "{locs:?}");
+    assert_eq!(locs[1]["line"], 5);
+    assert_eq!(locs[1]["kind"], "image-ref");
+    sb.run(&["apply", "--offline", "--to", NEW]).ok();
+    assert_eq!(
+        sb.read("resources/t.yaml"),
+        text.replace(":a1b2c3d", ":1234567")
+    );
+}
+
+#[test]
+fn a_forty_character_ref_and_a_short_one_are_the_same_commit() {
+    let text = "$schema: /app-sre/saas-file-2.yml\nname: s\nresourceTemplates:\n- name: rt\n  url: https://github.com/app-sre/qontract-reconcile/\n  targets:\n  - namespace: {$ref: /ns.yml}\n    ref: A1B2C3D4E5F60718293A4B5C6D7E8F9012345678\n  - namespace: {$ref: /other.yml}\n    ref: main\n";
+    let sb = tree(&[("data/saas.yml", text.as_bytes())]);
+    let v = sb
+        .run(&["--json", "status", "qontract-reconcile"])
+        .ok()
+        .json();
+    let locs = v["components"][0]["locations"].as_array().unwrap();
+    assert_eq!(locs.len(), 2, "{locs:?}");
+    assert_eq!(locs[1]["in_sync"], true);
+    sb.run(&["apply", "--offline", "--to", NEW]).ok();
+    assert!(sb
+        .read("data/saas.yml")
+        .contains(&format!("ref: {}\n", NEW.to_uppercase())));
+}
