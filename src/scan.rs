@@ -156,8 +156,7 @@ fn decode(bytes: &[u8], key: u64) -> Option<PathMap> {
     }
     let mut map = PathMap::default();
     map.reserve(bytes.len() / 65);
-    loop {
-        let Some(k) = take(8) else { break };
+    while let Some(k) = take(8) {
         let rel = u64_at(k)?;
         let size = u64_at(take(8)?)?;
         let ino = u64_at(take(8)?)?;
