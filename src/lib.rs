@@ -6,6 +6,7 @@ pub mod checkout;
 pub mod error;
 pub mod git;
 pub mod scan;
+pub mod upstream;
 pub mod util;
 
 pub use error::{Error, Result};
