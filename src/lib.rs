@@ -2,6 +2,7 @@
 //! and move them all to one upstream commit, safely.
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
+pub mod changes;
 pub mod checkout;
 pub mod error;
 pub mod git;
