@@ -811,3 +811,32 @@ fn commit_promotion_commits_exactly_the_files_on_a_new_branch() {
     ));
     assert!(e.contains("nothing to commit"), "{e}");
 }
+
+#[test]
+fn progress_mode_streams_git_and_reports_errors_alike() {
+    let w = World::standard();
+    let env = sealed(&w.home);
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let open = |url: &str| {
+        Upstream::open_with_env(
+            url,
+            UpstreamOptions {
+                cache_dir: w.cache.clone(),
+                offline: false,
+                progress: true,
+            },
+            &env,
+        )
+        .unwrap()
+    };
+    let r = open(&w.url()).resolve(Some("v1.0")).unwrap();
+    assert_eq!(r.id, w.id("c3"));
+    assert!(r.fetched);
+    let plain = w.tmp.path().join("plain");
+    std::fs::create_dir_all(&plain).unwrap();
+    let e = err_of(open(&plain.display().to_string()).resolve(None));
+    assert_eq!(
+        e,
+        format!("upstream {}: not a git repository", plain.display())
+    );
+}
