@@ -3,13 +3,16 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 pub mod apply;
+pub mod changes;
 pub mod checkout;
 pub mod cli;
 pub mod edit;
 pub mod error;
+pub mod git;
 pub mod locations;
 pub mod plan;
 pub mod scan;
+pub mod upstream;
 pub mod util;
 pub mod yaml;
 

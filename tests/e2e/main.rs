@@ -8,3 +8,4 @@ mod bad_input;
 mod edits;
 mod promote;
 mod proptest_edit;
+mod upstream;

@@ -1,0 +1,425 @@
+//! The `git` program behind one type: running it in a directory, and the checkout-side operations of `apply --commit`.
+
+use std::ffi::OsString;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use crate::error::{io_message, Error, Result};
+
+/// `git` run in one directory (`git -C dir`), never prompting, with messages in English.
+#[derive(Debug, Clone)]
+pub struct Git {
+    dir: PathBuf,
+    /// What error messages name: the directory, or the upstream a cache stands for.
+    label: String,
+    envs: Vec<(OsString, OsString)>,
+}
+
+/// What one git command printed, and whether it succeeded.
+#[derive(Debug, Clone)]
+pub struct GitOutput {
+    /// The command exited with status 0.
+    pub success: bool,
+    /// Standard output, lossily decoded.
+    pub stdout: String,
+    /// Standard error, lossily decoded.
+    pub stderr: String,
+}
+
+impl Git {
+    /// Git in `dir`; errors name the directory.
+    pub fn new(dir: impl Into<PathBuf>) -> Git {
+        let dir = dir.into();
+        Git {
+            label: dir.display().to_string(),
+            dir,
+            envs: vec![
+                ("GIT_TERMINAL_PROMPT".into(), "0".into()),
+                ("LC_ALL".into(), "C".into()),
+            ],
+        }
+    }
+
+    /// The same, with errors naming `label` instead of the directory.
+    pub fn with_label(mut self, label: impl Into<String>) -> Git {
+        self.label = label.into();
+        self
+    }
+
+    /// The same, with one more environment variable for every command.
+    pub fn with_env(mut self, key: impl Into<OsString>, value: impl Into<OsString>) -> Git {
+        self.envs.push((key.into(), value.into()));
+        self
+    }
+
+    /// The directory the commands run in.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// What error messages name.
+    pub fn label(&self) -> &str {
+        &self.label
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new("git");
+        cmd.arg("-C").arg(&self.dir).args(args);
+        cmd.envs(self.envs.iter().map(|(k, v)| (k, v)));
+        cmd.stdin(Stdio::null());
+        cmd
+    }
+
+    /// A command set up like the others (directory, environment), for callers that stream its output.
+    pub fn spawn_command(&self, args: &[&str]) -> Command {
+        self.command(args)
+    }
+
+    /// Runs git and returns what it printed, whatever its exit status; fails only when git cannot run.
+    pub fn output(&self, args: &[&str]) -> Result<GitOutput> {
+        self.output_with_input(args, None)
+    }
+
+    /// Like [`Git::output`], feeding `input` on standard input.
+    pub fn output_with_input(&self, args: &[&str], input: Option<&[u8]>) -> Result<GitOutput> {
+        let mut cmd = self.command(args);
+        cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+        if input.is_some() {
+            cmd.stdin(Stdio::piped());
+        }
+        let mut child = cmd.spawn().map_err(|e| {
+            Error::external(format!(
+                "{}: cannot run git: {}",
+                self.label,
+                io_message(&e)
+            ))
+        })?;
+        if let (Some(bytes), Some(mut stdin)) = (input, child.stdin.take()) {
+            // A write error means git exited early; its status and stderr tell why.
+            let _ = stdin.write_all(bytes);
+        }
+        let out = child.wait_with_output().map_err(|e| {
+            Error::external(format!(
+                "{}: cannot run git: {}",
+                self.label,
+                io_message(&e)
+            ))
+        })?;
+        Ok(GitOutput {
+            success: out.status.success(),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        })
+    }
+
+    /// Runs git and returns its standard output; a failure is an error carrying git's message.
+    pub fn run(&self, args: &[&str]) -> Result<String> {
+        let out = self.output(args)?;
+        self.checked(args, out)
+    }
+
+    /// Like [`Git::run`], feeding `input` on standard input.
+    pub fn run_with_input(&self, args: &[&str], input: &[u8]) -> Result<String> {
+        let out = self.output_with_input(args, Some(input))?;
+        self.checked(args, out)
+    }
+
+    /// Runs git and returns the first line of its output, trimmed.
+    pub fn run_line(&self, args: &[&str]) -> Result<String> {
+        Ok(self
+            .run(args)?
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_string())
+    }
+
+    /// Runs git for its exit status: `true` on success, `false` on any failure status.
+    pub fn run_ok(&self, args: &[&str]) -> Result<bool> {
+        Ok(self.output(args)?.success)
+    }
+
+    fn checked(&self, args: &[&str], out: GitOutput) -> Result<String> {
+        if out.success {
+            Ok(out.stdout)
+        } else {
+            Err(Error::external(format!(
+                "{}: git {} failed: {}",
+                self.label,
+                subcommand(args),
+                one_line(&out.stderr)
+            )))
+        }
+    }
+
+    /// The configured `user.email`, if any.
+    pub fn user_email(&self) -> Option<String> {
+        let email = self.run_line(&["config", "user.email"]).ok()?;
+        (!email.is_empty()).then_some(email)
+    }
+
+    /// The given paths that have uncommitted changes, staged or not (untracked files included),
+    /// as repository-relative paths.
+    pub fn is_dirty(&self, paths: &[String]) -> Result<Vec<String>> {
+        if paths.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut args = vec![
+            "--literal-pathspecs",
+            "status",
+            "--porcelain=v1",
+            "-z",
+            "--untracked-files=all",
+            "--",
+        ];
+        args.extend(paths.iter().map(String::as_str));
+        let out = self.run(&args)?;
+        let mut dirty = Vec::new();
+        let mut entries = out.split('\0');
+        while let Some(entry) = entries.next() {
+            if entry.len() < 4 {
+                continue;
+            }
+            let (xy, path) = entry.split_at(3);
+            if xy.contains(['R', 'C']) {
+                // A rename or copy is followed by its source path.
+                entries.next();
+            }
+            dirty.push(path.to_string());
+        }
+        dirty.sort();
+        dirty.dedup();
+        Ok(dirty)
+    }
+
+    /// Creates branch `branch` at HEAD (or reuses it when it is at HEAD already), switches to it,
+    /// and commits exactly `files` (other changes, staged or not, stay out of the commit) with the
+    /// message `subject`, a blank line and `body`. Returns the new commit's id.
+    pub fn commit_promotion(
+        &self,
+        files: &[String],
+        branch: &str,
+        subject: &str,
+        body: &str,
+    ) -> Result<String> {
+        if files.is_empty() {
+            return Err(Error::input(format!("{}: no files to commit", self.label)));
+        }
+        if subject.trim().is_empty() {
+            return Err(Error::input(format!(
+                "{}: empty commit subject",
+                self.label
+            )));
+        }
+        if !self.run_ok(&["check-ref-format", "--branch", branch])? {
+            return Err(Error::input(format!(
+                "{}: {branch:?} is not a valid branch name",
+                self.label
+            )));
+        }
+        if self.is_dirty(files)?.is_empty() {
+            return Err(Error::refused(format!(
+                "{}: nothing to commit: {} unchanged",
+                self.label,
+                files.join(", ")
+            )));
+        }
+        let head = self.run_line(&["rev-parse", "--verify", "--quiet", "HEAD^{commit}"])?;
+        let branch_ref = format!("refs/heads/{branch}");
+        let existing = self.output(&["rev-parse", "--verify", "--quiet", &branch_ref])?;
+        if existing.success {
+            let at = existing.stdout.trim();
+            if at != head {
+                return Err(Error::refused(format!(
+                    "{}: branch {branch} already exists at {}, not at HEAD {}",
+                    self.label,
+                    short(at),
+                    short(&head)
+                )));
+            }
+            let current = self.output(&["symbolic-ref", "--quiet", "HEAD"])?;
+            if current.stdout.trim() != branch_ref {
+                self.run(&["switch", "--quiet", branch])?;
+            }
+        } else {
+            self.run(&["switch", "--quiet", "-c", branch])?;
+        }
+        let mut add = vec!["--literal-pathspecs", "add", "--"];
+        add.extend(files.iter().map(String::as_str));
+        self.run(&add)?;
+        let mut message = subject.trim_end().to_string();
+        if !body.trim().is_empty() {
+            message.push_str("\n\n");
+            message.push_str(body.trim_end());
+        }
+        message.push('\n');
+        let mut commit = vec![
+            "--literal-pathspecs",
+            "commit",
+            "--quiet",
+            "--cleanup=whitespace",
+            "--file=-",
+            "--only",
+            "--",
+        ];
+        commit.extend(files.iter().map(String::as_str));
+        self.run_with_input(&commit, message.as_bytes())?;
+        self.run_line(&["rev-parse", "HEAD"])
+    }
+
+    /// The commits of `base..HEAD` whose subject is a promotion subject
+    /// (`<component> production promotion <7 hex> to <7 hex>`), newest first, as (id, subject).
+    pub fn promotion_commits_since(&self, base: &str) -> Result<Vec<(String, String)>> {
+        let range = format!("{base}..HEAD");
+        let out = self.run(&["log", "--format=%H%x1f%s%x1e", &range, "--"])?;
+        Ok(out
+            .split('\x1e')
+            .filter_map(|rec| {
+                let (id, subject) = rec.trim_start_matches('\n').split_once('\x1f')?;
+                is_promotion_subject(subject).then(|| (id.to_string(), subject.to_string()))
+            })
+            .collect())
+    }
+
+    /// The base to compare against: `explicit` (which must name a commit), else `origin/master`
+    /// when it exists, else `master`, else none.
+    pub fn resolve_base(&self, explicit: Option<&str>) -> Result<Option<String>> {
+        let exists = |rev: &str| {
+            self.run_ok(&[
+                "rev-parse",
+                "--verify",
+                "--quiet",
+                "--end-of-options",
+                &format!("{rev}^{{commit}}"),
+            ])
+        };
+        if let Some(rev) = explicit {
+            return if exists(rev)? {
+                Ok(Some(rev.to_string()))
+            } else {
+                Err(Error::input(format!(
+                    "{}: base {rev} is not a commit of this repository",
+                    self.label
+                )))
+            };
+        }
+        for rev in ["origin/master", "master"] {
+            if exists(rev)? {
+                return Ok(Some(rev.to_string()));
+            }
+        }
+        Ok(None)
+    }
+}
+
+/// The git subcommand of an argument list: its first word that is neither an option nor a `-c` value.
+fn subcommand<'a>(args: &[&'a str]) -> &'a str {
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        if *a == "-c" {
+            it.next();
+        } else if !a.starts_with('-') {
+            return a;
+        }
+    }
+    ""
+}
+
+/// Whether a subject matches `^(qontract|[a-z0-9-]+) production promotion [0-9a-f]{7} to [0-9a-f]{7}$`.
+pub fn is_promotion_subject(subject: &str) -> bool {
+    let Some((name, ids)) = subject.split_once(" production promotion ") else {
+        return false;
+    };
+    let lower_hex = |s: &str| {
+        s.len() == 7
+            && s.bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    };
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && ids
+            .split_once(" to ")
+            .is_some_and(|(a, b)| lower_hex(a) && lower_hex(b))
+}
+
+/// The first seven characters of an id.
+pub fn short(id: &str) -> &str {
+    id.get(..7).unwrap_or(id)
+}
+
+/// Git's error output as one line: its `fatal:`/`error:` lines joined, else its last line.
+pub fn one_line(stderr: &str) -> String {
+    let lines: Vec<&str> = stderr
+        .split(['\n', '\r'])
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    let prefixed: Vec<&str> = lines
+        .iter()
+        .filter_map(|l| {
+            ["fatal: ", "error: ", "remote: fatal: ", "remote: error: "]
+                .iter()
+                .find_map(|p| l.strip_prefix(p))
+        })
+        .collect();
+    let msg = if prefixed.is_empty() {
+        lines.last().copied().unwrap_or("no message").to_string()
+    } else {
+        let mut unique: Vec<&str> = Vec::new();
+        for l in prefixed {
+            if !unique.contains(&l) {
+                unique.push(l);
+            }
+        }
+        unique.join("; ")
+    };
+    msg.trim_end_matches('.').to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fatal_lines_make_one_line() {
+        let err = "fatal: '/x' does not appear to be a git repository\nfatal: Could not read from remote repository.\n\nPlease make sure you have the correct access rights\nand the repository exists.\n";
+        assert_eq!(
+            one_line(err),
+            "'/x' does not appear to be a git repository; Could not read from remote repository"
+        );
+        assert_eq!(one_line("warning: x\nsomething broke\n"), "something broke");
+        assert_eq!(one_line(""), "no message");
+    }
+
+    #[test]
+    fn promotion_subjects() {
+        assert!(is_promotion_subject(
+            "qontract production promotion 1234567 to abcdef0"
+        ));
+        assert!(is_promotion_subject(
+            "qontract-schemas production promotion 1234567 to abcdef0"
+        ));
+        assert!(!is_promotion_subject(
+            "qontract production promotion 1234567 to abcdef"
+        ));
+        assert!(!is_promotion_subject(
+            "qontract production promotion 1234567 to ABCDEF0"
+        ));
+        assert!(!is_promotion_subject(
+            "Qontract production promotion 1234567 to abcdef0"
+        ));
+        assert!(!is_promotion_subject(
+            "qontract production promotion 1234567 to abcdef0 (again)"
+        ));
+        assert!(!is_promotion_subject(
+            " production promotion 1234567 to abcdef0"
+        ));
+        assert!(!is_promotion_subject(
+            "two words production promotion 1234567 to abcdef0"
+        ));
+    }
+}
