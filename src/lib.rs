@@ -4,6 +4,7 @@
 
 pub mod checkout;
 pub mod error;
+pub mod registry;
 pub mod scan;
 pub mod util;
 
