@@ -68,7 +68,8 @@ impl RegistryOptions {
     }
 
     /// The auth files to read, in order: `$REGISTRY_AUTH_FILE`,
-    /// `${XDG_RUNTIME_DIR}/containers/auth.json`, `~/.docker/config.json` (unset variables are skipped).
+    /// `${XDG_RUNTIME_DIR}/containers/auth.json`, `~/.docker/config.json` (unset variables are
+    /// skipped).
     pub fn default_auth_files() -> Vec<PathBuf> {
         let var = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty());
         let mut files = Vec::new();
@@ -232,7 +233,8 @@ impl ImageName {
         }
         if image.contains("://") {
             return Err(format!(
-                "`{image}` is a URL; give the image as host/name (use a registry override for the URL)"
+                "`{image}` is a URL; give the image as host/name \
+                 (use a registry override for the URL)"
             ));
         }
         if image.contains('@') {
@@ -291,7 +293,8 @@ fn is_host_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']' | '_')
 }
 
-/// A repository path: `/`-separated components of `[a-z0-9._-]`, each starting and ending alphanumeric.
+/// A repository path: `/`-separated components of `[a-z0-9._-]`, each starting and ending
+/// alphanumeric.
 fn check_repository(path: &str) -> Result<(), String> {
     let ok = !path.is_empty()
         && path.len() <= 255
@@ -649,6 +652,8 @@ struct Session<'a> {
     direct: ureq::Agent,
     /// With the environment's proxy settings.
     proxied: ureq::Agent,
+    /// The environment's proxy, named in connection errors (host and port only).
+    proxy: Option<ureq::Proxy>,
     secrets: Vec<String>,
 }
 
@@ -680,6 +685,7 @@ impl<'a> Session<'a> {
             opts,
             direct: agent(None),
             proxied: agent(ureq::Proxy::try_from_env()),
+            proxy: ureq::Proxy::try_from_env(),
             secrets: Vec::new(),
         }
     }
@@ -897,7 +903,8 @@ impl<'a> Session<'a> {
                 return Err(self.error(
                     RegistryErrorKind::Auth,
                     format!(
-                        "authentication failed at {host}: token endpoint {realm_shown} answered HTTP {} {how}",
+                        "authentication failed at {host}: token endpoint {realm_shown} \
+                         answered HTTP {} {how}",
                         reply.status
                     ),
                 ));
@@ -924,7 +931,10 @@ impl<'a> Session<'a> {
             }
             None => Err(self.error(
                 RegistryErrorKind::Protocol,
-                format!("token endpoint {realm_shown} answered without a usable `token` or `access_token`"),
+                format!(
+                    "token endpoint {realm_shown} answered without a usable \
+                     `token` or `access_token`"
+                ),
             )),
         }
     }
@@ -1052,6 +1062,23 @@ impl<'a> Session<'a> {
         err: &ureq::Error,
         url: &str,
     ) -> (RegistryErrorKind, String) {
+        let (kind, why) = self.transport_reason(err, url);
+        let proxy = self.proxy.as_ref().filter(|p| {
+            !url_is_loopback(url)
+                && url
+                    .parse::<http::Uri>()
+                    .is_ok_and(|uri| !p.is_no_proxy(&uri))
+        });
+        match proxy {
+            Some(p) => (
+                kind,
+                format!("{why} (through proxy {}:{})", p.host(), p.port()),
+            ),
+            None => (kind, why),
+        }
+    }
+
+    fn transport_reason(&self, err: &ureq::Error, url: &str) -> (RegistryErrorKind, String) {
         use RegistryErrorKind as K;
         let shown = shown_url(url);
         let host = url
@@ -1059,23 +1086,30 @@ impl<'a> Session<'a> {
             .map(|(_, rest)| rest.split(['/', '?', '#']).next().unwrap_or_default())
             .unwrap_or(url);
         match err {
-            ureq::Error::HostNotFound => (K::Dns, format!("cannot resolve host {} (DNS)", url_host(host))),
-            ureq::Error::Timeout(what) => (
-                K::Timeout,
-                format!(
-                    "timed out ({what}) talking to {shown} (connect timeout {:?}, request timeout {:?})",
-                    self.opts.connect_timeout, self.opts.request_timeout
-                ),
-            ),
+            ureq::Error::HostNotFound => {
+                let host = url_host(host);
+                (K::Dns, format!("cannot resolve host {host} (DNS)"))
+            }
+            ureq::Error::Timeout(what) => {
+                let (c, r) = (self.opts.connect_timeout, self.opts.request_timeout);
+                let limits = format!("timeouts: connect {c:?}, request {r:?}");
+                let why = format!("timed out ({what}) talking to {shown} ({limits})");
+                (K::Timeout, why)
+            }
             ureq::Error::Io(e) => match e.kind() {
-                io::ErrorKind::ConnectionRefused => (K::Connect, format!("connection refused by {host}")),
+                io::ErrorKind::ConnectionRefused => {
+                    (K::Connect, format!("connection refused by {host}"))
+                }
                 io::ErrorKind::TimedOut => (K::Timeout, format!("timed out connecting to {host}")),
                 io::ErrorKind::ConnectionReset
                 | io::ErrorKind::ConnectionAborted
                 | io::ErrorKind::UnexpectedEof
                 | io::ErrorKind::BrokenPipe => (
                     K::Connect,
-                    format!("connection to {host} dropped: {}", crate::error::io_message(e)),
+                    format!(
+                        "connection to {host} dropped: {}",
+                        crate::error::io_message(e)
+                    ),
                 ),
                 // std reports resolver failures this way (no dedicated kind).
                 _ if e.to_string().contains("failed to lookup address") => {
@@ -1106,7 +1140,9 @@ impl<'a> Session<'a> {
             ureq::Error::Rustls(e) => (K::Tls, format!("TLS error with {host}: {e}")),
             ureq::Error::Pem(e) => (K::Tls, format!("TLS error with {host}: {e}")),
             ureq::Error::Protocol(e) => (K::Protocol, format!("invalid HTTP from {host}: {e}")),
-            ureq::Error::TooManyRedirects => (K::Protocol, format!("too many redirects from {shown}")),
+            ureq::Error::TooManyRedirects => {
+                (K::Protocol, format!("too many redirects from {shown}"))
+            }
             e => (K::Protocol, format!("request to {shown} failed: {e}")),
         }
     }
