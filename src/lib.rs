@@ -11,6 +11,7 @@ pub mod error;
 pub mod git;
 pub mod locations;
 pub mod plan;
+pub mod registry;
 pub mod scan;
 pub mod upstream;
 pub mod util;

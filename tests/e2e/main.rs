@@ -1,4 +1,4 @@
-//! End-to-end tests: the real binary, real git, real files, in a sealed environment.
+//! End-to-end tests: the real binary, real git, real files, a real registry, in a sealed environment.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod support;
@@ -8,4 +8,5 @@ mod bad_input;
 mod edits;
 mod promote;
 mod proptest_edit;
+mod registry;
 mod upstream;

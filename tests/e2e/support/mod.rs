@@ -1,4 +1,6 @@
-//! Shared test helpers: fixture trees, a sealed environment, running the binary.
+//! Shared test helpers: fixture trees, a sealed environment, running the binary, test servers.
+// Helpers are shared: a module may use only some of them.
+#![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -160,3 +162,6 @@ impl Run {
 pub const NEW: &str = "1234567890abcdef1234567890abcdef12345678";
 /// The example's qontract-reconcile version.
 pub const CURRENT: &str = "a1b2c3d";
+
+pub mod fake_registry;
+pub mod registry_server;
