@@ -1,14 +1,20 @@
 //! `qr-promote plan` and `qr-promote apply`: compute a promotion, show it, write it.
 
+use std::io::IsTerminal;
+use std::time::Duration;
+
 use serde_json::json;
 
 use super::status::location_table;
 use super::{CliError, CmdResult, Context};
 use crate::apply;
+use crate::changes::{self, ChangeReport};
 use crate::checkout::Component;
+use crate::git::Git;
 use crate::locations::Kind;
 use crate::plan::{self, Plan, Selection};
-use crate::util::is_commit_hex;
+use crate::registry::{self, ImageStatus, RegistryOptions};
+use crate::upstream::{Relation, Resolved, Upstream, UpstreamOptions};
 
 /// What `plan` and `apply` share.
 #[derive(Debug, clap::Args)]
@@ -46,6 +52,30 @@ pub struct PromoteArgs {
     /// Only targets of this saas file (repeatable).
     #[arg(long = "saas-file", value_name = "NAME")]
     pub saas_files: Vec<String>,
+    /// The upstream repository (URL or path); default: the component's `<P>_REPO` of .env.
+    #[arg(long, value_name = "URL|PATH")]
+    pub upstream: Option<String>,
+    /// Allow a new version that is an ancestor of the current one.
+    #[arg(long)]
+    pub allow_rollback: bool,
+    /// Who is promoting (not notified); default: git `user.email` of the checkout.
+    #[arg(long, value_name = "EMAIL")]
+    pub me: Option<String>,
+    /// How to print the change report: `text`, or `markdown` (a merge-request description).
+    #[arg(long, value_name = "FORMAT", default_value = "text", value_parser = ["text", "markdown"])]
+    pub format: String,
+    /// Do not ask the registry whether the new image exists.
+    #[arg(long)]
+    pub skip_image_check: bool,
+    /// Registry endpoint for a host, `HOST=URL` (mirrors, tests; http only for loopback).
+    #[arg(long = "registry-url", value_name = "HOST=URL")]
+    pub registry_urls: Vec<String>,
+    /// Seconds allowed to connect to the registry.
+    #[arg(long, value_name = "SECONDS", default_value_t = 5.0)]
+    pub registry_connect_timeout: f64,
+    /// Seconds allowed for one registry request.
+    #[arg(long, value_name = "SECONDS", default_value_t = 20.0)]
+    pub registry_timeout: f64,
 }
 
 /// Arguments of `plan`.
@@ -60,6 +90,15 @@ pub struct PlanArgs {
 pub struct ApplyArgs {
     #[command(flatten)]
     pub promote: PromoteArgs,
+    /// Commit the edited files on a new branch `promote/<component>-<new7>`.
+    #[arg(long)]
+    pub commit: bool,
+    /// With --commit: the branch that promotions are merged into (default origin/master, else master).
+    #[arg(long, value_name = "REV", requires = "commit")]
+    pub base: Option<String>,
+    /// With --commit: allow a branch that already carries another component's promotion.
+    #[arg(long, requires = "commit")]
+    pub allow_mixed: bool,
 }
 
 impl PromoteArgs {
@@ -77,32 +116,188 @@ impl PromoteArgs {
     }
 }
 
-/// Resolves `--to` to a full commit id.
-fn resolve_to(c: &Component, args: &PromoteArgs) -> Result<String, CliError> {
-    let rev = args.to.as_deref().unwrap_or("latest");
-    if args.offline {
-        if rev.len() == 40 && is_commit_hex(rev) {
-            return Ok(rev.to_ascii_lowercase());
+/// The new version, how it relates to the current one, and what it ships.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Resolution {
+    pub resolved: Resolved,
+    pub relation: Option<Relation>,
+    pub changes: Option<ChangeReport>,
+    /// Why there is no change report, when there is none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+/// What the registry said about the new image.
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(tag = "status", rename_all = "kebab-case")]
+pub enum ImageCheck {
+    Exists {
+        image: String,
+        digest: Option<String>,
+    },
+    NotFound {
+        image: String,
+    },
+    Unreachable {
+        image: String,
+        reason: String,
+    },
+    NotChecked {
+        image: String,
+        reason: String,
+    },
+}
+
+impl ImageCheck {
+    fn line(&self) -> String {
+        match self {
+            ImageCheck::Exists { image, digest } => match digest {
+                Some(d) => format!("image {image} exists ({d})"),
+                None => format!("image {image} exists"),
+            },
+            ImageCheck::NotFound { image } => format!("{image} not found"),
+            ImageCheck::Unreachable { reason, .. } => reason.clone(),
+            ImageCheck::NotChecked { image, reason } => {
+                format!("image {image} not checked: {reason}")
+            }
         }
-        return Err(CliError::new(format!(
-            "--to {rev}: with --offline the new version must be a full 40-hex commit id"
-        )));
     }
-    Err(CliError::new(format!(
-        "--to {rev}: resolving a version needs the upstream repository {}; give a full commit id with --offline",
-        c.repo
-    )))
+}
+
+/// Resolves `--to` against the upstream and checks that it moves forward.
+fn resolve(ctx: &Context, c: &Component, args: &PromoteArgs) -> Result<Resolution, CliError> {
+    let url = args.upstream.clone().unwrap_or_else(|| c.repo.clone());
+    let opts = UpstreamOptions {
+        cache_dir: ctx.cache_dir.clone(),
+        offline: args.offline,
+        progress: !ctx.json && std::io::stdout().is_terminal() && std::io::stderr().is_terminal(),
+    };
+    let upstream = Upstream::open(&url, opts)?;
+    let resolved = upstream.resolve(args.to.as_deref())?;
+    if !resolved.in_cache {
+        return Ok(Resolution {
+            resolved,
+            relation: None,
+            changes: None,
+            note: Some("offline, and the upstream cache lacks the commit: no change report, ancestry not checked".into()),
+        });
+    }
+    let relation = upstream.relation(&c.tag, &resolved.id)?;
+    match &relation {
+        Relation::Rollback { commits } if !args.allow_rollback => {
+            return Err(CliError::new(format!(
+                "{}: {} -> {} would roll back {} commit{} of {url}",
+                c.name,
+                c.tag,
+                resolved.short,
+                commits,
+                if *commits == 1 { "" } else { "s" }
+            ))
+            .hint("--allow-rollback promotes it anyway"));
+        }
+        Relation::Diverged { merge_base } => {
+            return Err(CliError::new(format!(
+                "{}: {} and {} have diverged in {url}; merge base {}",
+                c.name,
+                c.tag,
+                resolved.short,
+                &merge_base[..merge_base.len().min(12)]
+            )));
+        }
+        _ => {}
+    }
+    let (changes, note) = match &relation {
+        Relation::Descends { .. } => {
+            let commits = upstream.commits(&c.tag, &resolved.id)?;
+            let users = changes::load_users(&ctx.root).unwrap_or_default();
+            let me = args.me.clone().or_else(|| Git::new(&ctx.root).user_email());
+            let from = upstream
+                .resolve_id(&c.tag, 7)
+                .map(|r| r.id)
+                .unwrap_or_else(|_| c.tag.clone());
+            (
+                Some(ChangeReport::new(
+                    &c.repo,
+                    &from,
+                    &resolved.id,
+                    commits,
+                    &users,
+                    me.as_deref(),
+                )),
+                None,
+            )
+        }
+        Relation::Rollback { .. } => (None, Some("a rollback: nothing ships".to_string())),
+        _ => (None, None),
+    };
+    Ok(Resolution {
+        resolved,
+        relation: Some(relation),
+        changes,
+        note,
+    })
+}
+
+/// Asks the registry whether `<image>:<new tag>` exists (the tag as long as the `.env` tag).
+fn check_image(c: &Component, to: &str, args: &PromoteArgs) -> Result<ImageCheck, CliError> {
+    let tag = &to[..c.tag.len().clamp(7, to.len())];
+    let shown = format!("{}:{tag}", c.image);
+    if args.offline {
+        return Ok(ImageCheck::NotChecked {
+            image: shown,
+            reason: "--offline".into(),
+        });
+    }
+    if args.skip_image_check {
+        return Ok(ImageCheck::NotChecked {
+            image: shown,
+            reason: "--skip-image-check".into(),
+        });
+    }
+    let mut opts = RegistryOptions::from_env();
+    for spec in &args.registry_urls {
+        opts.overrides
+            .push(registry::parse_registry_override(spec)?);
+    }
+    let secs = |v: f64, flag: &str| {
+        if v.is_finite() && v > 0.0 {
+            Ok(Duration::from_secs_f64(v))
+        } else {
+            Err(CliError::new(format!(
+                "{flag} {v}: give a positive number of seconds"
+            )))
+        }
+    };
+    opts.connect_timeout = secs(args.registry_connect_timeout, "--registry-connect-timeout")?;
+    opts.request_timeout = secs(args.registry_timeout, "--registry-timeout")?;
+    Ok(match registry::check_image(&c.image, tag, &opts) {
+        Ok(ImageStatus::Exists { digest }) => ImageCheck::Exists {
+            image: shown,
+            digest,
+        },
+        Ok(ImageStatus::NotFound) => ImageCheck::NotFound { image: shown },
+        Err(e) => ImageCheck::Unreachable {
+            image: shown,
+            reason: e.to_string(),
+        },
+    })
+}
+
+/// A computed promotion with everything it was computed from.
+struct Promotion {
+    component: Component,
+    plan: Plan,
+    resolution: Resolution,
+    image: ImageCheck,
 }
 
 /// Computes the plan for the arguments.
-fn compute(ctx: &Context, args: &PromoteArgs) -> Result<(Component, Plan), CliError> {
+fn compute(ctx: &Context, args: &PromoteArgs) -> Result<Promotion, CliError> {
     let c = ctx.checkout.component(&args.component)?.clone();
-    let to = resolve_to(&c, args)?;
-    let t0 = std::time::Instant::now();
+    let resolution = resolve(ctx, &c, args)?;
+    let to = resolution.resolved.id.clone();
     let mut scanned = ctx.scan()?;
-    let t1 = t0.elapsed();
     let discovery = ctx.discover(&mut scanned, &c)?;
-    let t2 = t0.elapsed();
     let files = Context::file_map(&scanned);
     let plan = plan::compute(
         &ctx.checkout,
@@ -112,15 +307,20 @@ fn compute(ctx: &Context, args: &PromoteArgs) -> Result<(Component, Plan), CliEr
         &to,
         &args.selection(),
     )?;
-    if std::env::var_os("QR_TIMING").is_some() {
-        eprintln!(
-            "scan {t1:?} discover {t2:?} plan {:?} files {} bytes {}",
-            t0.elapsed(),
-            scanned.files.len(),
-            scanned.files.iter().map(|f| f.bytes.len()).sum::<usize>()
-        );
-    }
-    Ok((c, plan))
+    let image = if plan.is_empty() {
+        ImageCheck::NotChecked {
+            image: format!("{}:{}", c.image, &to[..7]),
+            reason: "nothing to promote".into(),
+        }
+    } else {
+        check_image(&c, &to, args)?
+    };
+    Ok(Promotion {
+        component: c,
+        plan,
+        resolution,
+        image,
+    })
 }
 
 fn summary(p: &Plan) -> String {
@@ -173,7 +373,8 @@ fn summary(p: &Plan) -> String {
     out
 }
 
-fn plan_json(p: &Plan, written: bool) -> serde_json::Value {
+fn plan_json(pr: &Promotion, written: bool, commit: Option<&str>) -> serde_json::Value {
+    let p = &pr.plan;
     json!({
         "component": p.component,
         "from": p.from,
@@ -183,15 +384,37 @@ fn plan_json(p: &Plan, written: bool) -> serde_json::Value {
         "drifted": p.drifted,
         "diff": p.diff(),
         "written": written,
+        "relation": pr.resolution.relation,
+        "changes": pr.resolution.changes,
+        "note": pr.resolution.note,
+        "image": pr.image,
+        "commit": commit,
     })
 }
 
-fn nothing_to_promote(ctx: &Context, p: &Plan) -> bool {
-    if !p.is_empty() {
+/// The change report as text (or markdown), with the image line.
+fn report_text(pr: &Promotion, markdown: bool) -> String {
+    let mut out = String::new();
+    match &pr.resolution.changes {
+        Some(r) if markdown => out.push_str(&changes::render_markdown(r)),
+        Some(r) => out.push_str(&changes::render_text(r)),
+        None => {
+            if let Some(n) = &pr.resolution.note {
+                out.push_str(&format!("no change report: {n}\n"));
+            }
+        }
+    }
+    out
+}
+
+fn nothing_to_promote(ctx: &Context, pr: &Promotion) -> bool {
+    let p = &pr.plan;
+    let same = matches!(pr.resolution.relation, Some(Relation::Same));
+    if !p.is_empty() && !same {
         return false;
     }
     if ctx.json {
-        ctx.print_json(&plan_json(p, false));
+        ctx.print_json(&plan_json(pr, false, None));
     } else {
         ctx.print(&format!(
             "{}: nothing to promote, the selected locations are already at {}\n",
@@ -211,38 +434,154 @@ fn nothing_to_promote(ctx: &Context, p: &Plan) -> bool {
     true
 }
 
+fn print_promotion(ctx: &Context, pr: &Promotion, markdown: bool) {
+    if markdown {
+        ctx.print(&report_text(pr, true));
+        return;
+    }
+    ctx.print(&summary(&pr.plan));
+    ctx.print(&shard_note(pr));
+    ctx.print(&format!("{}\n", pr.image.line()));
+    let report = report_text(pr, false);
+    if !report.is_empty() {
+        ctx.print("\n");
+        ctx.print(&report);
+    }
+}
+
+fn shard_note(_pr: &Promotion) -> String {
+    String::new()
+}
+
 /// `plan`: show the promotion; writes nothing.
 pub fn cmd_plan(ctx: &Context, args: &PlanArgs) -> CmdResult {
-    let (_c, p) = compute(ctx, &args.promote)?;
-    if nothing_to_promote(ctx, &p) {
+    let pr = compute(ctx, &args.promote)?;
+    if nothing_to_promote(ctx, &pr) {
         return Ok(());
     }
+    if let ImageCheck::NotChecked { reason, .. } = &pr.image {
+        if reason == "--skip-image-check" {
+            ctx.warn(&pr.image.line());
+        }
+    }
     if ctx.json {
-        ctx.print_json(&plan_json(&p, false));
+        ctx.print_json(&plan_json(&pr, false, None));
     } else {
-        ctx.print(&summary(&p));
-        ctx.print("\n");
-        ctx.print(&p.diff());
+        print_promotion(ctx, &pr, args.promote.format == "markdown");
+        if args.promote.format != "markdown" {
+            ctx.print("\n");
+            ctx.print(&pr.plan.diff());
+        }
     }
     Ok(())
 }
 
+/// Checks that `--commit` can commit the edited files on a promotion branch.
+fn check_commit(
+    ctx: &Context,
+    args: &ApplyArgs,
+    pr: &Promotion,
+) -> Result<(Git, String, String), CliError> {
+    let git = Git::new(&ctx.root).with_label(ctx.root.display().to_string());
+    let files: Vec<String> = pr.plan.files.iter().map(|f| f.path.clone()).collect();
+    let dirty = git.is_dirty(&files)?;
+    if !dirty.is_empty() {
+        return Err(CliError::new(format!(
+            "--commit: uncommitted changes in {}; commit or stash them first",
+            dirty.join(", ")
+        )));
+    }
+    let c = &pr.component;
+    if let Some(base) = git.resolve_base(args.base.as_deref())? {
+        let mine = subject_prefix(c);
+        let others: Vec<(String, String)> = git
+            .promotion_commits_since(&base)?
+            .into_iter()
+            .filter(|(_, s)| !s.starts_with(&format!("{mine} production promotion ")))
+            .collect();
+        if let Some((id, subject)) = others.first() {
+            if !args.allow_mixed {
+                return Err(CliError::new(format!(
+                    "--commit: HEAD already carries another promotion not in {base}: {} {subject}",
+                    &id[..id.len().min(7)]
+                ))
+                .hint("promote one component per branch, or pass --allow-mixed"));
+            }
+        }
+    }
+    let new7 = &pr.plan.to[..7];
+    let old7 = &c.tag[..c.tag.len().min(7)];
+    let branch = format!("promote/{}-{new7}", c.name);
+    let subject = format!(
+        "{} production promotion {old7} to {new7}",
+        subject_prefix(c)
+    );
+    Ok((git, branch, subject))
+}
+
+/// `qontract` for qontract-reconcile (the subject used for years), else the component's name.
+fn subject_prefix(c: &Component) -> &str {
+    if c.name == "qontract-reconcile" {
+        "qontract"
+    } else {
+        &c.name
+    }
+}
+
 /// `apply`: write the promotion, all files or none.
 pub fn cmd_apply(ctx: &Context, args: &ApplyArgs) -> CmdResult {
-    let (_c, p) = compute(ctx, &args.promote)?;
-    if nothing_to_promote(ctx, &p) {
+    let pr = compute(ctx, &args.promote)?;
+    if nothing_to_promote(ctx, &pr) {
         return Ok(());
     }
-    let written = apply::write_all(&ctx.root, &p.files)?;
-    if ctx.json {
-        ctx.print_json(&plan_json(&p, true));
+    match &pr.image {
+        ImageCheck::NotFound { .. } => {
+            return Err(CliError::new(format!(
+                "{}; nothing written",
+                pr.image.line()
+            )));
+        }
+        ImageCheck::Unreachable { .. } => {
+            return Err(
+                CliError::new(format!("{}; nothing written", pr.image.line()))
+                    .hint("--skip-image-check promotes without asking the registry"),
+            );
+        }
+        ImageCheck::NotChecked { .. } => ctx.warn(&pr.image.line()),
+        ImageCheck::Exists { .. } => {}
+    }
+    let commit_plan = if args.commit {
+        Some(check_commit(ctx, args, &pr)?)
     } else {
-        ctx.print(&summary(&p));
+        None
+    };
+    let written = apply::write_all(&ctx.root, &pr.plan.files)?;
+    let mut commit_id = None;
+    if let Some((git, branch, subject)) = &commit_plan {
+        let body = match &pr.resolution.changes {
+            Some(r) => changes::render_text(r),
+            None => pr.resolution.note.clone().unwrap_or_default(),
+        };
+        let id = git
+            .commit_promotion(&written, branch, subject, &body)
+            .map_err(|e| CliError::new(format!("{e} (the files are written but not committed)")))?;
+        commit_id = Some(id);
+    }
+    if ctx.json {
+        ctx.print_json(&plan_json(&pr, true, commit_id.as_deref()));
+    } else {
+        print_promotion(ctx, &pr, false);
         ctx.print(&format!(
             "wrote {} file{}\n",
             written.len(),
             if written.len() == 1 { "" } else { "s" }
         ));
+        if let (Some(id), Some((_, branch, subject))) = (&commit_id, &commit_plan) {
+            ctx.print(&format!(
+                "committed {} on {branch}: {subject}\n",
+                &id[..id.len().min(7)]
+            ));
+        }
     }
     Ok(())
 }

@@ -5,6 +5,7 @@ mod support;
 
 mod atomicity;
 mod bad_input;
+mod cli_upstream;
 mod edits;
 mod promote;
 mod proptest_edit;

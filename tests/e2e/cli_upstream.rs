@@ -1,0 +1,338 @@
+//! plan and apply against a real upstream repository and a real registry: resolution, the change
+//! report, rollbacks, `--commit`, and the image check.
+
+use std::path::Path;
+use std::process::Command;
+
+use crate::support::registry_server::{push_image, registry_or_skip};
+use crate::support::{sealed, Run, Sandbox};
+
+/// An upstream with commits by several authors, and the example checkout pinned to its first.
+struct World {
+    sb: Sandbox,
+    upstream: std::path::PathBuf,
+    ids: Vec<String>,
+}
+
+fn git(dir: &Path, home: &Path, args: &[&str]) -> String {
+    let out = sealed(Command::new("git"), home)
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+impl World {
+    fn new() -> World {
+        let sb = Sandbox::example();
+        let home = sb.home();
+        let upstream = sb.dir.path().join("upstream");
+        std::fs::create_dir_all(&upstream).unwrap();
+        git(&upstream, &home, &["init", "-q", "-b", "master"]);
+        let authors = [
+            ("Base Author", "base@example.org"),
+            ("Octo Cat", "12345+octocat@users.noreply.github.com"),
+            ("Me Myself", "me@example.org"),
+            ("Ada Lovelace", "ada@example.org"),
+        ];
+        let mut ids = Vec::new();
+        for (i, (name, email)) in authors.iter().enumerate() {
+            std::fs::write(upstream.join("f.txt"), format!("{i}\n")).unwrap();
+            git(&upstream, &home, &["add", "f.txt"]);
+            git(
+                &upstream,
+                &home,
+                &[
+                    "-c",
+                    &format!("user.name={name}"),
+                    "-c",
+                    &format!("user.email={email}"),
+                    "commit",
+                    "-q",
+                    "-m",
+                    &format!("change {i} (#{})", 100 + i),
+                ],
+            );
+            ids.push(git(&upstream, &home, &["rev-parse", "HEAD"]));
+        }
+        // Pin the checkout to the first commit.
+        let old = &ids[0];
+        for (p, bytes) in sb.snapshot() {
+            let text = String::from_utf8(bytes).unwrap();
+            let new = text
+                .replace("a1b2c3d4e5f60718293a4b5c6d7e8f9012345678", old)
+                .replace("a1b2c3d", &old[..7]);
+            std::fs::write(p, new).unwrap();
+        }
+        let root = sb.root();
+        git(&root, &home, &["init", "-q", "-b", "master"]);
+        git(&root, &home, &["config", "user.email", "me@example.org"]);
+        git(&root, &home, &["config", "user.name", "Me Myself"]);
+        git(&root, &home, &["add", "-A"]);
+        git(&root, &home, &["commit", "-q", "-m", "checkout"]);
+        World { sb, upstream, ids }
+    }
+
+    fn run(&self, args: &[&str]) -> Run {
+        let up = self.upstream.to_string_lossy().into_owned();
+        let mut all: Vec<&str> = args.to_vec();
+        all.extend(["--upstream", &up]);
+        self.sb.run(&all)
+    }
+
+    fn git(&self, args: &[&str]) -> String {
+        git(&self.sb.root(), &self.sb.home(), args)
+    }
+}
+
+#[test]
+fn plan_to_a_short_id_reports_what_ships_and_whom_to_tell() {
+    let w = World::new();
+    let new = &w.ids[3];
+    let r = w
+        .run(&["plan", "--to", &new[..9], "--skip-image-check"])
+        .ok();
+    let old = &w.ids[0];
+    assert!(
+        r.stdout.contains(&format!(
+            "https://github.com/app-sre/qontract-reconcile/compare/{old}...{new}"
+        )),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stderr.contains("not checked: --skip-image-check"),
+        "{}",
+        r.stderr
+    );
+    let v = w
+        .run(&["--json", "plan", "--to", &new[..9], "--skip-image-check"])
+        .ok()
+        .json();
+    let count: usize = git(
+        &w.upstream,
+        &w.sb.home(),
+        &["rev-list", "--count", &format!("{old}..{new}")],
+    )
+    .parse()
+    .unwrap();
+    assert_eq!(v["changes"]["commits"].as_array().unwrap().len(), count);
+    assert_eq!(v["changes"]["commits"][0]["pr"], 103);
+    let authors: Vec<&str> = v["changes"]["authors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["email"].as_str().unwrap())
+        .collect();
+    assert_eq!(authors.len(), 3, "{authors:?}");
+    let notify: Vec<String> = v["changes"]["notify"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            a["handle"]
+                .as_str()
+                .map_or_else(|| a["name"].as_str().unwrap().to_string(), str::to_string)
+        })
+        .collect();
+    assert!(
+        notify.contains(&"ocat".to_string()),
+        "the no-reply login matches the user file: {notify:?}"
+    );
+    assert!(
+        !v["changes"]["notify"]
+            .to_string()
+            .contains("me@example.org"),
+        "the promoter is not notified"
+    );
+    assert_eq!(v["to"], new.as_str());
+    assert_eq!(v["relation"]["kind"], "descends");
+}
+
+#[test]
+fn latest_is_the_head_of_the_default_branch_and_markdown_is_a_description() {
+    let w = World::new();
+    let r = w
+        .run(&["plan", "--skip-image-check", "--format", "markdown"])
+        .ok();
+    assert!(
+        r.stdout
+            .contains(&format!("compare/{}...{}", w.ids[0], w.ids[3])),
+        "{}",
+        r.stdout
+    );
+    assert!(r.stdout.contains("@ocat"), "{}", r.stdout);
+    assert!(
+        !r.stdout.contains("diff --git"),
+        "markdown is the description only: {}",
+        r.stdout
+    );
+}
+
+#[test]
+fn a_rollback_is_refused_unless_allowed() {
+    let w = World::new();
+    w.run(&["apply", "--to", &w.ids[3], "--skip-image-check"])
+        .ok();
+    let before = w.sb.snapshot();
+    let r = w
+        .run(&["apply", "--to", &w.ids[1][..7], "--skip-image-check"])
+        .code(1);
+    assert!(
+        r.stderr.contains("would roll back 2 commits"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(w.sb.snapshot(), before);
+    w.run(&[
+        "apply",
+        "--to",
+        &w.ids[1][..7],
+        "--skip-image-check",
+        "--allow-rollback",
+    ])
+    .ok();
+    assert!(w
+        .sb
+        .read(".env")
+        .contains(&format!("RECONCILE_IMAGE_TAG={}\n", &w.ids[1][..7])));
+}
+
+#[test]
+fn the_same_commit_is_nothing_to_promote() {
+    let w = World::new();
+    let r = w
+        .run(&["apply", "--to", &w.ids[0][..7], "--skip-image-check"])
+        .ok();
+    assert!(r.stdout.contains("nothing to promote"), "{}", r.stdout);
+}
+
+#[test]
+fn apply_commit_makes_one_promotion_commit_on_a_branch() {
+    let w = World::new();
+    let new = &w.ids[3];
+    w.sb.write("unrelated.txt", "work in progress\n");
+    let r = w
+        .run(&["apply", "--to", new, "--skip-image-check", "--commit"])
+        .ok();
+    let branch = format!("promote/qontract-reconcile-{}", &new[..7]);
+    assert!(r.stdout.contains(&branch), "{}", r.stdout);
+    assert_eq!(w.git(&["rev-parse", "--abbrev-ref", "HEAD"]), branch);
+    let subject = w.git(&["log", "-1", "--format=%s"]);
+    assert_eq!(
+        subject,
+        format!(
+            "qontract production promotion {} to {}",
+            &w.ids[0][..7],
+            &new[..7]
+        )
+    );
+    let body = w.git(&["log", "-1", "--format=%b"]);
+    assert!(body.contains("compare/"), "{body}");
+    let files = w.git(&["show", "--name-only", "--format=", "HEAD"]);
+    assert_eq!(files.lines().count(), 6, "{files}");
+    assert!(!files.contains("unrelated.txt"));
+    // A second component on the same branch is refused.
+    let schemas =
+        w.sb.run(&[
+            "apply",
+            "qontract-schemas",
+            "--offline",
+            "--to",
+            "abcdef0123456789abcdef0123456789abcdef01",
+            "--commit",
+        ])
+        .code(1);
+    assert!(
+        schemas.stderr.contains("already carries another promotion"),
+        "{}",
+        schemas.stderr
+    );
+}
+
+#[test]
+fn apply_commit_refuses_uncommitted_changes_in_the_edited_files() {
+    let w = World::new();
+    w.sb.write(".env", &(w.sb.read(".env") + "# local note\n"));
+    let before = w.sb.snapshot();
+    let r = w
+        .run(&["apply", "--to", &w.ids[3], "--skip-image-check", "--commit"])
+        .code(1);
+    assert!(
+        r.stderr.contains("uncommitted changes in .env"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(w.sb.snapshot(), before);
+}
+
+#[test]
+fn the_image_must_exist_in_the_registry() {
+    let Some(mut reg) = registry_or_skip("the_image_must_exist_in_the_registry", false) else {
+        return;
+    };
+    let w = World::new();
+    let new = &w.ids[3];
+    let over = format!("quay.io={}", reg.url);
+    let before = w.sb.snapshot();
+    let r = w
+        .run(&["apply", "--to", new, "--registry-url", &over])
+        .code(1);
+    assert!(
+        r.stderr.contains(&format!(
+            "quay.io/app-sre/qontract-reconcile:{} not found",
+            &new[..7]
+        )),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(w.sb.snapshot(), before);
+
+    let digest = push_image(&reg.url, "app-sre/qontract-reconcile", &new[..7], None);
+    let r = w.run(&["plan", "--to", new, "--registry-url", &over]).ok();
+    assert!(
+        r.stdout.contains(&format!("exists ({digest})")),
+        "{}",
+        r.stdout
+    );
+
+    reg.stop();
+    let r = w
+        .run(&["apply", "--to", new, "--registry-url", &over])
+        .code(1);
+    assert!(
+        r.stderr.contains("refused") && r.stderr.contains("nothing written"),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stderr.contains("--skip-image-check"), "{}", r.stderr);
+    assert_eq!(w.sb.snapshot(), before);
+
+    let r = w
+        .run(&[
+            "apply",
+            "--to",
+            new,
+            "--registry-url",
+            &over,
+            "--skip-image-check",
+        ])
+        .ok();
+    assert!(
+        r.stderr
+            .contains("warning: image quay.io/app-sre/qontract-reconcile:")
+            && r.stderr.contains("not checked"),
+        "{}",
+        r.stderr
+    );
+    assert!(w
+        .sb
+        .read(".env")
+        .contains(&format!("RECONCILE_IMAGE_TAG={}", &new[..7])));
+}
