@@ -255,9 +255,12 @@ pub fn push_with_options(git: &Git, req: &MrRequest) -> Result<PushOutcome> {
         let mut parts: Vec<String> = remote_lines
             .iter()
             .filter(|l| !l.starts_with("To create a merge request") && !l.contains("://"))
-            .cloned()
+            .map(|l| l.trim_end_matches('.').to_string())
             .collect();
         match &status {
+            Some((_, summary)) if summary.contains("stale info") => parts.push(format!(
+                "{summary}: the remote branch changed since it was last fetched; someone else pushed to it"
+            )),
             Some((_, summary)) => parts.push(summary.clone()),
             None => parts.push(one_line(&out.stderr)),
         }

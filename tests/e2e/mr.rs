@@ -250,7 +250,7 @@ fn a_rejected_push_carries_the_remote_message() {
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(
         err.contains("push of promote/x to origin rejected")
-            && err.contains("You are not allowed to force push code to a protected branch")
+            && err.contains("protected branch on this project; [remote rejected]")
             && err.contains("pre-receive hook declined"),
         "{err}"
     );
