@@ -592,3 +592,29 @@ fn a_token_file_readable_by_others_is_refused() {
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
     assert_eq!(read_token_file(&path).unwrap(), TOKEN);
 }
+
+#[test]
+fn the_lease_refuses_to_overwrite_what_someone_else_pushed() {
+    let r = Remote::new();
+    let git = r.lib();
+    let first = r.head();
+    push_with_options(&git, &request()).unwrap();
+    // Someone else moves the remote branch (to master's commit) behind our back.
+    let master = r.git(&r.bare, &["rev-parse", "refs/heads/master"]);
+    r.git(
+        &r.bare,
+        &["update-ref", "refs/heads/promote/x", &master, &first],
+    );
+    r.git(&r.work, &["reset", "-q", "--hard", "HEAD~1"]);
+    r.commit("3333333", SUBJECT2);
+    let err = push_with_options(&git, &request()).unwrap_err().to_string();
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains("(stale info)") && err.contains("someone else pushed"),
+        "{err}"
+    );
+    assert_eq!(
+        r.git(&r.bare, &["rev-parse", "refs/heads/promote/x"]),
+        master
+    );
+}
