@@ -10,6 +10,7 @@ pub mod edit;
 pub mod error;
 pub mod git;
 pub mod locations;
+pub mod mr;
 pub mod plan;
 pub mod registry;
 pub mod scan;
