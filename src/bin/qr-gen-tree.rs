@@ -11,19 +11,24 @@ struct Lcg(u64);
 
 impl Lcg {
     fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+        self.0 = self
+            .0
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
         self.0 >> 33
     }
     fn below(&mut self, n: u64) -> u64 {
         self.next() % n.max(1)
     }
     fn hex(&mut self, len: usize) -> String {
-        (0..len).map(|_| char::from(b"0123456789abcdef"[self.below(16) as usize])).collect()
+        (0..len)
+            .map(|_| char::from(b"0123456789abcdef"[self.below(16) as usize]))
+            .collect()
     }
     fn word(&mut self) -> String {
         const W: [&str; 16] = [
-            "alpha", "bravo", "cedar", "delta", "ember", "fjord", "gamma", "harbor", "iris", "juniper",
-            "kelp", "lumen", "maple", "nova", "onyx", "prism",
+            "alpha", "bravo", "cedar", "delta", "ember", "fjord", "gamma", "harbor", "iris",
+            "juniper", "kelp", "lumen", "maple", "nova", "onyx", "prism",
         ];
         W[self.below(16) as usize].to_string()
     }
@@ -43,7 +48,14 @@ fn write(root: &Path, rel: &str, text: &str) -> std::io::Result<()> {
 fn filler(r: &mut Lcg, out: &mut String, lines: usize) {
     out.push_str("parameters:\n");
     for i in 0..lines {
-        let _ = writeln!(out, "  {}_{i}: \"{} {} {}\"", r.word().to_uppercase(), r.word(), r.word(), r.hex(12));
+        let _ = writeln!(
+            out,
+            "  {}_{i}: \"{} {} {}\"",
+            r.word().to_uppercase(),
+            r.word(),
+            r.word(),
+            r.hex(12)
+        );
     }
 }
 
@@ -139,7 +151,10 @@ export SCHEMAS_IMAGE=quay.io/app-sre/qontract-schemas\nexport SCHEMAS_IMAGE_TAG=
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().collect();
-    let (Some(dir), Some(n)) = (args.get(1), args.get(2).and_then(|n| n.parse::<usize>().ok())) else {
+    let (Some(dir), Some(n)) = (
+        args.get(1),
+        args.get(2).and_then(|n| n.parse::<usize>().ok()),
+    ) else {
         eprintln!("usage: qr-gen-tree DIR N");
         return ExitCode::from(2);
     };

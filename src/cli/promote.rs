@@ -12,6 +12,7 @@ use crate::changes::{self, ChangeReport};
 use crate::checkout::Component;
 use crate::git::Git;
 use crate::locations::Kind;
+use crate::mr;
 use crate::plan::{self, Plan, Selection};
 use crate::registry::{self, ImageStatus, RegistryOptions};
 use crate::upstream::{Relation, Resolved, Upstream, UpstreamOptions};
@@ -99,6 +100,30 @@ pub struct ApplyArgs {
     /// With --commit: allow a branch that already carries another component's promotion.
     #[arg(long, requires = "commit")]
     pub allow_mixed: bool,
+    /// With --commit: push the branch and open a merge request with GitLab push options.
+    #[arg(long, requires = "commit")]
+    pub push: bool,
+    /// With --push: the remote to push to.
+    #[arg(long, value_name = "NAME", default_value = "origin")]
+    pub remote: String,
+    /// With --push: the branch the merge request targets.
+    #[arg(long, value_name = "NAME", default_value = "master")]
+    pub target_branch: String,
+    /// With --push: a label for the merge request (repeatable).
+    #[arg(long = "label", value_name = "LABEL")]
+    pub labels: Vec<String>,
+    /// With --push: also create or update the merge request through the GitLab REST API.
+    #[arg(long, requires = "push")]
+    pub mr_api: bool,
+    /// With --mr-api: the GitLab base URL (default: derived from the remote URL).
+    #[arg(long, value_name = "URL")]
+    pub gitlab_url: Option<String>,
+    /// With --mr-api: a file holding the token (mode 0600); default `GITLAB_TOKEN`.
+    #[arg(long, value_name = "FILE")]
+    pub token_file: Option<std::path::PathBuf>,
+    /// With --push: mention the authors to notify in the description.
+    #[arg(long, requires = "push")]
+    pub notify: bool,
 }
 
 impl PromoteArgs {
@@ -583,5 +608,77 @@ pub fn cmd_apply(ctx: &Context, args: &ApplyArgs) -> CmdResult {
             ));
         }
     }
+    if let (true, Some((git, branch, subject))) = (args.push, &commit_plan) {
+        let mr = push(args, &pr, git, branch, subject)?;
+        if ctx.json {
+            ctx.print_json(&json!({ "merge_request": mr }));
+        } else {
+            for line in &mr {
+                ctx.print(&format!("{line}\n"));
+            }
+        }
+    }
     Ok(())
+}
+
+/// Pushes the promotion branch and opens (or updates) its merge request.
+fn push(
+    args: &ApplyArgs,
+    pr: &Promotion,
+    git: &Git,
+    branch: &str,
+    subject: &str,
+) -> Result<Vec<String>, CliError> {
+    let mut description = match &pr.resolution.changes {
+        Some(r) => changes::render_markdown(r),
+        None => pr.resolution.note.clone().unwrap_or_default(),
+    };
+    if args.notify {
+        let handles: Vec<String> = pr
+            .resolution
+            .changes
+            .iter()
+            .flat_map(|r| r.notify.iter())
+            .map(|a| a.handle.clone().unwrap_or_else(|| a.name.clone()))
+            .collect();
+        if let Some(sentence) = mr::notify_sentence(&handles) {
+            description.push_str("\n\n");
+            description.push_str(&sentence);
+            description.push('\n');
+        }
+    }
+    let req = mr::MrRequest {
+        remote: args.remote.clone(),
+        branch: branch.to_string(),
+        target: args.target_branch.clone(),
+        title: subject.to_string(),
+        description,
+        labels: args.labels.clone(),
+    };
+    let keep = "the local branch and commit stay: fix the cause and run again";
+    let out =
+        mr::push_with_options(git, &req).map_err(|e| CliError::new(e.to_string()).hint(keep))?;
+    let mut lines = vec![format!(
+        "pushed {branch} to {}{}",
+        args.remote,
+        if out.forced { " (updated)" } else { "" }
+    )];
+    if let Some(url) = &out.url {
+        lines.push(format!("merge request: {url}"));
+    }
+    if args.mr_api {
+        let token = mr::resolve_token(args.token_file.as_deref())?;
+        let url = mr::remote_url(git, &args.remote)?;
+        let gl = mr::GitLab::from_remote_url(&url, args.gitlab_url.as_deref(), token)?;
+        let o = gl
+            .upsert_mr(&req)
+            .map_err(|e| CliError::new(e.to_string()).hint(keep))?;
+        lines.push(format!(
+            "merge request !{} {}: {}",
+            o.iid,
+            if o.created { "created" } else { "updated" },
+            o.web_url
+        ));
+    }
+    Ok(lines)
 }

@@ -336,3 +336,95 @@ fn the_image_must_exist_in_the_registry() {
         .read(".env")
         .contains(&format!("RECONCILE_IMAGE_TAG={}", &new[..7])));
 }
+
+#[test]
+fn one_command_goes_from_an_upstream_commit_to_a_merge_request() {
+    let w = World::new();
+    let home = w.sb.home();
+    let remote = w.sb.dir.path().join("remote.git");
+    git(
+        w.sb.dir.path(),
+        &home,
+        &[
+            "init",
+            "-q",
+            "--bare",
+            "-b",
+            "master",
+            remote.to_str().unwrap(),
+        ],
+    );
+    git(
+        &remote,
+        &home,
+        &["config", "receive.advertisePushOptions", "true"],
+    );
+    let record = w.sb.dir.path().join("options.txt");
+    let hook = remote.join("hooks/pre-receive");
+    std::fs::write(
+        &hook,
+        format!(
+            "#!/usr/bin/env bash\nfor i in $(seq 0 $((GIT_PUSH_OPTION_COUNT - 1))); do v=GIT_PUSH_OPTION_$i; echo \"${{!v}}\" >> {rec}; done\ncat >/dev/null\necho 'View merge request for promote:'\necho '  http://gitlab.test/service/app-interface/-/merge_requests/1'\n",
+            rec = record.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&hook, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    w.git(&["remote", "add", "origin", remote.to_str().unwrap()]);
+    w.git(&["push", "-q", "origin", "master"]);
+    let new = &w.ids[3];
+    let r = w
+        .run(&[
+            "apply",
+            "--to",
+            new,
+            "--skip-image-check",
+            "--commit",
+            "--push",
+            "--label",
+            "lgtm",
+            "--notify",
+        ])
+        .ok();
+    assert!(
+        r.stdout
+            .contains("merge request: http://gitlab.test/service/app-interface/-/merge_requests/1"),
+        "{}",
+        r.stdout
+    );
+    let options = std::fs::read_to_string(&record).unwrap();
+    let subject = format!(
+        "qontract production promotion {} to {}",
+        &w.ids[0][..7],
+        &new[..7]
+    );
+    assert!(options.contains("merge_request.create\n"), "{options}");
+    assert!(
+        options.contains("merge_request.target=master\n"),
+        "{options}"
+    );
+    assert!(
+        options.contains(&format!("merge_request.title={subject}\n")),
+        "{options}"
+    );
+    assert!(options.contains("merge_request.label=lgtm\n"), "{options}");
+    assert!(
+        options.contains("merge_request.description=") && options.contains("compare/"),
+        "{options}"
+    );
+    assert!(
+        options.contains("@ocat"),
+        "--notify mentions the authors: {options}"
+    );
+    let pushed = git(
+        &remote,
+        &home,
+        &[
+            "log",
+            "-1",
+            "--format=%s",
+            &format!("promote/qontract-reconcile-{}", &new[..7]),
+        ],
+    );
+    assert_eq!(pushed, subject);
+}
