@@ -282,10 +282,15 @@ fn json_type(v: &Value) -> &'static str {
     }
 }
 
-/// A value shown inside a one-line message: control characters escaped, length bounded.
+/// A value shown inside a one-line message: control characters replaced, length bounded.
 fn one_line(s: &str) -> String {
-    let mut out: String = s.chars().take(100).flat_map(char::escape_debug).collect();
-    if s.chars().count() > 100 {
+    const MAX: usize = 200;
+    let mut out: String = s
+        .chars()
+        .take(MAX)
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    if s.chars().count() > MAX {
         out.push('…');
     }
     out
@@ -664,7 +669,8 @@ async fn fetch_async(
     };
     let config = match kubeconfig {
         Some(path) => {
-            let kc = Kubeconfig::read_from(path).map_err(|e| {
+            let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+            let kc = Kubeconfig::from_yaml(&text).map_err(|e| {
                 Error::input(format!(
                     "{}: not a usable kubeconfig: {}",
                     path.display(),
@@ -682,6 +688,10 @@ async fn fetch_async(
             .await
             .map_err(|e| Error::input(format!("no Kubernetes configuration: {}", flat(&e))))?,
     };
+    let mut config = config;
+    // Fail in seconds, not minutes, when the API is black-holed (VPN down, wrong cluster).
+    config.connect_timeout = Some(std::time::Duration::from_secs(10));
+    config.read_timeout = Some(std::time::Duration::from_secs(60));
     let server = config.cluster_url.to_string();
     let server = server.trim_end_matches('/').to_string();
     let client = kube::Client::try_from(config)
@@ -754,19 +764,27 @@ fn api_error(e: &kube::Error, server: &str, ns: &str, kind: ObjectKind) -> Error
     }
 }
 
-/// An error and its sources, on one line.
+/// An error and its sources, on one line: the first line of each, without "(os error N)".
 fn flat(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
+    let first = |e: &dyn std::error::Error| {
+        let t = e.to_string();
+        let t = t.lines().next().unwrap_or("").trim().to_string();
+        match t.find(" (os error") {
+            Some(i) => t[..i].to_string(),
+            None => t,
+        }
+    };
+    let mut s = first(e);
     let mut src = e.source();
     while let Some(inner) = src {
-        let t = inner.to_string();
-        if !s.contains(&t) {
+        let t = first(inner);
+        if !t.is_empty() && !s.contains(&t) {
             s.push_str(": ");
             s.push_str(&t);
         }
         src = inner.source();
     }
-    s.replace(['\n', '\r'], " ")
+    one_line(&s)
 }
 
 #[cfg(test)]

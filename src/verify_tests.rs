@@ -174,7 +174,7 @@ fn bad_input_is_a_one_line_error_naming_the_source() {
         ),
         (
             r#"{"kind":"DeploymentList","items":[{"metadata":{"name":"a\nb"}}]}"#,
-            "live.json: item 0 (Deployment a\\nb) has no metadata.namespace",
+            "live.json: item 0 (Deployment a b) has no metadata.namespace",
         ),
         (
             r#"{"kind":"List","items":[]} {"kind":"Li"#,
