@@ -16,6 +16,7 @@ pub mod registry;
 pub mod scan;
 pub mod upstream;
 pub mod util;
+pub mod verify;
 pub mod yaml;
 
 pub use error::{Error, Result};

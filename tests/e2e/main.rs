@@ -12,3 +12,4 @@ mod promote;
 mod proptest_edit;
 mod registry;
 mod upstream;
+mod verify;
