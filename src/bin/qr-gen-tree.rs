@@ -118,7 +118,7 @@ export SCHEMAS_IMAGE=quay.io/app-sre/qontract-schemas\nexport SCHEMAS_IMAGE_TAG=
                 );
                 for t_i in 0..3 {
                     let reference = if t_i == 0 { "master".to_string() } else if i % 400 == 37 && t_i == 1 { CURRENT.to_string() } else { r.hex(40) };
-                    let _ = write!(t, "  - namespace:\n      $ref: /services/{svc}/namespaces/ns-{:06}.yml\n    ref: {reference}\n", i - kind as usize + t_i);
+                    let _ = write!(t, "  - namespace:\n      $ref: /services/{svc}/namespaces/ns-{:06}.yml\n    ref: {reference}\n", i - kind + t_i);
                 }
                 (format!("data/services/{svc}/cicd/saas-{i:06}.yaml"), t)
             }
@@ -134,7 +134,7 @@ export SCHEMAS_IMAGE=quay.io/app-sre/qontract-schemas\nexport SCHEMAS_IMAGE_TAG=
                 format!("data/integrations/int-{i:06}.yml"),
                 format!(
                     "---\n$schema: /app-sre/integration-1.yml\n\nname: int-{i}\nmanaged:\n- namespace:\n    $ref: /services/{svc}/namespaces/ns-{:06}.yml\n  spec:\n    cache: {}\n  sharding:\n    strategy: static\n    shards: {}\n",
-                    i - kind as usize,
+                    i - kind,
                     r.below(2) == 0,
                     1 + r.below(4)
                 ),
