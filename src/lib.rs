@@ -10,6 +10,8 @@ pub mod edit;
 pub mod error;
 pub mod git;
 pub mod locations;
+pub mod model;
+pub mod pin;
 pub mod plan;
 pub mod registry;
 pub mod scan;
