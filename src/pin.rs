@@ -452,10 +452,7 @@ pub fn pin(
     let text = read(checkout, path)?;
     let docs =
         yaml::parse(&text).map_err(|e| Error::input(format!("{path}:{e} (YAML syntax error)")))?;
-    let t = Target {
-        docs,
-        idx,
-    };
+    let t = Target { docs, idx };
     let e = entry(&t, path)?;
     let style = detect_style(&text, &t.docs);
     let sharding = e
@@ -654,10 +651,7 @@ pub fn unpin(
     let text = read(checkout, path)?;
     let docs =
         yaml::parse(&text).map_err(|e| Error::input(format!("{path}:{e} (YAML syntax error)")))?;
-    let t = Target {
-        docs,
-        idx,
-    };
+    let t = Target { docs, idx };
     let e = entry(&t, path)?;
     let sharding = e
         .get("sharding")
@@ -744,7 +738,8 @@ pub fn unpin(
             }
         }
     }
-    let edits: Vec<(Range<usize>, String)> = edits.into_iter().map(|r| (r, String::new())).collect();
+    let edits: Vec<(Range<usize>, String)> =
+        edits.into_iter().map(|r| (r, String::new())).collect();
     let after = splice(text.as_bytes(), &edits)?;
     check(path, &text, &after, idx, strategy, &wanted, None)?;
     Ok(FileChange {

@@ -6,6 +6,7 @@ mod support;
 mod atomicity;
 mod bad_input;
 mod edits;
+mod model;
 mod promote;
 mod proptest_edit;
 mod registry;
