@@ -342,7 +342,8 @@ fn is_manager_template(rt: &Node, repo: &str) -> bool {
             .is_some_and(|n| n.contains("qontract-manager"))
 }
 
-fn suggest(name: &str, known: &[&str]) -> String {
+/// ` (did you mean a, b?)` with the names of `known` close to `name`, or nothing.
+pub fn suggest(name: &str, known: &[&str]) -> String {
     let mut near: Vec<(usize, &str)> = known
         .iter()
         .map(|k| (edit_distance(name, k), *k))

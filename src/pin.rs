@@ -6,7 +6,7 @@ use crate::checkout::Checkout;
 use crate::edit::splice;
 use crate::error::{Error, Result};
 use crate::model::{
-    norm_ref, read_integration, unknown, Integration, Model, ShardKey, Strategy, RECONCILE,
+    norm_ref, read_integration, suggest, unknown, Integration, Model, ShardKey, Strategy, RECONCILE,
 };
 use crate::plan::FileChange;
 use crate::yaml::{self, Node, NodeKind};
@@ -107,8 +107,8 @@ fn resolve(
         let Some(s) = hit else {
             if let Some(sub) = shards.iter().find(|s| s.name == *n) {
                 return Err(Error::input(format!(
-                    "{n} is a sub-shard of {}: pin {} (its sub-shards share its override)",
-                    sub.parent, sub.parent
+                    "{}:{}: {n} is a sub-shard of {}: pin {} (its sub-shards share its override)",
+                    integ.path, m.line, sub.parent, sub.parent
                 )));
             }
             let ocm_name = model
@@ -126,11 +126,27 @@ fn resolve(
                 ));
                 continue;
             }
-            return Err(unknown(
-                &format!("shard of {} in namespace {ns}:", integ.name),
-                n,
-                &parents,
-            ));
+            let off = model
+                .accounts
+                .iter()
+                .chain(&model.clusters)
+                .chain(&model.ocm_orgs)
+                .find(|t| t.name == *n && t.disabled.contains(&integ.name));
+            if let Some(t) = off {
+                return Err(Error::input(format!(
+                    "{}:{}: {n} is no shard of {}: data/{} disables it",
+                    integ.path, m.line, integ.name, t.path
+                )));
+            }
+            return Err(Error::input(format!(
+                "{}:{}: unknown shard {n} of {} in namespace {ns} ({} {} shards){}",
+                integ.path,
+                m.line,
+                integ.name,
+                parents.len(),
+                sh.strategy.name(),
+                suggest(n, &parents)
+            )));
         };
         out.push(wanted(
             model,

@@ -270,6 +270,17 @@ fn pin_creates_overrides_four_spaces_indented_sequences_comments() {
             sharding:
                 strategy: per-aws-account
     "#);
+    assert_eq!(unpin_all(&after, "terraform-resources"), text);
+}
+
+/// Writes `after` as the integration's file, then unpins every shard and returns the file.
+fn unpin_all(after: &str, integration: &str) -> String {
+    let sb = Sandbox::fixture("model");
+    let rel = format!("data/integrations/{integration}.yml");
+    sb.write(&rel, after);
+    let (c, m) = load(&sb);
+    let ch = unpin(&c, &m, integration, Which::All, None).unwrap();
+    String::from_utf8(ch.after).unwrap()
 }
 
 #[test]
@@ -289,6 +300,7 @@ fn pin_static_shard_in_flow_sharding_and_no_trailing_newline() {
     - namespace: {$ref: /services/qr/namespaces/qr-production.yml}
       sharding: {strategy: static, shards: 3, shardSpecOverrides: [{shard: 2, imageRef: abc1234}, {shard: 0, imageRef: abc1234}]}
     "#);
+    assert_eq!(unpin_all(&after, "gitlab-housekeeping"), text);
 }
 
 #[test]
@@ -373,6 +385,10 @@ fn pin_into_block_item_without_image_ref_four_spaces_unindented() {
             imageRef: abc1234
           - {shard: 0, imageRef: abc1234}
     "#);
+    assert_eq!(
+        unpin_all(&after, "gitlab-housekeeping"),
+        text.replace("      - {shard: 0}\n", "")
+    );
 }
 
 #[test]
@@ -497,9 +513,9 @@ fn pin_errors_name_what_is_wrong() {
         .join("\n"),
         @r#"
         unknown integration terraform-resource (did you mean terraform-resources?)
-        unknown shard of terraform-resources in namespace qr-production: ter-int-de (did you mean ter-int-dev?)
-        unknown shard of terraform-resources in namespace qr-production: legacy
-        app-sre-1 is a sub-shard of app-sre: pin app-sre (its sub-shards share its override)
+        data/integrations/terraform-resources.yml:5: unknown shard ter-int-de of terraform-resources in namespace qr-production (3 per-aws-account shards) (did you mean ter-int-dev?)
+        data/integrations/terraform-resources.yml:5: legacy is no shard of terraform-resources: data/aws/legacy/account.yml disables it
+        data/integrations/terraform-resources.yml:5: app-sre-1 is a sub-shard of app-sre: pin app-sre (its sub-shards share its override)
         data/integrations/github.yml:5: github has no sharding in namespace qr-stage
         data/integrations/github.yml: no managed entries of github in the production environment (name one with a namespace); entries: data/integrations/github.yml:5: qr-stage (stage)
         data/integrations/aws-iam-keys.yml:5: aws-iam-keys runs as one CronJob in namespace qr-production: it has no shards to pin
