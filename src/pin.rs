@@ -6,7 +6,7 @@ use crate::checkout::Checkout;
 use crate::edit::splice;
 use crate::error::{Error, Result};
 use crate::model::{
-    norm_ref, read_integration, suggest, unknown, Integration, Model, ShardKey, Strategy, RECONCILE,
+    norm_ref, read_integration, suggest, Integration, Model, ShardKey, Strategy, RECONCILE,
 };
 use crate::plan::FileChange;
 use crate::yaml::{self, Node, NodeKind};
