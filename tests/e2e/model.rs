@@ -522,3 +522,44 @@ fn pin_errors_name_what_is_wrong() {
         "#
     );
 }
+
+#[test]
+fn the_example_checkout_demo() {
+    let sb = Sandbox::example();
+    let (c, m) = load(&sb);
+    insta::assert_snapshot!(table(&m, None, None), @r#"
+    CronJob qontract-reconcile-aws-iam-keys app-interface-production@appint-prod-01 (production) quay.io/app-sre/qontract-reconcile:a1b2c3d
+    Deployment qontract-reconcile-gitlab-housekeeping-0 app-interface-production@appint-prod-01 (production) quay.io/app-sre/qontract-reconcile:a1b2c3d
+    Deployment qontract-reconcile-gitlab-housekeeping-1 app-interface-production@appint-prod-01 (production) quay.io/app-sre/qontract-reconcile:a1b2c3d
+    Deployment qontract-reconcile-gitlab-housekeeping-2 app-interface-production@appint-prod-01 (production) quay.io/app-sre/qontract-reconcile:a1b2c3d
+    StatefulSet qontract-reconcile-terraform-resources-app-sre app-interface-production@appint-prod-01 (production) quay.io/app-sre/qontract-reconcile:a1b2c3d
+    StatefulSet qontract-reconcile-terraform-resources-ter-int-dev app-interface-production@appint-prod-01 (production) quay.io/app-sre/qontract-reconcile:f929a38 pinned
+    StatefulSet qontract-reconcile-terraform-resources-app-sre app-interface-stage@appint-stage-01 (stage) quay.io/app-sre/qontract-reconcile:master
+    StatefulSet qontract-reconcile-terraform-resources-ter-int-dev app-interface-stage@appint-stage-01 (stage) quay.io/app-sre/qontract-reconcile:master
+    "#);
+    let ch = pin(
+        &c,
+        &m,
+        "terraform-resources",
+        &s(&["app-sre"]),
+        None,
+        None,
+        false,
+    )
+    .unwrap();
+    insta::assert_snapshot!(qr_promote::plan::unified_diff(&ch.path, &ch.before, &ch.after), @r#"
+    diff --git a/data/integrations/terraform-resources.yml b/data/integrations/terraform-resources.yml
+    --- a/data/integrations/terraform-resources.yml
+    +++ b/data/integrations/terraform-resources.yml
+    @@ -17,6 +17,9 @@
+         - shard:
+             $ref: /aws/ter-int-dev/account.yml
+           imageRef: f929a38
+    +    - shard:
+    +        $ref: /aws/app-sre/account.yml
+    +      imageRef: a1b2c3d
+     - namespace:
+         $ref: /services/app-interface/namespaces/app-interface-stage.yml
+       spec:
+    "#);
+}
