@@ -7,6 +7,7 @@ mod atomicity;
 mod bad_input;
 mod cli_upstream;
 mod edits;
+mod model;
 mod mr;
 mod promote;
 mod proptest_edit;

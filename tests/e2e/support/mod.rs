@@ -23,6 +23,18 @@ impl Sandbox {
         sb
     }
 
+    /// A copy of a fixture tree of `tests/fixtures/`.
+    pub fn fixture(name: &str) -> Sandbox {
+        let sb = Sandbox::empty();
+        copy_tree(
+            &Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/fixtures")
+                .join(name),
+            &sb.root(),
+        );
+        sb
+    }
+
     /// An empty checkout folder (no .env yet).
     pub fn empty() -> Sandbox {
         let dir = tempfile::tempdir().unwrap();
