@@ -347,7 +347,7 @@ pub fn suggest(name: &str, known: &[&str]) -> String {
     let mut near: Vec<(usize, &str)> = known
         .iter()
         .map(|k| (edit_distance(name, k), *k))
-        .filter(|(d, k)| *d <= 3.max(name.len() / 3) || k.contains(name))
+        .filter(|(d, k)| *d <= (name.len() / 3).max(1) || k.contains(name))
         .collect();
     near.sort();
     near.dedup();
@@ -834,4 +834,93 @@ fn parse_part(part: &[(String, Vec<u8>)]) -> Result<Vec<(String, Node)>> {
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn comp() -> Component {
+        let env = "export RECONCILE_REPO=https://github.com/app-sre/qontract-reconcile\nexport RECONCILE_IMAGE=img\nexport RECONCILE_IMAGE_TAG=e0e0e0e\n";
+        crate::checkout::components_from_env(&crate::checkout::parse_env(env)).remove(0)
+    }
+
+    fn model(files: &[(&str, &str)]) -> Model {
+        let docs: Vec<(String, Node)> = files
+            .iter()
+            .map(|(p, t)| (p.to_string(), yaml::parse(t).unwrap().remove(0)))
+            .collect();
+        Model::from_docs(&comp(), &docs).unwrap()
+    }
+
+    const NS: (&str, &str) = (
+        "data/ns.yml",
+        "$schema: /openshift/namespace-1.yml\nname: ns\nenvironment: {$ref: /env.yml}\n",
+    );
+    const ENV: (&str, &str) = (
+        "data/env.yml",
+        "$schema: /app-sre/environment-1.yml\nname: production\n",
+    );
+
+    #[test]
+    fn refs_give_tags() {
+        assert_eq!(
+            tag_of_ref("f929a38e0c7b1a2d3e4f5a6b7c8d9e0f1a2b3c4d"),
+            "f929a38"
+        );
+        assert_eq!(tag_of_ref("master"), "master");
+        assert_eq!(edit_distance("ter-int-de", "ter-int-dev"), 1);
+        assert_eq!(suggest("zzz", &["terraform-resources"]), "");
+        assert_eq!(
+            suggest("app", &["app-sre", "b"]),
+            " (did you mean app-sre?)"
+        );
+    }
+
+    #[test]
+    fn org_shards_cron_and_one_static_shard() {
+        let m = model(&[
+            NS,
+            ENV,
+            (
+                "data/ocm.yml",
+                "$schema: /openshift/openshift-cluster-manager-1.yml\nname: o\norgId: AbC\n",
+            ),
+            (
+                "data/i.yml",
+                "$schema: /app-sre/integration-1.yml\nname: i\nmanaged:\n- namespace: {$ref: /ns.yml}\n  sharding:\n    strategy: per-ocm-organization\n    shardSpecOverrides:\n    - {shard: AbC, imageRef: 1234567, subSharding: {strategy: static, shards: 2}}\n",
+            ),
+            (
+                "data/c.yml",
+                "$schema: /app-sre/integration-1.yml\nname: c\nmanaged:\n- namespace: {$ref: /ns.yml}\n  spec: {cron: '* * * * *', cache: true}\n  sharding: {strategy: static, shards: 4}\n",
+            ),
+            (
+                "data/s.yml",
+                "$schema: /app-sre/integration-1.yml\nname: s\nmanaged:\n- namespace: {$ref: /ns.yml}\n  spec: {cache: true}\n  sharding: {strategy: static, shards: 1, shardSpecOverrides: [{shard: 0, imageRef: abcdef0}]}\n",
+            ),
+        ]);
+        let d: Vec<String> = m
+            .deployments(None, None)
+            .iter()
+            .map(|d| format!("{:?} {} {} {:?}", d.kind, d.name, d.image, d.environment))
+            .collect();
+        assert_eq!(
+            d,
+            [
+                "CronJob qontract-reconcile-c img:e0e0e0e Some(\"production\")",
+                "Deployment qontract-reconcile-i-abc-0 img:1234567 Some(\"production\")",
+                "Deployment qontract-reconcile-i-abc-1 img:1234567 Some(\"production\")",
+                "StatefulSet qontract-reconcile-s img:abcdef0 Some(\"production\")",
+            ]
+        );
+    }
+
+    #[test]
+    fn bad_sharding_is_reported_with_its_line() {
+        let doc = yaml::parse("name: i\nmanaged:\n- namespace: {$ref: /ns.yml}\n  sharding:\n    strategy: per-moon\n").unwrap();
+        let err = read_integration("data/i.yml", &doc[0])
+            .unwrap_err()
+            .to_string();
+        assert_eq!(err, "data/i.yml:5: unknown sharding strategy \"per-moon\"");
+    }
 }

@@ -844,3 +844,57 @@ fn check(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scalars_are_quoted_when_they_would_read_otherwise() {
+        assert_eq!(scalar("abc1234"), "abc1234");
+        assert_eq!(scalar("0373973"), "'0373973'");
+        assert_eq!(scalar("1e5"), "'1e5'");
+        assert_eq!(scalar("true"), "'true'");
+        assert_eq!(scalar("a: b"), "'a: b'");
+        assert_eq!(scalar("it's"), "it's");
+        assert_eq!(scalar("'x"), "'''x'");
+    }
+
+    #[test]
+    fn style_is_detected() {
+        let t = "a:\n    b: 1\n    c:\n        - x\n";
+        let s = detect_style(t, &yaml::parse(t).unwrap());
+        assert_eq!((s.unit, s.indented_seqs), (4, true));
+        let t = "a:\n  b:\n  - x\n";
+        let s = detect_style(t, &yaml::parse(t).unwrap());
+        assert_eq!((s.unit, s.indented_seqs), (2, false));
+    }
+
+    #[test]
+    fn content_ends_before_comments() {
+        let t = "a: 'x y' # c\nb: [1, {c: d}] # e\nc:\n  - k: v  # f\n";
+        let d = &yaml::parse(t).unwrap()[0];
+        let end = |k: &str| &t[..content_end(t, d.get(k).unwrap())];
+        assert!(end("a").ends_with("'x y'"));
+        assert!(end("b").ends_with("{c: d}]"));
+        assert!(end("c").ends_with("k: v"));
+    }
+
+    #[test]
+    fn flow_pairs_and_items_are_removed_cleanly() {
+        let t = "{a: 1, b: 2, c: [x, y, z]}";
+        let d = &yaml::parse(t).unwrap()[0];
+        let cut = |r: Range<usize>| format!("{}{}", &t[..r.start], &t[r.end..]);
+        assert_eq!(cut(remove_pair(t, d, 0).unwrap()), "{b: 2, c: [x, y, z]}");
+        assert_eq!(cut(remove_pair(t, d, 2).unwrap()), "{a: 1, b: 2}");
+        let c = d.get("c").unwrap();
+        assert_eq!(
+            cut(remove_item(t, c, 1).unwrap()),
+            "{a: 1, b: 2, c: [x, z]}"
+        );
+        assert_eq!(
+            cut(remove_item(t, c, 2).unwrap()),
+            "{a: 1, b: 2, c: [x, y]}"
+        );
+    }
+}

@@ -563,3 +563,57 @@ fn the_example_checkout_demo() {
        spec:
     "#);
 }
+
+#[test]
+fn pin_into_an_empty_or_null_override_list() {
+    let text = "$schema: /app-sre/integration-1.yml\nname: terraform-resources\nmanaged:\n- namespace: {$ref: /services/qr/namespaces/qr-production.yml}\n  sharding:\n    strategy: per-aws-account\n    shardSpecOverrides: # none yet\n- namespace: {$ref: /services/qr/namespaces/qr-stage.yml}\n  sharding:\n    strategy: per-aws-account\n    shardSpecOverrides: []\n";
+    let after = pin_text(
+        "data/integrations/terraform-resources.yml",
+        text,
+        "terraform-resources",
+        &["app-int"],
+        Some("abc1234"),
+    );
+    insta::assert_snapshot!(after, @r#"
+    $schema: /app-sre/integration-1.yml
+    name: terraform-resources
+    managed:
+    - namespace: {$ref: /services/qr/namespaces/qr-production.yml}
+      sharding:
+        strategy: per-aws-account
+        shardSpecOverrides: # none yet
+        - shard:
+            $ref: /aws/app-int/account.yml
+          imageRef: abc1234
+    - namespace: {$ref: /services/qr/namespaces/qr-stage.yml}
+      sharding:
+        strategy: per-aws-account
+        shardSpecOverrides: []
+    "#);
+    let sb = Sandbox::fixture("model");
+    sb.write("data/integrations/terraform-resources.yml", text);
+    let (c, m) = load(&sb);
+    let ch = pin(
+        &c,
+        &m,
+        "terraform-resources",
+        &s(&["data/aws/app-int/account.yml"]),
+        Some("abc1234"),
+        Some("qr-stage"),
+        false,
+    )
+    .unwrap();
+    insta::assert_snapshot!(String::from_utf8(ch.after).unwrap(), @r#"
+    $schema: /app-sre/integration-1.yml
+    name: terraform-resources
+    managed:
+    - namespace: {$ref: /services/qr/namespaces/qr-production.yml}
+      sharding:
+        strategy: per-aws-account
+        shardSpecOverrides: # none yet
+    - namespace: {$ref: /services/qr/namespaces/qr-stage.yml}
+      sharding:
+        strategy: per-aws-account
+        shardSpecOverrides: [{shard: {$ref: /aws/app-int/account.yml}, imageRef: abc1234}]
+    "#);
+}
