@@ -54,6 +54,8 @@ pub enum Strategy {
     PerAwsAccount,
     PerOpenshiftCluster,
     PerOcmOrganization,
+    /// A strategy this tool does not know (its shards are not listed; see `Sharding::strategy_name`).
+    Other,
 }
 
 impl Strategy {
@@ -81,6 +83,7 @@ impl Strategy {
             Strategy::PerAwsAccount => "per-aws-account",
             Strategy::PerOpenshiftCluster => "per-openshift-cluster",
             Strategy::PerOcmOrganization => "per-ocm-organization",
+            Strategy::Other => "other",
         }
     }
 }
@@ -108,6 +111,10 @@ pub struct Override {
 #[derive(Debug, Clone)]
 pub struct Sharding {
     pub strategy: Strategy,
+    /// The strategy as written.
+    pub strategy_name: String,
+    /// The line of the `sharding` mapping.
+    pub line: usize,
     /// `shards` of the static strategy.
     pub shards: u32,
     pub overrides: Vec<Override>,
@@ -181,8 +188,20 @@ pub struct PrCheckRun {
     pub shards: Vec<String>,
 }
 
-/// Integration moves for `plan`: (integration, shards that move, (shard, ref) that stay).
-pub type ShardMoves = Vec<(String, Vec<String>, Vec<(String, String)>)>;
+/// One integration's shards in a promotion: those that move and those that stay pinned.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ShardMove {
+    pub integration: String,
+    pub moving: Vec<String>,
+    pub staying: Vec<StayingShard>,
+}
+
+/// A shard that keeps its own `imageRef` through a promotion.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct StayingShard {
+    pub shard: String,
+    pub image_ref: String,
+}
 
 /// Everything the model knows about where integrations run.
 #[derive(Debug, Clone, Default)]
@@ -198,6 +217,9 @@ pub struct Model {
     pub integrations: Vec<Integration>,
     /// The tag the integrations-manager runs, per environment name.
     pub manager_tags: BTreeMap<String, String>,
+    /// What the model could not read (`path:line: why`): integrations it left out, entries whose
+    /// shards it cannot list.
+    pub warnings: Vec<String>,
 }
 
 /// A `$ref` path without its leading `/`.
@@ -243,9 +265,7 @@ pub fn shard_key(n: &Node) -> Option<ShardKey> {
 /// Reads a `sharding` mapping.
 pub fn read_sharding(n: &Node, rel: &str) -> Result<Sharding> {
     let s = n.str_at("strategy").unwrap_or("static");
-    let strategy = Strategy::parse(s).ok_or_else(|| {
-        Error::input(format!("{rel}:{}: unknown sharding strategy {s:?}", n.line))
-    })?;
+    let strategy = Strategy::parse(s).unwrap_or(Strategy::Other);
     let shards = match n.str_at("shards") {
         Some(v) => v
             .parse()
@@ -275,6 +295,8 @@ pub fn read_sharding(n: &Node, rel: &str) -> Result<Sharding> {
     }
     Ok(Sharding {
         strategy,
+        strategy_name: s.to_string(),
+        line: n.line,
         shards,
         overrides,
     })
@@ -344,17 +366,18 @@ fn is_manager_template(rt: &Node, repo: &str) -> bool {
 
 /// ` (did you mean a, b?)` with the names of `known` close to `name`, or nothing.
 pub fn suggest(name: &str, known: &[&str]) -> String {
-    let mut near: Vec<(usize, &str)> = known
+    // Names that contain the given one come first, then the closest by edit distance.
+    let mut near: Vec<(bool, usize, &str)> = known
         .iter()
-        .map(|k| (edit_distance(name, k), *k))
-        .filter(|(d, k)| *d <= (name.len() / 3).max(1) || k.contains(name))
+        .map(|k| (!k.contains(name), edit_distance(name, k), *k))
+        .filter(|(far, d, _)| *d <= (name.len() / 3).max(1) || !far)
         .collect();
     near.sort();
     near.dedup();
     if near.is_empty() {
         String::new()
     } else {
-        let names: Vec<&str> = near.iter().take(5).map(|(_, k)| *k).collect();
+        let names: Vec<&str> = near.iter().take(5).map(|(_, _, k)| *k).collect();
         format!(" (did you mean {}?)", names.join(", "))
     }
 }
@@ -458,7 +481,24 @@ impl Model {
                         });
                     }
                 }
-                Some(INTEGRATION_SCHEMA) => m.integrations.push(read_integration(rel, doc)?),
+                Some(INTEGRATION_SCHEMA) => match read_integration(rel, doc) {
+                    Ok(i) => {
+                        for e in &i.managed {
+                            if let Some(sh) = e
+                                .sharding
+                                .as_ref()
+                                .filter(|sh| sh.strategy == Strategy::Other)
+                            {
+                                m.warnings.push(format!(
+                                    "{rel}:{}: sharding strategy {:?} is not known; the objects of {} in data/{} are not listed",
+                                    sh.line, sh.strategy_name, i.name, e.namespace_ref
+                                ));
+                            }
+                        }
+                        m.integrations.push(i);
+                    }
+                    Err(e) => m.warnings.push(format!("{e}; integration left out")),
+                },
                 Some(SAAS_SCHEMA) => saas.push(doc),
                 _ => {}
             }
@@ -536,7 +576,7 @@ impl Model {
             Strategy::PerAwsAccount => &self.accounts,
             Strategy::PerOpenshiftCluster => &self.clusters,
             Strategy::PerOcmOrganization => &self.ocm_orgs,
-            Strategy::Static => return Vec::new(),
+            Strategy::Static | Strategy::Other => return Vec::new(),
         };
         all.iter()
             .filter(|t| !t.disabled.iter().any(|d| d == integration))
@@ -658,6 +698,14 @@ impl Model {
     }
 
     fn entry_deployments(&self, i: &Integration, m: &Managed, out: &mut Vec<Deployment>) {
+        if m.cron.is_none()
+            && m.sharding
+                .as_ref()
+                .is_some_and(|sh| sh.strategy == Strategy::Other)
+        {
+            // Listed in `warnings`: its shard names are unknown.
+            return;
+        }
         let ns = self.namespace_of(m);
         let kind = if m.cron.is_some() {
             ObjectKind::CronJob
@@ -709,25 +757,37 @@ impl Model {
 
     /// For `plan`: per integration, the shards that move to `new_tag` and those that stay on
     /// their own `imageRef` (a pin equal to `new_tag` counts as moving). Shard labels carry
-    /// `@<namespace>` when the integration runs in more than one namespace.
-    pub fn shard_moves(&self, new_tag: &str) -> ShardMoves {
+    /// `@<namespace>` when the integration runs in more than one namespace. With `envs`, only
+    /// the objects in namespaces of those environments (where the integrations-manager moves).
+    pub fn shard_moves(&self, new_tag: &str, envs: Option<&[String]>) -> Vec<ShardMove> {
         let mut out = Vec::new();
         for i in &self.integrations {
-            let deps = self.deployments(Some(&i.name), None);
-            let many = i.managed.len() > 1;
-            let mut moving = Vec::new();
-            let mut staying = Vec::new();
+            let mut deps = self.deployments(Some(&i.name), None);
+            if let Some(envs) = envs {
+                deps.retain(|d| d.environment.as_ref().is_some_and(|e| envs.contains(e)));
+            }
+            let many = deps.iter().any(|d| d.namespace != deps[0].namespace);
+            let mut mv = ShardMove {
+                integration: i.name.clone(),
+                moving: Vec::new(),
+                staying: Vec::new(),
+            };
             for d in deps {
                 let mut label = d.shard.clone().unwrap_or_else(|| i.name.clone());
                 if many {
                     label = format!("{label}@{}", d.namespace);
                 }
                 match d.pin_ref {
-                    Some(r) if !crate::util::same_commit(&r, new_tag) => staying.push((label, r)),
-                    _ => moving.push(label),
+                    Some(r) if !crate::util::same_commit(&r, new_tag) => {
+                        mv.staying.push(StayingShard {
+                            shard: label,
+                            image_ref: r,
+                        })
+                    }
+                    _ => mv.moving.push(label),
                 }
             }
-            out.push((i.name.clone(), moving, staying));
+            out.push(mv);
         }
         out
     }
@@ -916,11 +976,14 @@ mod tests {
     }
 
     #[test]
-    fn bad_sharding_is_reported_with_its_line() {
-        let doc = yaml::parse("name: i\nmanaged:\n- namespace: {$ref: /ns.yml}\n  sharding:\n    strategy: per-moon\n").unwrap();
-        let err = read_integration("data/i.yml", &doc[0])
-            .unwrap_err()
-            .to_string();
-        assert_eq!(err, "data/i.yml:5: unknown sharding strategy \"per-moon\"");
+    fn an_unknown_strategy_is_a_warning_with_its_line() {
+        let doc = yaml::parse("$schema: /app-sre/integration-1.yml\nname: i\nmanaged:\n- namespace: {$ref: /ns.yml}\n  sharding:\n    strategy: per-moon\n").unwrap();
+        let m = Model::from_docs(&comp(), &[("data/i.yml".to_string(), doc[0].clone())]).unwrap();
+        assert_eq!(
+            m.warnings,
+            ["data/i.yml:6: sharding strategy \"per-moon\" is not known; the objects of i in data/ns.yml are not listed"]
+        );
+        assert!(m.deployments(None, None).is_empty());
+        assert_eq!(m.integrations.len(), 1);
     }
 }

@@ -87,6 +87,12 @@ fn resolve(
             integ.path, m.line, integ.name
         )));
     };
+    if sh.strategy == Strategy::Other {
+        return Err(Error::input(format!(
+            "{}:{}: {} shards by {:?}, a strategy qr-promote does not know; edit its shardSpecOverrides by hand",
+            integ.path, m.line, integ.name, sh.strategy_name
+        )));
+    }
     if m.cron.is_some() {
         return Err(Error::input(format!(
             "{}:{}: {} runs as one CronJob in namespace {ns}: it has no shards to pin",

@@ -13,6 +13,9 @@ use crate::error::Error;
 use crate::locations::{self, Discovery};
 use crate::scan::{self, ScannedFile};
 
+mod deployments;
+mod pin;
+mod pr_check;
 mod promote;
 mod status;
 
@@ -60,6 +63,14 @@ pub enum Command {
     Plan(promote::PlanArgs),
     /// Write the promotion: all files or none.
     Apply(promote::ApplyArgs),
+    /// Every object the integrations-manager runs: namespace, kind, name, shard, image, pin.
+    Deployments(deployments::Args),
+    /// Pin shards of an integration to an image (`shardSpecOverrides[].imageRef`).
+    Pin(pin::PinArgs),
+    /// Release pinned shards (remove their `imageRef`).
+    Unpin(pin::UnpinArgs),
+    /// The runs of the merge-request check for integrations with pinned shards.
+    PrCheck(pr_check::Args),
 }
 
 /// What kind of failure, for the exit code.
@@ -120,10 +131,16 @@ pub struct Context {
     out: std::io::Stdout,
 }
 
+/// Found in every integration file that pins an image (`imageRef`), so that `plan` loads the
+/// model of shards only when a pin exists.
+pub const PIN_NEEDLE: &str = "imageRef";
+
 /// The files a walk kept, and discovery for components.
 pub struct Scanned {
     pub files: Vec<ScannedFile>,
     needle_owner: Vec<usize>,
+    /// The index of [`PIN_NEEDLE`] among the needles.
+    pin_needle: usize,
     pub warnings_shown: bool,
 }
 
@@ -160,7 +177,10 @@ impl Context {
 
     /// Walks the checkout once for the needles of every component.
     pub fn scan(&self) -> Result<Scanned, CliError> {
-        let (needles, owner) = locations::needles_of(&self.checkout.components);
+        let (mut needles, mut owner) = locations::needles_of(&self.checkout.components);
+        let pin_needle = needles.len();
+        needles.push(PIN_NEEDLE.to_string());
+        owner.push(usize::MAX);
         let cache_file = self.use_scan_cache.then(|| self.scan_cache_file());
         let outcome = scan::scan(&self.root, &needles, cache_file.as_deref())?;
         for (path, why) in &outcome.unreadable {
@@ -169,7 +189,17 @@ impl Context {
         Ok(Scanned {
             files: outcome.files,
             needle_owner: owner,
+            pin_needle,
             warnings_shown: false,
+        })
+    }
+
+    /// Whether an integration file of the walk sets an `imageRef`.
+    pub fn has_pins(scanned: &Scanned) -> bool {
+        scanned.files.iter().any(|f| {
+            f.hits.contains(&scanned.pin_needle)
+                && memchr::memmem::find(&f.bytes, crate::model::INTEGRATION_SCHEMA.as_bytes())
+                    .is_some()
         })
     }
 
@@ -187,7 +217,7 @@ impl Context {
             .components
             .iter()
             .position(|x| x.name == c.name)
-            .unwrap_or(usize::MAX);
+            .ok_or_else(|| CliError::new(format!("unknown component {}", c.name)))?;
         let owner = scanned.needle_owner.clone();
         let mentions = move |f: &ScannedFile| f.hits.iter().any(|h| owner.get(*h) == Some(&idx));
         let d = locations::discover(&self.checkout, c, &scanned.files, &mentions)?;
@@ -250,5 +280,9 @@ fn run(cli: &Cli) -> CmdResult {
         Command::Status(a) => status::cmd_status(&ctx, a),
         Command::Plan(a) => promote::cmd_plan(&ctx, a),
         Command::Apply(a) => promote::cmd_apply(&ctx, a),
+        Command::Deployments(a) => deployments::cmd_deployments(&ctx, a),
+        Command::Pin(a) => pin::cmd_pin(&ctx, a),
+        Command::Unpin(a) => pin::cmd_unpin(&ctx, a),
+        Command::PrCheck(a) => pr_check::cmd_pr_check(&ctx, a),
     }
 }

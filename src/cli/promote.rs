@@ -6,12 +6,13 @@ use std::time::Duration;
 use serde_json::json;
 
 use super::status::location_table;
-use super::{CliError, CmdResult, Context};
+use super::{CliError, CmdResult, Context, Scanned};
 use crate::apply;
 use crate::changes::{self, ChangeReport};
 use crate::checkout::Component;
 use crate::git::Git;
 use crate::locations::Kind;
+use crate::model::{Model, ShardMove, RECONCILE};
 use crate::mr;
 use crate::plan::{self, Plan, Selection};
 use crate::registry::{self, ImageStatus, RegistryOptions};
@@ -314,6 +315,8 @@ struct Promotion {
     plan: Plan,
     resolution: Resolution,
     image: ImageCheck,
+    /// Integrations with shards that keep their own `imageRef`.
+    shards: Vec<ShardMove>,
 }
 
 /// Computes the plan for the arguments.
@@ -340,12 +343,47 @@ fn compute(ctx: &Context, args: &PromoteArgs) -> Result<Promotion, CliError> {
     } else {
         check_image(&c, &to, args)?
     };
+    let envs: Vec<String> = plan
+        .edits()
+        .filter(|e| e.kind == Kind::SaasTarget)
+        .filter_map(|e| discovery.locations.iter().find(|l| l.id == e.location))
+        .filter_map(|l| l.context.environment.clone())
+        .collect();
+    let shards = shards_staying(ctx, &c, &plan, &scanned, &envs);
     Ok(Promotion {
         component: c,
         plan,
         resolution,
         image,
+        shards,
     })
+}
+
+/// When the plan moves saas targets of qontract-reconcile and an integration pins an image:
+/// the integrations whose pinned shards stay behind. The model is loaded only then.
+fn shards_staying(
+    ctx: &Context,
+    c: &Component,
+    plan: &Plan,
+    scanned: &Scanned,
+    envs: &[String],
+) -> Vec<ShardMove> {
+    if c.name != RECONCILE || envs.is_empty() || !Context::has_pins(scanned) {
+        return Vec::new();
+    }
+    let model = match Model::load(&ctx.checkout) {
+        Ok(m) => m,
+        Err(e) => {
+            ctx.warn(&format!("cannot tell which shards stay pinned: {e}"));
+            return Vec::new();
+        }
+    };
+    let new7 = &plan.to[..plan.to.len().min(7)];
+    model
+        .shard_moves(new7, Some(envs))
+        .into_iter()
+        .filter(|m| !m.staying.is_empty())
+        .collect()
 }
 
 fn summary(p: &Plan) -> String {
@@ -413,6 +451,7 @@ fn plan_json(pr: &Promotion, written: bool, commit: Option<&str>) -> serde_json:
         "changes": pr.resolution.changes,
         "note": pr.resolution.note,
         "image": pr.image,
+        "shards": pr.shards,
         "commit": commit,
     })
 }
@@ -474,8 +513,42 @@ fn print_promotion(ctx: &Context, pr: &Promotion, markdown: bool) {
     }
 }
 
-fn shard_note(_pr: &Promotion) -> String {
-    String::new()
+/// `N shards of X stay on REF (a, b); M move to NEW`, one line per integration and ref.
+fn shard_note(pr: &Promotion) -> String {
+    let new7 = &pr.plan.to[..pr.plan.to.len().min(7)];
+    let mut out = String::new();
+    for m in &pr.shards {
+        let mut refs: Vec<&str> = m.staying.iter().map(|s| s.image_ref.as_str()).collect();
+        refs.sort();
+        refs.dedup();
+        let mut parts = Vec::new();
+        for r in refs {
+            let names: Vec<&str> = m
+                .staying
+                .iter()
+                .filter(|s| s.image_ref == r)
+                .map(|s| s.shard.as_str())
+                .collect();
+            let (noun, verb) = if names.len() == 1 {
+                ("shard", "stays")
+            } else {
+                ("shards", "stay")
+            };
+            parts.push(format!(
+                "{} {noun} of {} {verb} on {r} ({})",
+                names.len(),
+                m.integration,
+                names.join(", ")
+            ));
+        }
+        out.push_str(&format!(
+            "{}; {} {} to {new7}\n",
+            parts.join("; "),
+            m.moving.len(),
+            if m.moving.len() == 1 { "moves" } else { "move" }
+        ));
+    }
+    out
 }
 
 /// `plan`: show the promotion; writes nothing.

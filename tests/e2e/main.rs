@@ -5,6 +5,7 @@ mod support;
 
 mod atomicity;
 mod bad_input;
+mod cli_model;
 mod cli_upstream;
 mod edits;
 mod model;

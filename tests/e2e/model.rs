@@ -1,7 +1,7 @@
 //! The model of where integrations run, and pin/unpin, on the fixture tree `tests/fixtures/model`.
 
 use qr_promote::checkout::Checkout;
-use qr_promote::model::Model;
+use qr_promote::model::{Model, StayingShard};
 use qr_promote::pin::{pin, unpin, Which};
 
 use crate::support::Sandbox;
@@ -92,25 +92,25 @@ fn deployments_filter_by_integration_and_namespace() {
 fn shard_moves_and_pr_check_runs() {
     let sb = Sandbox::fixture("model");
     let (_, m) = load(&sb);
-    let moves = m.shard_moves("1234abc");
+    let moves = m.shard_moves("1234abc", None);
     let tr = moves
         .iter()
-        .find(|(i, _, _)| i == "terraform-resources")
+        .find(|m| m.integration == "terraform-resources")
         .unwrap();
     assert_eq!(
-        tr.2,
-        vec![(
-            "ter-int-dev@qr-production".to_string(),
-            "deadbee".to_string()
-        )]
+        tr.staying,
+        vec![StayingShard {
+            shard: "ter-int-dev@qr-production".to_string(),
+            image_ref: "deadbee".to_string()
+        }]
     );
-    assert_eq!(tr.1.len(), 6, "{:?}", tr.1);
+    assert_eq!(tr.moving.len(), 6, "{:?}", tr.moving);
     // A pin equal to the new version moves with it.
     let gh = moves
         .iter()
-        .find(|(i, _, _)| i == "gitlab-housekeeping")
+        .find(|m| m.integration == "gitlab-housekeeping")
         .unwrap();
-    assert!(gh.2.is_empty(), "{gh:?}");
+    assert!(gh.staying.is_empty(), "{gh:?}");
     let runs: Vec<String> = m
         .pr_check(None, "cafe123")
         .iter()

@@ -1,0 +1,130 @@
+//! `qr-promote deployments`: every object the integrations-manager runs, with its image and pin.
+
+use serde_json::json;
+
+use super::{CliError, CmdResult, Context};
+use crate::model::{suggest, Deployment, Model};
+
+/// Arguments of `deployments`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Only this integration.
+    #[arg(long, value_name = "NAME")]
+    pub integration: Option<String>,
+    /// Only this namespace (its name or its `$ref` path).
+    #[arg(long, value_name = "NAME")]
+    pub namespace: Option<String>,
+}
+
+/// Loads the model and prints what it could not read.
+pub fn load_model(ctx: &Context) -> Result<Model, CliError> {
+    let model = Model::load(&ctx.checkout)?;
+    for w in &model.warnings {
+        ctx.warn(w);
+    }
+    Ok(model)
+}
+
+/// Fails with a suggestion when `--namespace` names no namespace an integration runs in.
+pub fn check_namespace(model: &Model, namespace: Option<&str>) -> Result<(), CliError> {
+    let Some(want) = namespace else {
+        return Ok(());
+    };
+    let entries = model.integrations.iter().flat_map(|i| &i.managed);
+    if entries.clone().any(|m| model.namespace_matches(m, want)) {
+        return Ok(());
+    }
+    let mut known: Vec<String> = entries.map(|m| model.namespace_of(m).name).collect();
+    known.sort();
+    known.dedup();
+    let refs: Vec<&str> = known.iter().map(String::as_str).collect();
+    Err(CliError::new(format!(
+        "no integration runs in namespace {want}{}",
+        suggest(want, &refs)
+    )))
+}
+
+/// Renders rows as columns two spaces apart, the last one unpadded.
+pub fn columns(rows: &[Vec<String>]) -> String {
+    let n = rows.iter().map(Vec::len).max().unwrap_or(0);
+    let mut widths = vec![0usize; n];
+    for r in rows {
+        for (w, c) in widths.iter_mut().zip(r) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    let mut out = String::new();
+    for r in rows {
+        let mut line = String::new();
+        for (i, c) in r.iter().enumerate() {
+            if i + 1 == r.len() {
+                line.push_str(c);
+            } else {
+                let w = widths[i];
+                line.push_str(&format!("{c:<w$}  "));
+            }
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+fn table(deps: &[Deployment]) -> String {
+    let mut rows = vec![["NAMESPACE", "KIND", "NAME", "SHARD", "IMAGE", "PIN"]
+        .map(String::from)
+        .to_vec()];
+    for d in deps {
+        let ns = match &d.cluster {
+            Some(c) => format!("{}@{c}", d.namespace),
+            None => d.namespace.clone(),
+        };
+        rows.push(vec![
+            ns,
+            format!("{:?}", d.kind),
+            d.name.clone(),
+            d.shard.clone().unwrap_or_else(|| "-".into()),
+            d.image.clone(),
+            if d.pinned { "pinned" } else { "" }.into(),
+        ]);
+    }
+    columns(&rows)
+}
+
+/// `deployments`: one row per object, then a summary line.
+pub fn cmd_deployments(ctx: &Context, args: &Args) -> CmdResult {
+    let model = load_model(ctx)?;
+    if let Some(i) = &args.integration {
+        model.integration(i)?;
+    }
+    check_namespace(&model, args.namespace.as_deref())?;
+    let mut deps = model.deployments(args.integration.as_deref(), args.namespace.as_deref());
+    deps.sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
+    if ctx.json {
+        ctx.print_json(&json!({
+            "deployments": deps,
+            "manager_tags": model.manager_tags,
+            "warnings": model.warnings,
+        }));
+        return Ok(());
+    }
+    if deps.is_empty() {
+        ctx.print("no objects: no integration is managed here\n");
+        return Ok(());
+    }
+    ctx.print(&table(&deps));
+    let mut integrations: Vec<&str> = deps.iter().map(|d| d.integration.as_str()).collect();
+    integrations.sort();
+    integrations.dedup();
+    let mut namespaces: Vec<&str> = deps.iter().map(|d| d.namespace.as_str()).collect();
+    namespaces.sort();
+    namespaces.dedup();
+    let pinned = deps.iter().filter(|d| d.pinned).count();
+    ctx.print(&format!(
+        "\n{} objects of {} integrations in {} namespaces, {pinned} pinned\n",
+        deps.len(),
+        integrations.len(),
+        namespaces.len()
+    ));
+    Ok(())
+}

@@ -1,0 +1,323 @@
+//! deployments, pin, unpin, pr-check and plan's pinned-shard line through the binary, on the example checkout.
+
+use crate::support::{Sandbox, NEW};
+
+const TR: &str = "data/integrations/terraform-resources.yml";
+const GH: &str = "data/integrations/gitlab-housekeeping.yml";
+
+fn plan_offline(sb: &Sandbox) -> String {
+    sb.run(&["plan", "--offline", "--to", NEW]).ok().stdout
+}
+
+#[test]
+fn deployments_lists_every_object_with_its_image_and_pin() {
+    let sb = Sandbox::example();
+    let r = sb.run(&["deployments"]).ok();
+    insta::assert_snapshot!(r.stdout, @r"
+    NAMESPACE                                KIND         NAME                                                SHARD        IMAGE                                       PIN
+    app-interface-production@appint-prod-01  CronJob      qontract-reconcile-aws-iam-keys                     -            quay.io/app-sre/qontract-reconcile:a1b2c3d
+    app-interface-production@appint-prod-01  Deployment   qontract-reconcile-gitlab-housekeeping-0            0            quay.io/app-sre/qontract-reconcile:a1b2c3d
+    app-interface-production@appint-prod-01  Deployment   qontract-reconcile-gitlab-housekeeping-1            1            quay.io/app-sre/qontract-reconcile:a1b2c3d
+    app-interface-production@appint-prod-01  Deployment   qontract-reconcile-gitlab-housekeeping-2            2            quay.io/app-sre/qontract-reconcile:a1b2c3d
+    app-interface-production@appint-prod-01  StatefulSet  qontract-reconcile-terraform-resources-app-sre      app-sre      quay.io/app-sre/qontract-reconcile:a1b2c3d
+    app-interface-production@appint-prod-01  StatefulSet  qontract-reconcile-terraform-resources-ter-int-dev  ter-int-dev  quay.io/app-sre/qontract-reconcile:f929a38  pinned
+    app-interface-stage@appint-stage-01      StatefulSet  qontract-reconcile-terraform-resources-app-sre      app-sre      quay.io/app-sre/qontract-reconcile:master
+    app-interface-stage@appint-stage-01      StatefulSet  qontract-reconcile-terraform-resources-ter-int-dev  ter-int-dev  quay.io/app-sre/qontract-reconcile:master
+
+    8 objects of 3 integrations in 2 namespaces, 1 pinned
+    ");
+    assert!(r.stderr.is_empty(), "{}", r.stderr);
+}
+
+#[test]
+fn deployments_filters_and_json() {
+    let sb = Sandbox::example();
+    let v = sb
+        .run(&[
+            "--json",
+            "deployments",
+            "--integration",
+            "terraform-resources",
+            "--namespace",
+            "app-interface-production",
+        ])
+        .ok()
+        .json();
+    let deps = v["deployments"].as_array().unwrap();
+    let names: Vec<&str> = deps.iter().map(|d| d["name"].as_str().unwrap()).collect();
+    assert_eq!(
+        names,
+        [
+            "qontract-reconcile-terraform-resources-app-sre",
+            "qontract-reconcile-terraform-resources-ter-int-dev"
+        ]
+    );
+    assert_eq!(deps[1]["pinned"], true);
+    assert_eq!(deps[1]["pin_ref"], "f929a38");
+    assert_eq!(deps[1]["kind"], "StatefulSet");
+    assert_eq!(deps[1]["environment"], "production");
+    assert_eq!(
+        deps[0]["image"],
+        "quay.io/app-sre/qontract-reconcile:a1b2c3d"
+    );
+    assert_eq!(v["manager_tags"]["stage"], "master");
+    // A namespace by its $ref path selects the same entry.
+    let by_ref = sb
+        .run(&[
+            "--json",
+            "deployments",
+            "--namespace",
+            "/services/app-interface/namespaces/app-interface-stage.yml",
+        ])
+        .ok()
+        .json();
+    assert_eq!(by_ref["deployments"].as_array().unwrap().len(), 2);
+}
+
+#[test]
+fn deployments_unknown_names_fail_with_a_suggestion() {
+    let sb = Sandbox::example();
+    let r = sb
+        .run(&["deployments", "--namespace", "app-interface-prod"])
+        .code(1);
+    assert!(
+        r.stderr
+            .contains("no integration runs in namespace app-interface-prod"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr
+            .contains("did you mean app-interface-production, app-interface-stage?"),
+        "{}",
+        r.stderr
+    );
+    let r = sb
+        .run(&["deployments", "--integration", "terraform-resource"])
+        .code(1);
+    assert!(
+        r.stderr.contains("unknown integration terraform-resource")
+            && r.stderr.contains("terraform-resources"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn an_unknown_sharding_strategy_is_a_warning_not_a_failure() {
+    let sb = Sandbox::example();
+    sb.write(
+        "data/integrations/dns.yml",
+        "---\n$schema: /app-sre/integration-1.yml\nname: dns\nmanaged:\n- namespace:\n    $ref: /services/app-interface/namespaces/app-interface-production.yml\n  sharding:\n    strategy: per-dns-zone\n",
+    );
+    let r = sb.run(&["deployments"]).ok();
+    assert!(
+        r.stderr.contains(
+            "data/integrations/dns.yml:8: sharding strategy \"per-dns-zone\" is not known"
+        ),
+        "{}",
+        r.stderr
+    );
+    assert!(!r.stdout.contains("qontract-reconcile-dns"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("8 objects of 3 integrations"),
+        "{}",
+        r.stdout
+    );
+    let r = sb.run(&["pin", "dns", "--shard", "x"]).code(1);
+    assert!(
+        r.stderr.contains("a strategy qr-promote does not know"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn pin_then_unpin_gives_back_the_same_bytes() {
+    let sb = Sandbox::example();
+    let before = sb.read(GH);
+    let r = sb
+        .run(&["pin", "gitlab-housekeeping", "--shard", "1", "--shard", "2"])
+        .ok();
+    assert!(
+        r.stdout
+            .contains("pin 1, 2 of gitlab-housekeeping to a1b2c3d: wrote data/integrations/gitlab-housekeeping.yml"),
+        "{}",
+        r.stdout
+    );
+    let after = sb.read(GH);
+    assert!(
+        after.starts_with(&before),
+        "only lines added at the end:\n{after}"
+    );
+    insta::assert_snapshot!(&after[before.len()..], @r"
+        shardSpecOverrides:
+        - shard: 1
+          imageRef: a1b2c3d
+        - shard: 2
+          imageRef: a1b2c3d
+    ");
+    let v = sb
+        .run(&[
+            "--json",
+            "deployments",
+            "--integration",
+            "gitlab-housekeeping",
+        ])
+        .ok()
+        .json();
+    let pinned: Vec<bool> = v["deployments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["pinned"].as_bool().unwrap())
+        .collect();
+    assert_eq!(pinned, [false, true, true]);
+    sb.run(&["unpin", "gitlab-housekeeping", "--shard", "1"])
+        .ok();
+    assert!(sb
+        .read(GH)
+        .contains("- shard: 2\n      imageRef: a1b2c3d\n"));
+    assert!(!sb.read(GH).contains("- shard: 1"));
+    sb.run(&["unpin", "gitlab-housekeeping", "--all"]).ok();
+    assert_eq!(sb.read(GH), before);
+}
+
+#[test]
+fn pin_refuses_to_move_a_pinned_shard_without_force() {
+    let sb = Sandbox::example();
+    let before = sb.snapshot();
+    let r = sb
+        .run(&["pin", "terraform-resources", "--shard", "ter-int-dev"])
+        .code(1);
+    assert!(
+        r.stderr
+            .contains("shard ter-int-dev of terraform-resources is pinned to f929a38, not a1b2c3d (--force changes it)"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(sb.snapshot(), before, "nothing written");
+    let r = sb
+        .run(&["pin", "terraform-resources", "--shard", "ter-int-de"])
+        .code(1);
+    assert!(
+        r.stderr.contains("did you mean ter-int-dev?"),
+        "{}",
+        r.stderr
+    );
+    sb.run(&[
+        "pin",
+        "terraform-resources",
+        "--shard",
+        "ter-int-dev",
+        "--force",
+    ])
+    .ok();
+    let text = sb.read(TR);
+    assert!(
+        text.contains("        $ref: /aws/ter-int-dev/account.yml\n      imageRef: a1b2c3d\n"),
+        "{text}"
+    );
+    assert!(!text.contains("f929a38"), "{text}");
+}
+
+#[test]
+fn pin_by_ref_in_another_namespace_and_dry_run() {
+    let sb = Sandbox::example();
+    let before = sb.snapshot();
+    let r = sb
+        .run(&[
+            "pin",
+            "terraform-resources",
+            "--shard",
+            "/aws/app-sre/account.yml",
+            "--namespace",
+            "app-interface-stage",
+            "--image-ref",
+            "0a1b2c3",
+            "--dry-run",
+        ])
+        .ok();
+    assert!(
+        r.stdout.contains("+    shardSpecOverrides:\n+    - shard:\n+        $ref: /aws/app-sre/account.yml\n+      imageRef: 0a1b2c3\n"),
+        "{}",
+        r.stdout
+    );
+    assert!(r.stdout.contains("would write (--dry-run)"), "{}", r.stdout);
+    assert_eq!(sb.snapshot(), before, "--dry-run writes nothing");
+    // The same pin twice: the second changes nothing.
+    let args = [
+        "pin",
+        "terraform-resources",
+        "--shard",
+        "app-sre",
+        "--namespace",
+        "app-interface-stage",
+        "--image-ref",
+        "0a1b2c3",
+    ];
+    sb.run(&args).ok();
+    let once = sb.read(TR);
+    let r = sb.run(&args).ok();
+    assert!(r.stdout.contains("nothing to change"), "{}", r.stdout);
+    assert_eq!(sb.read(TR), once);
+}
+
+#[test]
+fn pr_check_runs_one_per_pinned_ref_and_one_without_them() {
+    let sb = Sandbox::example();
+    sb.run(&[
+        "pin",
+        "terraform-resources",
+        "--shard",
+        "app-sre",
+        "--image-ref",
+        "abcdef0",
+    ])
+    .ok();
+    let r = sb.run(&["pr-check"]).ok();
+    insta::assert_snapshot!(r.stdout, @r"
+    terraform-resources                   quay.io/app-sre/qontract-reconcile:a1b2c3d  --exclude-accounts app-sre --exclude-accounts ter-int-dev
+    terraform-resources_override_abcdef0  quay.io/app-sre/qontract-reconcile:abcdef0  --account-name app-sre
+    terraform-resources_override_f929a38  quay.io/app-sre/qontract-reconcile:f929a38  --account-name ter-int-dev
+    ");
+    let v = sb
+        .run(&["--json", "pr-check", "--integration", "terraform-resources"])
+        .ok()
+        .json();
+    assert_eq!(v["runs"].as_array().unwrap().len(), 3);
+    sb.run(&["unpin", "terraform-resources", "--all"]).ok();
+    let r = sb.run(&["pr-check"]).ok();
+    assert_eq!(
+        r.stdout,
+        "no pinned shards in any integration: the check runs every integration once with quay.io/app-sre/qontract-reconcile:a1b2c3d\n"
+    );
+}
+
+#[test]
+fn plan_says_which_shards_stay_pinned() {
+    let sb = Sandbox::example();
+    let out = plan_offline(&sb);
+    assert!(
+        out.contains(
+            "\n1 shard of terraform-resources stays on f929a38 (ter-int-dev); 1 moves to 1234567\n"
+        ),
+        "{out}"
+    );
+    let v = sb
+        .run(&["--json", "plan", "--offline", "--to", NEW])
+        .ok()
+        .json();
+    assert_eq!(v["shards"][0]["integration"], "terraform-resources");
+    assert_eq!(v["shards"][0]["staying"][0]["image_ref"], "f929a38");
+    assert_eq!(v["shards"][0]["moving"][0], "app-sre");
+    // Only the .env moves: no saas target, so no shard moves either.
+    let env_only = sb
+        .run(&["plan", "--offline", "--to", NEW, "--kind", "env"])
+        .ok()
+        .stdout;
+    assert!(!env_only.contains("stays on"), "{env_only}");
+    sb.run(&["unpin", "terraform-resources", "--all"]).ok();
+    let out = plan_offline(&sb);
+    assert!(!out.contains("stays on"), "{out}");
+}
