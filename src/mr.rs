@@ -170,6 +170,26 @@ pub fn remote_url(git: &Git, remote: &str) -> Result<String> {
     Ok(url.to_string())
 }
 
+/// The GitLab project behind a remote: from its URL as git uses it, else (a `url.<base>.insteadOf`
+/// rewrite to a mirror or a local path) from the URL as configured.
+pub fn gitlab_for_remote(
+    git: &Git,
+    remote: &str,
+    explicit_base: Option<&str>,
+    token: Secret,
+) -> Result<GitLab> {
+    let used = remote_url(git, remote)?;
+    if parse_remote_url(&used).is_err() {
+        let key = format!("remote.{remote}.url");
+        let configured = git.output(&["config", "--get", "--", &key])?;
+        let configured = configured.stdout.trim();
+        if configured != used && parse_remote_url(configured).is_ok() {
+            return GitLab::from_remote_url(configured, explicit_base, token);
+        }
+    }
+    GitLab::from_remote_url(&used, explicit_base, token)
+}
+
 /// What the push did and what the remote said.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PushOutcome {
@@ -178,6 +198,8 @@ pub struct PushOutcome {
     pub url: Option<String>,
     /// The remote branch was rewritten (a non-fast-forward update, e.g. an amended promotion).
     pub forced: bool,
+    /// The remote branch was already at the commit: nothing was sent, the remote said nothing.
+    pub up_to_date: bool,
     /// The remote's own lines (`remote: ` stripped), one per line.
     pub remote_message: String,
 }
@@ -235,10 +257,20 @@ pub fn push_options(req: &MrRequest) -> Vec<String> {
 /// options ([`push_options`]). Force with lease: a second run (amended promotion) updates the
 /// branch, but never overwrites commits someone else pushed since our last fetch of it.
 pub fn push_with_options(git: &Git, req: &MrRequest) -> Result<PushOutcome> {
+    push_branch(git, req, true)
+}
+
+/// [`push_with_options`], or with `mr_options` false the same push without the merge-request
+/// options (when the REST API opens the merge request instead).
+pub fn push_branch(git: &Git, req: &MrRequest, mr_options: bool) -> Result<PushOutcome> {
     check_branch(git, req)?;
     let lease = format!("--force-with-lease={}", req.branch);
     let refspec = format!("refs/heads/{0}:refs/heads/{0}", req.branch);
-    let opts = push_options(req);
+    let opts = if mr_options {
+        push_options(req)
+    } else {
+        Vec::new()
+    };
     let mut args: Vec<&str> = vec!["push", "--porcelain", &lease];
     for o in &opts {
         args.push("-o");
@@ -274,8 +306,10 @@ pub fn push_with_options(git: &Git, req: &MrRequest) -> Result<PushOutcome> {
             why.trim_end_matches('.')
         )));
     }
+    let up_to_date = status.as_ref().is_some_and(|(flag, _)| *flag == '=');
     Ok(PushOutcome {
         url: merge_request_url(&remote_lines),
+        up_to_date,
         forced: status.is_some_and(|(flag, _)| flag == '+'),
         remote_message: remote_lines.join("\n"),
     })

@@ -629,6 +629,9 @@ fn subject_prefix(c: &Component) -> &str {
 /// `apply`: write the promotion, all files or none.
 pub fn cmd_apply(ctx: &Context, args: &ApplyArgs) -> CmdResult {
     let pr = compute(ctx, &args.promote)?;
+    if let Some(earlier) = earlier_run(ctx, args, &pr)? {
+        return apply_again(ctx, args, pr, earlier);
+    }
     if nothing_to_promote(ctx, &pr) {
         return Ok(());
     }
@@ -647,6 +650,10 @@ pub fn cmd_apply(ctx: &Context, args: &ApplyArgs) -> CmdResult {
         }
         ImageCheck::NotChecked { .. } => ctx.warn(&pr.image.line()),
         ImageCheck::Exists { .. } => {}
+    }
+    if args.mr_api {
+        // A missing or unsafe token is found before anything is written.
+        mr::resolve_token(args.token_file.as_deref())?;
     }
     let commit_plan = if args.commit {
         Some(check_commit(ctx, args, &pr)?)
@@ -694,6 +701,138 @@ pub fn cmd_apply(ctx: &Context, args: &ApplyArgs) -> CmdResult {
     Ok(())
 }
 
+/// The promotion commit a previous `apply --commit` of the same promotion left at HEAD.
+struct Earlier {
+    git: Git,
+    branch: String,
+    subject: String,
+    /// The component as it was before that commit (its `.env` tag then).
+    before: Component,
+}
+
+/// When `apply --commit` finds nothing to write because HEAD is already the promotion branch
+/// `promote/<component>-<new7>` whose tip is that promotion's commit: the earlier run.
+fn earlier_run(
+    ctx: &Context,
+    args: &ApplyArgs,
+    pr: &Promotion,
+) -> Result<Option<Earlier>, CliError> {
+    if !args.commit || !pr.plan.is_empty() || pr.plan.to.len() < 7 {
+        return Ok(None);
+    }
+    let c = &pr.component;
+    let new7 = &pr.plan.to[..7];
+    let branch = format!("promote/{}-{new7}", c.name);
+    let git = Git::new(&ctx.root).with_label(ctx.root.display().to_string());
+    let head = git.output(&["symbolic-ref", "--quiet", "--short", "HEAD"])?;
+    if !head.success || head.stdout.trim() != branch {
+        return Ok(None);
+    }
+    let subject = git.run_line(&["log", "-1", "--format=%s", "HEAD", "--"])?;
+    let prefix = format!("{} production promotion ", subject_prefix(c));
+    if !subject.starts_with(&prefix) || !subject.ends_with(&format!(" to {new7}")) {
+        return Ok(None);
+    }
+    let env = git.output(&["show", "HEAD^:.env"])?;
+    let old = crate::checkout::parse_env(&env.stdout)
+        .into_iter()
+        .find(|v| v.name == c.tag_var())
+        .map(|v| v.value);
+    let Some(old) = old.filter(|_| env.success) else {
+        return Ok(None);
+    };
+    let files = git.run(&["diff-tree", "--no-commit-id", "--name-only", "-r", "HEAD"])?;
+    let files: Vec<String> = files.lines().map(str::to_string).collect();
+    let dirty = git.is_dirty(&files)?;
+    if !dirty.is_empty() {
+        return Err(CliError::new(format!(
+            "--commit: uncommitted changes in {} of the promotion commit on {branch}",
+            dirty.join(", ")
+        ))
+        .hint("commit or stash them first"));
+    }
+    let mut before = c.clone();
+    before.tag = old;
+    Ok(Some(Earlier {
+        git,
+        branch,
+        subject,
+        before,
+    }))
+}
+
+/// The same promotion again: the commit is made anew on its branch (same files, same message,
+/// a new head), and with `--push` the branch is force-pushed with lease and its merge request
+/// updated, never duplicated.
+fn apply_again(ctx: &Context, args: &ApplyArgs, mut pr: Promotion, e: Earlier) -> CmdResult {
+    // The change report of the promotion, from the version before the commit.
+    pr.resolution = resolve(ctx, &e.before, &args.promote)?;
+    let old_head = e.git.run_line(&["rev-parse", "HEAD"])?;
+    let base = if args.push {
+        // The target as the remote has it now.
+        let tracking = format!("refs/remotes/{}/{}", args.remote, args.target_branch);
+        let refspec = format!("+refs/heads/{}:{tracking}", args.target_branch);
+        mr::remote_url(&e.git, &args.remote)?;
+        e.git
+            .run(&["fetch", "--quiet", "--no-tags", &args.remote, &refspec])
+            .map_err(|err| CliError::new(mr::redact_urls(&err.to_string())))?;
+        Some(tracking)
+    } else {
+        e.git.resolve_base(args.base.as_deref())?
+    };
+    let parent = e.git.run_line(&["rev-parse", "HEAD^"])?;
+    let base_id = match &base {
+        Some(b) => Some(e.git.run_line(&["rev-parse", &format!("{b}^{{commit}}")])?),
+        None => None,
+    };
+    let how = match base_id.filter(|b| *b != parent) {
+        Some(b) => {
+            // The target moved: carry the promotion commit over to its new head.
+            let out = e
+                .git
+                .output(&["rebase", "--quiet", "--onto", &b, "HEAD^"])?;
+            if !out.success {
+                let _ = e.git.output(&["rebase", "--abort"]);
+                return Err(CliError::new(format!(
+                    "{}: the promotion commit does not apply on top of {}: {}",
+                    e.branch,
+                    base.as_deref().unwrap_or("the base"),
+                    crate::git::one_line(&out.stderr)
+                ))
+                .hint("start again from the target branch: the branch is left as it was"));
+            }
+            format!("moved onto {}", base.as_deref().unwrap_or_default())
+        }
+        None => {
+            e.git
+                .run(&["commit", "--amend", "--only", "--no-edit", "--quiet"])?;
+            "made anew".to_string()
+        }
+    };
+    let id = e.git.run_line(&["rev-parse", "HEAD"])?;
+    let mut lines = vec![format!(
+        "{} already holds this promotion: commit {} {how} as {} ({})",
+        e.branch,
+        &old_head[..old_head.len().min(7)],
+        &id[..id.len().min(7)],
+        e.subject
+    )];
+    if args.push {
+        lines.extend(push(args, &pr, &e.git, &e.branch, &e.subject)?);
+    }
+    if ctx.json {
+        let mut v = plan_json(&pr, false, Some(&id));
+        v["again"] = json!(true);
+        v["merge_request"] = json!(lines.get(1..).unwrap_or_default());
+        ctx.print_json(&v);
+    } else {
+        for l in &lines {
+            ctx.print(&format!("{l}\n"));
+        }
+    }
+    Ok(())
+}
+
 /// Pushes the promotion branch and opens (or updates) its merge request.
 fn push(
     args: &ApplyArgs,
@@ -729,20 +868,49 @@ fn push(
         labels: args.labels.clone(),
     };
     let keep = "the local branch and commit stay: fix the cause and run again";
-    let out =
-        mr::push_with_options(git, &req).map_err(|e| CliError::new(e.to_string()).hint(keep))?;
+    // The token is read before anything is pushed.
+    let gitlab = if args.mr_api {
+        let token = mr::resolve_token(args.token_file.as_deref())?;
+        Some(mr::gitlab_for_remote(
+            git,
+            &args.remote,
+            args.gitlab_url.as_deref(),
+            token,
+        )?)
+    } else {
+        None
+    };
+    // With --mr-api the REST API opens the merge request; the push carries no options then.
+    let out = mr::push_branch(git, &req, !args.mr_api)
+        .map_err(|e| CliError::new(e.to_string()).hint(keep))?;
     let mut lines = vec![format!(
         "pushed {branch} to {}{}",
         args.remote,
-        if out.forced { " (updated)" } else { "" }
+        if out.forced {
+            " (updated)"
+        } else if out.up_to_date {
+            " (already up to date)"
+        } else {
+            ""
+        }
     )];
-    if let Some(url) = &out.url {
-        lines.push(format!("merge request: {url}"));
+    // The remote names the merge request only when it receives something: remember it.
+    let key = format!("branch.{branch}.qrPromoteMergeRequest");
+    match &out.url {
+        Some(url) => {
+            let _ = git.output(&["config", "--", &key, url]);
+            lines.push(format!("merge request: {url}"));
+        }
+        None => {
+            if let Ok(o) = git.output(&["config", "--get", "--", &key]) {
+                let url = o.stdout.trim();
+                if o.success && !url.is_empty() {
+                    lines.push(format!("merge request: {url}"));
+                }
+            }
+        }
     }
-    if args.mr_api {
-        let token = mr::resolve_token(args.token_file.as_deref())?;
-        let url = mr::remote_url(git, &args.remote)?;
-        let gl = mr::GitLab::from_remote_url(&url, args.gitlab_url.as_deref(), token)?;
+    if let Some(gl) = gitlab {
         let o = gl
             .upsert_mr(&req)
             .map_err(|e| CliError::new(e.to_string()).hint(keep))?;

@@ -364,7 +364,7 @@ fn one_command_goes_from_an_upstream_commit_to_a_merge_request() {
     std::fs::write(
         &hook,
         format!(
-            "#!/usr/bin/env bash\nfor i in $(seq 0 $((GIT_PUSH_OPTION_COUNT - 1))); do v=GIT_PUSH_OPTION_$i; echo \"${{!v}}\" >> {rec}; done\ncat >/dev/null\necho 'View merge request for promote:'\necho '  http://gitlab.test/service/app-interface/-/merge_requests/1'\n",
+            "#!/usr/bin/env bash\nfor i in $(seq 0 $((GIT_PUSH_OPTION_COUNT - 1))); do v=GIT_PUSH_OPTION_$i; echo \"${{!v}}\" >> {rec}; done\nwhile read -r old new ref; do echo \"update=$old $new $ref\" >> {rec}; done\necho 'View merge request for promote:'\necho '  http://gitlab.test/service/app-interface/-/merge_requests/1'\n",
             rec = record.display()
         ),
     )
@@ -416,15 +416,230 @@ fn one_command_goes_from_an_upstream_commit_to_a_merge_request() {
         options.contains("@ocat"),
         "--notify mentions the authors: {options}"
     );
-    let pushed = git(
-        &remote,
+    let branch = format!("promote/qontract-reconcile-{}", &new[..7]);
+    let pushed = git(&remote, &home, &["log", "-1", "--format=%s", &branch]);
+    assert_eq!(pushed, subject);
+    let first_head = w.git(&["rev-parse", "HEAD"]);
+    let files = w.sb.snapshot();
+
+    // Someone merges into master; the same command again carries the promotion commit over to
+    // the new master and force-pushes it: the merge request stays the one already open.
+    let tree = w.git(&["rev-parse", "master^{tree}"]);
+    let merged = w.git(&[
+        "commit-tree",
+        &tree,
+        "-p",
+        "master",
+        "-m",
+        "unrelated change",
+    ]);
+    w.git(&[
+        "push",
+        "-q",
+        "origin",
+        &format!("{merged}:refs/heads/master"),
+    ]);
+    std::fs::write(&record, "").unwrap();
+    let args = [
+        "apply",
+        "--to",
+        new,
+        "--skip-image-check",
+        "--commit",
+        "--push",
+        "--label",
+        "lgtm",
+        "--notify",
+    ];
+    let r = w.run(&args).ok();
+    let second_head = w.git(&["rev-parse", "HEAD"]);
+    assert_ne!(second_head, first_head);
+    assert!(
+        r.stdout.contains(&format!(
+            "{branch} already holds this promotion: commit {} moved onto refs/remotes/origin/master as {}",
+            &first_head[..7],
+            &second_head[..7]
+        )),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout
+            .contains(&format!("pushed {branch} to origin (updated)")),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout
+            .contains("merge request: http://gitlab.test/service/app-interface/-/merge_requests/1"),
+        "{}",
+        r.stdout
+    );
+    let options = std::fs::read_to_string(&record).unwrap();
+    assert!(
+        options.contains(&format!(
+            "update={first_head} {second_head} refs/heads/{branch}\n"
+        )),
+        "a forced update of the branch: {options}"
+    );
+    assert!(
+        options.contains(&format!("merge_request.title={subject}\n"))
+            && options.contains("merge_request.description=")
+            && options.contains("compare/"),
+        "the same title and description: {options}"
+    );
+    assert_eq!(w.git(&["rev-parse", "HEAD^"]), merged);
+    assert_eq!(
+        w.sb.snapshot(),
+        files,
+        "nothing but the branch head changes"
+    );
+
+    // Once more with nothing new: nothing is sent, the merge request is still named.
+    std::fs::write(&record, "").unwrap();
+    let r = w.run(&args).ok();
+    assert_eq!(w.git(&["rev-parse", "HEAD"]), second_head);
+    assert!(
+        r.stdout.contains("(already up to date)")
+            && r.stdout.contains(
+                "merge request: http://gitlab.test/service/app-interface/-/merge_requests/1"
+            ),
+        "{}",
+        r.stdout
+    );
+    assert_eq!(std::fs::read_to_string(&record).unwrap(), "");
+}
+
+#[test]
+fn mr_api_creates_the_merge_request_then_updates_it() {
+    use crate::support::gitlab_server::{serve_gitlab, TOKEN};
+    let w = World::new();
+    let home = w.sb.home();
+    let remote = w.sb.dir.path().join("remote.git");
+    git(
+        w.sb.dir.path(),
         &home,
         &[
-            "log",
-            "-1",
-            "--format=%s",
-            &format!("promote/qontract-reconcile-{}", &new[..7]),
+            "init",
+            "-q",
+            "--bare",
+            "-b",
+            "master",
+            remote.to_str().unwrap(),
         ],
     );
-    assert_eq!(pushed, subject);
+    git(
+        &remote,
+        &home,
+        &["config", "receive.advertisePushOptions", "true"],
+    );
+    let record = w.sb.dir.path().join("options.txt");
+    let hook = remote.join("hooks/pre-receive");
+    std::fs::write(
+        &hook,
+        format!(
+            "#!/usr/bin/env bash\necho \"count=${{GIT_PUSH_OPTION_COUNT:-0}}\" >> {rec}\ncat >/dev/null\n",
+            rec = record.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&hook, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    // The remote is named by its GitLab URL; git reaches it through a local rewrite.
+    let url = "https://gitlab.test/group/app-interface.git";
+    w.git(&["remote", "add", "origin", url]);
+    w.git(&[
+        "config",
+        &format!("url.{}.insteadOf", remote.display()),
+        url,
+    ]);
+    w.git(&["push", "-q", "origin", "master"]);
+    std::fs::write(&record, "").unwrap();
+    let server = serve_gitlab();
+    let up = w.upstream.to_string_lossy().into_owned();
+    let new = &w.ids[3];
+    let run = |token: Option<&str>| {
+        let mut c = w.sb.cmd();
+        c.args([
+            "apply",
+            "--to",
+            new,
+            "--upstream",
+            &up,
+            "--skip-image-check",
+            "--commit",
+            "--push",
+            "--mr-api",
+            "--gitlab-url",
+            &server.url,
+            "--label",
+            "bot/automerge",
+        ]);
+        if let Some(t) = token {
+            c.env("GITLAB_TOKEN", t);
+        }
+        Run::of(c.output().unwrap())
+    };
+    // No token: refused before anything is written or pushed.
+    let before = w.sb.snapshot();
+    let r = run(None);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(r.stderr.contains("GITLAB_TOKEN"), "{}", r.stderr);
+    assert_eq!(
+        std::fs::read_to_string(&record).unwrap(),
+        "",
+        "nothing pushed"
+    );
+    assert_eq!(w.sb.snapshot(), before, "nothing written");
+    assert_eq!(w.git(&["rev-parse", "--abbrev-ref", "HEAD"]), "master");
+
+    let r = run(Some(TOKEN));
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    assert!(
+        r.stdout.contains(
+            "merge request !1 created: https://gitlab.test/group/app-interface/-/merge_requests/1"
+        ),
+        "{}",
+        r.stdout
+    );
+    assert!(!r.stdout.contains(TOKEN) && !r.stderr.contains(TOKEN));
+    assert_eq!(
+        std::fs::read_to_string(&record).unwrap(),
+        "count=0\n",
+        "the REST API opens the merge request: the push carries no options"
+    );
+    let subject = format!(
+        "qontract production promotion {} to {}",
+        &w.ids[0][..7],
+        &new[..7]
+    );
+    {
+        let st = server.state.lock().unwrap();
+        assert_eq!(st.mrs.len(), 1);
+        let mr = &st.mrs[0];
+        assert_eq!(mr.title, subject);
+        assert_eq!(mr.target, "master");
+        assert_eq!(
+            mr.source,
+            format!("promote/qontract-reconcile-{}", &new[..7])
+        );
+        assert_eq!(mr.labels, ["bot/automerge"]);
+        assert!(
+            mr.description.contains("compare/") && mr.description.contains('\n'),
+            "the Markdown report with its line breaks: {}",
+            mr.description
+        );
+    }
+
+    let r = run(Some(TOKEN));
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    assert!(
+        r.stdout.contains("merge request !1 updated"),
+        "{}",
+        r.stdout
+    );
+    let st = server.state.lock().unwrap();
+    assert_eq!(st.mrs.len(), 1, "updated, never duplicated");
+    assert_eq!(st.mrs[0].title, subject);
+    let methods: Vec<&str> = st.requests.iter().map(|r| r.method.as_str()).collect();
+    assert_eq!(methods, ["GET", "POST", "GET", "PUT"]);
 }

@@ -176,5 +176,6 @@ pub const NEW: &str = "1234567890abcdef1234567890abcdef12345678";
 pub const CURRENT: &str = "a1b2c3d";
 
 pub mod fake_registry;
+pub mod gitlab_server;
 pub mod kube_server;
 pub mod registry_server;
