@@ -79,6 +79,45 @@ pub struct Desired {
     pub shard: Option<String>,
 }
 
+impl From<crate::model::ObjectKind> for ObjectKind {
+    fn from(kind: crate::model::ObjectKind) -> ObjectKind {
+        match kind {
+            crate::model::ObjectKind::Deployment => ObjectKind::Deployment,
+            crate::model::ObjectKind::StatefulSet => ObjectKind::StatefulSet,
+            crate::model::ObjectKind::CronJob => ObjectKind::CronJob,
+        }
+    }
+}
+
+impl From<&crate::model::Deployment> for Desired {
+    /// What the model says an integration's shard runs.
+    fn from(d: &crate::model::Deployment) -> Desired {
+        Desired {
+            namespace: d.namespace.clone(),
+            kind: d.kind.into(),
+            name: d.name.clone(),
+            image: d.image.clone(),
+            pinned: d.pinned,
+            integration: d.integration.clone(),
+            shard: d.shard.clone(),
+        }
+    }
+}
+
+/// The integration an object is named after: the longest of `integrations` for which `name` is
+/// `qontract-reconcile-<integration>` or `qontract-reconcile-<integration>-<shard>`.
+pub fn integration_of<'a>(name: &str, integrations: &[&'a str]) -> Option<&'a str> {
+    let rest = name.strip_prefix(MANAGED_PREFIX)?;
+    integrations
+        .iter()
+        .copied()
+        .filter(|i| {
+            rest.strip_prefix(*i)
+                .is_some_and(|tail| tail.is_empty() || tail.starts_with('-'))
+        })
+        .max_by_key(|i| i.len())
+}
+
 /// One object found in the cluster.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct LiveObject {

@@ -396,6 +396,66 @@ fn duplicate_desired_objects_get_one_verdict() {
     assert_eq!(r.entries.len(), 1);
 }
 
+#[test]
+fn desired_from_a_model_deployment_keeps_kind_image_and_pin() {
+    let d = crate::model::Deployment {
+        namespace: "app-interface-production".into(),
+        cluster: Some("appint-prod-01".into()),
+        environment: Some("production".into()),
+        integration: "terraform-resources".into(),
+        kind: crate::model::ObjectKind::StatefulSet,
+        name: "qontract-reconcile-terraform-resources-ter-int-dev".into(),
+        shard: Some("ter-int-dev".into()),
+        image: "quay.io/app-sre/qontract-reconcile:f929a38".into(),
+        pinned: true,
+        pin_ref: Some("f929a38".into()),
+    };
+    assert_eq!(
+        Desired::from(&d),
+        Desired {
+            namespace: "app-interface-production".into(),
+            kind: ObjectKind::StatefulSet,
+            name: "qontract-reconcile-terraform-resources-ter-int-dev".into(),
+            image: "quay.io/app-sre/qontract-reconcile:f929a38".into(),
+            pinned: true,
+            integration: "terraform-resources".into(),
+            shard: Some("ter-int-dev".into()),
+        }
+    );
+    for (model, ours) in [
+        (crate::model::ObjectKind::Deployment, ObjectKind::Deployment),
+        (
+            crate::model::ObjectKind::StatefulSet,
+            ObjectKind::StatefulSet,
+        ),
+        (crate::model::ObjectKind::CronJob, ObjectKind::CronJob),
+    ] {
+        assert_eq!(ObjectKind::from(model), ours);
+    }
+}
+
+#[test]
+fn integration_of_takes_the_longest_matching_name() {
+    let known = [
+        "terraform-resources",
+        "terraform-resources-wrapper",
+        "github",
+    ];
+    let of = |name: &str| integration_of(name, &known);
+    assert_eq!(of("qontract-reconcile-github"), Some("github"));
+    assert_eq!(
+        of("qontract-reconcile-terraform-resources-app-sre"),
+        Some("terraform-resources")
+    );
+    assert_eq!(
+        of("qontract-reconcile-terraform-resources-wrapper-0"),
+        Some("terraform-resources-wrapper")
+    );
+    assert_eq!(of("qontract-reconcile-githubber"), None);
+    assert_eq!(of("qontract-reconcile-slack-usergroups"), None);
+    assert_eq!(of("github"), None);
+}
+
 proptest::proptest! {
     #[test]
     fn parse_live_never_panics(text in "\\PC{0,200}") {
