@@ -18,6 +18,7 @@ mod pin;
 mod pr_check;
 mod promote;
 mod status;
+mod verify;
 
 /// Exit status: success.
 pub const EXIT_OK: u8 = 0;
@@ -71,6 +72,8 @@ pub enum Command {
     Unpin(pin::UnpinArgs),
     /// The runs of the merge-request check for integrations with pinned shards.
     PrCheck(pr_check::Args),
+    /// Compare what runs in the cluster with what the checkout says: images, rollouts, pins.
+    Verify(verify::Args),
 }
 
 /// What kind of failure, for the exit code.
@@ -284,5 +287,6 @@ fn run(cli: &Cli) -> CmdResult {
         Command::Pin(a) => pin::cmd_pin(&ctx, a),
         Command::Unpin(a) => pin::cmd_unpin(&ctx, a),
         Command::PrCheck(a) => pr_check::cmd_pr_check(&ctx, a),
+        Command::Verify(a) => verify::cmd_verify(&ctx, a),
     }
 }

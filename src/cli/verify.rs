@@ -1,0 +1,395 @@
+//! `qr-promote verify`: compare the objects the checkout says the integrations-manager runs with
+//! the live Deployments, StatefulSets and CronJobs, read from a file or from the Kubernetes API.
+
+use std::collections::{BTreeSet, HashSet};
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use super::{CliError, CmdResult, Context, ErrorKind};
+use crate::error::{io_message, Error};
+use crate::model::{self, norm_ref, Model};
+use crate::verify::{self, Desired, LiveObject, ObjectKind, Report};
+
+/// Arguments of `verify`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Only this namespace, by name or by the path of its file (repeatable; default: every
+    /// namespace the checkout runs integrations in).
+    #[arg(long = "namespace", value_name = "NAME")]
+    pub namespaces: Vec<String>,
+    /// Only the objects of this integration.
+    #[arg(long, value_name = "NAME")]
+    pub integration: Option<String>,
+    /// Read the live objects from this file (`-`: stdin) instead of the Kubernetes API: the JSON
+    /// of `oc get deployments,statefulsets,cronjobs -n NS -o json`, one list or several.
+    #[arg(
+        long,
+        value_name = "FILE|-",
+        conflicts_with_all = ["kubeconfig", "context", "wait", "interval"]
+    )]
+    pub from: Option<String>,
+    /// The kubeconfig file (default: `$KUBECONFIG`, else `~/.kube/config`).
+    #[arg(long, value_name = "PATH")]
+    pub kubeconfig: Option<PathBuf>,
+    /// The kubeconfig context (default: its current context).
+    #[arg(long, value_name = "NAME")]
+    pub context: Option<String>,
+    /// Check again until everything is ok or this much time has passed (`90s`, `5m`, `1h`);
+    /// prints the first report, then only what changed.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub wait: Option<Duration>,
+    /// With --wait: the time between two checks [default: 10s].
+    #[arg(long, value_name = "DURATION", value_parser = parse_interval, requires = "wait")]
+    pub interval: Option<Duration>,
+}
+
+/// The time between two checks of `--wait` when `--interval` does not say.
+const DEFAULT_INTERVAL: Duration = Duration::from_secs(10);
+
+/// What is compared: the desired objects, the namespaces checked, and which live objects count.
+struct Selection {
+    desired: Vec<Desired>,
+    namespaces: Vec<String>,
+    /// With `--integration`: that integration and the names of all integrations, to tell which
+    /// live objects are named after it.
+    integration: Option<(String, Vec<String>)>,
+}
+
+impl Selection {
+    /// The live objects that belong to the selection: with `--integration`, those named after it
+    /// (and any desired one); else all.
+    fn keep(&self, mut live: Vec<LiveObject>) -> Vec<LiveObject> {
+        if let Some((integration, all)) = &self.integration {
+            let all: Vec<&str> = all.iter().map(String::as_str).collect();
+            let desired: HashSet<(&str, ObjectKind, &str)> = self
+                .desired
+                .iter()
+                .map(|d| (d.namespace.as_str(), d.kind, d.name.as_str()))
+                .collect();
+            live.retain(|l| {
+                desired.contains(&(l.namespace.as_str(), l.kind, l.name.as_str()))
+                    || verify::integration_of(&l.name, &all) == Some(integration.as_str())
+            });
+        }
+        live
+    }
+}
+
+/// `verify`: one check, or checks until everything is ok or `--wait` is up.
+pub fn cmd_verify(ctx: &Context, args: &Args) -> CmdResult {
+    let model = Model::load(&ctx.checkout)?;
+    let sel = select(&model, args)?;
+    let check = || -> Result<Report, CliError> {
+        let live = match &args.from {
+            Some(from) => read_live(from)?,
+            None => verify::fetch_live(
+                args.kubeconfig.as_deref(),
+                args.context.as_deref(),
+                &sel.namespaces,
+            )?,
+        };
+        Ok(verify::compare(
+            &sel.desired,
+            &sel.keep(live),
+            &sel.namespaces,
+        ))
+    };
+    let report = match args.wait {
+        None => {
+            let report = check()?;
+            if !ctx.json {
+                ctx.print(&report.render_table());
+            }
+            report
+        }
+        Some(wait) => wait_until_ok(ctx, wait, args.interval.unwrap_or(DEFAULT_INTERVAL), &check)?,
+    };
+    if ctx.json {
+        ctx.print_json(
+            &serde_json::to_value(&report)
+                .map_err(|e| CliError::new(format!("cannot write the report as JSON: {e}")))?,
+        );
+    }
+    if report.is_ok() {
+        Ok(())
+    } else {
+        // The report says what differs; exit 3 without another message.
+        Err(CliError {
+            kind: ErrorKind::Differs,
+            message: String::new(),
+            hints: Vec::new(),
+        })
+    }
+}
+
+/// Checks every `interval` until the report is ok or `wait` has passed, and returns the last
+/// report. Text output: the first report in full, then the lines that changed at each check. The
+/// first check must succeed; a later one that fails is a warning and the previous report stands.
+fn wait_until_ok(
+    ctx: &Context,
+    wait: Duration,
+    interval: Duration,
+    check: &dyn Fn() -> Result<Report, CliError>,
+) -> Result<Report, CliError> {
+    let start = Instant::now();
+    let mut last = check()?;
+    if !ctx.json {
+        ctx.print(&last.render_table());
+    }
+    let mut checks = 1usize;
+    while !last.is_ok() {
+        let elapsed = start.elapsed();
+        if elapsed >= wait {
+            if !ctx.json {
+                ctx.print(&format!(
+                    "\n--wait {} is up; the last report:\n\n{}",
+                    human(wait),
+                    last.render_table()
+                ));
+            }
+            return Ok(last);
+        }
+        std::thread::sleep(interval.min(wait - elapsed));
+        match check() {
+            Ok(next) => {
+                checks += 1;
+                if !ctx.json {
+                    for line in verify::diff_reports(&last, &next) {
+                        ctx.print(&format!("{line}\n"));
+                    }
+                }
+                last = next;
+            }
+            Err(e) => ctx.warn(&format!(
+                "check failed, the previous report stands: {}",
+                e.message
+            )),
+        }
+    }
+    if checks > 1 && !ctx.json {
+        ctx.print(&format!("{}\n", last.summary()));
+    }
+    Ok(last)
+}
+
+/// The desired objects and namespaces that `--integration` and `--namespace` select.
+fn select(model: &Model, args: &Args) -> Result<Selection, CliError> {
+    if let Some(name) = &args.integration {
+        if model.integration(name).is_err() {
+            let known: Vec<&str> = model.integrations.iter().map(|i| i.name.as_str()).collect();
+            return Err(unknown("--integration", name, "integration", &known));
+        }
+    }
+    let all = model.deployments(args.integration.as_deref(), None);
+    let namespaces: BTreeSet<String> = if args.namespaces.is_empty() {
+        all.iter().map(|d| d.namespace.clone()).collect()
+    } else {
+        let mut set = BTreeSet::new();
+        for want in &args.namespaces {
+            set.extend(resolve_namespace(model, want)?);
+        }
+        set
+    };
+    let desired = all
+        .iter()
+        .filter(|d| namespaces.contains(&d.namespace))
+        .map(Desired::from)
+        .collect();
+    let integration = args.integration.as_ref().map(|name| {
+        let names = model.integrations.iter().map(|i| i.name.clone()).collect();
+        (name.clone(), names)
+    });
+    Ok(Selection {
+        desired,
+        namespaces: namespaces.into_iter().collect(),
+        integration,
+    })
+}
+
+/// The namespace names a `--namespace` value stands for: a namespace's name, or the path of its
+/// file (with or without `data/`), among those the checkout runs integrations in.
+fn resolve_namespace(model: &Model, want: &str) -> Result<BTreeSet<String>, CliError> {
+    let path = want.strip_prefix("data/").unwrap_or(want);
+    let found: BTreeSet<String> = model
+        .deployments(None, Some(want))
+        .into_iter()
+        .chain(model.deployments(None, Some(path)))
+        .map(|d| d.namespace)
+        .collect();
+    if !found.is_empty() {
+        return Ok(found);
+    }
+    let running: BTreeSet<String> = model
+        .deployments(None, None)
+        .into_iter()
+        .map(|d| d.namespace)
+        .collect();
+    let known: Vec<&str> = running.iter().map(String::as_str).collect();
+    let is_namespace_file = model.namespaces.contains_key(&norm_ref(path))
+        || model.namespaces.values().any(|n| n.name == want);
+    if is_namespace_file {
+        return Err(CliError::new(format!(
+            "--namespace {want}: the checkout runs no integration in this namespace; they run in: {}",
+            known.join(", ")
+        )));
+    }
+    Err(unknown("--namespace", want, "namespace", &known))
+}
+
+/// `--flag value: unknown what (did you mean …?)`, or the known names when none is close.
+fn unknown(flag: &str, value: &str, what: &str, known: &[&str]) -> CliError {
+    let near = model::suggest(value, known);
+    if near.is_empty() {
+        CliError::new(format!(
+            "{flag} {value}: unknown {what}; known: {}",
+            known.join(", ")
+        ))
+    } else {
+        CliError::new(format!("{flag} {value}: unknown {what}{near}"))
+    }
+}
+
+/// The live objects of `--from`: a file, or stdin for `-`.
+fn read_live(from: &str) -> Result<Vec<LiveObject>, CliError> {
+    let (bytes, source) = if from == "-" {
+        let mut buf = Vec::new();
+        std::io::stdin()
+            .lock()
+            .read_to_end(&mut buf)
+            .map_err(|e| CliError::new(format!("stdin: cannot read: {}", io_message(&e))))?;
+        (buf, "stdin")
+    } else {
+        let bytes = std::fs::read(from).map_err(|e| Error::io(Path::new(from), e))?;
+        (bytes, from)
+    };
+    let text = String::from_utf8(bytes)
+        .map_err(|_| CliError::new(format!("{source}: not JSON: the bytes are not UTF-8 text")))?;
+    Ok(verify::parse_live(&text, source)?)
+}
+
+const DURATION_EXAMPLES: &str = "give a number and a unit, e.g. 90s, 5m, 1h or 500ms";
+
+/// Parses a duration: numbers with a unit (`ms`, `s`, `m`, `h`), e.g. `90s`, `5m`, `1h30m`.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let s = text.trim();
+    if s.is_empty() {
+        return Err(format!("empty duration; {DURATION_EXAMPLES}"));
+    }
+    let mut millis: u64 = 0;
+    let mut rest = s;
+    while !rest.is_empty() {
+        let digits = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        if digits == 0 {
+            return Err(format!("{s:?} is not a duration; {DURATION_EXAMPLES}"));
+        }
+        let (number, tail) = rest.split_at(digits);
+        let unit_len = tail
+            .find(|c: char| !c.is_ascii_alphabetic())
+            .unwrap_or(tail.len());
+        let (unit, tail) = tail.split_at(unit_len);
+        let per: u64 = match unit {
+            "ms" => 1,
+            "s" => 1_000,
+            "m" => 60_000,
+            "h" => 3_600_000,
+            "" if tail.is_empty() => return Err(format!("{s:?} has no unit; {DURATION_EXAMPLES}")),
+            "" => return Err(format!("{s:?} is not a duration; {DURATION_EXAMPLES}")),
+            other => {
+                return Err(format!(
+                    "{s:?}: unknown unit {other:?}; {DURATION_EXAMPLES}"
+                ))
+            }
+        };
+        millis = number
+            .parse::<u64>()
+            .ok()
+            .and_then(|n| n.checked_mul(per))
+            .and_then(|n| n.checked_add(millis))
+            .ok_or_else(|| format!("{s:?} is too long"))?;
+        rest = tail;
+    }
+    Ok(Duration::from_millis(millis))
+}
+
+/// A duration for `--interval`: more than zero.
+fn parse_interval(text: &str) -> Result<Duration, String> {
+    let d = parse_duration(text)?;
+    if d.is_zero() {
+        return Err("the time between checks must be more than 0".to_string());
+    }
+    Ok(d)
+}
+
+/// A duration as `parse_duration` reads it: `1h30m`, `90ms`, `0s`.
+fn human(d: Duration) -> String {
+    let ms = d.as_millis();
+    if ms == 0 {
+        return "0s".to_string();
+    }
+    let parts = [
+        (ms / 3_600_000, "h"),
+        (ms / 60_000 % 60, "m"),
+        (ms / 1_000 % 60, "s"),
+        (ms % 1_000, "ms"),
+    ];
+    parts
+        .iter()
+        .filter(|(n, _)| *n > 0)
+        .map(|(n, unit)| format!("{n}{unit}"))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse_with_units_and_sums() {
+        let ok = |s: &str| parse_duration(s).unwrap();
+        assert_eq!(ok("90s"), Duration::from_secs(90));
+        assert_eq!(ok("5m"), Duration::from_secs(300));
+        assert_eq!(ok("1h"), Duration::from_secs(3600));
+        assert_eq!(ok("200ms"), Duration::from_millis(200));
+        assert_eq!(ok("1m30s"), Duration::from_secs(90));
+        assert_eq!(ok(" 0s "), Duration::ZERO);
+    }
+
+    #[test]
+    fn bad_durations_say_why() {
+        let err = |s: &str| parse_duration(s).unwrap_err();
+        assert_eq!(
+            err("90"),
+            "\"90\" has no unit; give a number and a unit, e.g. 90s, 5m, 1h or 500ms"
+        );
+        assert!(
+            err("5d").starts_with("\"5d\": unknown unit \"d\""),
+            "{}",
+            err("5d")
+        );
+        assert!(err("").starts_with("empty duration"));
+        assert!(err("s").starts_with("\"s\" is not a duration"));
+        assert!(err("-5s").starts_with("\"-5s\" is not a duration"));
+        assert!(err("1.5m").starts_with("\"1.5m\" is not a duration"));
+        assert!(err("5 s").starts_with("\"5 s\" is not a duration"));
+        assert_eq!(
+            err("99999999999999999999h"),
+            "\"99999999999999999999h\" is too long"
+        );
+        assert_eq!(
+            parse_interval("0s").unwrap_err(),
+            "the time between checks must be more than 0"
+        );
+    }
+
+    #[test]
+    fn human_durations_read_back() {
+        for ms in [0, 200, 1_000, 90_000, 3_600_000, 5_400_250] {
+            let d = Duration::from_millis(ms);
+            assert_eq!(parse_duration(&human(d)).unwrap(), d, "{}", human(d));
+        }
+        assert_eq!(human(Duration::from_secs(90)), "1m30s");
+    }
+}
