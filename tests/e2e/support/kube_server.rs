@@ -1,6 +1,6 @@
 //! A scripted Kubernetes API server for tests: plain HTTP/1.1 on 127.0.0.1, canned answers per path.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -14,7 +14,8 @@ pub struct Seen {
     pub authorization: Option<String>,
 }
 
-type Routes = Arc<Mutex<HashMap<String, (u16, String)>>>;
+/// Per path, the answers still to give: each request takes the first; the last one stays.
+type Routes = Arc<Mutex<HashMap<String, VecDeque<(u16, String)>>>>;
 
 /// The server; it stops accepting when the test process ends.
 pub struct KubeServer {
@@ -46,10 +47,17 @@ impl KubeServer {
 
     /// Answers `path` (without query) with `status` and `body`.
     pub fn route(&self, path: &str, status: u16, body: &str) {
+        self.route_sequence(path, vec![(status, body.to_string())]);
+    }
+
+    /// Answers the requests for `path` with `answers` in turn; the last one answers every request
+    /// after it (a value that changes between two polls).
+    pub fn route_sequence(&self, path: &str, answers: Vec<(u16, String)>) {
+        assert!(!answers.is_empty(), "{path}: no answer");
         self.routes
             .lock()
             .unwrap()
-            .insert(path.to_string(), (status, body.to_string()));
+            .insert(path.to_string(), answers.into());
     }
 
     /// Answers `path` with 200 and the fixture `tests/fixtures/verify/<name>`.
@@ -161,16 +169,19 @@ fn serve(stream: TcpStream, routes: &Routes, seen: &Arc<Mutex<Vec<Seen>>>) {
             authorization,
         });
         let path = target.split('?').next().unwrap_or("").to_string();
-        let (status, body) = routes
-            .lock()
-            .unwrap()
-            .get(&path)
-            .cloned()
-            .unwrap_or_else(|| (404, not_found_status(&path)));
+        let (status, body) = {
+            let mut routes = routes.lock().unwrap();
+            match routes.get_mut(&path) {
+                Some(answers) if answers.len() > 1 => answers.pop_front().unwrap(),
+                Some(answers) => answers.front().cloned().unwrap(),
+                None => (404, not_found_status(&path)),
+            }
+        };
         let reason = match status {
             200 => "OK",
             403 => "Forbidden",
             404 => "Not Found",
+            500 => "Internal Server Error",
             _ => "Error",
         };
         let resp = format!(
