@@ -7,6 +7,7 @@ mod atomicity;
 mod bad_input;
 mod cli_model;
 mod cli_upstream;
+mod cli_verify;
 mod edits;
 mod model;
 mod mr;
