@@ -15,7 +15,7 @@ use crate::verify::{self, Desired, LiveObject, ObjectKind, Report};
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Only this namespace, by name or by the path of its file (repeatable; default: every
-    /// namespace the checkout runs integrations in).
+    /// namespace the checkout runs the integrations, or --integration, in).
     #[arg(long = "namespace", value_name = "NAME")]
     pub namespaces: Vec<String>,
     /// Only the objects of this integration.
