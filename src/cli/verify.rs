@@ -182,6 +182,16 @@ fn select(model: &Model, args: &Args) -> Result<Selection, CliError> {
         }
     }
     let all = model.deployments(args.integration.as_deref(), None);
+    if all.is_empty() {
+        return Err(CliError::new(match &args.integration {
+            Some(name) => format!("nothing to verify: integration {name} runs in no namespace"),
+            None => "nothing to verify: the checkout runs no integration in any namespace".into(),
+        })
+        .hint(format!(
+            "integrations are the files of `$schema: {}` with `managed` namespaces",
+            model::INTEGRATION_SCHEMA
+        )));
+    }
     let namespaces: BTreeSet<String> = if args.namespaces.is_empty() {
         all.iter().map(|d| d.namespace.clone()).collect()
     } else {

@@ -446,6 +446,40 @@ fn unknown_namespace_or_integration_is_an_error_with_a_suggestion() {
 }
 
 #[test]
+fn a_checkout_that_runs_no_integration_has_nothing_to_verify() {
+    let sb = Sandbox::example();
+    sb.write("live.json", &verify_fixture("example/verdicts.json"));
+    sb.write(
+        "data/integrations/unmanaged.yml",
+        "$schema: /app-sre/integration-1.yml\nname: unmanaged\nmanaged: []\n",
+    );
+    let r = sb
+        .run(&[
+            "verify",
+            "--from",
+            "live.json",
+            "--integration",
+            "unmanaged",
+        ])
+        .code(1);
+    assert_eq!(
+        r.stderr,
+        "error: nothing to verify: integration unmanaged runs in no namespace\n\
+         hint: integrations are the files of `$schema: /app-sre/integration-1.yml` with `managed` namespaces\n"
+    );
+    std::fs::remove_dir_all(sb.path("data/integrations")).unwrap();
+    let r = sb.run(&["verify", "--from", "live.json"]).code(1);
+    assert!(
+        r.stderr.starts_with(
+            "error: nothing to verify: the checkout runs no integration in any namespace\n"
+        ),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stdout.is_empty(), "{}", r.stdout);
+}
+
+#[test]
 fn bad_live_files_are_one_line_errors_naming_the_file() {
     let sb = Sandbox::example();
     sb.write("not-a-list.json", &verify_fixture("not-a-list.json"));
