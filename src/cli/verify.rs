@@ -51,34 +51,45 @@ const DEFAULT_INTERVAL: Duration = Duration::from_secs(10);
 struct Selection {
     desired: Vec<Desired>,
     namespaces: Vec<String>,
-    /// With `--integration`: that integration and the names of all integrations, to tell which
-    /// live objects are named after it.
-    integration: Option<(String, Vec<String>)>,
+    /// Every integration's name, to tell which integration a live object is named after.
+    integrations: Vec<String>,
+    /// `--integration`.
+    only: Option<String>,
+    /// (namespace, integration) whose objects the model cannot list (an unknown sharding
+    /// strategy; the model warns about it).
+    unlisted: Vec<(String, String)>,
 }
 
 impl Selection {
-    /// The live objects that belong to the selection: with `--integration`, those named after it
-    /// (and any desired one); else all.
+    /// The live objects that count: the desired ones, and the others unless they are named after
+    /// an integration whose objects the model cannot list there, or, with `--integration`, after
+    /// another integration.
     fn keep(&self, mut live: Vec<LiveObject>) -> Vec<LiveObject> {
-        if let Some((integration, all)) = &self.integration {
-            let all: Vec<&str> = all.iter().map(String::as_str).collect();
-            let desired: HashSet<(&str, ObjectKind, &str)> = self
-                .desired
-                .iter()
-                .map(|d| (d.namespace.as_str(), d.kind, d.name.as_str()))
-                .collect();
-            live.retain(|l| {
-                desired.contains(&(l.namespace.as_str(), l.kind, l.name.as_str()))
-                    || verify::integration_of(&l.name, &all) == Some(integration.as_str())
+        let names: Vec<&str> = self.integrations.iter().map(String::as_str).collect();
+        let desired: HashSet<(&str, ObjectKind, &str)> = self
+            .desired
+            .iter()
+            .map(|d| (d.namespace.as_str(), d.kind, d.name.as_str()))
+            .collect();
+        live.retain(|l| {
+            if desired.contains(&(l.namespace.as_str(), l.kind, l.name.as_str())) {
+                return true;
+            }
+            let owner = verify::integration_of(&l.name, &names);
+            let unlisted = owner.is_some_and(|o| {
+                self.unlisted
+                    .iter()
+                    .any(|(ns, i)| *ns == l.namespace && i == o)
             });
-        }
+            !unlisted && self.only.as_deref().is_none_or(|only| owner == Some(only))
+        });
         live
     }
 }
 
 /// `verify`: one check, or checks until everything is ok or `--wait` is up.
 pub fn cmd_verify(ctx: &Context, args: &Args) -> CmdResult {
-    let model = Model::load(&ctx.checkout)?;
+    let model = super::deployments::load_model(ctx)?;
     let sel = select(&model, args)?;
     let check = || -> Result<Report, CliError> {
         let live = match &args.from {
@@ -206,14 +217,24 @@ fn select(model: &Model, args: &Args) -> Result<Selection, CliError> {
         .filter(|d| namespaces.contains(&d.namespace))
         .map(Desired::from)
         .collect();
-    let integration = args.integration.as_ref().map(|name| {
-        let names = model.integrations.iter().map(|i| i.name.clone()).collect();
-        (name.clone(), names)
-    });
+    let unlisted = model
+        .integrations
+        .iter()
+        .flat_map(|i| i.managed.iter().map(move |m| (i, m)))
+        .filter(|(_, m)| {
+            m.cron.is_none()
+                && m.sharding
+                    .as_ref()
+                    .is_some_and(|sh| sh.strategy == model::Strategy::Other)
+        })
+        .map(|(i, m)| (model.namespace_of(m).name, i.name.clone()))
+        .collect();
     Ok(Selection {
         desired,
         namespaces: namespaces.into_iter().collect(),
-        integration,
+        integrations: model.integrations.iter().map(|i| i.name.clone()).collect(),
+        only: args.integration.clone(),
+        unlisted,
     })
 }
 

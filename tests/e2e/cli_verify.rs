@@ -480,6 +480,38 @@ fn a_checkout_that_runs_no_integration_has_nothing_to_verify() {
 }
 
 #[test]
+fn objects_the_checkout_cannot_list_are_a_warning_not_unexpected() {
+    let sb = Sandbox::example();
+    sb.write("live.json", &verify_fixture("example/verdicts.json"));
+    // github-users runs in stage with a sharding strategy the model does not know: its live
+    // object there is not reported as unexpected, and the model's warning says why.
+    sb.write(
+        "data/integrations/github-users.yml",
+        "$schema: /app-sre/integration-1.yml\nname: github-users\nmanaged:\n- namespace:\n    $ref: /services/app-interface/namespaces/app-interface-stage.yml\n  sharding:\n    strategy: per-moon-phase\n",
+    );
+    let r = sb
+        .run(&[
+            "verify",
+            "--from",
+            "live.json",
+            "--namespace",
+            "app-interface-stage",
+        ])
+        .ok();
+    assert_eq!(
+        r.stderr,
+        "warning: data/integrations/github-users.yml:7: sharding strategy \"per-moon-phase\" is not known; \
+         the objects of github-users in data/services/app-interface/namespaces/app-interface-stage.yml are not listed\n"
+    );
+    assert!(
+        names_with(&r.stdout, "unexpected").is_empty(),
+        "{}",
+        r.stdout
+    );
+    assert!(r.stdout.ends_with("\n2 objects: 2 ok\n"), "{}", r.stdout);
+}
+
+#[test]
 fn bad_live_files_are_one_line_errors_naming_the_file() {
     let sb = Sandbox::example();
     sb.write("not-a-list.json", &verify_fixture("not-a-list.json"));
