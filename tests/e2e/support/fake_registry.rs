@@ -163,9 +163,7 @@ pub fn serve(
                     break;
                 }
                 let Ok(stream) = stream else { continue };
-                if let Some(req) = answer(stream, &*handler, &url) {
-                    requests.lock().unwrap().push(req);
-                }
+                answer(stream, &*handler, &url, &requests);
             }
         })
     };
@@ -178,7 +176,14 @@ pub fn serve(
     }
 }
 
-fn answer(stream: TcpStream, handler: &Handler, url: &str) -> Option<FakeRequest> {
+/// Reads one request, records it, then answers it: a client that has its answer finds its
+/// request in `requests`.
+fn answer(
+    stream: TcpStream,
+    handler: &Handler,
+    url: &str,
+    requests: &Mutex<Vec<FakeRequest>>,
+) -> Option<()> {
     stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
     let mut reader = BufReader::new(stream.try_clone().ok()?);
     let mut line = String::new();
@@ -211,6 +216,7 @@ fn answer(stream: TcpStream, handler: &Handler, url: &str) -> Option<FakeRequest
         .unwrap_or(0);
     let mut sink = Vec::new();
     reader.take(length).read_to_end(&mut sink).ok()?;
+    requests.lock().unwrap().push(req.clone());
     let resp = handler(&req, url);
     let mut out = format!(
         "HTTP/1.1 {} Fake\r\nContent-Length: {}\r\nConnection: close\r\n",
@@ -227,5 +233,5 @@ fn answer(stream: TcpStream, handler: &Handler, url: &str) -> Option<FakeRequest
     let mut stream = stream;
     let _ = stream.write_all(out.as_bytes());
     let _ = stream.flush();
-    Some(req)
+    Some(())
 }
