@@ -23,6 +23,8 @@ pub struct ScannedFile {
     pub hits: Vec<usize>,
     /// The path is a symbolic link.
     pub symlink: bool,
+    /// The file's key in the scan cache (a hash of `rel`).
+    pub key: u64,
 }
 
 /// What one walk found.
@@ -36,6 +38,8 @@ pub struct ScanOutcome {
     pub yaml_files: usize,
     /// Number of them read from disk (the others were known from the scan cache).
     pub read_files: usize,
+    /// The cache for the next walk, with `cache_file`: saved by [`ScanCache::save_if_changed`].
+    pub cache: Option<ScanCache>,
 }
 
 /// What identifies a file's content without reading it: size, times and inode.
@@ -62,18 +66,31 @@ impl Stamp {
     }
 }
 
-/// The scan cache: for each file seen by an earlier walk with the same needles, its stamp and
-/// whether it mentioned a needle. A file whose stamp is unchanged and that mentioned none is
-/// not read again. Files changed within two seconds of a walk are never cached, so a change that
-/// keeps size and timestamps (racy writes) is still seen.
+/// The scan cache: for each file seen by an earlier walk with the same needles, its stamp,
+/// whether it mentioned a needle, and the components known to have no location in it. A file
+/// whose stamp is unchanged is not read again when it mentioned no needle, or when every
+/// component the walk is for is known to have no location in it. Files changed within two
+/// seconds of a walk are never cached, so a change that keeps size and timestamps (racy writes)
+/// is still seen.
 #[derive(Debug, Default)]
 pub struct ScanCache {
     needles: u64,
     /// Keyed by the FNV hash of the repository-relative path; the stamp's inode tells files apart.
     entries: PathMap,
+    /// The entries differ from the file they were loaded from.
+    changed: bool,
 }
 
-type PathMap = HashMap<u64, (Stamp, bool), BuildHasherDefault<KeyHasher>>;
+/// A cached file: its stamp, whether it mentioned a needle, the bits of the components that have
+/// no location in it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Entry {
+    stamp: Stamp,
+    hit: bool,
+    clean: u64,
+}
+
+type PathMap = HashMap<u64, Entry, BuildHasherDefault<KeyHasher>>;
 
 /// The map's keys are hashes already: pass them through.
 #[derive(Default)]
@@ -93,7 +110,14 @@ impl Hasher for KeyHasher {
     }
 }
 
-const CACHE_MAGIC: &[u8; 8] = b"QRSCAN2\n";
+const CACHE_MAGIC: &[u8; 8] = b"QRSCAN3\n";
+
+/// The cache key of a repository-relative path.
+pub fn path_key(rel: &str) -> u64 {
+    let mut h = crate::util::Fnv::new();
+    h.write(rel.as_bytes());
+    h.finish()
+}
 
 impl ScanCache {
     /// Loads the cache for `needles` from `path`; a missing, foreign or damaged file gives an empty cache.
@@ -102,6 +126,7 @@ impl ScanCache {
         let mut cache = ScanCache {
             needles: key,
             entries: PathMap::default(),
+            changed: false,
         };
         let Ok(bytes) = std::fs::read(path) else {
             return cache;
@@ -112,18 +137,38 @@ impl ScanCache {
         cache
     }
 
+    /// Records that the components of `bits` have no location in the file of `key`, as the walk
+    /// saw it (a file the walk did not stamp is left alone).
+    pub fn mark_clean(&mut self, key: u64, bits: u64) {
+        if let Some(e) = self.entries.get_mut(&key) {
+            if e.clean & bits != bits {
+                e.clean |= bits;
+                self.changed = true;
+            }
+        }
+    }
+
+    /// Writes the cache when it differs from the one loaded. The cache only saves time: a
+    /// failure to write it is not an error.
+    pub fn save_if_changed(&self, path: &Path) {
+        if self.changed {
+            let _ = self.save(path);
+        }
+    }
+
     fn save(&self, path: &Path) -> std::io::Result<()> {
-        let mut out = Vec::with_capacity(16 + self.entries.len() * 96);
+        let mut out = Vec::with_capacity(16 + self.entries.len() * 72);
         out.extend_from_slice(CACHE_MAGIC);
         out.extend_from_slice(&self.needles.to_le_bytes());
-        for (key, (st, hit)) in &self.entries {
-            for v in [*key, st.size, st.ino] {
+        for (key, e) in &self.entries {
+            let st = &e.stamp;
+            for v in [*key, st.size, st.ino, e.clean] {
                 out.extend_from_slice(&v.to_le_bytes());
             }
             for v in [st.mtime, st.mtime_ns, st.ctime, st.ctime_ns] {
                 out.extend_from_slice(&v.to_le_bytes());
             }
-            out.push(u8::from(*hit));
+            out.push(u8::from(e.hit));
         }
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)?;
@@ -155,11 +200,12 @@ fn decode(bytes: &[u8], key: u64) -> Option<PathMap> {
         return None;
     }
     let mut map = PathMap::default();
-    map.reserve(bytes.len() / 65);
+    map.reserve(bytes.len() / 73);
     while let Some(k) = take(8) {
         let rel = u64_at(k)?;
         let size = u64_at(take(8)?)?;
         let ino = u64_at(take(8)?)?;
+        let clean = u64_at(take(8)?)?;
         let mut t = [0i64; 4];
         for v in &mut t {
             *v = u64_at(take(8)?)? as i64;
@@ -173,7 +219,14 @@ fn decode(bytes: &[u8], key: u64) -> Option<PathMap> {
             ctime: t[2],
             ctime_ns: t[3],
         };
-        map.insert(rel, (st, hit));
+        map.insert(
+            rel,
+            Entry {
+                stamp: st,
+                hit,
+                clean,
+            },
+        );
     }
     Some(map)
 }
@@ -207,6 +260,8 @@ struct Queue {
 
 struct Worker<'a> {
     matcher: &'a AhoCorasick,
+    /// Component bits: a cached file clean for all of them is not read.
+    wanted: u64,
     queue: &'a Mutex<Queue>,
     cond: &'a Condvar,
     cache: &'a ScanCache,
@@ -221,13 +276,44 @@ struct Found {
     /// Files read whose stamp the cache did not know.
     refreshed: usize,
     /// Stamps seen in this walk, for the next cache.
-    stamps: Vec<(u64, Stamp, bool)>,
+    stamps: Vec<(u64, Entry)>,
 }
 
 /// Walks `data/` and `resources/` of `root` with one thread per core and returns the YAML files
 /// in which any of `needles` occurs. With `cache_file`, files known from an earlier walk to
 /// mention no needle are not read again, and the cache is brought up to date.
 pub fn scan(root: &Path, needles: &[String], cache_file: Option<&Path>) -> Result<ScanOutcome> {
+    let out = scan_with(root, needles, cache_file, 0)?;
+    if let (Some(c), Some(p)) = (&out.cache, cache_file) {
+        c.save_if_changed(p);
+    }
+    Ok(out)
+}
+
+/// [`scan`] for the components of the bits of `wanted`: a cached, unchanged file that holds no
+/// location of any of them is not read either. The next cache is returned, not saved: mark the
+/// files found clean ([`ScanCache::mark_clean`]), then save it.
+pub fn scan_with(
+    root: &Path,
+    needles: &[String],
+    cache_file: Option<&Path>,
+    wanted: u64,
+) -> Result<ScanOutcome> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    scan_at(root, needles, cache_file, wanted, now)
+}
+
+/// [`scan_with`] as if the time were `now` (seconds since the epoch), which decides the files
+/// too fresh to cache.
+fn scan_at(
+    root: &Path,
+    needles: &[String],
+    cache_file: Option<&Path>,
+    wanted: u64,
+    now: i64,
+) -> Result<ScanOutcome> {
     let cache = match cache_file {
         Some(p) => ScanCache::load(p, needles),
         None => ScanCache::default(),
@@ -251,6 +337,7 @@ pub fn scan(root: &Path, needles: &[String], cache_file: Option<&Path>) -> Resul
         .clamp(1, 16);
     let worker = Worker {
         matcher: &matcher,
+        wanted,
         queue: &queue,
         cond: &cond,
         cache: &cache,
@@ -269,27 +356,24 @@ pub fn scan(root: &Path, needles: &[String], cache_file: Option<&Path>) -> Resul
             }
         }
     });
-    if let Some(path) = cache_file {
-        // Only files whose times are at least two seconds old are trusted next time.
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs() as i64);
-        let fresh = |st: &Stamp| st.mtime >= now - 2 || st.ctime >= now - 2;
-        let changed = all.refreshed > 0 || all.stamps.len() != cache.entries.len();
-        if changed {
-            let next = ScanCache {
-                needles: needles_key(needles),
-                entries: all
-                    .stamps
-                    .drain(..)
-                    .filter(|(_, st, _)| !fresh(st))
-                    .map(|(rel, st, hit)| (rel, (st, hit)))
-                    .collect(),
-            };
-            // The cache only saves time: a failure to write it is not an error.
-            let _ = next.save(path);
+    let changed = all.refreshed > 0 || all.stamps.len() != cache.entries.len();
+    let next = cache_file.map(|_| {
+        if !changed {
+            // Every file as the cache knew it: the loaded cache is the next one.
+            return cache;
         }
-    }
+        // Only files whose times are at least two seconds old are trusted next time.
+        let fresh = |st: &Stamp| st.mtime >= now - 2 || st.ctime >= now - 2;
+        ScanCache {
+            needles: needles_key(needles),
+            entries: all
+                .stamps
+                .drain(..)
+                .filter(|(_, e)| !fresh(&e.stamp))
+                .collect(),
+            changed,
+        }
+    });
     all.files.sort_by(|a, b| a.rel.cmp(&b.rel));
     all.unreadable.sort();
     Ok(ScanOutcome {
@@ -297,6 +381,7 @@ pub fn scan(root: &Path, needles: &[String], cache_file: Option<&Path>) -> Resul
         unreadable: all.unreadable,
         yaml_files: all.yaml_files,
         read_files: all.read_files,
+        cache: next,
     })
 }
 
@@ -395,10 +480,12 @@ impl Worker<'_> {
                 entry.metadata().ok().map(|m| Stamp::of(&m))
             };
             if let Some(st) = stamp {
-                if let Some((cached, false)) = self.cache.entries.get(&key) {
-                    if *cached == st {
+                if let Some(e) = self.cache.entries.get(&key) {
+                    let known =
+                        !e.hit || (self.wanted != 0 && e.clean & self.wanted == self.wanted);
+                    if e.stamp == st && known {
                         found.yaml_files += 1;
-                        found.stamps.push((key, st, false));
+                        found.stamps.push((key, *e));
                         continue;
                     }
                 }
@@ -443,10 +530,23 @@ impl Worker<'_> {
         hits.sort_unstable();
         hits.dedup();
         if let Some(st) = p.stamp {
-            if self.cache.entries.get(&p.key).is_none_or(|(c, _)| *c != st) {
-                found.refreshed += 1;
-            }
-            found.stamps.push((p.key, st, !hits.is_empty()));
+            let hit = !hits.is_empty();
+            // Marks of a file read again unchanged still hold; a changed file starts afresh.
+            let clean = match self.cache.entries.get(&p.key) {
+                Some(e) if e.stamp == st && e.hit == hit => e.clean,
+                _ => {
+                    found.refreshed += 1;
+                    0
+                }
+            };
+            found.stamps.push((
+                p.key,
+                Entry {
+                    stamp: st,
+                    hit,
+                    clean,
+                },
+            ));
         }
         if hits.is_empty() {
             return;
@@ -456,6 +556,7 @@ impl Worker<'_> {
             bytes: text.to_vec(),
             hits,
             symlink: p.symlink,
+            key: p.key,
         });
     }
 }
@@ -476,5 +577,140 @@ fn read_into(path: &Path, buf: &mut Vec<u8>) -> std::io::Result<usize> {
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
             Err(e) => return Err(e),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LATER: i64 = 60;
+
+    fn now() -> i64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64)
+    }
+
+    struct Tree {
+        dir: tempfile::TempDir,
+        needles: Vec<String>,
+    }
+
+    impl Tree {
+        fn new() -> Tree {
+            let dir = tempfile::tempdir().unwrap();
+            let t = Tree {
+                dir,
+                needles: vec!["alpha".into(), "beta".into()],
+            };
+            t.write("data/a.yml", "key: alpha\n");
+            t.write("data/b.yml", "key: beta\n");
+            t.write("data/both.yml", "a: alpha\nb: beta\n");
+            t.write("resources/x/none.yml", "key: nothing\n");
+            t.write("resources/x/other.txt", "alpha\n");
+            t
+        }
+
+        fn write(&self, rel: &str, text: &str) {
+            let p = self.dir.path().join(rel);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, text).unwrap();
+        }
+
+        fn cache(&self) -> PathBuf {
+            self.dir.path().join("cache/scan.bin")
+        }
+
+        /// A walk as if a minute had passed, so that no file is too fresh to cache; the cache is
+        /// saved after `mark` (rel path, bits) is applied.
+        fn scan(&self, wanted: u64, mark: &[(&str, u64)]) -> ScanOutcome {
+            let cache = self.cache();
+            let mut out = scan_at(
+                self.dir.path(),
+                &self.needles,
+                Some(&cache),
+                wanted,
+                now() + LATER,
+            )
+            .unwrap();
+            let mut next = out.cache.take().unwrap();
+            for (rel, bits) in mark {
+                next.mark_clean(path_key(rel), *bits);
+            }
+            next.save_if_changed(&cache);
+            out
+        }
+    }
+
+    fn rels(out: &ScanOutcome) -> Vec<&str> {
+        out.files.iter().map(|f| f.rel.as_str()).collect()
+    }
+
+    #[test]
+    fn files_without_a_needle_are_not_read_again() {
+        let t = Tree::new();
+        let first = t.scan(0, &[]);
+        assert_eq!(rels(&first), ["data/a.yml", "data/b.yml", "data/both.yml"]);
+        assert_eq!((first.yaml_files, first.read_files), (4, 4));
+        let second = t.scan(0, &[]);
+        assert_eq!(rels(&second), rels(&first));
+        assert_eq!((second.yaml_files, second.read_files), (4, 3));
+        assert_eq!(second.files[2].hits, [0, 1]);
+    }
+
+    #[test]
+    fn a_file_clean_for_a_component_is_skipped_only_for_it() {
+        let t = Tree::new();
+        t.scan(0, &[("data/a.yml", 0b01), ("data/both.yml", 0b01)]);
+        let only_first = t.scan(0b01, &[]);
+        assert_eq!(rels(&only_first), ["data/b.yml"]);
+        assert_eq!(only_first.read_files, 1);
+        let second = t.scan(0b10, &[]);
+        assert_eq!(rels(&second), ["data/a.yml", "data/b.yml", "data/both.yml"]);
+        let both = t.scan(0b11, &[]);
+        assert_eq!(rels(&both), ["data/a.yml", "data/b.yml", "data/both.yml"]);
+        // The marks survive walks that read the file again.
+        assert_eq!(rels(&t.scan(0b01, &[])), ["data/b.yml"]);
+    }
+
+    #[test]
+    fn a_changed_file_is_read_again_and_loses_its_marks() {
+        let t = Tree::new();
+        t.scan(0, &[("data/a.yml", 0b01)]);
+        assert_eq!(rels(&t.scan(0b01, &[])), ["data/b.yml", "data/both.yml"]);
+        t.write("data/a.yml", "key: alpha\nimage_tag: now a location\n");
+        let after = t.scan(0b01, &[]);
+        assert_eq!(rels(&after), ["data/a.yml", "data/b.yml", "data/both.yml"]);
+        assert_eq!(
+            rels(&t.scan(0b01, &[])),
+            ["data/a.yml", "data/b.yml", "data/both.yml"]
+        );
+        // A file that had no needle and gets one is read.
+        t.write("resources/x/none.yml", "key: beta\n");
+        assert!(rels(&t.scan(0, &[])).contains(&"resources/x/none.yml"));
+    }
+
+    #[test]
+    fn fresh_files_are_never_cached() {
+        let t = Tree::new();
+        let cache = t.cache();
+        let mut out = scan_at(t.dir.path(), &t.needles, Some(&cache), 0, now()).unwrap();
+        let mut next = out.cache.take().unwrap();
+        next.mark_clean(path_key("data/a.yml"), 1);
+        next.save_if_changed(&cache);
+        let again = scan_at(t.dir.path(), &t.needles, Some(&cache), 1, now()).unwrap();
+        assert_eq!(again.read_files, 4, "just written: every file is read");
+    }
+
+    #[test]
+    fn a_damaged_or_foreign_cache_is_ignored() {
+        let t = Tree::new();
+        t.scan(0, &[("data/a.yml", 1)]);
+        let bytes = std::fs::read(t.cache()).unwrap();
+        std::fs::write(t.cache(), &bytes[..bytes.len() - 7]).unwrap();
+        assert_eq!(t.scan(1, &[]).read_files, 4);
+        let other = ScanCache::load(&t.cache(), &["gamma".to_string()]);
+        assert!(other.entries.is_empty(), "another set of needles");
     }
 }

@@ -144,6 +144,8 @@ pub struct Scanned {
     needle_owner: Vec<usize>,
     /// The index of [`PIN_NEEDLE`] among the needles.
     pin_needle: usize,
+    /// The next scan cache and its file, saved when the walk is dropped.
+    cache: Option<(scan::ScanCache, PathBuf)>,
     pub warnings_shown: bool,
 }
 
@@ -178,14 +180,19 @@ impl Context {
         eprintln!("warning: {s}");
     }
 
-    /// Walks the checkout once for the needles of every component.
-    pub fn scan(&self) -> Result<Scanned, CliError> {
+    /// Walks the checkout once for the needles of every component; `wanted` names the
+    /// components to discover, so that files known to hold none of theirs are not read.
+    pub fn scan(&self, wanted: &[&Component]) -> Result<Scanned, CliError> {
+        let bits = wanted
+            .iter()
+            .filter_map(|c| self.component_bit(c))
+            .fold(0u64, |a, b| a | b);
         let (mut needles, mut owner) = locations::needles_of(&self.checkout.components);
         let pin_needle = needles.len();
         needles.push(PIN_NEEDLE.to_string());
         owner.push(usize::MAX);
         let cache_file = self.use_scan_cache.then(|| self.scan_cache_file());
-        let outcome = scan::scan(&self.root, &needles, cache_file.as_deref())?;
+        let outcome = scan::scan_with(&self.root, &needles, cache_file.as_deref(), bits)?;
         for (path, why) in &outcome.unreadable {
             self.warn(&format!("{path}: cannot read: {why}"));
         }
@@ -193,8 +200,19 @@ impl Context {
             files: outcome.files,
             needle_owner: owner,
             pin_needle,
+            cache: outcome.cache.zip(cache_file),
             warnings_shown: false,
         })
+    }
+
+    /// The scan cache's bit for a component (the first 64 components have one).
+    fn component_bit(&self, c: &Component) -> Option<u64> {
+        let i = self
+            .checkout
+            .components
+            .iter()
+            .position(|x| x.name == c.name)?;
+        (i < 64).then(|| 1u64 << i)
     }
 
     /// Whether an integration file of the walk sets an `imageRef`.
@@ -224,6 +242,22 @@ impl Context {
         let owner = scanned.needle_owner.clone();
         let mentions = move |f: &ScannedFile| f.hits.iter().any(|h| owner.get(*h) == Some(&idx));
         let d = locations::discover(&self.checkout, c, &scanned.files, &mentions)?;
+        // A file that parsed, holds no location of `c` and pins no image need not be read
+        // again for `c` while it is unchanged.
+        if let (Some((cache, _)), Some(bit)) = (&mut scanned.cache, self.component_bit(c)) {
+            let troubled: std::collections::HashSet<&str> = d
+                .errors
+                .iter()
+                .chain(&d.warnings)
+                .map(|p| p.path.as_str())
+                .chain(d.locations.iter().map(|l| l.path.as_str()))
+                .collect();
+            for f in &scanned.files {
+                if !troubled.contains(f.rel.as_str()) && !f.hits.contains(&scanned.pin_needle) {
+                    cache.mark_clean(f.key, bit);
+                }
+            }
+        }
         if !scanned.warnings_shown {
             for w in &d.warnings {
                 self.warn(&format!("{w}; it mentions nothing of {}, skipped", c.name));
@@ -240,6 +274,14 @@ impl Context {
             .iter()
             .map(|f| (f.rel.clone(), (f.bytes.clone(), f.symlink)))
             .collect()
+    }
+}
+
+impl Drop for Scanned {
+    fn drop(&mut self) {
+        if let Some((cache, path)) = &self.cache {
+            cache.save_if_changed(path);
+        }
     }
 }
 

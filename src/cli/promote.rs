@@ -324,7 +324,7 @@ fn compute(ctx: &Context, args: &PromoteArgs) -> Result<Promotion, CliError> {
     let c = ctx.checkout.component(&args.component)?.clone();
     let resolution = resolve(ctx, &c, args)?;
     let to = resolution.resolved.id.clone();
-    let mut scanned = ctx.scan()?;
+    let mut scanned = ctx.scan(&[&c])?;
     let discovery = ctx.discover(&mut scanned, &c)?;
     let files = Context::file_map(&scanned);
     let plan = plan::compute(

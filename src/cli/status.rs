@@ -69,7 +69,7 @@ pub fn cmd_status(ctx: &Context, args: &Args) -> CmdResult {
             .map(|n| ctx.checkout.component(n).cloned())
             .collect::<Result<Vec<_>, _>>()?
     };
-    let mut scanned = ctx.scan()?;
+    let mut scanned = ctx.scan(&comps.iter().collect::<Vec<_>>())?;
     let mut text = String::new();
     let mut docs = Vec::new();
     let mut errors = Vec::new();

@@ -358,3 +358,45 @@ fn other_components_are_promoted_the_same_way() {
         .contains("ref: abcdef0123456789abcdef0123456789abcdef01\n"));
     assert!(sb.read(".env").contains("RECONCILE_IMAGE_TAG=a1b2c3d"));
 }
+
+#[test]
+fn the_scan_cache_never_hides_a_new_location() {
+    let sb = Sandbox::example();
+    // A file that mentions qontract-reconcile and holds no location of it.
+    let notes = "data/services/app-interface/notes.yml";
+    let text =
+        "---\nname: notes\ndescription: runs https://github.com/app-sre/qontract-reconcile\n";
+    sb.write(notes, text);
+    // Files written less than two seconds before a walk are never cached: let them age.
+    std::thread::sleep(std::time::Duration::from_millis(2100));
+    let jobs = "data/services/app-interface/jobs/reconcile-canary.yml";
+    let status = |sb: &Sandbox| {
+        let v = sb
+            .run(&["--json", "status", "qontract-reconcile"])
+            .ok()
+            .json();
+        v["components"][0]["locations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| format!("{}:{}", l.get("path").unwrap().as_str().unwrap(), l["line"]))
+            .collect::<Vec<_>>()
+    };
+    let first = status(&sb);
+    // The second walk trusts the cache: files that hold no location are not read.
+    assert_eq!(status(&sb), first);
+    assert!(!first.iter().any(|l| l.starts_with(notes)), "{first:?}");
+    // The file the cache knows as holding no location of qontract-reconcile gets one.
+    sb.write(
+        notes,
+        &format!("{text}image: quay.io/app-sre/qontract-reconcile:{CURRENT}\n"),
+    );
+    let after = status(&sb);
+    assert!(
+        after.contains(&format!("{notes}:4")),
+        "the new location is found: {after:?}"
+    );
+    assert!(after.iter().any(|l| l.starts_with(jobs)));
+    let out = sb.run(&["plan", "--offline", "--to", NEW]).ok().stdout;
+    assert!(out.contains(&format!("{notes}:4")), "{out}");
+}
