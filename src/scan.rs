@@ -1,13 +1,17 @@
 //! The parallel walk of `data/` and `resources/`: reads every YAML file once and keeps those that mention a needle.
 
 use std::collections::HashMap;
+use std::ffi::{CStr, CString};
 use std::hash::{BuildHasherDefault, Hasher};
 use std::io::Read;
-use std::os::unix::fs::MetadataExt;
-use std::path::{Path, PathBuf};
-use std::sync::{Condvar, Mutex};
+use std::ops::Range;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+use std::sync::{Arc, Condvar, Mutex};
 
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+use rustix::fs::{AtFlags, Dir, FileType, Mode, OFlags, Stat};
 
 use crate::checkout::TREES;
 use crate::error::{io_message, Error, Result};
@@ -54,15 +58,22 @@ struct Stamp {
 }
 
 impl Stamp {
-    fn of(m: &std::fs::Metadata) -> Stamp {
+    // The field types of `struct stat` differ between targets.
+    #[allow(clippy::unnecessary_cast)]
+    fn of(st: &Stat) -> Stamp {
         Stamp {
-            size: m.size(),
-            mtime: m.mtime(),
-            mtime_ns: m.mtime_nsec(),
-            ctime: m.ctime(),
-            ctime_ns: m.ctime_nsec(),
-            ino: m.ino(),
+            size: st.st_size as u64,
+            mtime: st.st_mtime as i64,
+            mtime_ns: st.st_mtime_nsec as i64,
+            ctime: st.st_ctime as i64,
+            ctime_ns: st.st_ctime_nsec as i64,
+            ino: st.st_ino as u64,
         }
+    }
+
+    /// Changed within two seconds of `now`: not trusted to reveal the next change.
+    fn fresh(&self, now: i64) -> bool {
+        self.mtime >= now - 2 || self.ctime >= now - 2
     }
 }
 
@@ -77,9 +88,27 @@ pub struct ScanCache {
     needles: u64,
     /// Keyed by the FNV hash of the repository-relative path; the stamp's inode tells files apart.
     entries: PathMap,
+    /// Folders by the hash of their path: stamp and listing (the YAML files, links and
+    /// subfolders, see [`Listing`]). A folder whose stamp is unchanged has the same entries.
+    dirs: DirMap,
+    /// The bytes of the loaded cache file, which listings of unchanged folders point into.
+    blob: Vec<u8>,
     /// The entries differ from the file they were loaded from.
     changed: bool,
 }
+
+/// A folder's listing: `[kind u8][name length u16 LE][name]...`, in the loaded file or new.
+#[derive(Debug, Clone)]
+enum Listing {
+    Old(Range<usize>),
+    New(Vec<u8>),
+}
+
+type DirMap = HashMap<u64, (Stamp, Listing), BuildHasherDefault<KeyHasher>>;
+
+const KIND_FILE: u8 = 0;
+const KIND_DIR: u8 = 1;
+const KIND_LINK: u8 = 2;
 
 /// A cached file: its stamp, whether it mentioned a needle, the bits of the components that have
 /// no location in it.
@@ -110,7 +139,7 @@ impl Hasher for KeyHasher {
     }
 }
 
-const CACHE_MAGIC: &[u8; 8] = b"QRSCAN3\n";
+const CACHE_MAGIC: &[u8; 8] = b"QRSCAN4\n";
 
 /// The cache key of a repository-relative path.
 pub fn path_key(rel: &str) -> u64 {
@@ -123,18 +152,30 @@ impl ScanCache {
     /// Loads the cache for `needles` from `path`; a missing, foreign or damaged file gives an empty cache.
     pub fn load(path: &Path, needles: &[String]) -> ScanCache {
         let key = needles_key(needles);
-        let mut cache = ScanCache {
+        let empty = ScanCache {
             needles: key,
-            entries: PathMap::default(),
-            changed: false,
+            ..ScanCache::default()
         };
         let Ok(bytes) = std::fs::read(path) else {
-            return cache;
+            return empty;
         };
-        if let Some(entries) = decode(&bytes, key) {
-            cache.entries = entries;
+        match decode(&bytes, key) {
+            Some((entries, dirs)) => ScanCache {
+                needles: key,
+                entries,
+                dirs,
+                blob: bytes,
+                changed: false,
+            },
+            None => empty,
         }
-        cache
+    }
+
+    fn listing<'a>(&'a self, l: &'a Listing) -> &'a [u8] {
+        match l {
+            Listing::Old(r) => self.blob.get(r.clone()).unwrap_or_default(),
+            Listing::New(v) => v,
+        }
     }
 
     /// Records that the components of `bits` have no location in the file of `key`, as the walk
@@ -157,9 +198,10 @@ impl ScanCache {
     }
 
     fn save(&self, path: &Path) -> std::io::Result<()> {
-        let mut out = Vec::with_capacity(16 + self.entries.len() * 72);
+        let mut out = Vec::with_capacity(32 + self.entries.len() * 73 + self.blob.len() / 2);
         out.extend_from_slice(CACHE_MAGIC);
         out.extend_from_slice(&self.needles.to_le_bytes());
+        out.extend_from_slice(&(self.entries.len() as u64).to_le_bytes());
         for (key, e) in &self.entries {
             let st = &e.stamp;
             for v in [*key, st.size, st.ino, e.clean] {
@@ -169,6 +211,18 @@ impl ScanCache {
                 out.extend_from_slice(&v.to_le_bytes());
             }
             out.push(u8::from(e.hit));
+        }
+        out.extend_from_slice(&(self.dirs.len() as u64).to_le_bytes());
+        for (key, (st, l)) in &self.dirs {
+            for v in [*key, st.size, st.ino] {
+                out.extend_from_slice(&v.to_le_bytes());
+            }
+            for v in [st.mtime, st.mtime_ns, st.ctime, st.ctime_ns] {
+                out.extend_from_slice(&v.to_le_bytes());
+            }
+            let bytes = self.listing(l);
+            out.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
+            out.extend_from_slice(bytes);
         }
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)?;
@@ -188,47 +242,78 @@ fn needles_key(needles: &[String]) -> u64 {
     h.finish()
 }
 
-fn decode(bytes: &[u8], key: u64) -> Option<PathMap> {
-    let mut r = bytes.strip_prefix(CACHE_MAGIC.as_slice())?;
-    let mut take = |n: usize| -> Option<&[u8]> {
-        let (a, b) = r.split_at_checked(n)?;
-        r = b;
-        Some(a)
-    };
-    let u64_at = |b: &[u8]| -> Option<u64> { Some(u64::from_le_bytes(b.try_into().ok()?)) };
-    if u64_at(take(8)?)? != key {
-        return None;
+/// Reads the cache file's fields in order.
+struct Reader<'a> {
+    bytes: &'a [u8],
+    at: usize,
+}
+
+impl Reader<'_> {
+    fn take(&mut self, n: usize) -> Option<&[u8]> {
+        let b = self.bytes.get(self.at..self.at.checked_add(n)?)?;
+        self.at += n;
+        Some(b)
     }
-    let mut map = PathMap::default();
-    map.reserve(bytes.len() / 73);
-    while let Some(k) = take(8) {
-        let rel = u64_at(k)?;
-        let size = u64_at(take(8)?)?;
-        let ino = u64_at(take(8)?)?;
-        let clean = u64_at(take(8)?)?;
-        let mut t = [0i64; 4];
-        for v in &mut t {
-            *v = u64_at(take(8)?)? as i64;
-        }
-        let hit = take(1)?[0] != 0;
-        let st = Stamp {
+
+    fn u64(&mut self) -> Option<u64> {
+        Some(u64::from_le_bytes(self.take(8)?.try_into().ok()?))
+    }
+
+    fn stamp(&mut self, size: u64, ino: u64) -> Option<Stamp> {
+        Some(Stamp {
             size,
             ino,
-            mtime: t[0],
-            mtime_ns: t[1],
-            ctime: t[2],
-            ctime_ns: t[3],
-        };
-        map.insert(
-            rel,
-            Entry {
-                stamp: st,
-                hit,
-                clean,
-            },
-        );
+            mtime: self.u64()? as i64,
+            mtime_ns: self.u64()? as i64,
+            ctime: self.u64()? as i64,
+            ctime_ns: self.u64()? as i64,
+        })
     }
-    Some(map)
+}
+
+fn decode(bytes: &[u8], key: u64) -> Option<(PathMap, DirMap)> {
+    let mut r = Reader { bytes, at: 0 };
+    if r.take(CACHE_MAGIC.len())? != CACHE_MAGIC.as_slice() || r.u64()? != key {
+        return None;
+    }
+    let files = r.u64()?;
+    let mut map = PathMap::default();
+    map.reserve(usize::try_from(files).ok()?.min(bytes.len() / 73));
+    for _ in 0..files {
+        let rel = r.u64()?;
+        let size = r.u64()?;
+        let ino = r.u64()?;
+        let clean = r.u64()?;
+        let stamp = r.stamp(size, ino)?;
+        let hit = r.take(1)?[0] != 0;
+        map.insert(rel, Entry { stamp, hit, clean });
+    }
+    let dirs = r.u64()?;
+    let mut dmap = DirMap::default();
+    dmap.reserve(usize::try_from(dirs).ok()?.min(bytes.len() / 64));
+    for _ in 0..dirs {
+        let rel = r.u64()?;
+        let size = r.u64()?;
+        let ino = r.u64()?;
+        let stamp = r.stamp(size, ino)?;
+        let len = u32::from_le_bytes(r.take(4)?.try_into().ok()?) as usize;
+        let start = r.at;
+        r.take(len)?;
+        dmap.insert(rel, (stamp, Listing::Old(start..start + len)));
+    }
+    (r.at == bytes.len()).then_some((map, dmap))
+}
+
+/// The entries of a listing: (kind, name).
+fn listing_entries(mut b: &[u8]) -> impl Iterator<Item = (u8, &[u8])> {
+    std::iter::from_fn(move || {
+        let (&kind, rest) = b.split_first()?;
+        let (len, rest) = rest.split_at_checked(2)?;
+        let len = u16::from_le_bytes([len[0], len[1]]) as usize;
+        let (name, rest) = rest.split_at_checked(len)?;
+        b = rest;
+        Some((kind, name))
+    })
 }
 
 /// Whether a file name is a YAML file.
@@ -236,14 +321,21 @@ pub fn is_yaml_name(name: &[u8]) -> bool {
     name.ends_with(b".yml") || name.ends_with(b".yaml")
 }
 
-/// A unit of work: a folder to list, or a batch of files to read.
+/// A unit of work: a folder to list (by its name in an open parent folder, or by its path), or
+/// a batch of files to read.
 enum Work {
-    Dir(PathBuf, String),
+    Dir {
+        parent: Option<Arc<OwnedFd>>,
+        name: CString,
+        rel: String,
+    },
     Files(Vec<Pending>),
 }
 
 struct Pending {
-    path: PathBuf,
+    /// The open folder the file is in, and its name there.
+    dir: Arc<OwnedFd>,
+    name: CString,
     rel: String,
     key: u64,
     symlink: bool,
@@ -277,6 +369,9 @@ struct Found {
     refreshed: usize,
     /// Stamps seen in this walk, for the next cache.
     stamps: Vec<(u64, Entry)>,
+    /// Folders seen in this walk, and how many of them were listed anew.
+    dirs: Vec<(u64, Stamp, Listing)>,
+    listed: usize,
 }
 
 /// Walks `data/` and `resources/` of `root` with one thread per core and returns the YAML files
@@ -324,8 +419,14 @@ fn scan_at(
         .map_err(|e| Error::input(format!("cannot search for {needles:?}: {e}")))?;
     let dirs: Vec<Work> = TREES
         .iter()
-        .map(|t| Work::Dir(root.join(t), (*t).to_string()))
-        .filter(|w| matches!(w, Work::Dir(p, _) if p.is_dir()))
+        .filter(|t| root.join(t).is_dir())
+        .filter_map(|t| {
+            Some(Work::Dir {
+                parent: None,
+                name: CString::new(root.join(t).as_os_str().as_bytes()).ok()?,
+                rel: (*t).to_string(),
+            })
+        })
         .collect();
     let queue = Mutex::new(Queue {
         work: dirs,
@@ -353,24 +454,35 @@ fn scan_at(
                 all.read_files += found.read_files;
                 all.refreshed += found.refreshed;
                 all.stamps.extend(found.stamps);
+                all.dirs.extend(found.dirs);
+                all.listed += found.listed;
             }
         }
     });
-    let changed = all.refreshed > 0 || all.stamps.len() != cache.entries.len();
+    let changed = all.refreshed > 0
+        || all.listed > 0
+        || all.stamps.len() != cache.entries.len()
+        || all.dirs.len() != cache.dirs.len();
     let next = cache_file.map(|_| {
         if !changed {
             // Every file as the cache knew it: the loaded cache is the next one.
             return cache;
         }
-        // Only files whose times are at least two seconds old are trusted next time.
-        let fresh = |st: &Stamp| st.mtime >= now - 2 || st.ctime >= now - 2;
+        // Only files and folders whose times are at least two seconds old are trusted next time.
         ScanCache {
             needles: needles_key(needles),
             entries: all
                 .stamps
                 .drain(..)
-                .filter(|(_, e)| !fresh(&e.stamp))
+                .filter(|(_, e)| !e.stamp.fresh(now))
                 .collect(),
+            dirs: all
+                .dirs
+                .drain(..)
+                .filter(|(_, st, _)| !st.fresh(now))
+                .map(|(k, st, l)| (k, (st, l)))
+                .collect(),
+            blob: cache.blob,
             changed,
         }
     });
@@ -424,7 +536,9 @@ impl Worker<'_> {
         let mut buf: Vec<u8> = vec![0; 256 * 1024];
         while let Some(work) = self.next_work() {
             let more = match work {
-                Work::Dir(dir, rel) => self.list(&dir, &rel, &mut found),
+                Work::Dir { parent, name, rel } => {
+                    self.list(parent.as_deref(), &name, rel, &mut found)
+                }
                 Work::Files(files) => {
                     for p in files {
                         self.read(p, &mut buf, &mut found);
@@ -437,47 +551,76 @@ impl Worker<'_> {
         found
     }
 
-    /// Lists a folder: its subfolders and its YAML files in batches become new work.
-    fn list(&self, dir: &Path, dir_rel: &str, found: &mut Found) -> Vec<Work> {
+    /// Lists a folder (from the cache when its stamp is unchanged): its subfolders and the YAML
+    /// files to read, in batches, become new work.
+    fn list(
+        &self,
+        parent: Option<&OwnedFd>,
+        name: &CStr,
+        rel: String,
+        found: &mut Found,
+    ) -> Vec<Work> {
         let mut more = Vec::new();
-        let mut files = Vec::new();
-        let entries = match std::fs::read_dir(dir) {
-            Ok(e) => e,
+        let at = parent.map_or(rustix::fs::CWD, |p| p.as_fd());
+        let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC | OFlags::NOFOLLOW;
+        let opened = rustix::fs::openat(at, name, flags, Mode::empty())
+            .and_then(|fd| Ok((rustix::fs::fstat(&fd)?, fd)));
+        let (st, fd) = match opened {
+            Ok(x) => x,
             Err(e) => {
-                found.unreadable.push((dir_rel.to_string(), io_message(&e)));
+                found.unreadable.push((rel, io_message(&e.into())));
                 return more;
             }
         };
-        let mut prefix = crate::util::Fnv::new();
-        prefix.write(dir_rel.as_bytes());
-        prefix.write(b"/");
-        for entry in entries {
-            let entry = match entry {
-                Ok(e) => e,
-                Err(e) => {
-                    found.unreadable.push((dir_rel.to_string(), io_message(&e)));
-                    continue;
+        let dstamp = Stamp::of(&st);
+        let dkey = path_key(&rel);
+        let listing = match self.cache.dirs.get(&dkey) {
+            Some((cached, l)) if *cached == dstamp => l.clone(),
+            _ => match read_listing(fd.as_fd()) {
+                Ok(l) => {
+                    found.listed += 1;
+                    Listing::New(l)
                 }
-            };
-            let Ok(ft) = entry.file_type() else { continue };
-            let name = entry.file_name();
-            if ft.is_dir() {
-                let rel = format!("{dir_rel}/{}", name.to_string_lossy());
-                more.push(Work::Dir(entry.path(), rel));
+                Err(e) => {
+                    found.unreadable.push((rel, io_message(&e.into())));
+                    return more;
+                }
+            },
+        };
+        let fd = Arc::new(fd);
+        let mut files = Vec::new();
+        let mut prefix = crate::util::Fnv::new();
+        prefix.write(rel.as_bytes());
+        prefix.write(b"/");
+        let bytes = match &listing {
+            Listing::Old(_) => self.cache.listing(&listing),
+            Listing::New(v) => v.as_slice(),
+        };
+        for (kind, name) in listing_entries(bytes) {
+            let Ok(cname) = CString::new(name) else {
                 continue;
-            }
-            let name_bytes = name.as_encoded_bytes();
-            if !is_yaml_name(name_bytes) {
+            };
+            let child_rel = || format!("{rel}/{}", String::from_utf8_lossy(name));
+            if kind == KIND_DIR {
+                more.push(Work::Dir {
+                    parent: Some(fd.clone()),
+                    name: cname,
+                    rel: child_rel(),
+                });
                 continue;
             }
             let mut h = prefix;
-            h.write(name_bytes);
+            h.write(name);
             let key = h.finish();
-            let symlink = ft.is_symlink();
+            let symlink = kind == KIND_LINK;
             let stamp = if symlink {
                 None
             } else {
-                entry.metadata().ok().map(|m| Stamp::of(&m))
+                match rustix::fs::statat(fd.as_fd(), &cname, AtFlags::SYMLINK_NOFOLLOW) {
+                    Ok(st) => Some(Stamp::of(&st)),
+                    Err(rustix::io::Errno::NOENT) => continue,
+                    Err(_) => None,
+                }
             };
             if let Some(st) = stamp {
                 if let Some(e) = self.cache.entries.get(&key) {
@@ -490,13 +633,19 @@ impl Worker<'_> {
                     }
                 }
             }
-            let path = entry.path();
-            if symlink && !path.is_file() {
-                continue;
+            if symlink {
+                // A link is read when it leads to a file.
+                let target = rustix::fs::statat(fd.as_fd(), &cname, AtFlags::empty());
+                if !target
+                    .is_ok_and(|t| FileType::from_raw_mode(t.st_mode) == FileType::RegularFile)
+                {
+                    continue;
+                }
             }
             files.push(Pending {
-                path,
-                rel: format!("{dir_rel}/{}", name.to_string_lossy()),
+                dir: fd.clone(),
+                name: cname,
+                rel: child_rel(),
                 key,
                 symlink,
                 stamp,
@@ -505,6 +654,7 @@ impl Worker<'_> {
                 more.push(Work::Files(std::mem::take(&mut files)));
             }
         }
+        found.dirs.push((dkey, dstamp, listing));
         if !files.is_empty() {
             more.push(Work::Files(files));
         }
@@ -514,7 +664,7 @@ impl Worker<'_> {
     fn read(&self, p: Pending, buf: &mut Vec<u8>, found: &mut Found) {
         found.yaml_files += 1;
         found.read_files += 1;
-        let len = match read_into(&p.path, buf) {
+        let len = match read_into(p.dir.as_fd(), &p.name, buf) {
             Ok(n) => n,
             Err(e) => {
                 found.unreadable.push((p.rel, io_message(&e)));
@@ -561,10 +711,40 @@ impl Worker<'_> {
     }
 }
 
-/// Reads a whole file into `buf` and returns its length. `buf` keeps its (zeroed) length between
-/// calls, so no byte is cleared or allocated twice; it grows when a file is larger.
-fn read_into(path: &Path, buf: &mut Vec<u8>) -> std::io::Result<usize> {
-    let mut f = std::fs::File::open(path)?;
+/// The YAML files, links and subfolders of an open folder, as a listing.
+fn read_listing(fd: BorrowedFd<'_>) -> rustix::io::Result<Vec<u8>> {
+    let mut dir = Dir::read_from(fd)?;
+    let mut out = Vec::new();
+    while let Some(entry) = dir.read() {
+        let entry = entry?;
+        let name = entry.file_name().to_bytes();
+        if name == b"." || name == b".." || name.len() > usize::from(u16::MAX) {
+            continue;
+        }
+        let mut ft = entry.file_type();
+        if ft == FileType::Unknown {
+            ft = rustix::fs::statat(fd, entry.file_name(), AtFlags::SYMLINK_NOFOLLOW)
+                .map_or(FileType::Unknown, |st| FileType::from_raw_mode(st.st_mode));
+        }
+        let kind = match ft {
+            FileType::Directory => KIND_DIR,
+            FileType::Symlink if is_yaml_name(name) => KIND_LINK,
+            FileType::RegularFile if is_yaml_name(name) => KIND_FILE,
+            _ => continue,
+        };
+        out.push(kind);
+        out.extend_from_slice(&(name.len() as u16).to_le_bytes());
+        out.extend_from_slice(name);
+    }
+    Ok(out)
+}
+
+/// Reads a whole file (`name` in the open folder `dir`) into `buf` and returns its length.
+/// `buf` keeps its (zeroed) length between calls, so no byte is cleared or allocated twice; it
+/// grows when a file is larger.
+fn read_into(dir: BorrowedFd<'_>, name: &CStr, buf: &mut Vec<u8>) -> std::io::Result<usize> {
+    let fd = rustix::fs::openat(dir, name, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())?;
+    let mut f = std::fs::File::from(fd);
     let mut filled = 0;
     loop {
         if buf.len() - filled < 8192 {
@@ -583,6 +763,7 @@ fn read_into(path: &Path, buf: &mut Vec<u8>) -> std::io::Result<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::PathBuf;
 
     const LATER: i64 = 60;
 
@@ -689,6 +870,61 @@ mod tests {
         // A file that had no needle and gets one is read.
         t.write("resources/x/none.yml", "key: beta\n");
         assert!(rels(&t.scan(0, &[])).contains(&"resources/x/none.yml"));
+    }
+
+    #[test]
+    fn new_removed_and_moved_files_and_folders_are_seen() {
+        let t = Tree::new();
+        t.scan(0, &[("data/a.yml", 0b01)]);
+        let listed = t.scan(0b01, &[]);
+        assert_eq!(rels(&listed), ["data/b.yml", "data/both.yml"]);
+        t.write("data/new.yml", "x: beta\n");
+        t.write("data/sub/deeper/d.yaml", "x: alpha\n");
+        std::fs::remove_file(t.dir.path().join("data/b.yml")).unwrap();
+        std::fs::rename(
+            t.dir.path().join("data/both.yml"),
+            t.dir.path().join("resources/x/both.yml"),
+        )
+        .unwrap();
+        let after = t.scan(0b01, &[]);
+        assert_eq!(
+            rels(&after),
+            [
+                "data/new.yml",
+                "data/sub/deeper/d.yaml",
+                "resources/x/both.yml"
+            ]
+        );
+        // A link to a YAML file is read through the link.
+        std::os::unix::fs::symlink("../data/new.yml", t.dir.path().join("resources/link.yml"))
+            .unwrap();
+        let linked = t.scan(0b01, &[]);
+        let link = linked
+            .files
+            .iter()
+            .find(|f| f.rel == "resources/link.yml")
+            .unwrap();
+        assert!(link.symlink);
+        assert_eq!(link.bytes, b"x: beta\n");
+    }
+
+    #[test]
+    fn an_unreadable_folder_is_reported_and_the_walk_goes_on() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let t = Tree::new();
+        let locked = t.dir.path().join("resources/x");
+        std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o000)).unwrap();
+        let privileged = std::fs::read_dir(&locked).is_ok();
+        let out = t.scan(0, &[]);
+        std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o755)).unwrap();
+        // A privileged user may read anything: then the folder is simply listed.
+        if privileged {
+            assert!(out.unreadable.is_empty());
+        } else {
+            assert_eq!(out.unreadable.len(), 1, "{:?}", out.unreadable);
+            assert_eq!(out.unreadable[0].0, "resources/x");
+        }
+        assert_eq!(rels(&out), ["data/a.yml", "data/b.yml", "data/both.yml"]);
     }
 
     #[test]
