@@ -13,9 +13,11 @@ to=0123456789abcdef0123456789abcdef01234567
 
 measure() {
   local tree=$1 label=$2
-  ( cd "$tree" && [ -d .git ] || { git init -q . && git add -A && git -c user.name=b -c user.email=b@b commit -qm tree; } ) >/dev/null
+  ( cd "$tree" && [ -d .git ] || { git init -q . && git add -A && git -c gc.auto=0 -c user.name=b -c user.email=b@b commit -qm tree; } ) >/dev/null
   export QR_PROMOTE_CACHE="$work/cache-$label"
-  # One run fills the scan cache; the timed runs are warm, as for a person running it daily.
+  # Files changed less than two seconds before a walk are never cached: let the new tree age,
+  # then one run fills the scan cache; the timed runs are warm, as for a person running it daily.
+  sleep 3
   "$bin" -C "$tree" plan --offline --to $to >/dev/null
   hyperfine -N -w 5 -r 30 --export-json "$work/$label.json" \
     "git -C $tree grep -l qontract_reconcile_image_tag" \
@@ -33,9 +35,11 @@ if [ -n "${TREE:-}" ]; then
   measure "$TREE" "$(basename "$TREE")"
   exit 0
 fi
-for n in "${@:-12700 63500 127000}"; do
+sizes=("$@")
+[ ${#sizes[@]} -gt 0 ] || sizes=(12700 63500 127000)
+for n in "${sizes[@]}"; do
   tree="$work/tree-$n"
   ./target/release/qr-gen-tree "$tree" "$n"
   measure "$tree" "$n files"
-  rm -rf "$tree"
+  rm -rf "$tree" || true
 done

@@ -101,7 +101,7 @@ pub fn edit_file(
     locs: &[&Location],
     to: &str,
     component: &Component,
-    refs: &mut Refs,
+    refs: &Refs,
 ) -> Result<(Vec<u8>, Vec<Edit>)> {
     let text =
         std::str::from_utf8(bytes).map_err(|_| Error::input(format!("{path}: not valid UTF-8")))?;
@@ -199,7 +199,7 @@ fn verify_yaml(
     c: &Component,
     locs: &[&Location],
     edits: &[Edit],
-    refs: &mut Refs,
+    refs: &Refs,
 ) -> Result<()> {
     let fail = |why: String| {
         Err(Error::input(format!(

@@ -148,6 +148,8 @@ impl std::fmt::Display for FileProblem {
 /// Everything discovery found for one component.
 #[derive(Debug, Default)]
 pub struct Discovery {
+    /// The `$ref` cache discovery filled, for the plan to reuse.
+    pub refs: Refs,
     pub locations: Vec<Location>,
     /// Files that may hold a location but cannot be read as YAML: errors.
     pub errors: Vec<FileProblem>,
@@ -233,60 +235,53 @@ pub fn read_file(rel: &str, text: &str) -> std::result::Result<Reading, FileProb
     }
 }
 
-/// Resolves `$ref` paths (relative to `data/`) to parsed files, once each.
-#[derive(Default)]
+/// Resolves `$ref` paths (relative to `data/`) to what a location's context needs of the file:
+/// its `name` and the `$ref`s of its `cluster` and `environment`. Each file is read once, and
+/// the cache is shared by the threads of discovery and of the plan.
+#[derive(Debug, Default)]
 pub struct Refs {
-    cache: HashMap<String, Option<Vec<Node>>>,
+    cache: std::sync::Mutex<HashMap<String, (Option<RefInfo>, bool)>>,
     root: std::path::PathBuf,
 }
+
+/// What [`Refs`] keeps of a file's first document.
+type RefInfo = yaml::TopFields;
 
 impl Refs {
     pub fn new(root: &std::path::Path) -> Refs {
         Refs {
-            cache: HashMap::new(),
+            cache: std::sync::Mutex::new(HashMap::new()),
             root: root.to_path_buf(),
         }
     }
 
-    /// The first document of the file that `r` names, if it exists and parses.
-    pub fn get(&mut self, r: &str) -> Option<&Node> {
+    /// The file that `r` names, if it exists and reads as YAML; with `refs`, also its
+    /// `cluster` and `environment` references.
+    fn get(&self, r: &str, refs: bool) -> Option<RefInfo> {
         let key = r.trim_start_matches('/').to_string();
-        let root = &self.root;
-        self.cache
-            .entry(key.clone())
-            .or_insert_with(|| {
-                let text = std::fs::read_to_string(root.join("data").join(&key)).ok()?;
-                yaml::parse(&text).ok()
-            })
-            .as_ref()
-            .and_then(|d| d.first())
+        let cached = self.cache.lock().ok().and_then(|c| c.get(&key).cloned());
+        if let Some((info, with_refs)) = cached {
+            if with_refs || !refs {
+                return info;
+            }
+        }
+        // Read outside the lock, so that threads do not wait for each other's files.
+        let info = std::fs::read_to_string(self.root.join("data").join(&key))
+            .ok()
+            .and_then(|text| yaml::top_fields(&text, refs));
+        if let Ok(mut c) = self.cache.lock() {
+            c.insert(key, (info.clone(), refs));
+        }
+        info
     }
 
     /// Namespace name, cluster name and environment name of a namespace `$ref`.
-    pub fn namespace(&mut self, r: &str) -> (Option<String>, Option<String>, Option<String>) {
-        let Some(ns) = self.get(r) else {
+    pub fn namespace(&self, r: &str) -> (Option<String>, Option<String>, Option<String>) {
+        let Some(ns) = self.get(r, true) else {
             return (None, None, None);
         };
-        let name = ns.str_at("name").map(str::to_string);
-        let cluster_ref = ns
-            .get("cluster")
-            .and_then(Node::ref_path)
-            .map(str::to_string);
-        let env_ref = ns
-            .get("environment")
-            .and_then(Node::ref_path)
-            .map(str::to_string);
-        let cluster = cluster_ref.and_then(|c| {
-            self.get(&c)
-                .and_then(|n| n.str_at("name"))
-                .map(str::to_string)
-        });
-        let env = env_ref.and_then(|e| {
-            self.get(&e)
-                .and_then(|n| n.str_at("name"))
-                .map(str::to_string)
-        });
-        (name, cluster, env)
+        let name_of = |x: Option<String>| x.and_then(|x| self.get(&x, false)).and_then(|i| i.name);
+        (ns.name, name_of(ns.cluster), name_of(ns.environment))
     }
 }
 
@@ -300,7 +295,7 @@ fn file_context(docs: &[Node]) -> Context {
 }
 
 /// Finds the locations of `c` in one parsed file.
-fn find_in_docs(text: &str, docs: &[Node], c: &Component, refs: &mut Refs) -> Vec<Found> {
+fn find_in_docs(text: &str, docs: &[Node], c: &Component, refs: &Refs) -> Vec<Found> {
     let mut out = Vec::new();
     let key = c.yaml_key();
     let image_prefix = format!("{}:", c.image);
@@ -522,7 +517,7 @@ pub fn find_in_text(
     text: &str,
     reading: &Reading,
     c: &Component,
-    refs: &mut Refs,
+    refs: &Refs,
 ) -> Vec<Location> {
     let (found, line_level) = match reading {
         Reading::Yaml(docs) => (find_in_docs(text, docs, c, refs), false),
@@ -552,83 +547,91 @@ pub fn discover(
     checkout: &Checkout,
     c: &Component,
     files: &[ScannedFile],
-    mentions: &dyn Fn(&ScannedFile) -> bool,
+    mentions: &(dyn Fn(&ScannedFile) -> bool + Sync),
 ) -> Result<Discovery> {
-    let mut d = Discovery::default();
+    let mut d = Discovery {
+        refs: Refs::new(&checkout.root),
+        ..Discovery::default()
+    };
     let mut env = env_location(c);
     env.in_sync = true;
     d.locations.push(env);
-    let mut refs = Refs::new(&checkout.root);
-    // Parse in parallel: this is the costly part of discovery.
-    let readings = parallel_read(files);
-    for (f, reading) in files.iter().zip(readings) {
-        let own = mentions(f);
-        let text = match std::str::from_utf8(&f.bytes) {
-            Ok(t) => t,
-            Err(e) => {
-                let problem = FileProblem {
-                    path: f.rel.clone(),
-                    message: format!(" not valid UTF-8 (byte {})", e.valid_up_to()),
-                };
-                if own {
-                    d.errors.push(problem);
-                } else {
-                    d.warnings.push(problem);
-                }
-                continue;
-            }
-        };
-        match reading {
-            Ok(r) => {
-                if own {
-                    let mut locs = find_in_text(&f.rel, text, &r, c, &mut refs);
-                    for l in &mut locs {
-                        l.symlink = f.symlink;
-                    }
-                    d.locations.extend(locs);
-                }
-            }
-            Err(p) => {
-                if own {
-                    d.errors.push(p);
-                } else {
-                    d.warnings.push(p);
-                }
-            }
+    // Parsing and reading the files: the costly part.
+    let refs = &d.refs;
+    let outcomes = on_all_cores(files, |part| {
+        part.iter()
+            .map(|f| file_outcome(f, c, mentions(f), refs))
+            .collect()
+    });
+    for o in outcomes {
+        match o {
+            Outcome::Locations(locs) => d.locations.extend(locs),
+            Outcome::Error(p) => d.errors.push(p),
+            Outcome::Warning(p) => d.warnings.push(p),
         }
     }
     Ok(d)
 }
 
-/// Reads (parses) each file, on all cores.
-fn parallel_read(files: &[ScannedFile]) -> Vec<std::result::Result<Reading, FileProblem>> {
+/// What discovery makes of one file.
+enum Outcome {
+    Locations(Vec<Location>),
+    Error(FileProblem),
+    Warning(FileProblem),
+}
+
+fn file_outcome(f: &ScannedFile, c: &Component, own: bool, refs: &Refs) -> Outcome {
+    let problem = |p: FileProblem| {
+        if own {
+            Outcome::Error(p)
+        } else {
+            Outcome::Warning(p)
+        }
+    };
+    let text = match std::str::from_utf8(&f.bytes) {
+        Ok(t) => t,
+        Err(e) => {
+            return problem(FileProblem {
+                path: f.rel.clone(),
+                message: format!(" not valid UTF-8 (byte {})", e.valid_up_to()),
+            })
+        }
+    };
+    match read_file(&f.rel, text) {
+        Ok(r) if own => {
+            let mut locs = find_in_text(&f.rel, text, &r, c, refs);
+            for l in &mut locs {
+                l.symlink = f.symlink;
+            }
+            Outcome::Locations(locs)
+        }
+        Ok(_) => Outcome::Locations(Vec::new()),
+        Err(p) => problem(p),
+    }
+}
+
+/// Maps chunks of `items` on all cores and concatenates the results in order.
+pub fn on_all_cores<T: Sync, R: Send>(items: &[T], f: impl Fn(&[T]) -> Vec<R> + Sync) -> Vec<R> {
     let threads = std::thread::available_parallelism()
         .map_or(2, |n| n.get())
         .clamp(1, 16);
-    let chunk = files.len().div_ceil(threads).max(1);
-    let mut out: Vec<std::result::Result<Reading, FileProblem>> = Vec::with_capacity(files.len());
+    if items.len() < 2 || threads == 1 {
+        return f(items);
+    }
+    let chunk = items.len().div_ceil(threads).max(1);
+    let f = &f;
     std::thread::scope(|s| {
-        let handles: Vec<_> = files
+        let handles: Vec<_> = items
             .chunks(chunk)
-            .map(|part| {
-                s.spawn(move || {
-                    part.iter()
-                        .map(|f| match std::str::from_utf8(&f.bytes) {
-                            Ok(text) => read_file(&f.rel, text),
-                            Err(_) => Ok(Reading::Lines),
-                        })
-                        .collect::<Vec<_>>()
-                })
-            })
+            .map(|part| s.spawn(move || f(part)))
             .collect();
-        for h in handles {
-            match h.join() {
-                Ok(v) => out.extend(v),
-                Err(_) => out.push(Ok(Reading::Lines)),
-            }
-        }
-    });
-    out
+        // A chunk whose thread panicked is done again here, so nothing is lost.
+        handles
+            .into_iter()
+            .zip(items.chunks(chunk))
+            .flat_map(|(h, part)| h.join().unwrap_or_else(|_| f(part)))
+            .collect()
+    })
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use crate::checkout::{Checkout, Component, ENV_FILE};
 use crate::edit::{self, Edit};
 use crate::error::{Error, Result};
-use crate::locations::{Discovery, Kind, Location, Refs};
+use crate::locations::{Discovery, Kind, Location};
 use crate::util::same_commit;
 
 /// Which locations a promotion touches.
@@ -232,26 +232,32 @@ pub fn compute(
         }
         by_file.entry(l.path.as_str()).or_default().push(l);
     }
-    let mut refs = Refs::new(&checkout.root);
-    let mut out = Vec::new();
-    for (path, locs) in by_file {
-        let (bytes, symlink) = if path == ENV_FILE {
-            (checkout.env_text.as_bytes().to_vec(), false)
-        } else {
-            files
-                .get(path)
-                .cloned()
-                .ok_or_else(|| Error::input(format!("{path}: not read")))?
-        };
-        let (after, edits) = edit::edit_file(path, &bytes, &locs, to, c, &mut refs)?;
-        out.push(FileChange {
-            path: path.to_string(),
-            before: bytes,
-            after,
-            symlink,
-            edits,
-        });
-    }
+    // Each file is edited and parsed again on its own: spread them over the cores.
+    let jobs: Vec<(&str, Vec<&Location>)> = by_file.into_iter().collect();
+    let refs = &discovery.refs;
+    let results = crate::locations::on_all_cores(&jobs, |part| {
+        part.iter()
+            .map(|(path, locs)| {
+                let (bytes, symlink) = if *path == ENV_FILE {
+                    (checkout.env_text.as_bytes().to_vec(), false)
+                } else {
+                    files
+                        .get(*path)
+                        .cloned()
+                        .ok_or_else(|| Error::input(format!("{path}: not read")))?
+                };
+                let (after, edits) = edit::edit_file(path, &bytes, locs, to, c, refs)?;
+                Ok(FileChange {
+                    path: path.to_string(),
+                    before: bytes,
+                    after,
+                    symlink,
+                    edits,
+                })
+            })
+            .collect()
+    });
+    let out = results.into_iter().collect::<Result<Vec<FileChange>>>()?;
     Ok(Plan {
         component: c.name.clone(),
         from: c.tag.clone(),

@@ -223,6 +223,92 @@ fn mark_aliases(node: &mut Node, aliases: &[usize]) {
     }
 }
 
+/// The top-level `name` of the first document, and with `refs` the `$ref` of its top-level
+/// `cluster` and `environment` mappings. Reads events only until it has them, so a large file
+/// is not parsed to its end; `None` when the text does not parse that far.
+pub fn top_fields(text: &str, refs: bool) -> Option<TopFields> {
+    let mut parser = Parser::new_from_str(text);
+    let mut out = TopFields::default();
+    let mut depth = 0usize;
+    // At depth 1: the last key read, when the next event is its value.
+    let mut key: Option<String> = None;
+    // Inside `cluster:` or `environment:` (depth 2): which, and the last key there.
+    let mut inside: Option<(String, Option<String>)> = None;
+    let done = |o: &TopFields| {
+        o.name.is_some() && (!refs || (o.cluster.is_some() && o.environment.is_some()))
+    };
+    while let Some(ev) = parser.next_event() {
+        let (event, _) = ev.ok()?;
+        match event {
+            Event::MappingStart(..) | Event::SequenceStart(..) => {
+                depth += 1;
+                if depth == 2 {
+                    inside = key
+                        .take()
+                        .filter(|k| refs && (k == "cluster" || k == "environment"))
+                        .map(|k| (k, None));
+                } else if depth == 1 {
+                    key = None;
+                }
+            }
+            Event::MappingEnd | Event::SequenceEnd => {
+                depth = depth.saturating_sub(1);
+                if depth == 1 {
+                    inside = None;
+                    key = None;
+                } else if depth == 0 {
+                    return Some(out);
+                }
+            }
+            Event::Scalar(v, ..) if depth == 1 => match key.take() {
+                None => key = Some(v.into_owned()),
+                Some(k) => {
+                    if k == "name" {
+                        out.name = Some(v.into_owned());
+                    }
+                }
+            },
+            Event::Scalar(v, ..) if depth == 2 => {
+                if let Some((which, k)) = &mut inside {
+                    match k.take() {
+                        None => *k = Some(v.into_owned()),
+                        Some(k) if k == "$ref" => {
+                            let r = Some(v.into_owned());
+                            if which == "cluster" {
+                                out.cluster = r;
+                            } else {
+                                out.environment = r;
+                            }
+                        }
+                        Some(_) => {}
+                    }
+                }
+            }
+            Event::Alias(_) if depth == 1 => {
+                key = if key.is_none() {
+                    Some(String::new())
+                } else {
+                    None
+                };
+            }
+            Event::DocumentEnd | Event::StreamEnd => return Some(out),
+            _ => {}
+        }
+        if done(&out) {
+            return Some(out);
+        }
+    }
+    Some(out)
+}
+
+/// What [`top_fields`] reads.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TopFields {
+    pub name: Option<String>,
+    pub cluster: Option<String>,
+    pub environment: Option<String>,
+}
+
 fn parse_once(text: &str) -> Result<Vec<Node>, (SyntaxError, Option<usize>)> {
     let pos = Positions::new(text);
     let mut parser = Parser::new_from_str(text);
@@ -459,6 +545,23 @@ pub fn looks_like_template(text: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn top_fields_reads_name_and_refs_and_stops_early() {
+        let text = "---\n$schema: /openshift/namespace-1.yml\nlabels: {name: inner}\nname: app-int\ncluster:\n  $ref: /openshift/c1/cluster.yml\nenvironment: {$ref: /products/p/env/prod.yml}\n";
+        let f = top_fields(text, true).unwrap();
+        assert_eq!(f.name.as_deref(), Some("app-int"));
+        assert_eq!(f.cluster.as_deref(), Some("/openshift/c1/cluster.yml"));
+        assert_eq!(f.environment.as_deref(), Some("/products/p/env/prod.yml"));
+        // Everything after the fields is not read: a syntax error there does not matter.
+        let f = top_fields("name: c1\nbroken: [\n", false).unwrap();
+        assert_eq!(f.name.as_deref(), Some("c1"));
+        // Before them it does.
+        assert!(top_fields("broken: [\nname: c1\n", false).is_none());
+        // A nested `name` is not the file's.
+        let f = top_fields("spec:\n  name: inner\n  list: [a, b]\nother: x\n", true).unwrap();
+        assert_eq!(f, TopFields::default());
+    }
+
     use super::*;
 
     #[test]

@@ -98,11 +98,11 @@ proptest! {
         let (text, planted) = render(&items, at, style, crlf, final_nl, indent, "a1b2c3d");
         let reading = read_file("data/x.yml", &text).map_err(|e| TestCaseError::fail(e.to_string()))?;
         let dir = tempfile::tempdir().unwrap();
-        let mut refs = Refs::new(dir.path());
-        let locs = find_in_text("data/x.yml", &text, &reading, &c, &mut refs);
+        let refs = Refs::new(dir.path());
+        let locs = find_in_text("data/x.yml", &text, &reading, &c, &refs);
         prop_assert_eq!(locs.len(), 1, "one planted location in:\n{}", text);
         let loc_refs: Vec<_> = locs.iter().collect();
-        let (after, edits) = edit_file("data/x.yml", text.as_bytes(), &loc_refs, &to, &c, &mut refs)
+        let (after, edits) = edit_file("data/x.yml", text.as_bytes(), &loc_refs, &to, &c, &refs)
             .map_err(|e| TestCaseError::fail(e.to_string()))?;
         let new7 = &to[..7];
         let numeric = qr_promote::yaml::plain_is_not_string(new7);
