@@ -562,7 +562,12 @@ impl Worker<'_> {
     ) -> Vec<Work> {
         let mut more = Vec::new();
         let at = parent.map_or(rustix::fs::CWD, |p| p.as_fd());
-        let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC | OFlags::NOFOLLOW;
+        // `data/` and `resources/` may be links to folders; below them only real folders are
+        // listed, and a folder swapped for a link meanwhile is not followed.
+        let mut flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
+        if parent.is_some() {
+            flags |= OFlags::NOFOLLOW;
+        }
         let opened = rustix::fs::openat(at, name, flags, Mode::empty())
             .and_then(|fd| Ok((rustix::fs::fstat(&fd)?, fd)));
         let (st, fd) = match opened {
@@ -925,6 +930,18 @@ mod tests {
             assert_eq!(out.unreadable[0].0, "resources/x");
         }
         assert_eq!(rels(&out), ["data/a.yml", "data/b.yml", "data/both.yml"]);
+    }
+
+    #[test]
+    fn a_tree_that_is_a_link_to_a_folder_is_walked() {
+        let t = Tree::new();
+        let elsewhere = t.dir.path().join("elsewhere");
+        std::fs::rename(t.dir.path().join("data"), &elsewhere).unwrap();
+        std::os::unix::fs::symlink(&elsewhere, t.dir.path().join("data")).unwrap();
+        assert_eq!(
+            rels(&t.scan(0, &[])),
+            ["data/a.yml", "data/b.yml", "data/both.yml"]
+        );
     }
 
     #[test]
