@@ -89,6 +89,31 @@ impl World {
     fn git(&self, args: &[&str]) -> String {
         git(&self.sb.root(), &self.sb.home(), args)
     }
+
+    /// A bare remote that accepts push options, with a `pre-receive` hook running `hook` (bash,
+    /// `$REC` names the record file); returns the remote and the record file.
+    fn bare_remote(&self, hook: &str) -> (std::path::PathBuf, std::path::PathBuf) {
+        let home = self.sb.home();
+        let remote = self.sb.dir.path().join("remote.git");
+        let record = self.sb.dir.path().join("options.txt");
+        let path = remote.to_str().unwrap();
+        git(
+            self.sb.dir.path(),
+            &home,
+            &["init", "-q", "--bare", "-b", "master", path],
+        );
+        git(
+            &remote,
+            &home,
+            &["config", "receive.advertisePushOptions", "true"],
+        );
+        let script = format!("#!/usr/bin/env bash\nREC='{}'\n{hook}\n", record.display());
+        let file = remote.join("hooks/pre-receive");
+        std::fs::write(&file, script).unwrap();
+        std::fs::set_permissions(&file, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .unwrap();
+        (remote, record)
+    }
 }
 
 #[test]
@@ -341,35 +366,9 @@ fn the_image_must_exist_in_the_registry() {
 fn one_command_goes_from_an_upstream_commit_to_a_merge_request() {
     let w = World::new();
     let home = w.sb.home();
-    let remote = w.sb.dir.path().join("remote.git");
-    git(
-        w.sb.dir.path(),
-        &home,
-        &[
-            "init",
-            "-q",
-            "--bare",
-            "-b",
-            "master",
-            remote.to_str().unwrap(),
-        ],
+    let (remote, record) = w.bare_remote(
+        "for i in $(seq 0 $((GIT_PUSH_OPTION_COUNT - 1))); do v=GIT_PUSH_OPTION_$i; echo \"${!v}\" >> \"$REC\"; done\nwhile read -r old new ref; do echo \"update=$old $new $ref\" >> \"$REC\"; done\necho 'View merge request for promote:'\necho '  http://gitlab.test/service/app-interface/-/merge_requests/1'",
     );
-    git(
-        &remote,
-        &home,
-        &["config", "receive.advertisePushOptions", "true"],
-    );
-    let record = w.sb.dir.path().join("options.txt");
-    let hook = remote.join("hooks/pre-receive");
-    std::fs::write(
-        &hook,
-        format!(
-            "#!/usr/bin/env bash\nfor i in $(seq 0 $((GIT_PUSH_OPTION_COUNT - 1))); do v=GIT_PUSH_OPTION_$i; echo \"${{!v}}\" >> {rec}; done\nwhile read -r old new ref; do echo \"update=$old $new $ref\" >> {rec}; done\necho 'View merge request for promote:'\necho '  http://gitlab.test/service/app-interface/-/merge_requests/1'\n",
-            rec = record.display()
-        ),
-    )
-    .unwrap();
-    std::fs::set_permissions(&hook, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     w.git(&["remote", "add", "origin", remote.to_str().unwrap()]);
     w.git(&["push", "-q", "origin", "master"]);
     let new = &w.ids[3];
@@ -514,36 +513,8 @@ fn one_command_goes_from_an_upstream_commit_to_a_merge_request() {
 fn mr_api_creates_the_merge_request_then_updates_it() {
     use crate::support::gitlab_server::{serve_gitlab, TOKEN};
     let w = World::new();
-    let home = w.sb.home();
-    let remote = w.sb.dir.path().join("remote.git");
-    git(
-        w.sb.dir.path(),
-        &home,
-        &[
-            "init",
-            "-q",
-            "--bare",
-            "-b",
-            "master",
-            remote.to_str().unwrap(),
-        ],
-    );
-    git(
-        &remote,
-        &home,
-        &["config", "receive.advertisePushOptions", "true"],
-    );
-    let record = w.sb.dir.path().join("options.txt");
-    let hook = remote.join("hooks/pre-receive");
-    std::fs::write(
-        &hook,
-        format!(
-            "#!/usr/bin/env bash\necho \"count=${{GIT_PUSH_OPTION_COUNT:-0}}\" >> {rec}\ncat >/dev/null\n",
-            rec = record.display()
-        ),
-    )
-    .unwrap();
-    std::fs::set_permissions(&hook, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let (remote, record) =
+        w.bare_remote("echo \"count=${GIT_PUSH_OPTION_COUNT:-0}\" >> \"$REC\"\ncat >/dev/null");
     // The remote is named by its GitLab URL; git reaches it through a local rewrite.
     let url = "https://gitlab.test/group/app-interface.git";
     w.git(&["remote", "add", "origin", url]);
