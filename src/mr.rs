@@ -1,12 +1,12 @@
 //! Opening the promotion's merge request: branch safety check, `git push -o merge_request.*`, or GitLab's REST API.
 
 use std::fmt;
-use std::net::{Ipv4Addr, Ipv6Addr};
 use std::path::Path;
 use std::time::Duration;
 
 use crate::error::{io_message, Error, Result};
 use crate::git::{is_promotion_subject, one_line, short, Git};
+use crate::util::{is_loopback, url_host};
 
 /// The environment variable holding a GitLab token.
 pub const TOKEN_ENV: &str = "GITLAB_TOKEN";
@@ -795,21 +795,6 @@ fn authority(url: &str) -> &str {
     let rest = url.split_once("://").map_or(url, |(_, r)| r);
     let auth = rest.split(['/', '?', '#']).next().unwrap_or_default();
     auth.rsplit('@').next().unwrap_or_default()
-}
-
-/// The host of an authority (`host`, `host:port`, `[v6]:port`), without brackets.
-fn url_host(authority: &str) -> &str {
-    if let Some(rest) = authority.strip_prefix('[') {
-        rest.split(']').next().unwrap_or_default()
-    } else {
-        authority.split(':').next().unwrap_or_default()
-    }
-}
-
-fn is_loopback(host: &str) -> bool {
-    host.eq_ignore_ascii_case("localhost")
-        || host.parse::<Ipv4Addr>().is_ok_and(|ip| ip.is_loopback())
-        || host.parse::<Ipv6Addr>().is_ok_and(|ip| ip.is_loopback())
 }
 
 /// `https://...`, or `http://` for loopback only; no credentials, query or fragment. No trailing `/`.

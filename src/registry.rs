@@ -9,12 +9,13 @@
 
 use std::fmt;
 use std::io;
-use std::net::{Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use base64::Engine as _;
 use ureq::http;
+
+use crate::util::{is_loopback, url_host};
 
 /// The manifest media types a check accepts: OCI index and manifest, Docker list and v2 manifest.
 pub const MANIFEST_ACCEPT: &str = "application/vnd.oci.image.index.v1+json, \
@@ -386,21 +387,6 @@ fn check_url(url: &str) -> Result<(), String> {
         _ => return Err(format!("`{shown}`: the scheme must be http or https")),
     }
     Ok(())
-}
-
-/// The host of a URL authority (`host`, `host:port`, `[v6]:port`), without brackets.
-fn url_host(authority: &str) -> &str {
-    if let Some(rest) = authority.strip_prefix('[') {
-        rest.split(']').next().unwrap_or_default()
-    } else {
-        authority.split(':').next().unwrap_or_default()
-    }
-}
-
-fn is_loopback(host: &str) -> bool {
-    host.eq_ignore_ascii_case("localhost")
-        || host.parse::<Ipv4Addr>().is_ok_and(|ip| ip.is_loopback())
-        || host.parse::<Ipv6Addr>().is_ok_and(|ip| ip.is_loopback())
 }
 
 fn url_is_loopback(url: &str) -> bool {

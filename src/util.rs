@@ -47,3 +47,23 @@ pub fn same_commit(a: &str, b: &str) -> bool {
     let (short, long) = if a.len() <= b.len() { (a, b) } else { (b, a) };
     short.len() >= 7 && long.len() >= short.len() && long[..short.len()].eq_ignore_ascii_case(short)
 }
+
+/// The host of a URL authority (`host`, `host:port`, `[v6]:port`), without brackets.
+pub fn url_host(authority: &str) -> &str {
+    if let Some(rest) = authority.strip_prefix('[') {
+        rest.split(']').next().unwrap_or_default()
+    } else {
+        authority.split(':').next().unwrap_or_default()
+    }
+}
+
+/// `localhost` or a loopback address.
+pub fn is_loopback(host: &str) -> bool {
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::Ipv4Addr>()
+            .is_ok_and(|ip| ip.is_loopback())
+        || host
+            .parse::<std::net::Ipv6Addr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
