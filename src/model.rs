@@ -607,13 +607,23 @@ impl Model {
 
     /// The shards of one managed entry (empty for an unsharded or cron entry).
     pub fn entry_shards(&self, integration: &str, m: &Managed) -> Vec<Shard> {
+        self.shards_of(integration, m, true)
+    }
+
+    /// [`Model::entry_shards`]; without `full`, only the names and pins (no namespace and
+    /// `$ref` strings: `deployments` builds many thousands of objects).
+    fn shards_of(&self, integration: &str, m: &Managed, full: bool) -> Vec<Shard> {
         let Some(sh) = &m.sharding else {
             return Vec::new();
         };
         if m.cron.is_some() {
             return Vec::new();
         }
-        let namespace = self.namespace_of(m).name;
+        let namespace = if full {
+            self.namespace_of(m).name
+        } else {
+            String::new()
+        };
         let mut out = Vec::new();
         let mut push = |parent: String, target_ref: Option<String>, o: Option<&Override>| {
             let pinned = o.and_then(|o| o.image_ref.clone());
@@ -629,13 +639,20 @@ impl Model {
                         });
                     }
                 }
-                None => out.push(Shard {
-                    name: parent.clone(),
-                    parent,
-                    namespace: namespace.clone(),
-                    target_ref,
-                    pinned,
-                }),
+                None => {
+                    let (name, parent) = if full {
+                        (parent.clone(), parent)
+                    } else {
+                        (parent, String::new())
+                    };
+                    out.push(Shard {
+                        name,
+                        parent,
+                        namespace: namespace.clone(),
+                        target_ref,
+                        pinned,
+                    })
+                }
             }
         };
         match sh.strategy {
@@ -652,7 +669,7 @@ impl Model {
                         Some(o) if s == Strategy::PerOcmOrganization => o.to_lowercase(),
                         _ => t.name.clone(),
                     };
-                    let target_ref = s.by_ref().then(|| format!("/{}", t.path));
+                    let target_ref = (full && s.by_ref()).then(|| format!("/{}", t.path));
                     push(name, target_ref, Self::override_for(sh, Some(t), None));
                 }
             }
@@ -719,9 +736,13 @@ impl Model {
             .image_ref
             .clone()
             .unwrap_or_else(|| self.manager_tag(ns.environment.as_deref()).to_string());
+        let default_image = format!("{}:{default_tag}", self.image);
         let make = |shard: Option<String>, pin: Option<String>| {
             let entry_pin = pin.is_none() && m.image_ref.is_some();
-            let tag = pin.clone().unwrap_or_else(|| default_tag.clone());
+            let image = match &pin {
+                Some(tag) => format!("{}:{tag}", self.image),
+                None => default_image.clone(),
+            };
             Deployment {
                 namespace: ns.name.clone(),
                 cluster: ns.cluster.clone(),
@@ -729,16 +750,22 @@ impl Model {
                 integration: i.name.clone(),
                 kind,
                 name: match &shard {
-                    Some(s) => format!("{base}-{s}"),
+                    Some(s) => {
+                        let mut n = String::with_capacity(base.len() + 1 + s.len());
+                        n.push_str(&base);
+                        n.push('-');
+                        n.push_str(s);
+                        n
+                    }
                     None => base.clone(),
                 },
                 shard,
-                image: format!("{}:{tag}", self.image),
+                image,
                 pinned: pin.is_some() || entry_pin,
                 pin_ref: pin.or_else(|| m.image_ref.clone()),
             }
         };
-        let shards = self.entry_shards(&i.name, m);
+        let shards = self.shards_of(&i.name, m, false);
         if shards.is_empty() {
             // A cron entry, an unsharded one or a single static shard: one object.
             let static_pin = m.sharding.as_ref().and_then(|sh| {

@@ -139,7 +139,7 @@ impl Hasher for KeyHasher {
     }
 }
 
-const CACHE_MAGIC: &[u8; 8] = b"QRSCAN4\n";
+const CACHE_MAGIC: &[u8; 8] = b"QRSCAN5\n";
 
 /// The cache key of a repository-relative path.
 pub fn path_key(rel: &str) -> u64 {
@@ -352,6 +352,9 @@ struct Queue {
 
 struct Worker<'a> {
     matcher: &'a AhoCorasick,
+    alone: &'a [memchr::memmem::Finder<'a>],
+    /// The number of shared needles: the index of the first `alone` one.
+    shared: usize,
     /// Component bits: a cached file clean for all of them is not read.
     wanted: u64,
     queue: &'a Mutex<Queue>,
@@ -378,11 +381,31 @@ struct Found {
 /// in which any of `needles` occurs. With `cache_file`, files known from an earlier walk to
 /// mention no needle are not read again, and the cache is brought up to date.
 pub fn scan(root: &Path, needles: &[String], cache_file: Option<&Path>) -> Result<ScanOutcome> {
-    let out = scan_with(root, needles, cache_file, 0)?;
+    let needles = Needles {
+        shared: needles.to_vec(),
+        alone: Vec::new(),
+    };
+    let out = scan_with(root, &needles, cache_file, 0)?;
     if let (Some(c), Some(p)) = (&out.cache, cache_file) {
         c.save_if_changed(p);
     }
     Ok(out)
+}
+
+/// What a walk looks for. The `shared` needles are found with one automaton in one pass; each
+/// `alone` needle is searched for on its own, because a needle of common letters would spoil the
+/// automaton's prefilter for all the others. In [`ScannedFile::hits`] the `alone` needles come
+/// after the shared ones.
+#[derive(Debug, Clone, Default)]
+pub struct Needles {
+    pub shared: Vec<String>,
+    pub alone: Vec<String>,
+}
+
+impl Needles {
+    fn all(&self) -> Vec<String> {
+        self.shared.iter().chain(&self.alone).cloned().collect()
+    }
 }
 
 /// [`scan`] for the components of the bits of `wanted`: a cached, unchanged file that holds no
@@ -390,7 +413,7 @@ pub fn scan(root: &Path, needles: &[String], cache_file: Option<&Path>) -> Resul
 /// files found clean ([`ScanCache::mark_clean`]), then save it.
 pub fn scan_with(
     root: &Path,
-    needles: &[String],
+    needles: &Needles,
     cache_file: Option<&Path>,
     wanted: u64,
 ) -> Result<ScanOutcome> {
@@ -404,19 +427,28 @@ pub fn scan_with(
 /// too fresh to cache.
 fn scan_at(
     root: &Path,
-    needles: &[String],
+    needles: &Needles,
     cache_file: Option<&Path>,
     wanted: u64,
     now: i64,
 ) -> Result<ScanOutcome> {
+    let every = needles.all();
     let cache = match cache_file {
-        Some(p) => ScanCache::load(p, needles),
+        Some(p) => ScanCache::load(p, &every),
         None => ScanCache::default(),
     };
+    // Leftmost-longest lets the automaton use its vectorized prefilter; a needle that occurs only
+    // inside a longer one (`qontract_reconcile_image_tag` in `go_qontract_reconcile_image_tag`)
+    // is not a mention of its own.
     let matcher = AhoCorasickBuilder::new()
-        .match_kind(MatchKind::Standard)
-        .build(needles)
-        .map_err(|e| Error::input(format!("cannot search for {needles:?}: {e}")))?;
+        .match_kind(MatchKind::LeftmostLongest)
+        .build(&needles.shared)
+        .map_err(|e| Error::input(format!("cannot search for {:?}: {e}", needles.shared)))?;
+    let alone: Vec<memchr::memmem::Finder<'_>> = needles
+        .alone
+        .iter()
+        .map(|n| memchr::memmem::Finder::new(n.as_bytes()))
+        .collect();
     let dirs: Vec<Work> = TREES
         .iter()
         .filter(|t| root.join(t).is_dir())
@@ -438,6 +470,8 @@ fn scan_at(
         .clamp(1, 16);
     let worker = Worker {
         matcher: &matcher,
+        alone: &alone,
+        shared: needles.shared.len(),
         wanted,
         queue: &queue,
         cond: &cond,
@@ -470,7 +504,7 @@ fn scan_at(
         }
         // Only files and folders whose times are at least two seconds old are trusted next time.
         ScanCache {
-            needles: needles_key(needles),
+            needles: needles_key(&every),
             entries: all
                 .stamps
                 .drain(..)
@@ -679,11 +713,16 @@ impl Worker<'_> {
         let text = &buf[..len];
         let mut hits: Vec<usize> = self
             .matcher
-            .find_overlapping_iter(text)
+            .find_iter(text)
             .map(|m| m.pattern().as_usize())
             .collect();
         hits.sort_unstable();
         hits.dedup();
+        for (i, f) in self.alone.iter().enumerate() {
+            if f.find(text).is_some() {
+                hits.push(self.shared + i);
+            }
+        }
         if let Some(st) = p.stamp {
             let hit = !hits.is_empty();
             // Marks of a file read again unchanged still hold; a changed file starts afresh.
@@ -718,7 +757,8 @@ impl Worker<'_> {
 
 /// The YAML files, links and subfolders of an open folder, as a listing.
 fn read_listing(fd: BorrowedFd<'_>) -> rustix::io::Result<Vec<u8>> {
-    let mut dir = Dir::read_from(fd)?;
+    // A duplicate of the descriptor (cheaper than opening the folder again) to read entries from.
+    let mut dir = Dir::new(rustix::io::dup(fd)?)?;
     let mut out = Vec::new();
     while let Some(entry) = dir.read() {
         let entry = entry?;
@@ -780,7 +820,7 @@ mod tests {
 
     struct Tree {
         dir: tempfile::TempDir,
-        needles: Vec<String>,
+        needles: Needles,
     }
 
     impl Tree {
@@ -788,7 +828,10 @@ mod tests {
             let dir = tempfile::tempdir().unwrap();
             let t = Tree {
                 dir,
-                needles: vec!["alpha".into(), "beta".into()],
+                needles: Needles {
+                    shared: vec!["alpha".into(), "beta".into()],
+                    alone: vec!["imageRef".into()],
+                },
             };
             t.write("data/a.yml", "key: alpha\n");
             t.write("data/b.yml", "key: beta\n");
@@ -843,6 +886,26 @@ mod tests {
         assert_eq!(rels(&second), rels(&first));
         assert_eq!((second.yaml_files, second.read_files), (4, 3));
         assert_eq!(second.files[2].hits, [0, 1]);
+    }
+
+    #[test]
+    fn an_alone_needle_counts_after_the_shared_ones() {
+        let t = Tree::new();
+        t.write("data/pin.yml", "imageRef: abc\n");
+        t.write("data/all.yml", "imageRef: beta\n");
+        let out = t.scan(0, &[]);
+        let hits = |rel: &str| {
+            out.files
+                .iter()
+                .find(|f| f.rel == rel)
+                .unwrap()
+                .hits
+                .clone()
+        };
+        assert_eq!(hits("data/pin.yml"), [2]);
+        assert_eq!(hits("data/all.yml"), [1, 2]);
+        // Known from the cache as a hit, it is read again.
+        assert!(rels(&t.scan(0, &[])).contains(&"data/pin.yml"));
     }
 
     #[test]

@@ -187,10 +187,13 @@ impl Context {
             .iter()
             .filter_map(|c| self.component_bit(c))
             .fold(0u64, |a, b| a | b);
-        let (mut needles, mut owner) = locations::needles_of(&self.checkout.components);
-        let pin_needle = needles.len();
-        needles.push(PIN_NEEDLE.to_string());
+        let (shared, mut owner) = locations::needles_of(&self.checkout.components);
+        let pin_needle = shared.len();
         owner.push(usize::MAX);
+        let needles = scan::Needles {
+            shared,
+            alone: vec![PIN_NEEDLE.to_string()],
+        };
         let cache_file = self.use_scan_cache.then(|| self.scan_cache_file());
         let outcome = scan::scan_with(&self.root, &needles, cache_file.as_deref(), bits)?;
         for (path, why) in &outcome.unreadable {
