@@ -889,6 +889,36 @@ mod tests {
     }
 
     #[test]
+    fn a_needle_inside_a_longer_one_is_no_mention_of_its_own() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("data")).unwrap();
+        std::fs::write(
+            dir.path().join("data/go.yml"),
+            "go_qontract_reconcile_image_tag: x\n",
+        )
+        .unwrap();
+        std::fs::write(
+            dir.path().join("data/both.yml"),
+            "go_qontract_reconcile_image_tag: x\nqontract_reconcile_image_tag: y\n",
+        )
+        .unwrap();
+        let needles = vec![
+            "qontract_reconcile_image_tag".to_string(),
+            "go_qontract_reconcile_image_tag".to_string(),
+        ];
+        let out = scan(dir.path(), &needles, None).unwrap();
+        let hits: Vec<(&str, Vec<usize>)> = out
+            .files
+            .iter()
+            .map(|f| (f.rel.as_str(), f.hits.clone()))
+            .collect();
+        assert_eq!(
+            hits,
+            [("data/both.yml", vec![0, 1]), ("data/go.yml", vec![1])]
+        );
+    }
+
+    #[test]
     fn an_alone_needle_counts_after_the_shared_ones() {
         let t = Tree::new();
         t.write("data/pin.yml", "imageRef: abc\n");
