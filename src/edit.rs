@@ -105,47 +105,41 @@ pub fn edit_file(
 ) -> Result<(Vec<u8>, Vec<Edit>)> {
     let text =
         std::str::from_utf8(bytes).map_err(|_| Error::input(format!("{path}: not valid UTF-8")))?;
-    let mut edits = Vec::new();
+    let edit = |l: &Location, quoted: Option<char>| Edit {
+        location: l.id.clone(),
+        kind: l.kind,
+        path: path.to_string(),
+        line: l.line,
+        old: l.value.clone(),
+        new: new_token(&l.value, to),
+        quoted,
+        span: l.span.clone(),
+    };
     if path == ENV_FILE {
-        for l in locs {
-            edits.push(Edit {
-                location: l.id.clone(),
-                kind: l.kind,
-                path: path.to_string(),
-                line: l.line,
-                old: l.value.clone(),
-                new: new_token(&l.value, to),
-                quoted: None,
-                span: l.span.clone(),
-            });
-        }
+        let edits: Vec<Edit> = locs.iter().map(|l| edit(l, None)).collect();
         let new = splice(bytes, &spans(&edits))?;
         verify_env(path, text, &new, component, &edits)?;
         return Ok((new, edits));
     }
     let reading = locations::read_file(path, text).map_err(|p| Error::input(p.to_string()))?;
     let quote = preferred_quote(text, &reading);
-    for l in locs {
-        let new = new_token(&l.value, to);
-        let needs_quotes =
-            l.style == Style::Plain && l.kind != Kind::ImageRef && yaml::plain_is_not_string(&new);
-        let (span, quoted) = if needs_quotes {
-            (l.span.clone(), Some(quote))
-        } else {
-            (l.span.clone(), None)
-        };
-        edits.push(Edit {
-            location: l.id.clone(),
-            kind: l.kind,
-            path: path.to_string(),
-            line: l.line,
-            old: l.value.clone(),
-            new,
-            quoted,
-            span,
-        });
-    }
-    let replacements: Vec<(Range<usize>, String)> = edits
+    let edits: Vec<Edit> = locs
+        .iter()
+        .map(|l| {
+            let needs_quotes = l.style == Style::Plain
+                && l.kind != Kind::ImageRef
+                && yaml::plain_is_not_string(&new_token(&l.value, to));
+            edit(l, needs_quotes.then_some(quote))
+        })
+        .collect();
+    let new = splice(bytes, &spans(&edits))?;
+    verify_yaml(path, text, &reading, &new, component, locs, &edits, refs)?;
+    Ok((new, edits))
+}
+
+/// The replacement of each edit: the new token, in its quotes when it gained some.
+fn spans(edits: &[Edit]) -> Vec<(Range<usize>, String)> {
+    edits
         .iter()
         .map(|e| {
             let s = match e.quoted {
@@ -154,16 +148,6 @@ pub fn edit_file(
             };
             (e.span.clone(), s)
         })
-        .collect();
-    let new = splice(bytes, &replacements)?;
-    verify_yaml(path, text, &reading, &new, component, locs, &edits, refs)?;
-    Ok((new, edits))
-}
-
-fn spans(edits: &[Edit]) -> Vec<(Range<usize>, String)> {
-    edits
-        .iter()
-        .map(|e| (e.span.clone(), e.new.clone()))
         .collect()
 }
 

@@ -438,6 +438,14 @@ fn entry<'a>(t: &'a Target, path: &str) -> Result<&'a Node> {
         .ok_or_else(|| Error::input(format!("{path}: managed entry {} not found", t.idx + 1)))
 }
 
+/// The integration file's text and its documents, with the managed entry to edit.
+fn open_target(checkout: &Checkout, path: &str, idx: usize) -> Result<(String, Target)> {
+    let text = read(checkout, path)?;
+    let docs =
+        yaml::parse(&text).map_err(|e| Error::input(format!("{path}:{e} (YAML syntax error)")))?;
+    Ok((text, Target { docs, idx }))
+}
+
 fn read(checkout: &Checkout, path: &str) -> Result<String> {
     let p = checkout.root.join(path);
     let bytes = std::fs::read(&p).map_err(|e| Error::io(&p, e))?;
@@ -471,10 +479,7 @@ pub fn pin(
         return Err(Error::input(format!("{r:?} is not an image ref")));
     }
     let path = &integ.path;
-    let text = read(checkout, path)?;
-    let docs =
-        yaml::parse(&text).map_err(|e| Error::input(format!("{path}:{e} (YAML syntax error)")))?;
-    let t = Target { docs, idx };
+    let (text, t) = open_target(checkout, path, idx)?;
     let e = entry(&t, path)?;
     let style = detect_style(&text, &t.docs);
     let sharding = e
@@ -670,10 +675,7 @@ pub fn unpin(
     let integ = model.integration(integration)?;
     let idx = select_entry(model, integ, namespace)?;
     let path = &integ.path;
-    let text = read(checkout, path)?;
-    let docs =
-        yaml::parse(&text).map_err(|e| Error::input(format!("{path}:{e} (YAML syntax error)")))?;
-    let t = Target { docs, idx };
+    let (text, t) = open_target(checkout, path, idx)?;
     let e = entry(&t, path)?;
     let sharding = e
         .get("sharding")
