@@ -558,7 +558,7 @@ pub fn discover(
     d.locations.push(env);
     // Parsing and reading the files: the costly part.
     let refs = &d.refs;
-    let outcomes = on_all_cores(files, |part| {
+    let outcomes = crate::util::on_all_cores(files, |part| {
         part.iter()
             .map(|f| file_outcome(f, c, mentions(f), refs))
             .collect()
@@ -608,30 +608,6 @@ fn file_outcome(f: &ScannedFile, c: &Component, own: bool, refs: &Refs) -> Outco
         Ok(_) => Outcome::Locations(Vec::new()),
         Err(p) => problem(p),
     }
-}
-
-/// Maps chunks of `items` on all cores and concatenates the results in order.
-pub fn on_all_cores<T: Sync, R: Send>(items: &[T], f: impl Fn(&[T]) -> Vec<R> + Sync) -> Vec<R> {
-    let threads = std::thread::available_parallelism()
-        .map_or(2, |n| n.get())
-        .clamp(1, 16);
-    if items.len() < 2 || threads == 1 {
-        return f(items);
-    }
-    let chunk = items.len().div_ceil(threads).max(1);
-    let f = &f;
-    std::thread::scope(|s| {
-        let handles: Vec<_> = items
-            .chunks(chunk)
-            .map(|part| s.spawn(move || f(part)))
-            .collect();
-        // A chunk whose thread panicked is done again here, so nothing is lost.
-        handles
-            .into_iter()
-            .zip(items.chunks(chunk))
-            .flat_map(|(h, part)| h.join().unwrap_or_else(|_| f(part)))
-            .collect()
-    })
 }
 
 #[cfg(test)]

@@ -880,26 +880,9 @@ impl Model {
 
 /// Parses the first document of each file, on all cores.
 pub fn parse_all(files: &[(String, Vec<u8>)]) -> Result<Vec<(String, Node)>> {
-    let threads = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1)
-        .clamp(1, 16);
-    let chunk = files.len().div_ceil(threads).max(1);
-    let results: Vec<Result<Vec<(String, Node)>>> = std::thread::scope(|s| {
-        let handles: Vec<_> = files
-            .chunks(chunk)
-            .map(|part| s.spawn(move || parse_part(part)))
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| {
-                h.join()
-                    .unwrap_or_else(|_| Err(Error::input("a parser thread failed")))
-            })
-            .collect()
-    });
+    let parts = crate::util::on_all_cores(files, |part| vec![parse_part(part)]);
     let mut out = Vec::with_capacity(files.len());
-    for r in results {
+    for r in parts {
         out.extend(r?);
     }
     Ok(out)

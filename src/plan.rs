@@ -235,7 +235,7 @@ pub fn compute(
     // Each file is edited and parsed again on its own: spread them over the cores.
     let jobs: Vec<(&str, Vec<&Location>)> = by_file.into_iter().collect();
     let refs = &discovery.refs;
-    let results = crate::locations::on_all_cores(&jobs, |part| {
+    let results = crate::util::on_all_cores(&jobs, |part| {
         part.iter()
             .map(|(path, locs)| {
                 let (bytes, symlink) = if *path == ENV_FILE {

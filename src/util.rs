@@ -67,3 +67,26 @@ pub fn is_loopback(host: &str) -> bool {
             .parse::<std::net::Ipv6Addr>()
             .is_ok_and(|ip| ip.is_loopback())
 }
+
+/// Maps chunks of `items` on all cores and concatenates the results in order.
+pub fn on_all_cores<T: Sync, R: Send>(items: &[T], f: impl Fn(&[T]) -> Vec<R> + Sync) -> Vec<R> {
+    let threads = std::thread::available_parallelism()
+        .map_or(2, |n| n.get())
+        .clamp(1, 16);
+    if items.len() < 2 || threads == 1 {
+        return f(items);
+    }
+    let chunk = items.len().div_ceil(threads).max(1);
+    let f = &f;
+    std::thread::scope(|s| {
+        let handles: Vec<_> = items
+            .chunks(chunk)
+            .map(|part| s.spawn(move || f(part)))
+            .collect();
+        // A worker's panic is the caller's.
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+            .collect()
+    })
+}
