@@ -99,17 +99,7 @@ pub fn check_branch(git: &Git, req: &MrRequest) -> Result<()> {
             req.branch
         )));
     }
-    let tracking = format!("refs/remotes/{}/{}", req.remote, req.target);
-    let refspec = format!("+refs/heads/{}:{tracking}", req.target);
-    let fetch = git.output(&["fetch", "--quiet", "--no-tags", &req.remote, &refspec])?;
-    if !fetch.success {
-        return Err(Error::external(format!(
-            "{label}: cannot fetch {} from {}: {}",
-            req.target,
-            req.remote,
-            redact_urls(&one_line(&fetch.stderr))
-        )));
-    }
+    let tracking = fetch_target(git, &req.remote, &req.target)?;
     let range = format!("{tracking}..{branch_ref}");
     let ids = git.run(&["rev-list", &range, "--"])?;
     let ids: Vec<&str> = ids
@@ -148,6 +138,22 @@ pub fn check_branch(git: &Git, req: &MrRequest) -> Result<()> {
             many.len()
         ))),
     }
+}
+
+/// Fetches `target` from `remote` into `refs/remotes/<remote>/<target>` and returns that ref:
+/// the target branch as the remote has it now.
+pub fn fetch_target(git: &Git, remote: &str, target: &str) -> Result<String> {
+    let tracking = format!("refs/remotes/{remote}/{target}");
+    let refspec = format!("+refs/heads/{target}:{tracking}");
+    let fetch = git.output(&["fetch", "--quiet", "--no-tags", remote, &refspec])?;
+    if !fetch.success {
+        return Err(Error::external(format!(
+            "{}: cannot fetch {target} from {remote}: {}",
+            git.label(),
+            redact_urls(&one_line(&fetch.stderr))
+        )));
+    }
+    Ok(tracking)
 }
 
 /// The URL of a configured remote; an unknown remote is one clear error.

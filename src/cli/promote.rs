@@ -770,13 +770,8 @@ fn apply_again(ctx: &Context, args: &ApplyArgs, mut pr: Promotion, e: Earlier) -
     let old_head = e.git.run_line(&["rev-parse", "HEAD"])?;
     let base = if args.push {
         // The target as the remote has it now.
-        let tracking = format!("refs/remotes/{}/{}", args.remote, args.target_branch);
-        let refspec = format!("+refs/heads/{}:{tracking}", args.target_branch);
         mr::remote_url(&e.git, &args.remote)?;
-        e.git
-            .run(&["fetch", "--quiet", "--no-tags", &args.remote, &refspec])
-            .map_err(|err| CliError::new(mr::redact_urls(&err.to_string())))?;
-        Some(tracking)
+        Some(mr::fetch_target(&e.git, &args.remote, &args.target_branch)?)
     } else {
         e.git.resolve_base(args.base.as_deref())?
     };
