@@ -502,35 +502,26 @@ impl Report {
                 )
             })
             .collect();
-        let mut widths = header.map(str::len);
-        for (_, cols, _) in &rows {
-            for (w, c) in widths.iter_mut().zip(cols) {
-                *w = (*w).max(c.chars().count());
-            }
-        }
-        let fmt_row = |cols: &[String]| -> String {
-            let mut line = String::from("  ");
-            for (i, (c, w)) in cols.iter().zip(widths).enumerate() {
-                line.push_str(c);
-                if i + 1 < cols.len() {
-                    line.push_str(&" ".repeat(w.saturating_sub(c.chars().count()) + 2));
-                }
-            }
-            line.trim_end().to_string()
-        };
+        let table: Vec<Vec<String>> = std::iter::once(header.map(String::from).to_vec())
+            .chain(rows.iter().map(|(_, cols, _)| cols.to_vec()))
+            .collect();
+        let lines = crate::util::align(&table, "  ");
+        let (head, lines) = lines
+            .split_first()
+            .map_or(("", &[][..]), |(h, l)| (h.as_str(), l));
         let mut out = String::new();
         let mut current: Option<&str> = None;
-        for (ns, cols, why) in &rows {
+        for ((ns, _, why), line) in rows.iter().zip(lines) {
             if current != Some(ns.as_str()) {
                 if current.is_some() {
                     out.push('\n');
                 }
                 out.push_str(&format!("namespace {ns}\n"));
-                out.push_str(&fmt_row(&header.map(String::from)));
+                out.push_str(head);
                 out.push('\n');
                 current = Some(ns);
             }
-            out.push_str(&fmt_row(cols));
+            out.push_str(line);
             if let Some(why) = why {
                 out.push_str(&format!("  ({why})"));
             }

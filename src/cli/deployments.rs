@@ -46,28 +46,10 @@ pub fn check_namespace(model: &Model, namespace: Option<&str>) -> Result<(), Cli
 
 /// Renders rows as columns two spaces apart, the last one unpadded.
 pub fn columns(rows: &[Vec<String>]) -> String {
-    let n = rows.iter().map(Vec::len).max().unwrap_or(0);
-    let mut widths = vec![0usize; n];
-    for r in rows {
-        for (w, c) in widths.iter_mut().zip(r) {
-            *w = (*w).max(c.chars().count());
-        }
-    }
-    let mut out = String::new();
-    for r in rows {
-        let mut line = String::new();
-        for (i, c) in r.iter().enumerate() {
-            if i + 1 == r.len() {
-                line.push_str(c);
-            } else {
-                let w = widths[i];
-                line.push_str(&format!("{c:<w$}  "));
-            }
-        }
-        out.push_str(line.trim_end());
-        out.push('\n');
-    }
-    out
+    crate::util::align(rows, "")
+        .into_iter()
+        .map(|l| l + "\n")
+        .collect()
 }
 
 fn table(deps: &[Deployment]) -> String {

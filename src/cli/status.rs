@@ -15,48 +15,26 @@ pub struct Args {
 
 /// Renders locations as an aligned table.
 pub fn location_table(locs: &[Location], show_state: bool) -> String {
-    let rows: Vec<[String; 6]> = locs
+    let rows: Vec<Vec<String>> = locs
         .iter()
         .map(|l| {
-            [
+            let mut row = vec![
                 l.id.clone(),
                 l.kind.name().to_string(),
                 l.at(),
                 l.value.clone(),
-                if !show_state {
-                    String::new()
-                } else if l.in_sync {
-                    "in sync".to_string()
-                } else {
-                    "drifted".to_string()
-                },
-                l.context.describe(),
-            ]
+            ];
+            if show_state {
+                row.push(if l.in_sync { "in sync" } else { "drifted" }.to_string());
+            }
+            row.push(l.context.describe());
+            row
         })
         .collect();
-    let mut widths = [0usize; 6];
-    for r in &rows {
-        for (w, c) in widths.iter_mut().zip(r) {
-            *w = (*w).max(c.chars().count());
-        }
-    }
-    let mut out = String::new();
-    for r in rows {
-        let mut line = String::from("  ");
-        for (i, (c, w)) in r.iter().zip(widths).enumerate() {
-            if i == 4 && !show_state {
-                continue;
-            }
-            if i == 5 {
-                line.push_str(c);
-            } else {
-                line.push_str(&format!("{c:<w$}  "));
-            }
-        }
-        out.push_str(line.trim_end());
-        out.push('\n');
-    }
-    out
+    crate::util::align(&rows, "  ")
+        .into_iter()
+        .map(|l| l + "\n")
+        .collect()
 }
 
 /// `status`: one table per component.
