@@ -651,10 +651,8 @@ pub fn cmd_apply(ctx: &Context, args: &ApplyArgs) -> CmdResult {
         ImageCheck::NotChecked { .. } => ctx.warn(&pr.image.line()),
         ImageCheck::Exists { .. } => {}
     }
-    if args.mr_api {
-        // A missing or unsafe token is found before anything is written.
-        mr::resolve_token(args.token_file.as_deref())?;
-    }
+    // A missing or unsafe token is found before anything is written.
+    let token = mr_token(args)?;
     let commit_plan = if args.commit {
         Some(check_commit(ctx, args, &pr)?)
     } else {
@@ -689,7 +687,7 @@ pub fn cmd_apply(ctx: &Context, args: &ApplyArgs) -> CmdResult {
         }
     }
     if let (true, Some((git, branch, subject))) = (args.push, &commit_plan) {
-        let mr = push(args, &pr, git, branch, subject)?;
+        let mr = push(args, &pr, git, branch, subject, token)?;
         if ctx.json {
             ctx.print_json(&json!({ "merge_request": mr }));
         } else {
@@ -765,6 +763,8 @@ fn earlier_run(
 /// a new head), and with `--push` the branch is force-pushed with lease and its merge request
 /// updated, never duplicated.
 fn apply_again(ctx: &Context, args: &ApplyArgs, mut pr: Promotion, e: Earlier) -> CmdResult {
+    // A missing or unsafe token is found before the commit is made anew.
+    let token = mr_token(args)?;
     // The change report of the promotion, from the version before the commit.
     pr.resolution = resolve(ctx, &e.before, &args.promote)?;
     let old_head = e.git.run_line(&["rev-parse", "HEAD"])?;
@@ -813,7 +813,7 @@ fn apply_again(ctx: &Context, args: &ApplyArgs, mut pr: Promotion, e: Earlier) -
         e.subject
     )];
     if args.push {
-        lines.extend(push(args, &pr, &e.git, &e.branch, &e.subject)?);
+        lines.extend(push(args, &pr, &e.git, &e.branch, &e.subject, token)?);
     }
     if ctx.json {
         let mut v = plan_json(&pr, false, Some(&id));
@@ -829,12 +829,21 @@ fn apply_again(ctx: &Context, args: &ApplyArgs, mut pr: Promotion, e: Earlier) -
 }
 
 /// Pushes the promotion branch and opens (or updates) its merge request.
+/// With `--mr-api`, the GitLab token (`--token-file`, else `GITLAB_TOKEN`).
+fn mr_token(args: &ApplyArgs) -> Result<Option<mr::Secret>, CliError> {
+    Ok(args
+        .mr_api
+        .then(|| mr::resolve_token(args.token_file.as_deref()))
+        .transpose()?)
+}
+
 fn push(
     args: &ApplyArgs,
     pr: &Promotion,
     git: &Git,
     branch: &str,
     subject: &str,
+    token: Option<mr::Secret>,
 ) -> Result<Vec<String>, CliError> {
     let mut description = match &pr.resolution.changes {
         Some(r) => changes::render_markdown(r),
@@ -864,16 +873,14 @@ fn push(
     };
     let keep = "the local branch and commit stay: fix the cause and run again";
     // The token is read before anything is pushed.
-    let gitlab = if args.mr_api {
-        let token = mr::resolve_token(args.token_file.as_deref())?;
-        Some(mr::gitlab_for_remote(
+    let gitlab = match token {
+        Some(token) => Some(mr::gitlab_for_remote(
             git,
             &args.remote,
             args.gitlab_url.as_deref(),
             token,
-        )?)
-    } else {
-        None
+        )?),
+        None => None,
     };
     // With --mr-api the REST API opens the merge request; the push carries no options then.
     let out = mr::push_branch(git, &req, !args.mr_api)
