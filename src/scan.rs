@@ -631,10 +631,7 @@ impl Worker<'_> {
         let mut prefix = crate::util::Fnv::new();
         prefix.write(rel.as_bytes());
         prefix.write(b"/");
-        let bytes = match &listing {
-            Listing::Old(_) => self.cache.listing(&listing),
-            Listing::New(v) => v.as_slice(),
-        };
+        let bytes = self.cache.listing(&listing);
         for (kind, name) in listing_entries(bytes) {
             let Ok(cname) = CString::new(name) else {
                 continue;
