@@ -204,8 +204,9 @@ pub struct Checkout {
 }
 
 impl Checkout {
-    /// Opens the checkout at `root`: it must hold `.env`, `data/` and `resources/`.
-    pub fn open(root: &Path) -> Result<Checkout> {
+    /// Checks that `root` is a checkout: it holds `.env`, `data/` and `resources/`, and none of
+    /// them is a link that leads out of it (nothing is read through such a link).
+    pub fn check_root(root: &Path) -> Result<()> {
         let missing: Vec<&str> = [ENV_FILE, "data", "resources"]
             .into_iter()
             .filter(|p| !root.join(p).exists())
@@ -217,6 +218,23 @@ impl Checkout {
                 missing.join(", ")
             )));
         }
+        let real_root = std::fs::canonicalize(root).map_err(|e| Error::io(root, e))?;
+        for p in [ENV_FILE, "data", "resources"] {
+            let real =
+                std::fs::canonicalize(root.join(p)).map_err(|e| Error::io(Path::new(p), e))?;
+            if !real.starts_with(&real_root) {
+                return Err(Error::refused(format!(
+                    "{p}: a link to {}, outside the checkout; refusing to read or write through it",
+                    real.display()
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Opens the checkout at `root` (see [`Checkout::check_root`]).
+    pub fn open(root: &Path) -> Result<Checkout> {
+        Checkout::check_root(root)?;
         let env_path = root.join(ENV_FILE);
         let bytes = std::fs::read(&env_path).map_err(|e| Error::io(&env_path, e))?;
         let env_text = String::from_utf8(bytes)

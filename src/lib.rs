@@ -2,7 +2,6 @@
 //! and move them all to one upstream commit, safely.
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
-pub mod apply;
 pub mod changes;
 pub mod checkout;
 pub mod cli;
@@ -16,6 +15,7 @@ pub mod pin;
 pub mod plan;
 pub mod registry;
 pub mod scan;
+pub mod transaction;
 pub mod upstream;
 pub mod util;
 pub mod verify;

@@ -454,7 +454,7 @@ fn read(checkout: &Checkout, path: &str) -> Result<String> {
 
 /// Pins `shards` of `integration` to `image_ref` (default: the `.env` version of
 /// qontract-reconcile) in its managed entry of `namespace` (default: the production one).
-/// Returns the change for the caller to write (with [`crate::apply::write_all`]); `before ==
+/// Returns the change for the caller to write (with [`crate::transaction::write_all`]); `before ==
 /// after` when every shard is already pinned to that ref.
 pub fn pin(
     checkout: &Checkout,

@@ -29,7 +29,13 @@ pub struct ScannedFile {
     pub symlink: bool,
     /// The file's key in the scan cache (a hash of `rel`).
     pub key: u64,
+    /// Device and inode: a file reached by two paths is one file.
+    pub id: (u64, u64),
 }
+
+/// The largest YAML file read: a larger one that mentions a needle is an error, one that
+/// mentions none is skipped with a warning.
+pub const MAX_YAML_BYTES: usize = 16 << 20;
 
 /// What one walk found.
 #[derive(Debug, Default)]
@@ -38,6 +44,13 @@ pub struct ScanOutcome {
     pub files: Vec<ScannedFile>,
     /// Files and folders that could not be read: (path, reason).
     pub unreadable: Vec<(String, String)>,
+    /// Links to a YAML file or a folder outside the checkout: (path, where it leads). Nothing
+    /// was read through them.
+    pub outside: Vec<(String, String)>,
+    /// Files over [`MAX_YAML_BYTES`] that mention a needle.
+    pub too_large: Vec<String>,
+    /// Files over [`MAX_YAML_BYTES`] that mention none: skipped.
+    pub large_skipped: Vec<String>,
     /// Number of YAML files seen.
     pub yaml_files: usize,
     /// Number of them read from disk (the others were known from the scan cache).
@@ -139,7 +152,7 @@ impl Hasher for KeyHasher {
     }
 }
 
-const CACHE_MAGIC: &[u8; 8] = b"QRSCAN5\n";
+const CACHE_MAGIC: &[u8; 8] = b"QRSCAN6\n";
 
 /// The cache key of a repository-relative path.
 pub fn path_key(rel: &str) -> u64 {
@@ -351,6 +364,12 @@ struct Queue {
 }
 
 struct Worker<'a> {
+    /// The checkout's real path, and those of its trees.
+    root: &'a Path,
+    trees: &'a [std::path::PathBuf],
+    /// Folders outside the trees walked through a link, by real path (each once).
+    linked: &'a Mutex<std::collections::HashSet<std::path::PathBuf>>,
+    longest_needle: usize,
     matcher: &'a AhoCorasick,
     alone: &'a [memchr::memmem::Finder<'a>],
     /// The number of shared needles: the index of the first `alone` one.
@@ -366,6 +385,9 @@ struct Worker<'a> {
 struct Found {
     files: Vec<ScannedFile>,
     unreadable: Vec<(String, String)>,
+    outside: Vec<(String, String)>,
+    too_large: Vec<String>,
+    large_skipped: Vec<String>,
     yaml_files: usize,
     read_files: usize,
     /// Files read whose stamp the cache did not know.
@@ -449,6 +471,21 @@ fn scan_at(
         .iter()
         .map(|n| memchr::memmem::Finder::new(n.as_bytes()))
         .collect();
+    let real_root = std::fs::canonicalize(root).map_err(|e| Error::io(root, e))?;
+    let mut trees = Vec::new();
+    for t in TREES {
+        let Ok(real) = std::fs::canonicalize(root.join(t)) else {
+            continue;
+        };
+        if !real.starts_with(&real_root) {
+            return Err(Error::refused(format!(
+                "{t}: a link to {}, outside the checkout; refusing to read or write through it",
+                real.display()
+            )));
+        }
+        trees.push(real);
+    }
+    let linked = Mutex::new(std::collections::HashSet::new());
     let dirs: Vec<Work> = TREES
         .iter()
         .filter(|t| root.join(t).is_dir())
@@ -469,6 +506,10 @@ fn scan_at(
         .map_or(2, |n| n.get())
         .clamp(1, 16);
     let worker = Worker {
+        root: &real_root,
+        trees: &trees,
+        linked: &linked,
+        longest_needle: every.iter().map(String::len).max().unwrap_or(0),
         matcher: &matcher,
         alone: &alone,
         shared: needles.shared.len(),
@@ -484,6 +525,9 @@ fn scan_at(
             if let Ok(found) = h.join() {
                 all.files.extend(found.files);
                 all.unreadable.extend(found.unreadable);
+                all.outside.extend(found.outside);
+                all.too_large.extend(found.too_large);
+                all.large_skipped.extend(found.large_skipped);
                 all.yaml_files += found.yaml_files;
                 all.read_files += found.read_files;
                 all.refreshed += found.refreshed;
@@ -521,10 +565,20 @@ fn scan_at(
         }
     });
     all.files.sort_by(|a, b| a.rel.cmp(&b.rel));
+    // A file reached by two paths (hard links, links inside the checkout) is one file: the
+    // first path names it.
+    let mut ids = std::collections::HashSet::new();
+    all.files.retain(|f| ids.insert(f.id));
     all.unreadable.sort();
+    all.outside.sort();
+    all.too_large.sort();
+    all.large_skipped.sort();
     Ok(ScanOutcome {
         files: all.files,
         unreadable: all.unreadable,
+        outside: all.outside,
+        too_large: all.too_large,
+        large_skipped: all.large_skipped,
         yaml_files: all.yaml_files,
         read_files: all.read_files,
         cache: next,
@@ -669,14 +723,8 @@ impl Worker<'_> {
                     }
                 }
             }
-            if symlink {
-                // A link is read when it leads to a file.
-                let target = rustix::fs::statat(fd.as_fd(), &cname, AtFlags::empty());
-                if !target
-                    .is_ok_and(|t| FileType::from_raw_mode(t.st_mode) == FileType::RegularFile)
-                {
-                    continue;
-                }
+            if symlink && !self.follow_link(name, child_rel(), &mut more, found) {
+                continue;
             }
             files.push(Pending {
                 dir: fd.clone(),
@@ -697,16 +745,73 @@ impl Worker<'_> {
         more
     }
 
+    /// Resolves the link `name` (at `rel`) before anything is read through it: a link out of
+    /// the checkout is reported and not followed; a folder inside it is walked (unless the walk
+    /// reaches it anyway, or reached it through another link); a YAML file inside it is read
+    /// through the link (true) unless the walk reaches the file itself.
+    fn follow_link(
+        &self,
+        name: &[u8],
+        rel: String,
+        more: &mut Vec<Work>,
+        found: &mut Found,
+    ) -> bool {
+        let Ok(real) = std::fs::canonicalize(self.root.join(&rel)) else {
+            return false; // a dangling link
+        };
+        let is_dir = real.is_dir();
+        let yaml_file = real.is_file() && is_yaml_name(name);
+        if !is_dir && !yaml_file {
+            return false;
+        }
+        if !real.starts_with(self.root) {
+            found.outside.push((rel, real.display().to_string()));
+            return false;
+        }
+        let in_tree = self.trees.iter().any(|t| real.starts_with(t));
+        if is_dir {
+            let first = self.linked.lock().is_ok_and(|mut l| l.insert(real.clone()));
+            if !in_tree && first {
+                if let Ok(name) = CString::new(real.as_os_str().as_bytes()) {
+                    more.push(Work::Dir {
+                        parent: None,
+                        name,
+                        rel,
+                    });
+                }
+            }
+            return false;
+        }
+        let walked = in_tree && real.file_name().is_some_and(|n| is_yaml_name(n.as_bytes()));
+        !walked
+    }
+
     fn read(&self, p: Pending, buf: &mut Vec<u8>, found: &mut Found) {
         found.yaml_files += 1;
         found.read_files += 1;
-        let len = match read_into(p.dir.as_fd(), &p.name, buf) {
+        let (len, file) = match read_into(p.dir.as_fd(), &p.name, p.symlink, buf) {
             Ok(n) => n,
             Err(e) => {
                 found.unreadable.push((p.rel, io_message(&e)));
                 return;
             }
         };
+        if len > MAX_YAML_BYTES {
+            // Not kept, not cached: searched to the end without holding it (a regular file has
+            // an end).
+            if !file.metadata().is_ok_and(|m| m.is_file()) {
+                found
+                    .unreadable
+                    .push((p.rel, "not a regular file".to_string()));
+                return;
+            }
+            match self.mentions_past(&buf[..len], file) {
+                Ok(true) => found.too_large.push(p.rel),
+                Ok(false) => found.large_skipped.push(p.rel),
+                Err(e) => found.unreadable.push((p.rel, io_message(&e))),
+            }
+            return;
+        }
         let text = &buf[..len];
         let mut hits: Vec<usize> = self
             .matcher
@@ -742,13 +847,51 @@ impl Worker<'_> {
         if hits.is_empty() {
             return;
         }
+        let id = match file.metadata() {
+            Ok(m) => (
+                std::os::unix::fs::MetadataExt::dev(&m),
+                std::os::unix::fs::MetadataExt::ino(&m),
+            ),
+            Err(e) => {
+                found.unreadable.push((p.rel, io_message(&e)));
+                return;
+            }
+        };
         found.files.push(ScannedFile {
             rel: p.rel,
             bytes: text.to_vec(),
             hits,
             symlink: p.symlink,
             key: p.key,
+            id,
         });
+    }
+
+    /// Whether a file whose first bytes are `head` mentions a needle anywhere, reading the rest
+    /// from `file` in pieces that overlap by the longest needle.
+    fn mentions_past(&self, head: &[u8], mut file: std::fs::File) -> std::io::Result<bool> {
+        let found =
+            |b: &[u8]| self.matcher.is_match(b) || self.alone.iter().any(|f| f.find(b).is_some());
+        if found(head) {
+            return Ok(true);
+        }
+        let keep = self.longest_needle.saturating_sub(1).min(head.len());
+        let mut window = head[head.len() - keep..].to_vec();
+        let mut piece = vec![0u8; 1 << 20];
+        loop {
+            let n = match file.read(&mut piece) {
+                Ok(0) => return Ok(false),
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            window.extend_from_slice(&piece[..n]);
+            if found(&window) {
+                return Ok(true);
+            }
+            let cut = window.len().saturating_sub(keep);
+            window.drain(..cut);
+        }
     }
 }
 
@@ -770,7 +913,8 @@ fn read_listing(fd: BorrowedFd<'_>) -> rustix::io::Result<Vec<u8>> {
         }
         let kind = match ft {
             FileType::Directory => KIND_DIR,
-            FileType::Symlink if is_yaml_name(name) => KIND_LINK,
+            // Any link: it may lead to a YAML file or to a folder.
+            FileType::Symlink => KIND_LINK,
             FileType::RegularFile if is_yaml_name(name) => KIND_FILE,
             _ => continue,
         };
@@ -784,8 +928,22 @@ fn read_listing(fd: BorrowedFd<'_>) -> rustix::io::Result<Vec<u8>> {
 /// Reads a whole file (`name` in the open folder `dir`) into `buf` and returns its length.
 /// `buf` keeps its (zeroed) length between calls, so no byte is cleared or allocated twice; it
 /// grows when a file is larger.
-fn read_into(dir: BorrowedFd<'_>, name: &CStr, buf: &mut Vec<u8>) -> std::io::Result<usize> {
-    let fd = rustix::fs::openat(dir, name, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())?;
+///
+/// Reads at most [`MAX_YAML_BYTES`] + 1 bytes (a longer length says the file is too large), and
+/// returns the open file too. A name that is not a link (`follow` false) is opened without
+/// following one, so a file swapped for a link since the listing is not read through it; a
+/// FIFO is never waited on.
+fn read_into(
+    dir: BorrowedFd<'_>,
+    name: &CStr,
+    follow: bool,
+    buf: &mut Vec<u8>,
+) -> std::io::Result<(usize, std::fs::File)> {
+    let mut flags = OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NONBLOCK;
+    if !follow {
+        flags |= OFlags::NOFOLLOW;
+    }
+    let fd = rustix::fs::openat(dir, name, flags, Mode::empty())?;
     let mut f = std::fs::File::from(fd);
     let mut filled = 0;
     loop {
@@ -793,8 +951,12 @@ fn read_into(dir: BorrowedFd<'_>, name: &CStr, buf: &mut Vec<u8>) -> std::io::Re
             let grow = buf.len().max(64 * 1024);
             buf.resize(buf.len() + grow, 0);
         }
-        match f.read(&mut buf[filled..]) {
-            Ok(0) => return Ok(filled),
+        let end = buf.len().min(MAX_YAML_BYTES + 1);
+        if filled == end {
+            return Ok((filled, f));
+        }
+        match f.read(&mut buf[filled..end]) {
+            Ok(0) => return Ok((filled, f)),
             Ok(n) => filled += n,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
             Err(e) => return Err(e),
@@ -990,17 +1152,120 @@ mod tests {
                 "resources/x/both.yml"
             ]
         );
-        // A link to a YAML file is read through the link.
+        // A link to a file the walk reaches anyway is no second file; a link to a YAML file
+        // elsewhere in the checkout is read through the link.
         std::os::unix::fs::symlink("../data/new.yml", t.dir.path().join("resources/link.yml"))
             .unwrap();
+        t.write("shared/s.txt", "x: beta\n");
+        std::os::unix::fs::symlink("../shared/s.txt", t.dir.path().join("resources/s.yml"))
+            .unwrap();
         let linked = t.scan(0b01, &[]);
+        assert_eq!(
+            rels(&linked),
+            [
+                "data/new.yml",
+                "data/sub/deeper/d.yaml",
+                "resources/s.yml",
+                "resources/x/both.yml"
+            ]
+        );
         let link = linked
             .files
             .iter()
-            .find(|f| f.rel == "resources/link.yml")
+            .find(|f| f.rel == "resources/s.yml")
             .unwrap();
         assert!(link.symlink);
         assert_eq!(link.bytes, b"x: beta\n");
+    }
+
+    #[test]
+    fn folder_links_inside_the_checkout_are_walked_once() {
+        let t = Tree::new();
+        t.write("shared/conf/c.yml", "x: alpha\n");
+        let link = |to: &str, at: &str| {
+            std::os::unix::fs::symlink(to, t.dir.path().join(at)).unwrap();
+        };
+        link("../shared/conf", "data/conf");
+        // A second way to the same folder, a loop, and a link into a tree walked anyway.
+        link("../../shared/conf", "resources/x/conf-again");
+        link("..", "t-loop");
+        std::fs::rename(
+            t.dir.path().join("t-loop"),
+            t.dir.path().join("shared/conf/up"),
+        )
+        .unwrap();
+        link("../data", "resources/data-again");
+        let out = t.scan(0, &[]);
+        let mut found = rels(&out);
+        let conf = found
+            .iter()
+            .position(|r| r.ends_with("/c.yml"))
+            .map(|i| found.remove(i))
+            .unwrap();
+        assert!(
+            conf == "data/conf/c.yml" || conf == "resources/x/conf-again/c.yml",
+            "{conf}"
+        );
+        assert_eq!(
+            found,
+            ["data/a.yml", "data/b.yml", "data/both.yml"],
+            "each file once"
+        );
+        assert!(out.outside.is_empty() && out.unreadable.is_empty());
+    }
+
+    #[test]
+    fn links_out_of_the_checkout_are_reported_and_not_read() {
+        let t = Tree::new();
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::write(outside.path().join("o.yml"), "x: alpha\n").unwrap();
+        std::os::unix::fs::symlink(
+            outside.path().join("o.yml"),
+            t.dir.path().join("data/o.yml"),
+        )
+        .unwrap();
+        std::os::unix::fs::symlink(outside.path(), t.dir.path().join("data/dir")).unwrap();
+        std::os::unix::fs::symlink("/proc/self/pagemap", t.dir.path().join("data/pm.yml")).unwrap();
+        let out = t.scan(0, &[]);
+        let mut paths: Vec<&str> = out.outside.iter().map(|(p, _)| p.as_str()).collect();
+        paths.sort_unstable();
+        assert_eq!(paths, ["data/dir", "data/o.yml", "data/pm.yml"]);
+        assert_eq!(rels(&out), ["data/a.yml", "data/b.yml", "data/both.yml"]);
+        // A tree that leads out of the checkout is refused whole.
+        std::fs::remove_dir_all(t.dir.path().join("resources")).unwrap();
+        std::os::unix::fs::symlink(outside.path(), t.dir.path().join("resources")).unwrap();
+        let err = scan_at(t.dir.path(), &t.needles, None, 0, now())
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("resources: a link to") && err.contains("outside the checkout"));
+    }
+
+    #[test]
+    fn hard_links_are_one_file() {
+        let t = Tree::new();
+        std::fs::hard_link(
+            t.dir.path().join("data/b.yml"),
+            t.dir.path().join("resources/b-again.yml"),
+        )
+        .unwrap();
+        assert_eq!(
+            rels(&t.scan(0, &[])),
+            ["data/a.yml", "data/b.yml", "data/both.yml"]
+        );
+    }
+
+    #[test]
+    fn files_over_the_limit_are_searched_to_the_end_but_not_kept() {
+        let t = Tree::new();
+        let mut big = vec![b'#'; MAX_YAML_BYTES + 100];
+        big.extend_from_slice(b"\nx: al");
+        t.write("data/big-quiet.yml", std::str::from_utf8(&big).unwrap());
+        big.extend_from_slice(b"pha\n");
+        t.write("data/big-loud.yml", std::str::from_utf8(&big).unwrap());
+        let out = t.scan(0, &[]);
+        assert_eq!(out.too_large, ["data/big-loud.yml"]);
+        assert_eq!(out.large_skipped, ["data/big-quiet.yml"]);
+        assert_eq!(rels(&out), ["data/a.yml", "data/b.yml", "data/both.yml"]);
     }
 
     #[test]

@@ -12,6 +12,7 @@ use crate::checkout::{Checkout, Component};
 use crate::error::Error;
 use crate::locations::{self, Discovery};
 use crate::scan::{self, ScannedFile};
+use crate::transaction::{self, CheckoutLock};
 
 mod deployments;
 mod pin;
@@ -52,6 +53,16 @@ pub struct Cli {
     /// Read every file instead of trusting the scan cache.
     #[arg(long, global = true)]
     pub no_scan_cache: bool,
+    /// How long a command that writes waits for another one that holds the checkout's lock.
+    #[arg(
+        long,
+        global = true,
+        value_name = "DURATION",
+        default_value = "10s",
+        env = "QR_PROMOTE_LOCK_WAIT",
+        value_parser = verify::parse_duration
+    )]
+    pub lock_wait: std::time::Duration,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -131,6 +142,8 @@ pub struct Context {
     pub cache_dir: PathBuf,
     pub use_scan_cache: bool,
     pub checkout: Checkout,
+    /// The checkout's lock, held for the whole run of a command that writes.
+    pub lock: Option<CheckoutLock>,
     out: std::io::Stdout,
 }
 
@@ -150,7 +163,16 @@ pub struct Scanned {
 }
 
 impl Context {
-    fn new(cli: &Cli) -> Result<Context, CliError> {
+    /// Opens the checkout. A command that writes (`writes` names it) takes the checkout's lock
+    /// first; every command finishes a transaction that an earlier run left interrupted before
+    /// it reads anything.
+    fn new(cli: &Cli, writes: Option<&str>) -> Result<Context, CliError> {
+        Checkout::check_root(&cli.repo)?;
+        let lock = match writes {
+            Some(command) => Some(CheckoutLock::acquire(&cli.repo, command, cli.lock_wait)?),
+            None => None,
+        };
+        recover(&cli.repo, lock.as_ref(), cli.lock_wait)?;
         let checkout = Checkout::open(&cli.repo)?;
         Ok(Context {
             json: cli.json,
@@ -158,8 +180,16 @@ impl Context {
             cache_dir: cli.cache_dir.clone().unwrap_or_else(default_cache_dir),
             use_scan_cache: !cli.no_scan_cache,
             checkout,
+            lock,
             out: std::io::stdout(),
         })
+    }
+
+    /// The checkout's lock (taken by [`Context::new`] for the commands that write).
+    pub fn lock(&self) -> Result<&CheckoutLock, CliError> {
+        self.lock
+            .as_ref()
+            .ok_or_else(|| CliError::new("internal: a command that writes runs without the lock"))
     }
 
     /// Writes to stdout (a closed pipe is not an error).
@@ -196,8 +226,12 @@ impl Context {
         };
         let cache_file = self.use_scan_cache.then(|| self.scan_cache_file());
         let outcome = scan::scan_with(&self.root, &needles, cache_file.as_deref(), bits)?;
-        for (path, why) in &outcome.unreadable {
-            self.warn(&format!("{path}: cannot read: {why}"));
+        scan_problems(&outcome)?;
+        for path in &outcome.large_skipped {
+            self.warn(&format!(
+                "{path}: larger than {} MiB and mentions no component; skipped",
+                scan::MAX_YAML_BYTES >> 20
+            ));
         }
         Ok(Scanned {
             files: outcome.files,
@@ -288,6 +322,35 @@ impl Drop for Scanned {
     }
 }
 
+/// Every file under `data/` and `resources/` may hold a location: one that cannot be read, a
+/// link out of the checkout, or a file too large to read, is an error (naming the first, and how
+/// many more).
+fn scan_problems(outcome: &scan::ScanOutcome) -> CmdResult {
+    let mut problems: Vec<String> = Vec::new();
+    problems.extend(outcome.outside.iter().map(|(p, to)| {
+        format!("{p}: a link to {to}, outside the checkout; refusing to read through it")
+    }));
+    problems.extend(
+        outcome
+            .unreadable
+            .iter()
+            .map(|(p, why)| format!("{p}: cannot read: {why}; it may hold a location")),
+    );
+    problems.extend(outcome.too_large.iter().map(|p| {
+        format!(
+            "{p}: larger than {} MiB and mentions a component; refusing to read it",
+            scan::MAX_YAML_BYTES >> 20
+        )
+    }));
+    let Some(first) = problems.first() else {
+        return Ok(());
+    };
+    Err(match problems.len() - 1 {
+        0 => CliError::new(first.clone()),
+        n => CliError::new(format!("{first} (and {n} more)")),
+    })
+}
+
 /// `$QR_PROMOTE_CACHE` is handled by clap; else `$XDG_CACHE_HOME/qr-promote`, else `~/.cache/qr-promote`.
 pub fn default_cache_dir() -> PathBuf {
     if let Some(x) = std::env::var_os("XDG_CACHE_HOME").filter(|x| !x.is_empty()) {
@@ -322,8 +385,43 @@ pub fn main() -> ExitCode {
     }
 }
 
+/// Finishes an interrupted transaction, with the lock held (`held`, or taken for the recovery
+/// alone when a journal is there).
+fn recover(root: &Path, held: Option<&CheckoutLock>, wait: std::time::Duration) -> CmdResult {
+    let taken;
+    let lock = match held {
+        Some(l) => l,
+        None => {
+            let state = transaction::state_dir(root);
+            if state.join(transaction::journal::JOURNAL).exists() {
+                taken = CheckoutLock::acquire(root, "recovery", wait)?;
+            } else if state.exists() {
+                // What a run killed before its journal was in place leaves: cleaned up unless
+                // another run is at work.
+                match CheckoutLock::acquire(root, "recovery", std::time::Duration::ZERO) {
+                    Ok(l) => taken = l,
+                    Err(_) => return Ok(()),
+                }
+            } else {
+                return Ok(());
+            }
+            &taken
+        }
+    };
+    if let Some(r) = transaction::recover(lock.root(), lock.state_dir())? {
+        eprintln!("note: {r}");
+    }
+    Ok(())
+}
+
 fn run(cli: &Cli) -> CmdResult {
-    let ctx = Context::new(cli)?;
+    let writes = match &cli.command {
+        Command::Apply(_) => Some("apply"),
+        Command::Pin(_) => Some("pin"),
+        Command::Unpin(_) => Some("unpin"),
+        _ => None,
+    };
+    let ctx = Context::new(cli, writes)?;
     match &cli.command {
         Command::Status(a) => status::cmd_status(&ctx, a),
         Command::Plan(a) => promote::cmd_plan(&ctx, a),

@@ -4,9 +4,9 @@ use serde_json::json;
 
 use super::deployments::load_model;
 use super::{CmdResult, Context};
-use crate::apply;
 use crate::pin::{self, Which};
 use crate::plan::{unified_diff, FileChange};
+use crate::transaction;
 
 /// Arguments of `pin`.
 #[derive(Debug, clap::Args)]
@@ -58,7 +58,7 @@ fn finish(ctx: &Context, change: FileChange, what: &str, dry_run: bool) -> CmdRe
     let diff = unified_diff(&change.path, &change.before, &change.after);
     let written = changed && !dry_run;
     if written {
-        apply::write_all(&ctx.root, std::slice::from_ref(&change))?;
+        transaction::write_all(ctx.lock()?, std::slice::from_ref(&change))?;
     }
     if ctx.json {
         ctx.print_json(&json!({

@@ -7,7 +7,6 @@ use serde_json::json;
 
 use super::status::location_table;
 use super::{CliError, CmdResult, Context, Scanned};
-use crate::apply;
 use crate::changes::{self, ChangeReport};
 use crate::checkout::Component;
 use crate::git::Git;
@@ -16,6 +15,7 @@ use crate::model::{Model, ShardMove, RECONCILE};
 use crate::mr;
 use crate::plan::{self, Plan, Selection};
 use crate::registry::{self, ImageStatus, RegistryOptions};
+use crate::transaction;
 use crate::upstream::{Relation, Resolved, Upstream, UpstreamOptions};
 
 /// What `plan` and `apply` share.
@@ -658,7 +658,7 @@ pub fn cmd_apply(ctx: &Context, args: &ApplyArgs) -> CmdResult {
     } else {
         None
     };
-    let written = apply::write_all(&ctx.root, &pr.plan.files)?;
+    let written = transaction::write_all(ctx.lock()?, &pr.plan.files)?;
     let mut commit_id = None;
     if let Some((git, branch, subject)) = &commit_plan {
         let body = match &pr.resolution.changes {

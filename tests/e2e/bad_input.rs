@@ -166,8 +166,9 @@ fn a_link_that_points_outside_the_checkout_is_refused() {
     let before = sb.snapshot();
     let r = sb.run(&["apply", "--offline", "--to", NEW]).code(1);
     assert!(
-        one_line(&r.stderr)
-            .contains("data/linked.yml:1: a symbolic link that points outside the checkout"),
+        one_line(&r.stderr).contains("data/linked.yml: a link to")
+            && r.stderr
+                .contains("outside the checkout; refusing to read through it"),
         "{}",
         r.stderr
     );

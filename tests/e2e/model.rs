@@ -31,6 +31,10 @@ fn table(m: &Model, integration: Option<&str>, namespace: Option<&str>) -> Strin
         .join("\n")
 }
 
+fn lock(root: &std::path::Path) -> qr_promote::transaction::CheckoutLock {
+    qr_promote::transaction::CheckoutLock::acquire(root, "pin", std::time::Duration::ZERO).unwrap()
+}
+
 fn s(v: &[&str]) -> Vec<String> {
     v.iter().map(|x| x.to_string()).collect()
 }
@@ -174,7 +178,7 @@ fn pin_adds_to_existing_overrides_two_spaces() {
       sharding:
         strategy: per-aws-account
     "#);
-    qr_promote::apply::write_all(&c.root, &[ch]).unwrap();
+    qr_promote::transaction::write_all(&lock(&c.root), &[ch]).unwrap();
     let m = Model::load(&c).unwrap();
     let pinned: Vec<String> = m
         .deployments(Some("terraform-resources"), Some("qr-production"))
@@ -406,7 +410,7 @@ fn unpin_removes_refs_overrides_and_the_empty_list() {
         false,
     )
     .unwrap();
-    qr_promote::apply::write_all(&c.root, &[ch]).unwrap();
+    qr_promote::transaction::write_all(&lock(&c.root), &[ch]).unwrap();
     let m = Model::load(&c).unwrap();
     let ch = unpin(
         &c,

@@ -107,6 +107,51 @@ impl Sandbox {
     }
 }
 
+impl Sandbox {
+    /// Every file below `dir` with its bytes.
+    pub fn snapshot_of(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+        let mut out = Vec::new();
+        walk(dir, &mut out);
+        out.sort();
+        out
+    }
+
+    /// [`Sandbox::snapshot`] of a tree with files the test cannot read (their bytes are empty).
+    pub fn snapshot_readable(&self) -> Vec<(PathBuf, Vec<u8>)> {
+        fn go(dir: &Path, out: &mut Vec<(PathBuf, Vec<u8>)>) {
+            for e in std::fs::read_dir(dir).unwrap() {
+                let e = e.unwrap();
+                let p = e.path();
+                if e.file_type().unwrap().is_dir() {
+                    go(&p, out);
+                } else if e.file_type().unwrap().is_file() {
+                    out.push((p.clone(), std::fs::read(&p).unwrap_or_default()));
+                }
+            }
+        }
+        let mut out = Vec::new();
+        go(&self.root(), &mut out);
+        out.sort();
+        out
+    }
+}
+
+/// Lets every user read and write a folder and what is in it (for runs as another user).
+pub fn open_to_everyone(dir: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    let m = std::fs::symlink_metadata(dir).unwrap();
+    if m.file_type().is_symlink() {
+        return;
+    }
+    let mode = if m.is_dir() { 0o777 } else { 0o666 };
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(mode)).unwrap();
+    if m.is_dir() {
+        for e in std::fs::read_dir(dir).unwrap() {
+            open_to_everyone(&e.unwrap().path());
+        }
+    }
+}
+
 fn walk(dir: &Path, out: &mut Vec<(PathBuf, Vec<u8>)>) {
     for e in std::fs::read_dir(dir).unwrap() {
         let e = e.unwrap();

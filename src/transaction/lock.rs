@@ -1,0 +1,270 @@
+//! The checkout lock: one writer at a time, and a journal that only its holder touches.
+//!
+//! The lock is an exclusive `flock` on `<state>/lock`, where `<state>` is `.git/qr-promote/` of
+//! the checkout (or `.qr-promote/` at its root when it has no `.git`). The kernel releases a
+//! `flock` when its holder dies, so a killed run never leaves a stale lock. The file exists only
+//! while it is held and says who holds it; a waiter names that holder when it gives up.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{Read, Write};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use rustix::fs::FlockOperation;
+
+use crate::error::{Error, Result};
+
+/// The folder of a checkout where qr-promote keeps its lock and journal: `.git/qr-promote/` (the
+/// folder a `.git` file names, in a worktree), else `.qr-promote/` at the root.
+pub fn state_dir(root: &Path) -> PathBuf {
+    let dot_git = root.join(".git");
+    match fs::symlink_metadata(&dot_git) {
+        Ok(m) if m.is_dir() => return dot_git.join("qr-promote"),
+        Ok(m) if m.is_file() => {
+            // A worktree or submodule: `gitdir: <path>`, relative to the root or absolute.
+            if let Ok(text) = fs::read_to_string(&dot_git) {
+                if let Some(dir) = text.lines().next().and_then(|l| l.strip_prefix("gitdir:")) {
+                    let dir = root.join(dir.trim());
+                    if dir.is_dir() {
+                        return dir.join("qr-promote");
+                    }
+                }
+            }
+        }
+        _ => {}
+    }
+    root.join(".qr-promote")
+}
+
+/// Creates the state folder (mode 0700) when it is missing.
+pub(crate) fn create_state_dir(dir: &Path) -> std::io::Result<()> {
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+}
+
+/// The exclusive lock on a checkout, held until dropped.
+#[derive(Debug)]
+pub struct CheckoutLock {
+    root: PathBuf,
+    state: PathBuf,
+    command: String,
+    file: Option<File>,
+}
+
+/// Who holds a lock, as its file says.
+fn describe_holder(text: &str) -> String {
+    let field = |name: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name).and_then(|v| v.strip_prefix('=')))
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+    };
+    let command = field("command").unwrap_or("another command");
+    let since = field("since")
+        .and_then(|s| s.parse::<u64>().ok())
+        .and_then(|s| now_secs().checked_sub(s))
+        .map(|held| format!(", for {held}s"))
+        .unwrap_or_default();
+    match field("pid") {
+        Some(pid) => format!("qr-promote {command} (pid {pid}{since})"),
+        None => "another qr-promote run".to_string(),
+    }
+}
+
+fn now_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+fn show(d: Duration) -> String {
+    if d.as_millis() < 1000 {
+        format!("{}ms", d.as_millis())
+    } else {
+        format!("{}s", d.as_secs())
+    }
+}
+
+impl CheckoutLock {
+    /// Takes the lock of the checkout at `root` for `command`, waiting up to `wait` for another
+    /// holder to let go; then refuses, naming the holder.
+    pub fn acquire(root: &Path, command: &str, wait: Duration) -> Result<CheckoutLock> {
+        let root = fs::canonicalize(root).map_err(|e| Error::io(root, e))?;
+        let state = state_dir(&root);
+        let path = state.join("lock");
+        let start = Instant::now();
+        loop {
+            create_state_dir(&state).map_err(|e| Error::io(&state, e))?;
+            let file = match OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .mode(0o600)
+                .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
+                .open(&path)
+            {
+                Ok(f) => f,
+                // The folder went away with the last holder: make it again.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(Error::io(&path, e)),
+            };
+            match rustix::fs::flock(&file, FlockOperation::NonBlockingLockExclusive) {
+                Ok(()) => {
+                    // The holder before us may have removed the file after we opened it: the
+                    // lock counts only on the file that is still at the path.
+                    let same = fs::symlink_metadata(&path)
+                        .ok()
+                        .zip(file.metadata().ok())
+                        .is_some_and(|(p, f)| p.ino() == f.ino() && p.dev() == f.dev());
+                    if !same {
+                        continue;
+                    }
+                    let mut lock = CheckoutLock {
+                        root,
+                        state,
+                        command: command.to_string(),
+                        file: Some(file),
+                    };
+                    lock.record()
+                        .map_err(|e| Error::io(&lock.state.join("lock"), e))?;
+                    return Ok(lock);
+                }
+                Err(e) if e == rustix::io::Errno::WOULDBLOCK || e == rustix::io::Errno::INTR => {
+                    let waited = start.elapsed();
+                    if waited >= wait {
+                        let mut text = String::new();
+                        let _ = (&file).read_to_string(&mut text);
+                        return Err(Error::refused(format!(
+                            "{}: the checkout is locked by {}; waited {}; nothing written (--lock-wait waits longer)",
+                            root.display(),
+                            describe_holder(&text),
+                            show(wait)
+                        )));
+                    }
+                    std::thread::sleep((wait - waited).min(Duration::from_millis(25)));
+                }
+                Err(e) => return Err(Error::io(&path, e.into())),
+            }
+        }
+    }
+
+    fn record(&mut self) -> std::io::Result<()> {
+        let command = &self.command;
+        let Some(mut f) = self.file.as_ref() else {
+            return Ok(());
+        };
+        f.set_len(0)?;
+        write!(
+            f,
+            "pid={}\ncommand={command}\nsince={}\n",
+            std::process::id(),
+            now_secs()
+        )
+    }
+
+    /// The canonical root of the locked checkout.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The command that holds the lock (`apply`, `pin`, ...).
+    pub fn command(&self) -> &str {
+        &self.command
+    }
+
+    /// The state folder (lock and journal).
+    pub fn state_dir(&self) -> &Path {
+        &self.state
+    }
+}
+
+impl Drop for CheckoutLock {
+    fn drop(&mut self) {
+        // Remove the file while still holding it, then let go: a waiter that opened the old file
+        // sees it is no longer at the path and opens the new one.
+        let _ = fs::remove_file(self.state.join("lock"));
+        self.file = None;
+        if self.state.ends_with(".qr-promote") {
+            // Leave no empty folder in the checkout (fails harmlessly when it holds a journal
+            // or another run's lock).
+            let _ = fs::remove_dir(&self.state);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_second_lock_waits_then_names_the_holder() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = CheckoutLock::acquire(dir.path(), "apply", Duration::ZERO).unwrap();
+        let err = CheckoutLock::acquire(dir.path(), "pin", Duration::from_millis(60))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains(&format!(
+                "locked by qr-promote apply (pid {}",
+                std::process::id()
+            )) && err.contains("waited 60ms"),
+            "{err}"
+        );
+        drop(first);
+        let again = CheckoutLock::acquire(dir.path(), "pin", Duration::ZERO).unwrap();
+        assert!(dir.path().join(".qr-promote/lock").exists());
+        drop(again);
+        assert!(
+            !dir.path().join(".qr-promote").exists(),
+            "nothing is left in the checkout"
+        );
+    }
+
+    #[test]
+    fn a_waiter_gets_the_lock_when_the_holder_lets_go() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = CheckoutLock::acquire(dir.path(), "apply", Duration::ZERO).unwrap();
+        let root = dir.path().to_path_buf();
+        let waiter = std::thread::spawn(move || {
+            CheckoutLock::acquire(&root, "apply", Duration::from_secs(20)).map(|_| ())
+        });
+        std::thread::sleep(Duration::from_millis(100));
+        drop(first);
+        waiter.join().unwrap().unwrap();
+    }
+
+    #[test]
+    fn the_state_lives_in_the_git_folder_when_there_is_one() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(state_dir(dir.path()), dir.path().join(".qr-promote"));
+        fs::create_dir(dir.path().join(".git")).unwrap();
+        assert_eq!(state_dir(dir.path()), dir.path().join(".git/qr-promote"));
+        let wt = tempfile::tempdir().unwrap();
+        fs::create_dir_all(dir.path().join(".git/worktrees/w")).unwrap();
+        fs::write(
+            wt.path().join(".git"),
+            format!(
+                "gitdir: {}\n",
+                dir.path().join(".git/worktrees/w").display()
+            ),
+        )
+        .unwrap();
+        assert_eq!(
+            state_dir(wt.path()),
+            dir.path().join(".git/worktrees/w/qr-promote")
+        );
+    }
+
+    #[test]
+    fn holders_are_described_from_their_file() {
+        assert_eq!(
+            describe_holder("pid=42\ncommand=apply\n"),
+            "qr-promote apply (pid 42)"
+        );
+        assert_eq!(describe_holder(""), "another qr-promote run");
+    }
+}
