@@ -87,8 +87,7 @@ pub struct CommitInfo {
 /// configuration holds the URL without them, and each command that contacts the upstream gets
 /// them through its environment (`GIT_CONFIG_COUNT`/`GIT_CONFIG_KEY_n`/`GIT_CONFIG_VALUE_n`, an
 /// `http.extraHeader` with Basic authorization), which other users cannot read in the process
-/// list. Every message names the URL with its credentials redacted.
-#[derive(Debug)]
+/// list. Every message names the URL with its credentials redacted, and so does `Debug`.
 pub struct Upstream {
     /// The URL as given.
     url: String,
@@ -109,6 +108,19 @@ pub struct Upstream {
     progress: bool,
     /// A fetch happened in this session: a miss after it is final.
     fetched: AtomicBool,
+}
+
+impl std::fmt::Debug for Upstream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Upstream")
+            .field("url", &self.shown)
+            .field("remote", &self.remote)
+            .field("local", &self.local)
+            .field("path", &self.path)
+            .field("offline", &self.offline)
+            .field("progress", &self.progress)
+            .finish_non_exhaustive()
+    }
 }
 
 /// What a commit-id prefix names in the cache.
@@ -1029,6 +1041,27 @@ mod tests {
         assert_eq!(r, "ssh://git@h.example/a/x.git");
         assert_eq!(key, "ssh://h.example/a/x");
         assert!(auth.is_none());
+        let dir = tempfile::tempdir().unwrap();
+        let opts = UpstreamOptions {
+            cache_dir: dir.path().to_path_buf(),
+            offline: true,
+            progress: false,
+        };
+        let up = Upstream::open_with_env(
+            "https://bot:T0KEN@h.example/a/up.git",
+            opts,
+            &[
+                ("GIT_CONFIG_GLOBAL", "/dev/null"),
+                ("GIT_CONFIG_NOSYSTEM", "1"),
+            ],
+        )
+        .unwrap();
+        let shown = format!("{up:?}");
+        assert!(
+            shown.contains("[redacted]@h.example") && !shown.contains("T0KEN"),
+            "{shown}"
+        );
+        assert!(!shown.contains(&base64::engine::general_purpose::STANDARD.encode("bot:T0KEN")));
         assert_eq!(percent_decode("a%2Fb%zz%4"), "a/b%zz%4");
     }
 }
