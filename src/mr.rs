@@ -322,7 +322,7 @@ pub fn push_branch(git: &Git, req: &MrRequest, mr_options: bool) -> Result<PushO
     })
 }
 
-/// The remote's lines of git's stderr, `remote:` stripped, blank ones dropped.
+/// The remote's lines of git's stderr, `remote:` stripped, blank ones dropped, secrets redacted.
 fn remote_lines(stderr: &str) -> Vec<String> {
     stderr
         .split(['\n', '\r'])
