@@ -351,7 +351,8 @@ pub fn short(id: &str) -> &str {
     id.get(..7).unwrap_or(id)
 }
 
-/// Git's error output as one line: its `fatal:`/`error:` lines joined, else its last line.
+/// Git's error output as one line: its `fatal:`/`error:` lines joined, else its last line;
+/// URL credentials and secret query values redacted ([`crate::redact::redact`]).
 pub fn one_line(stderr: &str) -> String {
     let lines: Vec<&str> = stderr
         .split(['\n', '\r'])
@@ -377,7 +378,7 @@ pub fn one_line(stderr: &str) -> String {
         }
         unique.join("; ")
     };
-    msg.trim_end_matches('.').to_string()
+    crate::redact::redact(msg.trim_end_matches('.'))
 }
 
 #[cfg(test)]
@@ -393,6 +394,10 @@ mod tests {
         );
         assert_eq!(one_line("warning: x\nsomething broke\n"), "something broke");
         assert_eq!(one_line(""), "no message");
+        assert_eq!(
+            one_line("fatal: unable to access 'https://u:TOKEN@h/x.git/?token=T2': 403\n"),
+            "unable to access 'https://[redacted]@h/x.git/?token=[redacted]': 403"
+        );
     }
 
     #[test]

@@ -13,6 +13,7 @@ pub mod model;
 pub mod mr;
 pub mod pin;
 pub mod plan;
+pub mod redact;
 pub mod registry;
 pub mod scan;
 pub mod transaction;

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use crate::error::{io_message, Error, Result};
 use crate::git::{is_promotion_subject, one_line, short, Git};
+use crate::redact::{redact, redact_known, MARKER};
 use crate::util::{is_loopback, url_host};
 
 /// The environment variable holding a GitLab token.
@@ -150,7 +151,7 @@ pub fn fetch_target(git: &Git, remote: &str, target: &str) -> Result<String> {
         return Err(Error::external(format!(
             "{}: cannot fetch {target} from {remote}: {}",
             git.label(),
-            redact_urls(&one_line(&fetch.stderr))
+            redact(&one_line(&fetch.stderr))
         )));
     }
     Ok(tracking)
@@ -303,7 +304,7 @@ pub fn push_branch(git: &Git, req: &MrRequest, mr_options: bool) -> Result<PushO
             None => parts.push(one_line(&out.stderr)),
         }
         parts.dedup();
-        let why = redact_urls(&parts.join("; "));
+        let why = redact(&parts.join("; "));
         return Err(Error::external(format!(
             "{}: push of {} to {} rejected: {}",
             git.label(),
@@ -321,12 +322,12 @@ pub fn push_branch(git: &Git, req: &MrRequest, mr_options: bool) -> Result<PushO
     })
 }
 
-/// The remote's lines of git's stderr, `remote:` stripped, blank ones dropped.
+/// The remote's lines of git's stderr, `remote:` stripped, blank ones dropped, secrets redacted.
 fn remote_lines(stderr: &str) -> Vec<String> {
     stderr
         .split(['\n', '\r'])
         .filter_map(|l| l.strip_prefix("remote:"))
-        .map(|l| l.trim().to_string())
+        .map(|l| redact(l.trim()))
         .filter(|l| !l.is_empty())
         .collect()
 }
@@ -364,7 +365,7 @@ pub fn merge_request_url(lines: &[String]) -> Option<String> {
         }
         if after_view {
             if let Some(u) = urls(line).into_iter().find(|u| is_mr(u)) {
-                return Some(redact_urls(&u));
+                return Some(redact(&u));
             }
         }
     }
@@ -372,31 +373,7 @@ pub fn merge_request_url(lines: &[String]) -> Option<String> {
         .iter()
         .flat_map(|l| urls(l))
         .find(|u| is_mr(u))
-        .map(|u| redact_urls(&u))
-}
-
-/// Text with the credentials of any `scheme://user:pass@host` URL replaced by `[redacted]`.
-pub fn redact_urls(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(i) = rest.find("://") {
-        let (head, tail) = rest.split_at(i + 3);
-        out.push_str(head);
-        let end = tail
-            .find(|c: char| c == '/' || c.is_whitespace() || c == '\'' || c == '"')
-            .unwrap_or(tail.len());
-        let authority = &tail[..end];
-        match authority.rfind('@') {
-            Some(at) => {
-                out.push_str("[redacted]@");
-                out.push_str(&authority[at + 1..]);
-            }
-            None => out.push_str(authority),
-        }
-        rest = &tail[end..];
-    }
-    out.push_str(rest);
-    out
+        .map(|u| redact(&u))
 }
 
 /// A token. `Debug` and `Display` print `[redacted]`; only [`Secret::expose`] gives the value.
@@ -417,13 +394,13 @@ impl Secret {
 
 impl fmt::Debug for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("[redacted]")
+        f.write_str(MARKER)
     }
 }
 
 impl fmt::Display for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("[redacted]")
+        f.write_str(MARKER)
     }
 }
 
@@ -508,7 +485,7 @@ impl GitLab {
         let (derived, path) = parse_remote_url(remote_url).map_err(|why| {
             Error::input(format!(
                 "remote URL {}: {why}",
-                redact_urls(&shown_url(remote_url))
+                redact(&shown_url(remote_url))
             ))
         })?;
         let base = match explicit_base {
@@ -635,11 +612,7 @@ impl GitLab {
 
     /// One line, without the token, without URL credentials.
     fn scrub(&self, msg: &str) -> String {
-        let mut msg = redact_urls(msg);
-        let token = self.token.expose();
-        if !token.is_empty() {
-            msg = msg.replace(token, "[redacted]");
-        }
+        let msg = redact_known(msg, &[self.token.expose()]);
         msg.split_whitespace().collect::<Vec<_>>().join(" ")
     }
 
@@ -805,7 +778,7 @@ fn authority(url: &str) -> &str {
 
 /// `https://...`, or `http://` for loopback only; no credentials, query or fragment. No trailing `/`.
 fn check_base_url(url: &str) -> std::result::Result<String, String> {
-    let shown = redact_urls(&shown_url(url));
+    let shown = redact(&shown_url(url));
     let Some((scheme, rest)) = url.split_once("://") else {
         return Err(format!("GitLab URL `{shown}` is not an http(s) URL"));
     };
@@ -838,7 +811,7 @@ fn shown_url(url: &str) -> String {
     if url.chars().count() > 200 {
         shown.push_str("...");
     }
-    redact_urls(&shown)
+    redact(&shown)
 }
 
 /// Percent-encodes all but the unreserved characters (so `/` becomes `%2F`).
@@ -950,7 +923,7 @@ mod tests {
         let gl = GitLab::from_remote_url("git@h:a/b.git", None, s).unwrap();
         assert!(!format!("{gl:?}").contains("glpat"));
         assert_eq!(
-            redact_urls("To https://oauth2:glpat-1@h/a/b.git and ssh://git@h/x"),
+            redact("To https://oauth2:glpat-1@h/a/b.git and ssh://git@h/x"),
             "To https://[redacted]@h/a/b.git and ssh://[redacted]@h/x"
         );
     }

@@ -15,6 +15,7 @@ use std::time::Duration;
 use base64::Engine as _;
 use ureq::http;
 
+use crate::redact::{redact_known, redact_url, MARKER};
 use crate::util::{is_loopback, url_host};
 
 /// The manifest media types a check accepts: OCI index and manifest, Docker list and v2 manifest.
@@ -88,20 +89,29 @@ impl RegistryOptions {
 }
 
 /// Parse a `HOST=URL` registry override (as given to `--registry-url`), checking the URL.
+/// Messages show the override with its credentials and secret query values redacted.
 pub fn parse_registry_override(spec: &str) -> crate::Result<(String, String)> {
     let Some((host, url)) = spec.split_once('=') else {
         return Err(crate::Error::input(format!(
-            "registry override `{spec}`: expected HOST=URL, e.g. quay.io=http://127.0.0.1:5000"
+            "registry override `{}`: expected HOST=URL, e.g. quay.io=http://127.0.0.1:5000",
+            redact_url(spec)
         )));
     };
+    let shown = format!("{}={}", redact_url(host.trim()), redact_url(url.trim()));
+    let shown: String = shown
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(300)
+        .collect();
     let host = host.trim();
     if host.is_empty() || !host.chars().all(is_host_char) {
         return Err(crate::Error::input(format!(
-            "registry override `{spec}`: `{host}` is not a registry host"
+            "registry override `{shown}`: `{}` is not a registry host",
+            redact_url(host)
         )));
     }
     let url = check_base_url(url.trim())
-        .map_err(|why| crate::Error::input(format!("registry override `{spec}`: {why}")))?;
+        .map_err(|why| crate::Error::input(format!("registry override `{shown}`: {why}")))?;
     Ok((host.to_ascii_lowercase(), url))
 }
 
@@ -395,14 +405,15 @@ fn url_is_loopback(url: &str) -> bool {
         .is_some_and(|authority| is_loopback(url_host(authority)))
 }
 
-/// A URL fit for an error message: no query, no control characters, bounded length.
+/// A URL fit for an error message: no credentials, no query, no control characters, bounded
+/// length.
 fn shown_url(url: &str) -> String {
     let url = url.split(['?', '#']).next().unwrap_or_default();
     let mut shown: String = url.chars().filter(|c| !c.is_control()).take(200).collect();
     if url.chars().count() > 200 {
         shown.push_str("...");
     }
-    shown
+    redact_url(&shown)
 }
 
 /// Credentials found for a registry host. `Debug` never shows the secret.
@@ -419,7 +430,7 @@ impl fmt::Debug for Credentials {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Credentials")
             .field("user", &self.user)
-            .field("password", &"<redacted>")
+            .field("password", &MARKER)
             .field("source", &self.source)
             .finish()
     }
@@ -677,14 +688,10 @@ impl<'a> Session<'a> {
     }
 
     fn error(&self, kind: RegistryErrorKind, reason: impl Into<String>) -> RegistryError {
-        let mut reason: String = reason.into();
+        let reason: String = reason.into();
         // Messages are built without secrets; this is a second line of defence.
-        for secret in &self.secrets {
-            if secret.len() >= 4 {
-                reason = reason.replace(secret.as_str(), "<redacted>");
-            }
-        }
-        let reason = reason.replace(['\n', '\r'], " ");
+        let secrets: Vec<&str> = self.secrets.iter().map(String::as_str).collect();
+        let reason = redact_known(&reason, &secrets).replace(['\n', '\r'], " ");
         RegistryError {
             reference: self.reference.clone(),
             kind,
@@ -720,6 +727,20 @@ impl<'a> Session<'a> {
                     .map(str::trim)
                     .filter(|d| d.contains(':') && d.chars().all(|c| c.is_ascii_graphic()))
                     .map(str::to_string);
+                let media_type = reply.header("content-type").map(media_type);
+                if digest.is_none() && !media_type.as_deref().is_some_and(is_manifest_type) {
+                    let what = match media_type.as_deref() {
+                        Some("") | None => "no content type".to_string(),
+                        Some(t) => printable(t),
+                    };
+                    return Err(self.error(
+                        RegistryErrorKind::Protocol,
+                        format!(
+                            "registry at {} answered {status} with {what}, not an image manifest",
+                            shown_url(&self.base)
+                        ),
+                    ));
+                }
                 Ok(ImageStatus::Exists { digest })
             }
             404 => Ok(ImageStatus::NotFound),
@@ -1134,6 +1155,43 @@ impl<'a> Session<'a> {
     }
 }
 
+/// The manifest media types whose answer proves a tag exists (with no `Docker-Content-Digest`).
+const MANIFEST_TYPES: [&str; 6] = [
+    "application/vnd.oci.image.manifest.v1+json",
+    "application/vnd.oci.image.index.v1+json",
+    "application/vnd.docker.distribution.manifest.v2+json",
+    "application/vnd.docker.distribution.manifest.list.v2+json",
+    "application/vnd.docker.distribution.manifest.v1+json",
+    "application/vnd.docker.distribution.manifest.v1+prettyjws",
+];
+
+/// The media type of a `Content-Type` value: without parameters, trimmed, lowercase.
+fn media_type(content_type: &str) -> String {
+    content_type
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase()
+}
+
+fn is_manifest_type(media_type: &str) -> bool {
+    MANIFEST_TYPES.contains(&media_type)
+}
+
+/// A value from the network fit for a message: printable ASCII, at most 100 characters.
+fn printable(value: &str) -> String {
+    let mut shown: String = value
+        .chars()
+        .map(|c| if c.is_ascii_graphic() { c } else { '?' })
+        .take(100)
+        .collect();
+    if value.chars().count() > 100 {
+        shown.push_str("...");
+    }
+    shown
+}
+
 /// A dropped connection or malformed answer may pass; refused, DNS, TLS and timeouts do not.
 fn is_transient(err: &ureq::Error) -> bool {
     match err {
@@ -1359,6 +1417,42 @@ mod tests {
         let c = parse_challenge("Bearer realm=https://x/token, service=x").unwrap();
         assert_eq!(c.param("realm"), Some("https://x/token"));
         assert_eq!(c.param("service"), Some("x"));
+    }
+
+    #[test]
+    fn manifest_media_types() {
+        assert_eq!(
+            media_type(" Application/VND.oci.image.index.v1+json ; charset=utf-8"),
+            "application/vnd.oci.image.index.v1+json"
+        );
+        for t in MANIFEST_TYPES {
+            assert!(is_manifest_type(t), "{t}");
+        }
+        for t in [
+            "text/html",
+            "application/json",
+            "application/octet-stream",
+            "",
+        ] {
+            assert!(!is_manifest_type(&media_type(t)), "{t}");
+        }
+        assert_eq!(printable("text/html\u{1b}[31m"), "text/html?[31m");
+    }
+
+    #[test]
+    fn override_refusals_do_not_echo_secrets() {
+        for spec in [
+            "quay.io=http://user:pass@127.0.0.1:5000",
+            "quay.io=http://127.0.0.1:5000/?token=pass",
+            "quay.io=http://10.0.0.1:5000/?access_token=pass",
+            "quay.io=user:pass@10.0.0.1:5000",
+            "user:pass@quay.io=http://127.0.0.1:5000",
+            "quay.io:user:pass@http://127.0.0.1:5000",
+        ] {
+            let err = parse_registry_override(spec).unwrap_err().to_string();
+            assert!(!err.contains("pass"), "{spec}: {err}");
+            assert!(err.starts_with("registry override `"), "{spec}: {err}");
+        }
     }
 
     #[test]

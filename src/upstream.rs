@@ -7,10 +7,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use base64::Engine as _;
+
 use crate::checkout::normalize_repo_url;
 use crate::error::{io_message, Error, Result};
 use crate::git::{one_line, Git};
-use crate::util::{fnv, is_commit_hex};
+use crate::redact::{redact_known, redact_url, split_userinfo};
+use crate::util::{create_private_dir_all, fnv, is_commit_hex, make_tree_private};
 
 /// Where the caches live and how far resolving may go.
 #[derive(Debug, Clone)]
@@ -79,12 +82,23 @@ pub struct CommitInfo {
 }
 
 /// An upstream repository, reached through its local cache.
-#[derive(Debug)]
+///
+/// Credentials in an http(s) URL (`https://user:token@host/...`) never reach the cache: its git
+/// configuration holds the URL without them, and each command that contacts the upstream gets
+/// them through its environment (`GIT_CONFIG_COUNT`/`GIT_CONFIG_KEY_n`/`GIT_CONFIG_VALUE_n`, an
+/// `http.extraHeader` with Basic authorization), which other users cannot read in the process
+/// list. Every message names the URL with its credentials redacted, and so does `Debug`.
 pub struct Upstream {
     /// The URL as given.
     url: String,
-    /// What git fetches from (`file://` for local paths).
+    /// The URL as messages show it: credentials redacted.
+    shown: String,
+    /// What git fetches from (`file://` for local paths), without credentials.
     remote: String,
+    /// Git for commands that contact the upstream: the cache's, with the credentials.
+    remote_git: Git,
+    /// The secrets to keep out of messages (the password and the header value).
+    secrets: Vec<String>,
     /// A local upstream's absolute path.
     local: Option<PathBuf>,
     /// The bare cache repository.
@@ -94,6 +108,19 @@ pub struct Upstream {
     progress: bool,
     /// A fetch happened in this session: a miss after it is final.
     fetched: AtomicBool,
+}
+
+impl std::fmt::Debug for Upstream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Upstream")
+            .field("url", &self.shown)
+            .field("remote", &self.remote)
+            .field("local", &self.local)
+            .field("path", &self.path)
+            .field("offline", &self.offline)
+            .field("progress", &self.progress)
+            .finish_non_exhaustive()
+    }
 }
 
 /// What a commit-id prefix names in the cache.
@@ -128,12 +155,13 @@ impl Upstream {
         if url.is_empty() {
             return Err(Error::input("upstream: empty repository URL"));
         }
-        let (remote, local, key) = remote_of(url)?;
+        let shown = redact_url(url);
+        let (remote, local, key, auth) = remote_of(url)?;
         let upstreams = opts.cache_dir.join("upstreams");
-        std::fs::create_dir_all(&upstreams).map_err(|e| Error::io(&upstreams, e))?;
+        create_private_dir_all(&upstreams)?;
         let stem = format!("{}-{:016x}", cache_name(&key), fnv(&[&key]));
         let path = upstreams.join(format!("{stem}.git"));
-        let label = format!("upstream {url}");
+        let label = format!("upstream {shown}");
         let with_env = |mut git: Git| {
             // Never fetch missing objects behind our back (a blobless cache lacks every blob).
             git = git.with_env("GIT_NO_LAZY_FETCH", "1");
@@ -148,13 +176,24 @@ impl Upstream {
             if configured.stdout.trim() != remote {
                 git.run(&["config", "remote.origin.url", &remote])?;
             }
+            let shared = git.output(&["config", "--get", "core.sharedRepository"])?;
+            if shared.stdout.trim() != PRIVATE_MODE {
+                // A cache made before caches were private: narrow it once.
+                git.run(&["config", "core.sharedRepository", PRIVATE_MODE])?;
+                make_tree_private(&path)?;
+            }
         } else {
             // Build the cache aside and rename it into place, so a concurrent run never sees half of it.
             let tmp = upstreams.join(format!(".{stem}.tmp{}", std::process::id()));
             let _ = std::fs::remove_dir_all(&tmp);
             let tmp_str = tmp.to_string_lossy().into_owned();
-            with_env(Git::new(&upstreams).with_label(&label))
-                .run(&["init", "--bare", "--quiet", &tmp_str])?;
+            with_env(Git::new(&upstreams).with_label(&label)).run(&[
+                "init",
+                "--bare",
+                "--quiet",
+                &format!("--shared={PRIVATE_MODE}"),
+                &tmp_str,
+            ])?;
             let tmp_git = with_env(Git::new(&tmp).with_label(&label)).with_env("GIT_DIR", &tmp);
             tmp_git.run(&["remote", "add", "origin", &remote])?;
             tmp_git.run(&["config", "remote.origin.tagOpt", "--tags"])?;
@@ -165,9 +204,27 @@ impl Upstream {
                 }
             }
         }
+        let mut secrets = Vec::new();
+        let mut remote_git = git.clone();
+        if let Some(auth) = auth {
+            let (key, value) = match &auth.password {
+                Some(password) => {
+                    let pair = format!("{}:{password}", auth.user);
+                    let basic = base64::engine::general_purpose::STANDARD.encode(pair);
+                    secrets.push(password.clone());
+                    secrets.push(basic.clone());
+                    ("http.extraHeader", format!("Authorization: Basic {basic}"))
+                }
+                None => ("credential.username", auth.user.clone()),
+            };
+            remote_git = with_config_env(remote_git, env, key, &value);
+        }
         Ok(Upstream {
             url: url.to_string(),
+            shown,
             remote,
+            remote_git,
+            secrets,
             local,
             path,
             git,
@@ -182,7 +239,12 @@ impl Upstream {
         &self.url
     }
 
-    /// What git fetches from (a local path becomes a `file://` URL).
+    /// The URL as messages show it, credentials redacted.
+    pub fn shown_url(&self) -> &str {
+        &self.shown
+    }
+
+    /// What git fetches from (a local path becomes a `file://` URL), without credentials.
     pub fn remote(&self) -> &str {
         &self.remote
     }
@@ -271,7 +333,7 @@ impl Upstream {
         args.push("origin");
         self.run_remote(&args)?;
         self.fetched.store(true, Ordering::Relaxed);
-        Ok(())
+        make_tree_private(&self.path)
     }
 
     /// How `new` relates to `old`; both are commit ids (7 to 40 digits) that must be in the
@@ -432,7 +494,8 @@ impl Upstream {
             "origin",
             id,
         ]);
-        self.run_remote(&args).map(|_| ())
+        self.run_remote(&args)?;
+        make_tree_private(&self.path)
     }
 
     fn resolve_latest(&self) -> Result<Resolved> {
@@ -596,14 +659,14 @@ impl Upstream {
     fn run_remote(&self, args: &[&str]) -> Result<String> {
         self.refuse_offline("contact the upstream")?;
         if !self.progress {
-            let out = self.git.output(args)?;
+            let out = self.remote_git.output(args)?;
             return if out.success {
                 Ok(out.stdout)
             } else {
                 Err(self.remote_error(&out.stderr))
             };
         }
-        let mut cmd = self.git.spawn_command(args);
+        let mut cmd = self.remote_git.spawn_command(args);
         cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
         let cannot_run = |e: std::io::Error| {
             Error::external(format!(
@@ -653,6 +716,7 @@ impl Upstream {
         loop {
             match rx.recv_timeout(Duration::from_millis(50)) {
                 Ok(line) => {
+                    let line = self.scrub(&line);
                     if let Some(b) = &bar {
                         b.set_message(line.clone());
                     }
@@ -667,7 +731,7 @@ impl Upstream {
                     indicatif::ProgressStyle::with_template("{spinner} {prefix}: {wide_msg}")
                         .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner());
                 b.set_style(style);
-                b.set_prefix(format!("fetching {}", self.url));
+                b.set_prefix(format!("fetching {}", self.shown));
                 b.set_message(lines.last().cloned().unwrap_or_default());
                 b.enable_steady_tick(Duration::from_millis(100));
                 bar = Some(b);
@@ -688,8 +752,16 @@ impl Upstream {
         }
     }
 
+    /// A message without this upstream's secrets (nor any URL credentials).
+    fn scrub(&self, text: &str) -> String {
+        let secrets: Vec<&str> = self.secrets.iter().map(String::as_str).collect();
+        redact_known(text, &secrets)
+    }
+
     /// One line saying why contacting the upstream failed.
     fn remote_error(&self, stderr: &str) -> Error {
+        let stderr = self.scrub(stderr);
+        let stderr = stderr.as_str();
         let msg = one_line(stderr);
         let lower = stderr.to_ascii_lowercase();
         let label = self.label();
@@ -742,35 +814,139 @@ fn is_full_id(s: &str) -> bool {
     s.len() == 40 && s.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
-/// What git fetches from, a local upstream's absolute path, and the cache key.
-fn remote_of(url: &str) -> Result<(String, Option<PathBuf>, String)> {
+/// The mode of the cache's files (`core.sharedRepository`): the owner's alone; folders get 0700.
+const PRIVATE_MODE: &str = "0600";
+
+/// The user info of an upstream URL, kept out of the cache (percent-decoded).
+#[derive(Clone, PartialEq, Eq)]
+struct UrlAuth {
+    user: String,
+    password: Option<String>,
+}
+
+impl std::fmt::Debug for UrlAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UrlAuth")
+            .field("user", &crate::redact::MARKER)
+            .field(
+                "password",
+                &self.password.as_ref().map(|_| crate::redact::MARKER),
+            )
+            .finish()
+    }
+}
+
+/// What git fetches from (never with a password; an http(s) URL without user info), a local
+/// upstream's absolute path, the cache key (without user info), and the credentials for the
+/// commands that contact an http(s) upstream.
+fn remote_of(url: &str) -> Result<(String, Option<PathBuf>, String, Option<UrlAuth>)> {
     if let Some(path) = url.strip_prefix("file://") {
         let p = PathBuf::from(path);
         return Ok((
             url.to_string(),
             Some(p),
             normalize_repo_url(url).to_string(),
+            None,
         ));
     }
     let scp_like = url
         .find(':')
         .is_some_and(|colon| !url[..colon].contains('/'));
-    if url.contains("://") || scp_like {
-        return Ok((url.to_string(), None, normalize_repo_url(url).to_string()));
+    if url.contains("://") {
+        let Some((bare, user, password)) = split_userinfo(url) else {
+            return Ok((
+                url.to_string(),
+                None,
+                normalize_repo_url(url).to_string(),
+                None,
+            ));
+        };
+        let key = normalize_repo_url(&bare).to_string();
+        let scheme = url
+            .split("://")
+            .next()
+            .unwrap_or_default()
+            .to_ascii_lowercase();
+        if scheme == "http" || scheme == "https" {
+            let auth = UrlAuth {
+                user: percent_decode(&user),
+                password: password.as_deref().map(percent_decode),
+            };
+            return Ok((bare, None, key, Some(auth)));
+        }
+        // ssh and others: the user name says who to log in as (not a secret); a password is
+        // not for git to keep.
+        let (scheme, rest) = bare.split_once("://").unwrap_or((&bare, ""));
+        return Ok((format!("{scheme}://{user}@{rest}"), None, key, None));
+    }
+    if scp_like {
+        return Ok((
+            url.to_string(),
+            None,
+            normalize_repo_url(url).to_string(),
+            None,
+        ));
     }
     let abs = std::path::absolute(url)
-        .map_err(|e| Error::input(format!("upstream {url}: {}", io_message(&e))))?;
+        .map_err(|e| Error::input(format!("upstream {}: {}", redact_url(url), io_message(&e))))?;
     let shown = abs.to_string_lossy().into_owned();
     Ok((
         format!("file://{shown}"),
         Some(abs),
         normalize_repo_url(&shown).to_string(),
+        None,
     ))
 }
 
-/// The last path segment of a URL, reduced to `[A-Za-z0-9._-]`.
+/// `%XX` sequences decoded (others kept as they are), as git decodes a URL's user info.
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (b, hex) {
+            (b'%', Some(decoded)) => {
+                out.push(decoded);
+                i += 3;
+            }
+            _ => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// `git` with one more configuration entry passed through the environment
+/// (`GIT_CONFIG_COUNT`, `GIT_CONFIG_KEY_<n>`, `GIT_CONFIG_VALUE_<n>`), after the entries the
+/// environment (the process's, then `env`) already passes that way.
+fn with_config_env(git: Git, env: &[(&str, &str)], key: &str, value: &str) -> Git {
+    let count = env
+        .iter()
+        .rev()
+        .find(|(k, _)| *k == "GIT_CONFIG_COUNT")
+        .map(|(_, v)| v.to_string())
+        .or_else(|| std::env::var("GIT_CONFIG_COUNT").ok())
+        .and_then(|v| v.trim().parse::<usize>().ok())
+        .unwrap_or(0);
+    git.with_env("GIT_CONFIG_COUNT", (count + 1).to_string())
+        .with_env(format!("GIT_CONFIG_KEY_{count}"), key)
+        .with_env(format!("GIT_CONFIG_VALUE_{count}"), value)
+}
+
+/// The last path segment of a URL (its query and fragment left out: they may hold secrets),
+/// reduced to `[A-Za-z0-9._-]`.
 fn cache_name(key: &str) -> String {
-    let last = key.rsplit(['/', ':']).find(|s| !s.is_empty()).unwrap_or("");
+    let path = key.split(['?', '#']).next().unwrap_or_default();
+    let last = path
+        .rsplit(['/', ':'])
+        .find(|s| !s.is_empty())
+        .unwrap_or("");
     let name: String = last
         .chars()
         .map(|c| {
@@ -824,20 +1000,68 @@ mod tests {
 
     #[test]
     fn remotes_and_cache_names() {
-        let (r, local, key) =
+        let (r, local, key, _) =
             remote_of("https://github.com/app-sre/qontract-reconcile.git").unwrap();
         assert_eq!(r, "https://github.com/app-sre/qontract-reconcile.git");
         assert!(local.is_none());
         assert_eq!(key, "https://github.com/app-sre/qontract-reconcile");
         assert_eq!(cache_name(&key), "qontract-reconcile");
-        let (r, local, _) = remote_of("git@github.com:app-sre/x.git").unwrap();
+        let (r, local, _, _) = remote_of("git@github.com:app-sre/x.git").unwrap();
         assert_eq!(r, "git@github.com:app-sre/x.git");
         assert!(local.is_none());
-        let (r, local, key) = remote_of("/tmp/some repo/up.git/").unwrap();
+        let (r, local, key, _) = remote_of("/tmp/some repo/up.git/").unwrap();
         assert_eq!(r, "file:///tmp/some repo/up.git/");
         assert_eq!(local.unwrap(), PathBuf::from("/tmp/some repo/up.git/"));
         assert_eq!(cache_name(&key), "up");
-        assert_eq!(cache_name("https://h/a b?c"), "a-b-c");
+        assert_eq!(cache_name("https://h/a b?c"), "a-b");
+        assert_eq!(cache_name("https://h/x.git?token=abc#f"), "x.git");
         assert_eq!(cache_name(""), "repo");
+    }
+
+    #[test]
+    fn credentials_stay_out_of_the_remote_and_the_key() {
+        let (r, _, key, auth) = remote_of("https://bot:T%40K3N@h.example/a/up.git").unwrap();
+        assert_eq!(r, "https://h.example/a/up.git");
+        assert_eq!(key, "https://h.example/a/up");
+        let auth = auth.unwrap();
+        assert_eq!(
+            (auth.user.as_str(), auth.password.as_deref()),
+            ("bot", Some("T@K3N"))
+        );
+        assert!(!format!("{auth:?}").contains("T@K3N"));
+        let plain = remote_of("https://h.example/a/up.git").unwrap();
+        assert_eq!((plain.2, plain.3), (key, None));
+        let (r, _, _, auth) = remote_of("http://user@127.0.0.1:1/x.git").unwrap();
+        assert_eq!(r, "http://127.0.0.1:1/x.git");
+        assert_eq!(
+            auth.map(|a| (a.user, a.password)),
+            Some(("user".into(), None))
+        );
+        let (r, _, key, auth) = remote_of("ssh://git:pw@h.example/a/x.git").unwrap();
+        assert_eq!(r, "ssh://git@h.example/a/x.git");
+        assert_eq!(key, "ssh://h.example/a/x");
+        assert!(auth.is_none());
+        let dir = tempfile::tempdir().unwrap();
+        let opts = UpstreamOptions {
+            cache_dir: dir.path().to_path_buf(),
+            offline: true,
+            progress: false,
+        };
+        let up = Upstream::open_with_env(
+            "https://bot:T0KEN@h.example/a/up.git",
+            opts,
+            &[
+                ("GIT_CONFIG_GLOBAL", "/dev/null"),
+                ("GIT_CONFIG_NOSYSTEM", "1"),
+            ],
+        )
+        .unwrap();
+        let shown = format!("{up:?}");
+        assert!(
+            shown.contains("[redacted]@h.example") && !shown.contains("T0KEN"),
+            "{shown}"
+        );
+        assert!(!shown.contains(&base64::engine::general_purpose::STANDARD.encode("bot:T0KEN")));
+        assert_eq!(percent_decode("a%2Fb%zz%4"), "a/b%zz%4");
     }
 }

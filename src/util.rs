@@ -123,3 +123,60 @@ pub fn align(rows: &[Vec<String>], indent: &str) -> Vec<String> {
         })
         .collect()
 }
+
+/// Creates `dir` and its missing parents with mode 0700 (only the owner may enter), and makes an
+/// existing `dir` itself 0700 when others could enter it. For the cache folders.
+pub fn create_private_dir_all(dir: &std::path::Path) -> crate::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt as _, PermissionsExt as _};
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|e| crate::Error::io(dir, e))?;
+    let meta = std::fs::metadata(dir).map_err(|e| crate::Error::io(dir, e))?;
+    if meta.permissions().mode() & 0o077 != 0 {
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+            .map_err(|e| crate::Error::io(dir, e))?;
+    }
+    Ok(())
+}
+
+/// Writes `bytes` to `path` readable and writable by the owner only (mode 0600): a new file is
+/// created so, an existing one is narrowed to it before it is written.
+pub fn write_private(path: &std::path::Path, bytes: &[u8]) -> crate::Result<()> {
+    use std::io::Write as _;
+    use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| crate::Error::io(path, e))?;
+    file.set_permissions(std::fs::Permissions::from_mode(0o600))
+        .map_err(|e| crate::Error::io(path, e))?;
+    file.write_all(bytes).map_err(|e| crate::Error::io(path, e))
+}
+
+/// Narrows everything under `dir` (and `dir`) that others may read or enter: folders to 0700,
+/// files to their owner's bits alone (0600, or 0400 for git's read-only objects). Symbolic links
+/// are not followed. For caches written by another program (git).
+pub fn make_tree_private(dir: &std::path::Path) -> crate::Result<()> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let meta = std::fs::symlink_metadata(dir).map_err(|e| crate::Error::io(dir, e))?;
+    let mode = meta.permissions().mode();
+    if meta.is_dir() {
+        if mode & 0o077 != 0 {
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+                .map_err(|e| crate::Error::io(dir, e))?;
+        }
+        for entry in std::fs::read_dir(dir).map_err(|e| crate::Error::io(dir, e))? {
+            let entry = entry.map_err(|e| crate::Error::io(dir, e))?;
+            make_tree_private(&entry.path())?;
+        }
+    } else if meta.is_file() && mode & 0o077 != 0 {
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(mode & 0o700))
+            .map_err(|e| crate::Error::io(dir, e))?;
+    }
+    Ok(())
+}

@@ -212,21 +212,23 @@ fn resolve(ctx: &Context, c: &Component, args: &PromoteArgs) -> Result<Resolutio
     match &relation {
         Relation::Rollback { commits } if !args.allow_rollback => {
             return Err(CliError::new(format!(
-                "{}: {} -> {} would roll back {} commit{} of {url}",
+                "{}: {} -> {} would roll back {} commit{} of {}",
                 c.name,
                 c.tag,
                 resolved.short,
                 commits,
-                if *commits == 1 { "" } else { "s" }
+                if *commits == 1 { "" } else { "s" },
+                upstream.shown_url()
             ))
             .hint("--allow-rollback promotes it anyway"));
         }
         Relation::Diverged { merge_base } => {
             return Err(CliError::new(format!(
-                "{}: {} and {} have diverged in {url}; merge base {}",
+                "{}: {} and {} have diverged in {}; merge base {}",
                 c.name,
                 c.tag,
                 resolved.short,
+                upstream.shown_url(),
                 &merge_base[..merge_base.len().min(12)]
             )));
         }

@@ -614,3 +614,94 @@ fn mr_api_creates_the_merge_request_then_updates_it() {
     let methods: Vec<&str> = st.requests.iter().map(|r| r.method.as_str()).collect();
     assert_eq!(methods, ["GET", "POST", "GET", "PUT"]);
 }
+
+#[test]
+fn a_web_page_is_not_a_registry_answer() {
+    use crate::support::fake_registry::{serve, FakeResponse};
+    let fake = serve(|_, _| {
+        let mut page = FakeResponse::status(200).header("Content-Type", "text/html; charset=utf-8");
+        page.body = "<html><body>Sign in</body></html>".into();
+        page
+    });
+    let w = World::new();
+    let over = format!("quay.io={}", fake.url);
+    let before = w.sb.snapshot();
+    let r = w
+        .run(&["apply", "--to", &w.ids[3], "--registry-url", &over])
+        .code(1);
+    let want = format!(
+        "registry at {} answered 200 with text/html, not an image manifest",
+        fake.url
+    );
+    let lines: Vec<&str> = r.stderr.lines().filter(|l| l.contains(&want)).collect();
+    assert_eq!(lines.len(), 1, "{}", r.stderr);
+    assert!(
+        lines[0].contains(&format!(
+            "cannot check image quay.io/app-sre/qontract-reconcile:{}",
+            &w.ids[3][..7]
+        )),
+        "{}",
+        r.stderr
+    );
+    assert!(!fake.requests().is_empty(), "the registry was not asked");
+    assert_eq!(w.sb.snapshot(), before);
+}
+
+#[test]
+fn registry_url_refusals_do_not_echo_credentials() {
+    let w = World::new();
+    let before = w.sb.snapshot();
+    for spec in [
+        "quay.io=http://bot:Pa55-w0rd@127.0.0.1:5000",
+        "quay.io=http://127.0.0.1:5000/?token=Pa55-w0rd",
+        "quay.io=https://bot:Pa55-w0rd@registry.example.com/v2?access_token=Pa55-w0rd",
+        "quay.io=bot:Pa55-w0rd@10.0.0.1:5000",
+    ] {
+        let r = w
+            .run(&["apply", "--to", &w.ids[3], "--registry-url", spec])
+            .code(1);
+        assert!(
+            r.stderr.contains("registry override `quay.io="),
+            "{spec}: {}",
+            r.stderr
+        );
+        assert!(
+            !r.stderr.contains("Pa55-w0rd") && !r.stdout.contains("Pa55-w0rd"),
+            "{spec}: {}",
+            r.stderr
+        );
+        assert!(!r.stderr.contains("bot:"), "{spec}: {}", r.stderr);
+    }
+    assert_eq!(w.sb.snapshot(), before);
+}
+
+#[test]
+fn upstream_credentials_stay_out_of_messages_and_the_cache() {
+    let sb = crate::support::Sandbox::example();
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let url = format!("http://bot:TOKEN-9f3e@127.0.0.1:{port}/app-sre/x.git");
+    let before = sb.snapshot();
+    for cmd in ["plan", "apply"] {
+        let r = sb
+            .run(&[cmd, "--to", crate::support::NEW, "--upstream", &url])
+            .code(1);
+        let all = format!("{}{}", r.stdout, r.stderr);
+        assert!(!all.contains("TOKEN"), "{all}");
+        assert!(
+            r.stderr.contains(&format!(
+                "upstream http://[redacted]@127.0.0.1:{port}/app-sre/x.git: unreachable"
+            )),
+            "{}",
+            r.stderr
+        );
+    }
+    assert_eq!(sb.snapshot(), before);
+    let cache = sb.home().join("cache");
+    let found = crate::support::files_containing(&cache, "TOKEN");
+    assert!(found.is_empty(), "{found:?}");
+    let open = crate::support::not_private(&cache.join("upstreams"));
+    assert!(open.is_empty(), "{open:?}");
+}

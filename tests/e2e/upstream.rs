@@ -840,3 +840,95 @@ fn progress_mode_streams_git_and_reports_errors_alike() {
         format!("upstream {}: not a git repository", plain.display())
     );
 }
+
+#[test]
+fn url_credentials_go_in_a_header_never_in_the_cache_or_a_message() {
+    use crate::support::fake_registry::{serve, FakeResponse};
+    use base64::Engine as _;
+    let w = World::standard();
+    let fake =
+        serve(|_, _| FakeResponse::status(401).header("WWW-Authenticate", r#"Basic realm="git""#));
+    let port = fake.host.rsplit(':').next().unwrap().to_string();
+    let url = format!("http://bot:TOK%2Fs3cr3t@127.0.0.1:{port}/team/x.git");
+    let up = w.open_at(&url, false).unwrap();
+    assert_eq!(up.remote(), format!("http://127.0.0.1:{port}/team/x.git"));
+    let e = err_of(up.resolve(None));
+    assert!(
+        e.starts_with(&format!(
+            "upstream http://[redacted]@127.0.0.1:{port}/team/x.git: authentication required"
+        )),
+        "{e}"
+    );
+    assert!(!e.contains("s3cr3t") && !e.contains("bot"), "{e}");
+
+    // The server got the credentials, decoded, in the Authorization header of git's request.
+    let requests = fake.requests();
+    let first = requests.first().unwrap();
+    assert!(
+        first.target.starts_with("/team/x.git/info/refs"),
+        "{}",
+        first.target
+    );
+    let basic = base64::engine::general_purpose::STANDARD.encode("bot:TOK/s3cr3t");
+    assert_eq!(
+        first.header("authorization"),
+        Some(format!("Basic {basic}").as_str())
+    );
+
+    // Nothing of them in the cache, which only its owner can read.
+    for needle in ["s3cr3t", "TOK%2F", &basic, "bot:"] {
+        let found = crate::support::files_containing(&w.cache, needle);
+        assert!(found.is_empty(), "{needle} in {found:?}");
+    }
+    let config = std::fs::read_to_string(up.cache_path().join("config")).unwrap();
+    assert!(
+        config.contains(&format!("url = http://127.0.0.1:{port}/team/x.git")),
+        "{config}"
+    );
+    let open = crate::support::not_private(&w.cache.join("upstreams"));
+    assert!(open.is_empty(), "{}", modes(&open));
+}
+
+#[test]
+fn an_existing_cache_is_made_private_and_forgets_old_credentials() {
+    use std::os::unix::fs::PermissionsExt;
+    let w = World::standard();
+    let up = w.open(false);
+    up.resolve(None).unwrap();
+    let path = up.cache_path().to_path_buf();
+    drop(up);
+    // A cache as an older version left it: readable by all, a URL with a token in its config.
+    let cache_git = |args: &[&str]| {
+        git_in(
+            &path,
+            &w.home,
+            &[("GIT_DIR", path.to_str().unwrap())],
+            args,
+            None,
+        );
+    };
+    cache_git(&["config", "--unset", "core.sharedRepository"]);
+    cache_git(&[
+        "config",
+        "remote.origin.url",
+        "https://bot:OLDTOKEN@h.example/x.git",
+    ]);
+    for p in [w.cache.join("upstreams"), path.clone(), path.join("config")] {
+        let mode = if p.is_dir() { 0o755 } else { 0o644 };
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode)).unwrap();
+    }
+    assert!(!crate::support::not_private(&w.cache.join("upstreams")).is_empty());
+    let up = w.open(true);
+    assert_eq!(up.cache_path(), path);
+    let open = crate::support::not_private(&w.cache.join("upstreams"));
+    assert!(open.is_empty(), "{}", modes(&open));
+    assert!(crate::support::files_containing(&w.cache, "OLDTOKEN").is_empty());
+}
+
+fn modes(entries: &[(PathBuf, u32)]) -> String {
+    entries
+        .iter()
+        .map(|(p, m)| format!("{m:o} {}", p.display()))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
