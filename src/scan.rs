@@ -237,11 +237,12 @@ impl ScanCache {
             out.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
             out.extend_from_slice(bytes);
         }
+        // The cache names the checkout's files: private to its owner (folders 0700, files 0600).
         if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir)?;
+            crate::util::create_private_dir_all(dir).map_err(std::io::Error::other)?;
         }
         let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-        std::fs::write(&tmp, &out)?;
+        crate::util::write_private(&tmp, &out).map_err(std::io::Error::other)?;
         std::fs::rename(&tmp, path)
     }
 }
@@ -1297,6 +1298,17 @@ mod tests {
             rels(&t.scan(0, &[])),
             ["data/a.yml", "data/b.yml", "data/both.yml"]
         );
+    }
+
+    #[test]
+    fn the_cache_is_private() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let t = Tree::new();
+        let cache = t.cache();
+        scan(t.dir.path(), &t.needles.shared, Some(&cache)).unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&cache), 0o600);
+        assert_eq!(mode(cache.parent().unwrap()), 0o700);
     }
 
     #[test]
