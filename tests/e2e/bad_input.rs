@@ -183,3 +183,121 @@ fn unknown_options_are_usage_errors() {
     let sb = Sandbox::example();
     sb.run(&["plan", "--frobnicate"]).code(2);
 }
+
+#[test]
+fn an_env_tag_that_is_not_a_commit_id_is_refused_by_plan_apply_and_status() {
+    for (bad, shown) in [
+        ("latest", "\"latest\""),
+        ("22e63", "\"22e63\""),
+        ("", "\"\""),
+        ("22e638éd", "\"22e638éd\""),
+    ] {
+        let sb = Sandbox::example();
+        sb.write(
+            ".env",
+            &sb.read(".env").replace(
+                "RECONCILE_IMAGE_TAG=a1b2c3d",
+                &format!("RECONCILE_IMAGE_TAG={bad}"),
+            ),
+        );
+        let before = sb.snapshot();
+        let want = format!(
+            ".env:10: RECONCILE_IMAGE_TAG is {shown}, not a commit id (7 to 40 hex characters)"
+        );
+        for args in [
+            &["apply", "--offline", "--to", NEW][..],
+            &["plan", "--offline", "--to", NEW],
+            &["status"],
+            &["status", "qontract-reconcile"],
+        ] {
+            let r = sb.run(args).code(1);
+            assert!(
+                one_line(&r.stderr).contains(&want),
+                "{args:?}: {}",
+                r.stderr
+            );
+        }
+        assert_untouched(&sb, &before);
+        // Another component is not held up by it.
+        let r = sb.run(&["status", "qontract-schemas"]).ok();
+        assert!(
+            r.stdout.contains("qontract-schemas 9e8f7a6"),
+            "{}",
+            r.stdout
+        );
+    }
+}
+
+#[test]
+fn an_unterminated_quote_in_env_names_its_line() {
+    let sb = Sandbox::example();
+    sb.write(
+        ".env",
+        &sb.read(".env").replace(
+            "RECONCILE_IMAGE_TAG=a1b2c3d",
+            "RECONCILE_IMAGE_TAG=\"a1b2c3d",
+        ),
+    );
+    let before = sb.snapshot();
+    let r = sb.run(&["apply", "--offline", "--to", NEW]).code(1);
+    assert!(
+        one_line(&r.stderr).contains(".env:10: RECONCILE_IMAGE_TAG: the \" quote is not closed"),
+        "{}",
+        r.stderr
+    );
+    assert_untouched(&sb, &before);
+}
+
+#[test]
+fn a_byte_order_mark_before_the_first_component_is_skipped_and_kept() {
+    let sb = Sandbox::example();
+    let env = sb.read(".env").replace(
+        "# Versions that the app-interface pr-check runs with.\n",
+        "",
+    );
+    sb.write(".env", &format!("\u{feff}{env}"));
+    let r = sb
+        .run(&[
+            "apply",
+            "qontract-server",
+            "--offline",
+            "--to",
+            NEW,
+            "--skip-image-check",
+        ])
+        .ok();
+    assert!(r.stdout.contains("wrote"), "{}", r.stdout);
+    assert_eq!(
+        sb.read(".env"),
+        format!("\u{feff}{env}").replace("IMAGE_TAG=5d3a8c1", "IMAGE_TAG=1234567")
+    );
+}
+
+#[test]
+fn numeric_options_that_cannot_be_a_timeout_are_usage_errors() {
+    let sb = Sandbox::example();
+    for flag in ["--registry-timeout", "--registry-connect-timeout"] {
+        for bad in ["1e20", "-1", "0", "NaN", "inf", "86401"] {
+            let arg = format!("{flag}={bad}");
+            let r = sb.run(&["plan", "--offline", "--to", NEW, &arg]).code(2);
+            assert!(
+                r.stderr.contains(flag) && r.stderr.contains(&format!("{bad:?}")),
+                "{flag} {bad}: {}",
+                r.stderr
+            );
+            assert!(!r.stderr.contains("panicked"), "{}", r.stderr);
+        }
+    }
+    for args in [
+        &["verify", "--from", "x.json", "--wait", "99999999999h"][..],
+        &["verify", "--wait", "25h"],
+        &["verify", "--wait", "1h", "--interval", "48h"],
+    ] {
+        let r = sb.run(args).code(2);
+        assert!(
+            r.stderr.contains("give at most 24h"),
+            "{args:?}: {}",
+            r.stderr
+        );
+    }
+}
