@@ -172,55 +172,105 @@ const UNKNOWN_ANCHOR: &str = "unknown anchor";
 /// Parses every document of `text` into span trees. An alias to an anchor that the file does not
 /// define (Jenkins Job Builder's `<<: *defaults`, defined in another file) is kept as an
 /// [`NodeKind::Alias`] node instead of failing the parse.
+///
+/// One pass over the text, however many such aliases it holds: the parser reports an unknown
+/// anchor after it has consumed the alias token and left its state as after an alias event
+/// (saphyr-parser's `parse_node`), so the error stands for that event and parsing goes on.
 pub fn parse(text: &str) -> Result<Vec<Node>, SyntaxError> {
-    let mut masked: Option<String> = None;
-    let mut aliases: Vec<usize> = Vec::new();
-    loop {
-        let src = masked.as_deref().unwrap_or(text);
-        match parse_once(src) {
-            Ok(mut docs) => {
-                if !aliases.is_empty() {
-                    for d in &mut docs {
-                        mark_aliases(d, &aliases);
+    let pos = Positions::new(text);
+    let mut parser = Parser::new_from_str(text);
+    let mut docs = Vec::new();
+    let mut stack: Vec<Frame> = Vec::new();
+    while let Some(ev) = parser.next_event() {
+        let (event, start, end, line) = match ev {
+            Ok((event, span)) => (
+                Some(event),
+                pos.byte(&span.start),
+                pos.byte(&span.end),
+                span.start.line(),
+            ),
+            Err(e) => {
+                let at = pos.byte(e.marker());
+                match unknown_alias_end(text, &e, at) {
+                    Some(end) => (None, at, end, e.marker().line()),
+                    None => {
+                        return Err(SyntaxError {
+                            line: e.marker().line(),
+                            col: e.marker().col() + 1,
+                            message: e.info().to_string(),
+                        })
                     }
                 }
-                return Ok(docs);
             }
-            Err((err, at)) => {
-                // Mask the alias (`*name` -> `_name`, same length) and parse again.
-                let Some(at) = at.filter(|_| err.message.contains(UNKNOWN_ANCHOR)) else {
-                    return Err(err);
-                };
-                if aliases.len() > 10_000 || text.as_bytes().get(at) != Some(&b'*') {
-                    return Err(err);
-                }
-                let mut m = masked.take().unwrap_or_else(|| text.to_string());
-                m.replace_range(at..at + 1, "_");
-                masked = Some(m);
-                aliases.push(at);
+        };
+        let node = match event {
+            // An alias to an anchor of another file.
+            None | Some(Event::Alias(_)) => Some(Node {
+                kind: NodeKind::Alias,
+                span: start..end,
+                line,
+            }),
+            Some(Event::Scalar(v, style, _, _)) => Some(Node {
+                kind: NodeKind::Scalar(v.into_owned(), Style::of(style)),
+                span: start..end,
+                line,
+            }),
+            Some(Event::MappingStart(..)) => {
+                stack.push(Frame::Map(Vec::new(), None, start, line));
+                None
             }
+            Some(Event::SequenceStart(..)) => {
+                stack.push(Frame::Seq(Vec::new(), start, line));
+                None
+            }
+            Some(Event::MappingEnd) => match stack.pop() {
+                Some(Frame::Map(pairs, _, s, l)) => Some(Node {
+                    kind: NodeKind::Map(pairs),
+                    span: s..end.max(s),
+                    line: l,
+                }),
+                _ => None,
+            },
+            Some(Event::SequenceEnd) => match stack.pop() {
+                Some(Frame::Seq(items, s, l)) => Some(Node {
+                    kind: NodeKind::Seq(items),
+                    span: s..end.max(s),
+                    line: l,
+                }),
+                _ => None,
+            },
+            Some(_) => None,
+        };
+        let Some(node) = node else { continue };
+        match stack.last_mut() {
+            Some(Frame::Map(pairs, pending, _, _)) => match pending.take() {
+                Some(k) => pairs.push((k, node)),
+                None => *pending = Some(node),
+            },
+            Some(Frame::Seq(items, _, _)) => items.push(node),
+            None => docs.push(node),
         }
     }
+    Ok(docs)
 }
 
-fn mark_aliases(node: &mut Node, aliases: &[usize]) {
-    match &mut node.kind {
-        NodeKind::Scalar(_, Style::Plain) if aliases.contains(&node.span.start) => {
-            node.kind = NodeKind::Alias;
-        }
-        NodeKind::Map(pairs) => {
-            for (k, v) in pairs {
-                mark_aliases(k, aliases);
-                mark_aliases(v, aliases);
-            }
-        }
-        NodeKind::Seq(items) => {
-            for i in items {
-                mark_aliases(i, aliases);
-            }
-        }
-        _ => {}
+/// When `e` is the parser's "unknown anchor" error for an alias `*name` at byte `at`: the end
+/// of the alias (the scanner's anchor characters: anything but blanks, breaks, a byte order
+/// mark and flow indicators).
+fn unknown_alias_end(text: &str, e: &saphyr_parser::ScanError, at: usize) -> Option<usize> {
+    if !e.info().contains(UNKNOWN_ANCHOR) {
+        return None;
     }
+    let rest = text.get(at..)?.strip_prefix('*')?;
+    let len = rest
+        .find(|c: char| {
+            matches!(
+                c,
+                ' ' | '\t' | '\r' | '\n' | '\0' | '\u{feff}' | ',' | '[' | ']' | '{' | '}'
+            )
+        })
+        .unwrap_or(rest.len());
+    (len > 0).then_some(at + 1 + len)
 }
 
 /// The top-level `name` of the first document, and with `refs` the `$ref` of its top-level
@@ -237,8 +287,19 @@ pub fn top_fields(text: &str, refs: bool) -> Option<TopFields> {
     let done = |o: &TopFields| {
         o.name.is_some() && (!refs || (o.cluster.is_some() && o.environment.is_some()))
     };
+    // Built on the first unknown alias only: most files have none.
+    let mut pos: Option<Positions> = None;
     while let Some(ev) = parser.next_event() {
-        let (event, _) = ev.ok()?;
+        let event = match ev {
+            Ok((event, _)) => event,
+            Err(e) => {
+                let at = pos
+                    .get_or_insert_with(|| Positions::new(text))
+                    .byte(e.marker());
+                unknown_alias_end(text, &e, at)?;
+                Event::Alias(0)
+            }
+        };
         match event {
             Event::MappingStart(..) | Event::SequenceStart(..) => {
                 depth += 1;
@@ -307,75 +368,6 @@ pub struct TopFields {
     pub name: Option<String>,
     pub cluster: Option<String>,
     pub environment: Option<String>,
-}
-
-fn parse_once(text: &str) -> Result<Vec<Node>, (SyntaxError, Option<usize>)> {
-    let pos = Positions::new(text);
-    let mut parser = Parser::new_from_str(text);
-    let mut docs = Vec::new();
-    let mut stack: Vec<Frame> = Vec::new();
-    while let Some(ev) = parser.next_event() {
-        let (event, span) = ev.map_err(|e| {
-            (
-                SyntaxError {
-                    line: e.marker().line(),
-                    col: e.marker().col() + 1,
-                    message: e.info().to_string(),
-                },
-                Some(pos.byte(e.marker())),
-            )
-        })?;
-        let start = pos.byte(&span.start);
-        let end = pos.byte(&span.end);
-        let line = span.start.line();
-        let node = match event {
-            Event::Scalar(v, style, _, _) => Some(Node {
-                kind: NodeKind::Scalar(v.into_owned(), Style::of(style)),
-                span: start..end,
-                line,
-            }),
-            Event::Alias(_) => Some(Node {
-                kind: NodeKind::Alias,
-                span: start..end,
-                line,
-            }),
-            Event::MappingStart(..) => {
-                stack.push(Frame::Map(Vec::new(), None, start, line));
-                None
-            }
-            Event::SequenceStart(..) => {
-                stack.push(Frame::Seq(Vec::new(), start, line));
-                None
-            }
-            Event::MappingEnd => match stack.pop() {
-                Some(Frame::Map(pairs, _, s, l)) => Some(Node {
-                    kind: NodeKind::Map(pairs),
-                    span: s..end.max(s),
-                    line: l,
-                }),
-                _ => None,
-            },
-            Event::SequenceEnd => match stack.pop() {
-                Some(Frame::Seq(items, s, l)) => Some(Node {
-                    kind: NodeKind::Seq(items),
-                    span: s..end.max(s),
-                    line: l,
-                }),
-                _ => None,
-            },
-            _ => None,
-        };
-        let Some(node) = node else { continue };
-        match stack.last_mut() {
-            Some(Frame::Map(pairs, pending, _, _)) => match pending.take() {
-                Some(k) => pairs.push((k, node)),
-                None => *pending = Some(node),
-            },
-            Some(Frame::Seq(items, _, _)) => items.push(node),
-            None => docs.push(node),
-        }
-    }
-    Ok(docs)
 }
 
 /// A scalar of a document and where it stands.
@@ -602,6 +594,45 @@ mod tests {
             .get("<<")
             .unwrap();
         assert!(matches!(merge.kind, NodeKind::Alias));
+    }
+
+    #[test]
+    fn many_unknown_aliases_are_kept_in_block_and_flow_collections() {
+        let n = 20_000;
+        let mut text = String::from("tag: 'abc1234'\n");
+        for i in 0..n {
+            text.push_str(&format!("k{i}: *x{i}\n"));
+        }
+        text.push_str("seq:\n- *a\n- [*b, *c]\n- {k: *d, *e : v}\nlast: é\n");
+        let docs = parse(&text).unwrap();
+        let pairs = docs[0].pairs();
+        assert_eq!(pairs.len(), n + 3);
+        for (i, (k, v)) in pairs[1..=n].iter().enumerate() {
+            assert_eq!(k.as_str(), Some(format!("k{i}").as_str()));
+            assert!(matches!(v.kind, NodeKind::Alias));
+            assert_eq!(&text[v.span.clone()], format!("*x{i}"));
+            assert_eq!(v.line, i + 2);
+        }
+        let seq = docs[0].get("seq").unwrap().items();
+        assert_eq!(&text[seq[0].span.clone()], "*a");
+        let flow: Vec<&str> = seq[1]
+            .items()
+            .iter()
+            .map(|n| &text[n.span.clone()])
+            .collect();
+        assert_eq!(flow, ["*b", "*c"]);
+        let m = seq[2].pairs();
+        assert_eq!(&text[m[0].1.span.clone()], "*d");
+        assert_eq!(&text[m[1].0.span.clone()], "*e");
+        assert_eq!(m[1].1.as_str(), Some("v"));
+        assert_eq!(docs[0].str_at("last"), Some("é"));
+        // A defined anchor is still an alias, and other errors are still errors.
+        let docs = parse("a: &x 1\nb: *x\n").unwrap();
+        assert!(matches!(docs[0].get("b").unwrap().kind, NodeKind::Alias));
+        assert!(parse("a: *x\nb: [\n").is_err());
+        // `top_fields` reads past an unknown alias too.
+        let f = top_fields("<<: *defaults\nname: n\n", false).unwrap();
+        assert_eq!(f.name.as_deref(), Some("n"));
     }
 
     #[test]

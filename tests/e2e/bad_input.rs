@@ -301,3 +301,69 @@ fn numeric_options_that_cannot_be_a_timeout_are_usage_errors() {
         );
     }
 }
+
+/// Runs the binary, killing it and failing the test when it has not finished within `limit`.
+fn run_within(sb: &Sandbox, args: &[&str], limit: std::time::Duration) -> crate::support::Run {
+    use std::process::Stdio;
+    let mut child = sb
+        .cmd()
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = std::time::Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if start.elapsed() > limit {
+            child.kill().unwrap();
+            let _ = child.wait();
+            panic!("{args:?} still running after {limit:?}: killed");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    crate::support::Run::of(child.wait_with_output().unwrap())
+}
+
+/// Aliases to anchors of other files are read in one pass over the file. This is not a timing
+/// benchmark: the limit is far above what a linear parse needs (well under a second here) and
+/// far below what re-parsing the file once per alias took (over two minutes for 10,000
+/// aliases, and then the parse gave up), so it fails only when parsing is not linear again.
+#[test]
+fn a_file_with_twenty_thousand_unknown_aliases_is_read_in_bounded_time() {
+    const N: usize = 20_000;
+    let mut map = String::from("qontract_reconcile_image_tag: a1b2c3d\n");
+    let mut seq = String::from("image: quay.io/app-sre/qontract-reconcile:a1b2c3d\nlist:\n");
+    for i in 0..N {
+        map.push_str(&format!("k{i}: *x{i}\n"));
+        seq.push_str("- *undefined\n");
+    }
+    let sb = Sandbox::example();
+    sb.write("resources/jenkins/many-map.yaml", &map);
+    sb.write("resources/jenkins/many-seq.yaml", &seq);
+    let limit = std::time::Duration::from_secs(20);
+    let r = run_within(
+        &sb,
+        &["--no-scan-cache", "--json", "status", "qontract-reconcile"],
+        limit,
+    )
+    .ok();
+    let v = r.json();
+    let locs = v["components"][0]["locations"].as_array().unwrap();
+    for f in ["many-map.yaml:1", "many-seq.yaml:1"] {
+        assert!(
+            locs.iter()
+                .any(|l| format!("{}:{}", l["path"].as_str().unwrap(), l["line"]).ends_with(f)),
+            "{f}: {locs:?}"
+        );
+    }
+    let r = run_within(
+        &sb,
+        &["--no-scan-cache", "apply", "--offline", "--to", NEW],
+        limit,
+    )
+    .ok();
+    assert!(r.stdout.contains("wrote"), "{}", r.stdout);
+    assert!(sb
+        .read("resources/jenkins/many-map.yaml")
+        .starts_with("qontract_reconcile_image_tag: '1234567'\nk0: *x0\n"));
+}
