@@ -96,22 +96,18 @@ pub enum NodeKind {
 }
 
 impl Node {
-    /// The value under `key` when this is a mapping with a scalar key `key`.
+    /// The value under `key` when this is a mapping with a scalar key `key`; when the key is
+    /// there twice, the last one, as YAML readers take it.
     pub fn get(&self, key: &str) -> Option<&Node> {
-        match &self.kind {
-            NodeKind::Map(pairs) => pairs
-                .iter()
-                .find(|(k, _)| k.as_str() == Some(key))
-                .map(|(_, v)| v),
-            _ => None,
-        }
+        self.entry(key).map(|(_, v)| v)
     }
 
-    /// The entry (key and value) under `key`.
+    /// The entry (key and value) under `key` (the last one when the key is there twice).
     pub fn entry(&self, key: &str) -> Option<(&Node, &Node)> {
         match &self.kind {
             NodeKind::Map(pairs) => pairs
                 .iter()
+                .rev()
                 .find(|(k, _)| k.as_str() == Some(key))
                 .map(|(k, v)| (k, v)),
             _ => None,
@@ -406,6 +402,58 @@ pub fn scalars(docs: &[Node]) -> Vec<ScalarAt<'_>> {
     let mut out = Vec::new();
     for d in docs {
         walk(d, None, false, &mut out);
+    }
+    out
+}
+
+/// A scalar key that a mapping holds twice.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DuplicateKey {
+    pub key: String,
+    /// The bytes of the mapping that holds it.
+    pub map: Range<usize>,
+    /// The line of the first occurrence (the one YAML readers ignore).
+    pub first_line: usize,
+    /// The line of the later occurrence.
+    pub line: usize,
+}
+
+/// Every scalar key that a mapping of the documents holds more than once, in document order.
+pub fn duplicate_keys(docs: &[Node]) -> Vec<DuplicateKey> {
+    fn walk(n: &Node, out: &mut Vec<DuplicateKey>) {
+        match &n.kind {
+            NodeKind::Map(pairs) => {
+                let mut seen: std::collections::HashMap<&str, usize> =
+                    std::collections::HashMap::new();
+                for (k, v) in pairs {
+                    if let Some(key) = k.as_str() {
+                        match seen.get(key) {
+                            Some(first) => out.push(DuplicateKey {
+                                key: key.to_string(),
+                                map: n.span.clone(),
+                                first_line: *first,
+                                line: k.line,
+                            }),
+                            None => {
+                                seen.insert(key, k.line);
+                            }
+                        }
+                    }
+                    walk(k, out);
+                    walk(v, out);
+                }
+            }
+            NodeKind::Seq(items) => {
+                for i in items {
+                    walk(i, out);
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    for d in docs {
+        walk(d, &mut out);
     }
     out
 }

@@ -367,3 +367,70 @@ fn a_file_with_twenty_thousand_unknown_aliases_is_read_in_bounded_time() {
         .read("resources/jenkins/many-map.yaml")
         .starts_with("qontract_reconcile_image_tag: '1234567'\nk0: *x0\n"));
 }
+
+#[test]
+fn a_duplicate_key_around_a_location_is_refused_naming_both_lines() {
+    let sb = Sandbox::example();
+    sb.write(
+        "data/dup.yml",
+        "name: dup\nqontract_reconcile_image_tag: a1b2c3d\nother: x\nqontract_reconcile_image_tag: '{{ tag }}'\n",
+    );
+    let before = sb.snapshot();
+    let r = sb.run(&["apply", "--offline", "--to", NEW]).code(1);
+    assert!(
+        one_line(&r.stderr).contains(
+            "data/dup.yml:4: duplicate key \"qontract_reconcile_image_tag\" (first at data/dup.yml:2)"
+        ),
+        "{}",
+        r.stderr
+    );
+    assert_untouched(&sb, &before);
+
+    // A saas target whose `ref` is there twice: PyYAML reads `main`, not the commit.
+    let sb = Sandbox::example();
+    sb.write(
+        "data/saas-dup.yml",
+        "$schema: /app-sre/saas-file-2.yml\nname: saas-dup\nresourceTemplates:\n- name: rt\n  url: https://github.com/app-sre/qontract-reconcile\n  targets:\n  - namespace: {$ref: /ns.yml}\n    ref: a1b2c3d\n    ref: main\n",
+    );
+    let before = sb.snapshot();
+    let r = sb.run(&["plan", "--offline", "--to", NEW]).code(1);
+    assert!(
+        one_line(&r.stderr)
+            .contains("data/saas-dup.yml:9: duplicate key \"ref\" (first at data/saas-dup.yml:8)"),
+        "{}",
+        r.stderr
+    );
+    assert_untouched(&sb, &before);
+
+    // A duplicate key away from any location is no concern of the promotion.
+    let sb = Sandbox::example();
+    sb.write(
+        "data/far.yml",
+        "a:\n  x: 1\n  x: 2\nb:\n  qontract_reconcile_image_tag: a1b2c3d\n",
+    );
+    let r = sb.run(&["plan", "--offline", "--to", NEW]).ok();
+    assert!(r.stdout.contains("data/far.yml:5"), "{}", r.stdout);
+}
+
+#[test]
+fn a_broken_file_that_mentions_no_component_is_not_parsed() {
+    // The walk keeps only the files that mention a component; this one is never parsed, so
+    // its syntax error is neither an error nor a warning (as the README says).
+    let sb = Sandbox::example();
+    sb.write("data/unrelated.yml", "name: unrelated\n  bad: [\n");
+    let r = sb.run(&["plan", "--offline", "--to", NEW]).ok();
+    assert!(!r.stderr.contains("unrelated.yml"), "{}", r.stderr);
+    assert!(r.stdout.contains("6 edits"), "{}", r.stdout);
+    // Once it mentions another component, it is parsed, and its error is a warning.
+    sb.write(
+        "data/unrelated.yml",
+        "name: unrelated\nschemas: https://github.com/app-sre/qontract-schemas\n  bad: [\n",
+    );
+    let r = sb.run(&["plan", "--offline", "--to", NEW]).ok();
+    assert!(
+        r.stderr.contains("warning: data/unrelated.yml:3:")
+            && r.stderr.contains("mentions nothing of qontract-reconcile"),
+        "{}",
+        r.stderr
+    );
+}
