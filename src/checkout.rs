@@ -5,6 +5,7 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
+use crate::util::is_commit_hex;
 
 /// The file that declares the components and the pr-check versions.
 pub const ENV_FILE: &str = ".env";
@@ -33,6 +34,10 @@ pub struct Component {
     /// Other lines that assign the tag too (an error when the component is used).
     #[serde(skip)]
     pub duplicate_tag_lines: Vec<usize>,
+    /// What is wrong with the triple's lines (an unterminated quote, a tag that is not a
+    /// commit id): an error when the component is used.
+    #[serde(skip)]
+    pub problem: Option<String>,
 }
 
 impl Component {
@@ -51,15 +56,19 @@ impl Component {
         normalize_repo_url(&self.repo)
     }
 
-    /// Fails when `.env` assigns the tag more than once.
-    pub fn check_unique(&self) -> Result<()> {
-        match self.duplicate_tag_lines.first() {
-            Some(other) => Err(Error::input(format!(
+    /// Fails when the component cannot be used: `.env` assigns the tag more than once, a line
+    /// of the triple is malformed, or the tag is not a commit id.
+    pub fn check(&self) -> Result<()> {
+        if let Some(other) = self.duplicate_tag_lines.first() {
+            return Err(Error::input(format!(
                 "{ENV_FILE}:{}: {} is set twice (also on line {})",
                 other,
                 self.tag_var(),
                 self.tag_line
-            ))),
+            )));
+        }
+        match &self.problem {
+            Some(p) => Err(Error::input(p.clone())),
             None => Ok(()),
         }
     }
@@ -87,15 +96,29 @@ pub struct EnvVar {
     /// Byte span of the value (without quotes).
     pub span: Range<usize>,
     pub line: usize,
+    /// What is wrong with the line (an unterminated quote); the value is then the rest of the
+    /// line after the quote.
+    pub problem: Option<String>,
 }
 
-/// Parses the assignments of a `.env` file; commented lines are skipped.
+/// The byte order mark that may open a file.
+const BOM: char = '\u{feff}';
+
+/// Parses the assignments of a `.env` file; commented lines are skipped, and so is a byte
+/// order mark at the start (spans stay offsets into `text`).
 pub fn parse_env(text: &str) -> Vec<EnvVar> {
     let mut vars = Vec::new();
     let mut offset = 0;
     for (idx, raw) in text.split_inclusive('\n').enumerate() {
-        let start = offset;
+        let mut start = offset;
         offset += raw.len();
+        let mut raw = raw;
+        if idx == 0 {
+            if let Some(r) = raw.strip_prefix(BOM) {
+                start += BOM.len_utf8();
+                raw = r;
+            }
+        }
         let line = raw.trim_end_matches(['\n', '\r']);
         let trimmed = line.trim_start();
         if trimmed.is_empty() || trimmed.starts_with('#') {
@@ -114,27 +137,31 @@ pub fn parse_env(text: &str) -> Vec<EnvVar> {
         if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
             continue;
         }
-        let mut vstart = body_off + eq + 1;
+        // `=` is one byte: the value starts on a character boundary.
+        let vstart = body_off + eq + 1;
         let rest = &line[vstart..];
+        let mut problem = None;
         // A value ends at whitespace or an unquoted comment.
-        let (value, vlen) = if let Some(q) = rest.chars().next().filter(|c| *c == '"' || *c == '\'')
-        {
-            match rest[1..].find(q) {
-                Some(end) => {
-                    vstart += 1;
-                    (&rest[1..1 + end], end)
+        let value: Range<usize> = match rest.chars().next().filter(|c| *c == '"' || *c == '\'') {
+            // Quotes are one byte each.
+            Some(q) => match rest[1..].find(q) {
+                Some(end) => 1..1 + end,
+                None => {
+                    problem = Some(format!(
+                        "{ENV_FILE}:{}: {name}: the {q} quote is not closed",
+                        idx + 1
+                    ));
+                    1..rest.trim_end().len().max(1)
                 }
-                None => continue,
-            }
-        } else {
-            let end = rest.find([' ', '\t', '#']).unwrap_or(rest.len());
-            (&rest[..end], end)
+            },
+            None => 0..rest.find([' ', '\t', '#']).unwrap_or(rest.len()),
         };
         vars.push(EnvVar {
             name: name.to_string(),
-            value: value.to_string(),
-            span: start + vstart..start + vstart + vlen,
+            value: rest[value.clone()].to_string(),
+            span: start + vstart + value.start..start + vstart + value.end,
             line: idx + 1,
+            problem,
         });
     }
     vars
@@ -181,6 +208,19 @@ pub fn components_from_env(vars: &[EnvVar]) -> Vec<Component> {
         if name.is_empty() {
             continue;
         }
+        let mut problems: Vec<(usize, String)> = [repo, image, tag]
+            .iter()
+            .filter_map(|v| v.problem.clone().map(|p| (v.line, p)))
+            .collect();
+        problems.sort();
+        let problem = problems.into_iter().next().map(|(_, p)| p).or_else(|| {
+            (!is_commit_hex(&tag.value)).then(|| {
+                format!(
+                    "{ENV_FILE}:{}: {} is {:?}, not a commit id (7 to 40 hex characters)",
+                    tag.line, tag.name, tag.value
+                )
+            })
+        });
         out.push(Component {
             name,
             prefix: prefix.to_string(),
@@ -190,6 +230,7 @@ pub fn components_from_env(vars: &[EnvVar]) -> Vec<Component> {
             tag_line: tag.line,
             tag_span: tag.span.clone(),
             duplicate_tag_lines: dups.get(prefix).cloned().unwrap_or_default(),
+            problem,
         });
     }
     out
@@ -260,7 +301,7 @@ impl Checkout {
                     if known.is_empty() { "none".to_string() } else { known.join(", ") }
                 ))
             })?;
-        c.check_unique()?;
+        c.check()?;
         Ok(c)
     }
 }
@@ -296,11 +337,75 @@ export SCHEMAS_IMAGE_TAG=\"19d5f88\" # pinned\n";
     fn a_second_tag_line_is_reported() {
         let text = format!("{ENV}export RECONCILE_IMAGE_TAG=aaaaaaa\n");
         let comps = components_from_env(&parse_env(&text));
-        let err = comps[0].check_unique().unwrap_err().to_string();
+        let err = comps[0].check().unwrap_err().to_string();
         assert!(
             err.contains(".env:8: RECONCILE_IMAGE_TAG is set twice (also on line 4)"),
             "{err}"
         );
+    }
+
+    fn tag_error(tag_line: &str) -> String {
+        let text = format!(
+            "export RECONCILE_REPO=https://github.com/app-sre/qontract-reconcile\n\
+export RECONCILE_IMAGE=quay.io/app-sre/qontract-reconcile\n{tag_line}\n"
+        );
+        let comps = components_from_env(&parse_env(&text));
+        assert_eq!(comps.len(), 1, "{text}");
+        comps[0].check().unwrap_err().to_string()
+    }
+
+    #[test]
+    fn a_tag_that_is_not_a_commit_id_is_an_error_naming_line_and_value() {
+        for (value, shown) in [
+            ("latest", "\"latest\""),
+            ("22e63", "\"22e63\""),
+            ("", "\"\""),
+            ("22e638éd", "\"22e638éd\""),
+            ("'22e638d '", "\"22e638d \""),
+            (&"a".repeat(41), &format!("\"{}\"", "a".repeat(41))),
+        ] {
+            let err = tag_error(&format!("export RECONCILE_IMAGE_TAG={value}"));
+            assert_eq!(
+                err,
+                format!(
+                    ".env:3: RECONCILE_IMAGE_TAG is {shown}, not a commit id (7 to 40 hex characters)"
+                )
+            );
+        }
+        for good in ["22e638d", "22E638D", &"f".repeat(40)] {
+            let text = format!("{ENV}export RECONCILE_IMAGE_TAG_X=1\n").replace("22e638d", good);
+            let comps = components_from_env(&parse_env(&text));
+            assert!(comps[0].check().is_ok(), "{good}");
+        }
+    }
+
+    #[test]
+    fn an_unterminated_quote_is_an_error_naming_the_line() {
+        let err = tag_error("export RECONCILE_IMAGE_TAG=\"22e638d");
+        assert_eq!(
+            err,
+            ".env:3: RECONCILE_IMAGE_TAG: the \" quote is not closed"
+        );
+        let text = "export RECONCILE_REPO='https://github.com/app-sre/qontract-reconcile\n\
+export RECONCILE_IMAGE=quay.io/app-sre/qontract-reconcile\nexport RECONCILE_IMAGE_TAG=22e638d\n";
+        let comps = components_from_env(&parse_env(text));
+        assert_eq!(comps[0].name, "qontract-reconcile");
+        assert_eq!(
+            comps[0].check().unwrap_err().to_string(),
+            ".env:1: RECONCILE_REPO: the ' quote is not closed"
+        );
+    }
+
+    #[test]
+    fn a_byte_order_mark_is_skipped_and_spans_stay_byte_offsets() {
+        let text = format!("\u{feff}{ENV}");
+        let comps = components_from_env(&parse_env(&text));
+        assert_eq!(comps.len(), 2);
+        assert_eq!(comps[0].name, "qontract-reconcile");
+        assert_eq!(&text[comps[0].tag_span.clone()], "22e638d");
+        // A BOM that opens a later line is not skipped.
+        let later = format!("# x\n\u{feff}{ENV}");
+        assert_eq!(components_from_env(&parse_env(&later)).len(), 1);
     }
 
     #[test]

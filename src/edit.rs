@@ -51,8 +51,7 @@ pub fn splice(bytes: &[u8], edits: &[(Range<usize>, String)]) -> Result<Vec<u8>>
 
 /// The token a location gets: as many characters of `to` as it holds now.
 pub fn new_token(old: &str, to: &str) -> String {
-    let n = old.len().min(to.len());
-    let mut t = to[..n].to_string();
+    let mut t = crate::util::head(to, old.len()).to_string();
     if old.bytes().any(|b| b.is_ascii_uppercase()) && !old.bytes().any(|b| b.is_ascii_lowercase()) {
         t.make_ascii_uppercase();
     }

@@ -580,6 +580,35 @@ enum Outcome {
     Warning(FileProblem),
 }
 
+/// The keys that decide which saas targets are locations.
+const SAAS_KEYS: [&str; 5] = ["$schema", "resourceTemplates", "url", "targets", "ref"];
+
+/// A key held twice by a mapping that holds a location, the component's `_image_tag` key held
+/// twice, or a key of a saas file that decides what is a location held twice: YAML readers
+/// take the last value, and which one is meant cannot be told, so the file is refused naming
+/// both lines.
+fn ambiguous_key(rel: &str, r: &Reading, locs: &[Location], c: &Component) -> Option<FileProblem> {
+    let Reading::Yaml(docs) = r else { return None };
+    let key = c.yaml_key();
+    let saas = docs
+        .iter()
+        .any(|d| d.str_at("$schema") == Some(SAAS_SCHEMA));
+    let d = yaml::duplicate_keys(docs).into_iter().find(|d| {
+        d.key == key
+            || (saas && SAAS_KEYS.contains(&d.key.as_str()))
+            || locs
+                .iter()
+                .any(|l| d.map.start <= l.span.start && l.span.end <= d.map.end)
+    })?;
+    Some(FileProblem {
+        path: rel.to_string(),
+        message: format!(
+            "{}: duplicate key {:?} (first at {rel}:{}); YAML readers take the last one, so the location is ambiguous: remove one of them",
+            d.line, d.key, d.first_line
+        ),
+    })
+}
+
 fn file_outcome(f: &ScannedFile, c: &Component, own: bool, refs: &Refs) -> Outcome {
     let problem = |p: FileProblem| {
         if own {
@@ -600,6 +629,9 @@ fn file_outcome(f: &ScannedFile, c: &Component, own: bool, refs: &Refs) -> Outco
     match read_file(&f.rel, text) {
         Ok(r) if own => {
             let mut locs = find_in_text(&f.rel, text, &r, c, refs);
+            if let Some(p) = ambiguous_key(&f.rel, &r, &locs, c) {
+                return Outcome::Error(p);
+            }
             for l in &mut locs {
                 l.symlink = f.symlink;
             }

@@ -45,7 +45,20 @@ pub fn is_commit_hex(s: &str) -> bool {
 /// Two ids name the same commit when one is a prefix of the other (case-insensitive).
 pub fn same_commit(a: &str, b: &str) -> bool {
     let (short, long) = if a.len() <= b.len() { (a, b) } else { (b, a) };
-    short.len() >= 7 && long.len() >= short.len() && long[..short.len()].eq_ignore_ascii_case(short)
+    short.len() >= 7
+        && long
+            .as_bytes()
+            .get(..short.len())
+            .is_some_and(|p| p.eq_ignore_ascii_case(short.as_bytes()))
+}
+
+/// The first `n` bytes of `s`, or fewer so as to end on a character boundary (never panics).
+pub fn head(s: &str, n: usize) -> &str {
+    let mut n = n.min(s.len());
+    while !s.is_char_boundary(n) {
+        n -= 1;
+    }
+    &s[..n]
 }
 
 /// The host of a URL authority (`host`, `host:port`, `[v6]:port`), without brackets.
@@ -179,4 +192,24 @@ pub fn make_tree_private(dir: &std::path::Path) -> crate::Result<()> {
             .map_err(|e| crate::Error::io(dir, e))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn head_cuts_on_character_boundaries() {
+        assert_eq!(head("22e638éd", 7), "22e638");
+        assert_eq!(head("22e638éd", 8), "22e638é");
+        assert_eq!(head("abc", 7), "abc");
+        assert_eq!(head("", 7), "");
+    }
+
+    #[test]
+    fn same_commit_compares_prefixes_of_any_text() {
+        assert!(same_commit("22e638d", "22E638DFFF"));
+        assert!(!same_commit("22e638d", "22e638éd"));
+        assert!(!same_commit("22e638", "22e638d"));
+    }
 }

@@ -96,22 +96,18 @@ pub enum NodeKind {
 }
 
 impl Node {
-    /// The value under `key` when this is a mapping with a scalar key `key`.
+    /// The value under `key` when this is a mapping with a scalar key `key`; when the key is
+    /// there twice, the last one, as YAML readers take it.
     pub fn get(&self, key: &str) -> Option<&Node> {
-        match &self.kind {
-            NodeKind::Map(pairs) => pairs
-                .iter()
-                .find(|(k, _)| k.as_str() == Some(key))
-                .map(|(_, v)| v),
-            _ => None,
-        }
+        self.entry(key).map(|(_, v)| v)
     }
 
-    /// The entry (key and value) under `key`.
+    /// The entry (key and value) under `key` (the last one when the key is there twice).
     pub fn entry(&self, key: &str) -> Option<(&Node, &Node)> {
         match &self.kind {
             NodeKind::Map(pairs) => pairs
                 .iter()
+                .rev()
                 .find(|(k, _)| k.as_str() == Some(key))
                 .map(|(k, v)| (k, v)),
             _ => None,
@@ -172,55 +168,105 @@ const UNKNOWN_ANCHOR: &str = "unknown anchor";
 /// Parses every document of `text` into span trees. An alias to an anchor that the file does not
 /// define (Jenkins Job Builder's `<<: *defaults`, defined in another file) is kept as an
 /// [`NodeKind::Alias`] node instead of failing the parse.
+///
+/// One pass over the text, however many such aliases it holds: the parser reports an unknown
+/// anchor after it has consumed the alias token and left its state as after an alias event
+/// (saphyr-parser's `parse_node`), so the error stands for that event and parsing goes on.
 pub fn parse(text: &str) -> Result<Vec<Node>, SyntaxError> {
-    let mut masked: Option<String> = None;
-    let mut aliases: Vec<usize> = Vec::new();
-    loop {
-        let src = masked.as_deref().unwrap_or(text);
-        match parse_once(src) {
-            Ok(mut docs) => {
-                if !aliases.is_empty() {
-                    for d in &mut docs {
-                        mark_aliases(d, &aliases);
+    let pos = Positions::new(text);
+    let mut parser = Parser::new_from_str(text);
+    let mut docs = Vec::new();
+    let mut stack: Vec<Frame> = Vec::new();
+    while let Some(ev) = parser.next_event() {
+        let (event, start, end, line) = match ev {
+            Ok((event, span)) => (
+                Some(event),
+                pos.byte(&span.start),
+                pos.byte(&span.end),
+                span.start.line(),
+            ),
+            Err(e) => {
+                let at = pos.byte(e.marker());
+                match unknown_alias_end(text, &e, at) {
+                    Some(end) => (None, at, end, e.marker().line()),
+                    None => {
+                        return Err(SyntaxError {
+                            line: e.marker().line(),
+                            col: e.marker().col() + 1,
+                            message: e.info().to_string(),
+                        })
                     }
                 }
-                return Ok(docs);
             }
-            Err((err, at)) => {
-                // Mask the alias (`*name` -> `_name`, same length) and parse again.
-                let Some(at) = at.filter(|_| err.message.contains(UNKNOWN_ANCHOR)) else {
-                    return Err(err);
-                };
-                if aliases.len() > 10_000 || text.as_bytes().get(at) != Some(&b'*') {
-                    return Err(err);
-                }
-                let mut m = masked.take().unwrap_or_else(|| text.to_string());
-                m.replace_range(at..at + 1, "_");
-                masked = Some(m);
-                aliases.push(at);
+        };
+        let node = match event {
+            // An alias to an anchor of another file.
+            None | Some(Event::Alias(_)) => Some(Node {
+                kind: NodeKind::Alias,
+                span: start..end,
+                line,
+            }),
+            Some(Event::Scalar(v, style, _, _)) => Some(Node {
+                kind: NodeKind::Scalar(v.into_owned(), Style::of(style)),
+                span: start..end,
+                line,
+            }),
+            Some(Event::MappingStart(..)) => {
+                stack.push(Frame::Map(Vec::new(), None, start, line));
+                None
             }
+            Some(Event::SequenceStart(..)) => {
+                stack.push(Frame::Seq(Vec::new(), start, line));
+                None
+            }
+            Some(Event::MappingEnd) => match stack.pop() {
+                Some(Frame::Map(pairs, _, s, l)) => Some(Node {
+                    kind: NodeKind::Map(pairs),
+                    span: s..end.max(s),
+                    line: l,
+                }),
+                _ => None,
+            },
+            Some(Event::SequenceEnd) => match stack.pop() {
+                Some(Frame::Seq(items, s, l)) => Some(Node {
+                    kind: NodeKind::Seq(items),
+                    span: s..end.max(s),
+                    line: l,
+                }),
+                _ => None,
+            },
+            Some(_) => None,
+        };
+        let Some(node) = node else { continue };
+        match stack.last_mut() {
+            Some(Frame::Map(pairs, pending, _, _)) => match pending.take() {
+                Some(k) => pairs.push((k, node)),
+                None => *pending = Some(node),
+            },
+            Some(Frame::Seq(items, _, _)) => items.push(node),
+            None => docs.push(node),
         }
     }
+    Ok(docs)
 }
 
-fn mark_aliases(node: &mut Node, aliases: &[usize]) {
-    match &mut node.kind {
-        NodeKind::Scalar(_, Style::Plain) if aliases.contains(&node.span.start) => {
-            node.kind = NodeKind::Alias;
-        }
-        NodeKind::Map(pairs) => {
-            for (k, v) in pairs {
-                mark_aliases(k, aliases);
-                mark_aliases(v, aliases);
-            }
-        }
-        NodeKind::Seq(items) => {
-            for i in items {
-                mark_aliases(i, aliases);
-            }
-        }
-        _ => {}
+/// When `e` is the parser's "unknown anchor" error for an alias `*name` at byte `at`: the end
+/// of the alias (the scanner's anchor characters: anything but blanks, breaks, a byte order
+/// mark and flow indicators).
+fn unknown_alias_end(text: &str, e: &saphyr_parser::ScanError, at: usize) -> Option<usize> {
+    if !e.info().contains(UNKNOWN_ANCHOR) {
+        return None;
     }
+    let rest = text.get(at..)?.strip_prefix('*')?;
+    let len = rest
+        .find(|c: char| {
+            matches!(
+                c,
+                ' ' | '\t' | '\r' | '\n' | '\0' | '\u{feff}' | ',' | '[' | ']' | '{' | '}'
+            )
+        })
+        .unwrap_or(rest.len());
+    (len > 0).then_some(at + 1 + len)
 }
 
 /// The top-level `name` of the first document, and with `refs` the `$ref` of its top-level
@@ -237,8 +283,19 @@ pub fn top_fields(text: &str, refs: bool) -> Option<TopFields> {
     let done = |o: &TopFields| {
         o.name.is_some() && (!refs || (o.cluster.is_some() && o.environment.is_some()))
     };
+    // Built on the first unknown alias only: most files have none.
+    let mut pos: Option<Positions> = None;
     while let Some(ev) = parser.next_event() {
-        let (event, _) = ev.ok()?;
+        let event = match ev {
+            Ok((event, _)) => event,
+            Err(e) => {
+                let at = pos
+                    .get_or_insert_with(|| Positions::new(text))
+                    .byte(e.marker());
+                unknown_alias_end(text, &e, at)?;
+                Event::Alias(0)
+            }
+        };
         match event {
             Event::MappingStart(..) | Event::SequenceStart(..) => {
                 depth += 1;
@@ -309,75 +366,6 @@ pub struct TopFields {
     pub environment: Option<String>,
 }
 
-fn parse_once(text: &str) -> Result<Vec<Node>, (SyntaxError, Option<usize>)> {
-    let pos = Positions::new(text);
-    let mut parser = Parser::new_from_str(text);
-    let mut docs = Vec::new();
-    let mut stack: Vec<Frame> = Vec::new();
-    while let Some(ev) = parser.next_event() {
-        let (event, span) = ev.map_err(|e| {
-            (
-                SyntaxError {
-                    line: e.marker().line(),
-                    col: e.marker().col() + 1,
-                    message: e.info().to_string(),
-                },
-                Some(pos.byte(e.marker())),
-            )
-        })?;
-        let start = pos.byte(&span.start);
-        let end = pos.byte(&span.end);
-        let line = span.start.line();
-        let node = match event {
-            Event::Scalar(v, style, _, _) => Some(Node {
-                kind: NodeKind::Scalar(v.into_owned(), Style::of(style)),
-                span: start..end,
-                line,
-            }),
-            Event::Alias(_) => Some(Node {
-                kind: NodeKind::Alias,
-                span: start..end,
-                line,
-            }),
-            Event::MappingStart(..) => {
-                stack.push(Frame::Map(Vec::new(), None, start, line));
-                None
-            }
-            Event::SequenceStart(..) => {
-                stack.push(Frame::Seq(Vec::new(), start, line));
-                None
-            }
-            Event::MappingEnd => match stack.pop() {
-                Some(Frame::Map(pairs, _, s, l)) => Some(Node {
-                    kind: NodeKind::Map(pairs),
-                    span: s..end.max(s),
-                    line: l,
-                }),
-                _ => None,
-            },
-            Event::SequenceEnd => match stack.pop() {
-                Some(Frame::Seq(items, s, l)) => Some(Node {
-                    kind: NodeKind::Seq(items),
-                    span: s..end.max(s),
-                    line: l,
-                }),
-                _ => None,
-            },
-            _ => None,
-        };
-        let Some(node) = node else { continue };
-        match stack.last_mut() {
-            Some(Frame::Map(pairs, pending, _, _)) => match pending.take() {
-                Some(k) => pairs.push((k, node)),
-                None => *pending = Some(node),
-            },
-            Some(Frame::Seq(items, _, _)) => items.push(node),
-            None => docs.push(node),
-        }
-    }
-    Ok(docs)
-}
-
 /// A scalar of a document and where it stands.
 #[derive(Debug, Clone, Copy)]
 pub struct ScalarAt<'a> {
@@ -414,6 +402,58 @@ pub fn scalars(docs: &[Node]) -> Vec<ScalarAt<'_>> {
     let mut out = Vec::new();
     for d in docs {
         walk(d, None, false, &mut out);
+    }
+    out
+}
+
+/// A scalar key that a mapping holds twice.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DuplicateKey {
+    pub key: String,
+    /// The bytes of the mapping that holds it.
+    pub map: Range<usize>,
+    /// The line of the first occurrence (the one YAML readers ignore).
+    pub first_line: usize,
+    /// The line of the later occurrence.
+    pub line: usize,
+}
+
+/// Every scalar key that a mapping of the documents holds more than once, in document order.
+pub fn duplicate_keys(docs: &[Node]) -> Vec<DuplicateKey> {
+    fn walk(n: &Node, out: &mut Vec<DuplicateKey>) {
+        match &n.kind {
+            NodeKind::Map(pairs) => {
+                let mut seen: std::collections::HashMap<&str, usize> =
+                    std::collections::HashMap::new();
+                for (k, v) in pairs {
+                    if let Some(key) = k.as_str() {
+                        match seen.get(key) {
+                            Some(first) => out.push(DuplicateKey {
+                                key: key.to_string(),
+                                map: n.span.clone(),
+                                first_line: *first,
+                                line: k.line,
+                            }),
+                            None => {
+                                seen.insert(key, k.line);
+                            }
+                        }
+                    }
+                    walk(k, out);
+                    walk(v, out);
+                }
+            }
+            NodeKind::Seq(items) => {
+                for i in items {
+                    walk(i, out);
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    for d in docs {
+        walk(d, &mut out);
     }
     out
 }
@@ -520,11 +560,14 @@ pub fn reads_as_number(s: &str) -> bool {
     i == b.len()
 }
 
-/// Whether a plain scalar reads as something other than a string under the core schema.
+/// Whether a plain scalar reads as something other than a string, under the YAML 1.2 core
+/// schema or under YAML 1.1 as PyYAML (which the qontract tools use) resolves it: the one test
+/// that decides whether a new tag must be quoted.
 pub fn plain_is_not_string(s: &str) -> bool {
     reads_as_number(s)
         || matches!(
             s,
+            // YAML 1.2 core null and bool.
             "" | "~"
                 | "null"
                 | "Null"
@@ -536,6 +579,121 @@ pub fn plain_is_not_string(s: &str) -> bool {
                 | "False"
                 | "FALSE"
         )
+        || yaml11_not_string(s)
+}
+
+/// YAML 1.1 types (yaml.org/type/*.html, and PyYAML's resolver where it differs).
+fn yaml11_not_string(s: &str) -> bool {
+    // bool: y|Y|yes|Yes|YES|n|N|no|No|NO|true|True|TRUE|false|False|FALSE|on|On|ON|off|Off|OFF
+    // null: ~|null|Null|NULL|(empty); PyYAML also resolves `<<` (merge) and `=` (value).
+    matches!(
+        s,
+        "y" | "Y"
+            | "yes"
+            | "Yes"
+            | "YES"
+            | "n"
+            | "N"
+            | "no"
+            | "No"
+            | "NO"
+            | "on"
+            | "On"
+            | "ON"
+            | "off"
+            | "Off"
+            | "OFF"
+            | "<<"
+            | "="
+    ) || yaml11_int(s)
+        || yaml11_float(s)
+}
+
+fn all_of(b: &[u8], f: impl Fn(u8) -> bool) -> bool {
+    !b.is_empty() && b.iter().all(|c| f(*c))
+}
+
+fn digits_(b: &[u8]) -> bool {
+    all_of(b, |c| c.is_ascii_digit() || c == b'_')
+}
+
+/// `(:[0-5]?[0-9])+` after the first `:`-separated part: every further part.
+fn sexagesimal_tail<'a>(mut parts: impl Iterator<Item = &'a [u8]>) -> bool {
+    let mut any = false;
+    let ok = parts.all(|p| {
+        any = true;
+        match p {
+            [d] => d.is_ascii_digit(),
+            [a, d] => (b'0'..=b'5').contains(a) && d.is_ascii_digit(),
+            _ => false,
+        }
+    });
+    ok && any
+}
+
+/// YAML 1.1 int (yaml.org/type/int.html):
+/// `[-+]?0b[0-1_]+` | `[-+]?0[0-7_]+` | `[-+]?(0|[1-9][0-9_]*)` | `[-+]?0x[0-9a-fA-F_]+` |
+/// `[-+]?[1-9][0-9_]*(:[0-5]?[0-9])+`.
+fn yaml11_int(s: &str) -> bool {
+    let b = s.strip_prefix(['-', '+']).unwrap_or(s).as_bytes();
+    if let Some(r) = b.strip_prefix(b"0b") {
+        return all_of(r, |c| matches!(c, b'0' | b'1' | b'_'));
+    }
+    if let Some(r) = b.strip_prefix(b"0x") {
+        return all_of(r, |c| c.is_ascii_hexdigit() || c == b'_');
+    }
+    if b == b"0" {
+        return true;
+    }
+    if let Some(r) = b.strip_prefix(b"0") {
+        return all_of(r, |c| matches!(c, b'0'..=b'7' | b'_'));
+    }
+    if !b.first().is_some_and(|c| (b'1'..=b'9').contains(c)) {
+        return false;
+    }
+    let mut parts = b.split(|c| *c == b':');
+    let first = parts.next().unwrap_or_default();
+    digits_(first) && (!b.contains(&b':') || sexagesimal_tail(parts))
+}
+
+/// YAML 1.1 float (yaml.org/type/float.html; PyYAML also allows `_` after the point):
+/// `[-+]?([0-9][0-9_]*)?\.[0-9.]*([eE][-+][0-9]+)?` | `[-+]?[0-9][0-9_]*(:[0-5]?[0-9])+\.[0-9_]*` |
+/// `[-+]?\.(inf|Inf|INF)` | `\.(nan|NaN|NAN)`. The sign of the exponent is taken as optional,
+/// as in YAML 1.2: quoting more than needed is harmless.
+fn yaml11_float(s: &str) -> bool {
+    if matches!(s, ".nan" | ".NaN" | ".NAN") {
+        return true;
+    }
+    let b = s.strip_prefix(['-', '+']).unwrap_or(s);
+    if matches!(b, ".inf" | ".Inf" | ".INF") {
+        return true;
+    }
+    let Some((int, rest)) = b.split_once('.') else {
+        return false;
+    };
+    let (frac, exp) = match rest.split_once(['e', 'E']) {
+        Some((f, e)) => (f, Some(e)),
+        None => (rest, None),
+    };
+    let frac_ok = frac
+        .bytes()
+        .all(|c| c.is_ascii_digit() || c == b'.' || c == b'_');
+    let exp_ok = exp.is_none_or(|e| {
+        let e = e.strip_prefix(['-', '+']).unwrap_or(e);
+        all_of(e.as_bytes(), |c| c.is_ascii_digit())
+    });
+    let ib = int.as_bytes();
+    let int_ok = if ib.contains(&b':') {
+        let mut parts = ib.split(|c| *c == b':');
+        let first = parts.next().unwrap_or_default();
+        exp.is_none()
+            && first.first().is_some_and(u8::is_ascii_digit)
+            && digits_(first)
+            && sexagesimal_tail(parts)
+    } else {
+        ib.is_empty() || (ib[0].is_ascii_digit() && digits_(ib))
+    };
+    int_ok && frac_ok && exp_ok
 }
 
 /// Whether `text` is a template of the kind kept under `resources/` (Jinja or similar).
@@ -578,6 +736,91 @@ mod tests {
         }
     }
 
+    /// Every plain form a new tag could take that a YAML reader would not read as a string:
+    /// YAML 1.2 core and YAML 1.1 (yaml.org/type/{int,float,bool,null}.html, PyYAML).
+    #[test]
+    fn plain_scalars_that_are_not_strings_under_yaml_1_1_or_1_2() {
+        let table: &[(&str, bool, &str)] = &[
+            // 1.1 int, base 2: [-+]?0b[0-1_]+
+            ("0b10110", true, "binary"),
+            ("0b1011001", true, "binary, 7 characters"),
+            ("-0b1_0", true, "signed binary with _"),
+            ("0b10112", false, "2 is not binary"),
+            ("0b1a", false, "a is not binary"),
+            ("0b", false, "no digits"),
+            // 1.1 int, base 8: [-+]?0[0-7_]+ (and 1.2 decimal when all digits)
+            ("0123456", true, "octal"),
+            ("0128", true, "not octal, but a 1.2 decimal"),
+            ("0_7", true, "octal with _"),
+            ("0a12345", false, "hex letter"),
+            // 1.1 int, base 10: [-+]?(0|[1-9][0-9_]*)
+            ("0", true, "zero"),
+            ("1234567", true, "decimal"),
+            ("1_000", true, "decimal with _"),
+            ("+12_3", true, "signed with _"),
+            ("1_000a", false, "trailing letter"),
+            // 1.1 int, base 16: [-+]?0x[0-9a-fA-F_]+ (1.2: 0x[0-9a-fA-F]+)
+            ("0x1f", true, "hex"),
+            ("0x_", true, "1.1 hex of only _"),
+            ("0x", false, "no digits"),
+            // 1.1 int, base 60: [-+]?[1-9][0-9_]*(:[0-5]?[0-9])+
+            ("1:30", true, "sexagesimal"),
+            ("190:20:30", true, "sexagesimal, three parts"),
+            ("1:60", false, "60 is not a sexagesimal digit pair"),
+            ("1:", false, "empty part"),
+            ("0:30", false, "leading 0 is not a sexagesimal int"),
+            // 1.1 float: [-+]?([0-9][0-9_]*)?\.[0-9.]*([eE][-+][0-9]+)?
+            ("1.5", true, "float"),
+            (".5", true, "float without int part"),
+            ("1.", true, "float without fraction"),
+            ("1.2.3", true, "1.1 allows dots in the fraction"),
+            ("6.8523015e+5", true, "float with exponent"),
+            ("1_0.5_0", true, "PyYAML allows _"),
+            ("1.5f", false, "trailing letter"),
+            // 1.1 float, base 60: [-+]?[0-9][0-9_]*(:[0-5]?[0-9])+\.[0-9_]*
+            ("190:20:30.15", true, "sexagesimal float"),
+            ("0:30.5", true, "sexagesimal float may start with 0"),
+            // 1.2 core float: [-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?
+            ("1e5", true, "1.2 float without point"),
+            ("123e4", true, "1.2 float"),
+            ("63797e6", true, "a commit id that is a float"),
+            ("e123456", false, "no mantissa"),
+            ("123e", false, "no exponent digits"),
+            ("12e4e5", false, "two exponents"),
+            // infinity and not-a-number
+            (".inf", true, ".inf"),
+            ("-.Inf", true, "-.Inf"),
+            ("+.INF", true, "+.INF"),
+            (".nan", true, ".nan"),
+            (".NaN", true, ".NaN"),
+            // bool: 1.1 y|n|yes|no|on|off|true|false; 1.2 true|false
+            ("y", true, "1.1 bool"),
+            ("N", true, "1.1 bool"),
+            ("yes", true, "1.1 bool"),
+            ("No", true, "1.1 bool"),
+            ("ON", true, "1.1 bool"),
+            ("off", true, "1.1 bool"),
+            ("true", true, "bool"),
+            ("FALSE", true, "bool"),
+            ("yEs", false, "mixed case is a string"),
+            // null: ~|null|Null|NULL|(empty)
+            ("", true, "empty"),
+            ("~", true, "tilde"),
+            ("Null", true, "null"),
+            // PyYAML's merge and value keys
+            ("<<", true, "merge"),
+            ("=", true, "value"),
+            // strings
+            ("abc1234", false, "hex starting with a letter"),
+            ("deadbee", false, "hex letters"),
+            ("1234abc", false, "digits then letters"),
+            ("0373e7a", false, "digits and e, not a float"),
+        ];
+        for (s, not_string, why) in table {
+            assert_eq!(plain_is_not_string(s), *not_string, "{s:?}: {why}");
+        }
+    }
+
     #[test]
     fn unknown_aliases_are_kept_and_spans_reported() {
         let text = "- defaults:\n    <<: *local_defaults\n    tag: 'abc1234'\n    x: \"é\"\n    y: def5678\n";
@@ -602,6 +845,45 @@ mod tests {
             .get("<<")
             .unwrap();
         assert!(matches!(merge.kind, NodeKind::Alias));
+    }
+
+    #[test]
+    fn many_unknown_aliases_are_kept_in_block_and_flow_collections() {
+        let n = 20_000;
+        let mut text = String::from("tag: 'abc1234'\n");
+        for i in 0..n {
+            text.push_str(&format!("k{i}: *x{i}\n"));
+        }
+        text.push_str("seq:\n- *a\n- [*b, *c]\n- {k: *d, *e : v}\nlast: é\n");
+        let docs = parse(&text).unwrap();
+        let pairs = docs[0].pairs();
+        assert_eq!(pairs.len(), n + 3);
+        for (i, (k, v)) in pairs[1..=n].iter().enumerate() {
+            assert_eq!(k.as_str(), Some(format!("k{i}").as_str()));
+            assert!(matches!(v.kind, NodeKind::Alias));
+            assert_eq!(&text[v.span.clone()], format!("*x{i}"));
+            assert_eq!(v.line, i + 2);
+        }
+        let seq = docs[0].get("seq").unwrap().items();
+        assert_eq!(&text[seq[0].span.clone()], "*a");
+        let flow: Vec<&str> = seq[1]
+            .items()
+            .iter()
+            .map(|n| &text[n.span.clone()])
+            .collect();
+        assert_eq!(flow, ["*b", "*c"]);
+        let m = seq[2].pairs();
+        assert_eq!(&text[m[0].1.span.clone()], "*d");
+        assert_eq!(&text[m[1].0.span.clone()], "*e");
+        assert_eq!(m[1].1.as_str(), Some("v"));
+        assert_eq!(docs[0].str_at("last"), Some("é"));
+        // A defined anchor is still an alias, and other errors are still errors.
+        let docs = parse("a: &x 1\nb: *x\n").unwrap();
+        assert!(matches!(docs[0].get("b").unwrap().kind, NodeKind::Alias));
+        assert!(parse("a: *x\nb: [\n").is_err());
+        // `top_fields` reads past an unknown alias too.
+        let f = top_fields("<<: *defaults\nname: n\n", false).unwrap();
+        assert_eq!(f.name.as_deref(), Some("n"));
     }
 
     #[test]

@@ -17,6 +17,7 @@ use crate::plan::{self, Plan, Selection};
 use crate::registry::{self, ImageStatus, RegistryOptions};
 use crate::transaction;
 use crate::upstream::{Relation, Resolved, Upstream, UpstreamOptions};
+use crate::util::head;
 
 /// What `plan` and `apply` share.
 #[derive(Debug, clap::Args)]
@@ -72,12 +73,38 @@ pub struct PromoteArgs {
     /// Registry endpoint for a host, `HOST=URL` (mirrors, tests; http only for loopback).
     #[arg(long = "registry-url", value_name = "HOST=URL")]
     pub registry_urls: Vec<String>,
-    /// Seconds allowed to connect to the registry.
-    #[arg(long, value_name = "SECONDS", default_value_t = 5.0)]
-    pub registry_connect_timeout: f64,
-    /// Seconds allowed for one registry request.
-    #[arg(long, value_name = "SECONDS", default_value_t = 20.0)]
-    pub registry_timeout: f64,
+    /// Seconds allowed to connect to the registry (more than 0, at most a day).
+    #[arg(long, value_name = "SECONDS", default_value = "5", value_parser = parse_seconds)]
+    pub registry_connect_timeout: Duration,
+    /// Seconds allowed for one registry request (more than 0, at most a day).
+    #[arg(long, value_name = "SECONDS", default_value = "20", value_parser = parse_seconds)]
+    pub registry_timeout: Duration,
+}
+
+/// The longest timeout a command line may ask for.
+pub const MAX_SECONDS: f64 = 86_400.0;
+
+/// Parses a timeout in seconds (`5`, `0.5`): a finite number from 1 ms to one day, so that
+/// every value the command line accepts is a [`Duration`] the network code can use.
+pub fn parse_seconds(text: &str) -> Result<Duration, String> {
+    let v: f64 = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("{text:?} is not a number of seconds"))?;
+    if !v.is_finite() {
+        return Err(format!("{text:?} is not a finite number of seconds"));
+    }
+    if v < 0.001 {
+        return Err(format!(
+            "{text:?}: give at least 0.001 seconds (a timeout of 0 would fail every request)"
+        ));
+    }
+    if v > MAX_SECONDS {
+        return Err(format!(
+            "{text:?}: give at most {MAX_SECONDS} seconds (one day)"
+        ));
+    }
+    Ok(Duration::from_secs_f64(v))
 }
 
 /// Arguments of `plan`.
@@ -229,7 +256,7 @@ fn resolve(ctx: &Context, c: &Component, args: &PromoteArgs) -> Result<Resolutio
                 c.tag,
                 resolved.short,
                 upstream.shown_url(),
-                &merge_base[..merge_base.len().min(12)]
+                head(merge_base, 12)
             )));
         }
         _ => {}
@@ -268,7 +295,7 @@ fn resolve(ctx: &Context, c: &Component, args: &PromoteArgs) -> Result<Resolutio
 
 /// Asks the registry whether `<image>:<new tag>` exists (the tag as long as the `.env` tag).
 fn check_image(c: &Component, to: &str, args: &PromoteArgs) -> Result<ImageCheck, CliError> {
-    let tag = &to[..c.tag.len().clamp(7, to.len())];
+    let tag = head(to, c.tag.len().max(7));
     let shown = format!("{}:{tag}", c.image);
     if args.offline {
         return Ok(ImageCheck::NotChecked {
@@ -287,17 +314,8 @@ fn check_image(c: &Component, to: &str, args: &PromoteArgs) -> Result<ImageCheck
         opts.overrides
             .push(registry::parse_registry_override(spec)?);
     }
-    let secs = |v: f64, flag: &str| {
-        if v.is_finite() && v > 0.0 {
-            Ok(Duration::from_secs_f64(v))
-        } else {
-            Err(CliError::new(format!(
-                "{flag} {v}: give a positive number of seconds"
-            )))
-        }
-    };
-    opts.connect_timeout = secs(args.registry_connect_timeout, "--registry-connect-timeout")?;
-    opts.request_timeout = secs(args.registry_timeout, "--registry-timeout")?;
+    opts.connect_timeout = args.registry_connect_timeout;
+    opts.request_timeout = args.registry_timeout;
     Ok(match registry::check_image(&c.image, tag, &opts) {
         Ok(ImageStatus::Exists { digest }) => ImageCheck::Exists {
             image: shown,
@@ -339,7 +357,7 @@ fn compute(ctx: &Context, args: &PromoteArgs) -> Result<Promotion, CliError> {
     )?;
     let image = if plan.is_empty() {
         ImageCheck::NotChecked {
-            image: format!("{}:{}", c.image, &to[..7]),
+            image: format!("{}:{}", c.image, head(&to, 7)),
             reason: "nothing to promote".into(),
         }
     } else {
@@ -380,7 +398,7 @@ fn shards_staying(
             return Vec::new();
         }
     };
-    let new7 = &plan.to[..plan.to.len().min(7)];
+    let new7 = head(&plan.to, 7);
     model
         .shard_moves(new7, Some(envs))
         .into_iter()
@@ -485,7 +503,7 @@ fn nothing_to_promote(ctx: &Context, pr: &Promotion) -> bool {
         ctx.print(&format!(
             "{}: nothing to promote, the selected locations are already at {}\n",
             p.component,
-            &p.to[..7.min(p.to.len())]
+            head(&p.to, 7)
         ));
         if !p.drifted.is_empty() {
             ctx.print(
@@ -517,7 +535,7 @@ fn print_promotion(ctx: &Context, pr: &Promotion, markdown: bool) {
 
 /// `N shards of X stay on REF (a, b); M move to NEW`, one line per integration and ref.
 fn shard_note(pr: &Promotion) -> String {
-    let new7 = &pr.plan.to[..pr.plan.to.len().min(7)];
+    let new7 = head(&pr.plan.to, 7);
     let mut out = String::new();
     for m in &pr.shards {
         let mut refs: Vec<&str> = m.staying.iter().map(|s| s.image_ref.as_str()).collect();
@@ -603,14 +621,14 @@ fn check_commit(
             if !args.allow_mixed {
                 return Err(CliError::new(format!(
                     "--commit: HEAD already carries another promotion not in {base}: {} {subject}",
-                    &id[..id.len().min(7)]
+                    head(id, 7)
                 ))
                 .hint("promote one component per branch, or pass --allow-mixed"));
             }
         }
     }
-    let new7 = &pr.plan.to[..7];
-    let old7 = &c.tag[..c.tag.len().min(7)];
+    let new7 = head(&pr.plan.to, 7);
+    let old7 = head(&c.tag, 7);
     let branch = format!("promote/{}-{new7}", c.name);
     let subject = format!(
         "{} production promotion {old7} to {new7}",
@@ -684,7 +702,7 @@ pub fn cmd_apply(ctx: &Context, args: &ApplyArgs) -> CmdResult {
         if let (Some(id), Some((_, branch, subject))) = (&commit_id, &commit_plan) {
             ctx.print(&format!(
                 "committed {} on {branch}: {subject}\n",
-                &id[..id.len().min(7)]
+                head(id, 7)
             ));
         }
     }
@@ -721,7 +739,7 @@ fn earlier_run(
         return Ok(None);
     }
     let c = &pr.component;
-    let new7 = &pr.plan.to[..7];
+    let new7 = head(&pr.plan.to, 7);
     let branch = format!("promote/{}-{new7}", c.name);
     let git = Git::new(&ctx.root).with_label(ctx.root.display().to_string());
     let head = git.output(&["symbolic-ref", "--quiet", "--short", "HEAD"])?;
@@ -738,7 +756,7 @@ fn earlier_run(
         .into_iter()
         .find(|v| v.name == c.tag_var())
         .map(|v| v.value);
-    let Some(old) = old.filter(|_| env.success) else {
+    let Some(old) = old.filter(|v| env.success && crate::util::is_commit_hex(v)) else {
         return Ok(None);
     };
     let files = git.run(&["diff-tree", "--no-commit-id", "--name-only", "-r", "HEAD"])?;
@@ -810,8 +828,8 @@ fn apply_again(ctx: &Context, args: &ApplyArgs, mut pr: Promotion, e: Earlier) -
     let mut lines = vec![format!(
         "{} already holds this promotion: commit {} {how} as {} ({})",
         e.branch,
-        &old_head[..old_head.len().min(7)],
-        &id[..id.len().min(7)],
+        head(&old_head, 7),
+        head(&id, 7),
         e.subject
     )];
     if args.push {
@@ -926,4 +944,23 @@ fn push(
         ));
     }
     Ok(lines)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seconds_are_finite_positive_and_at_most_a_day() {
+        assert_eq!(parse_seconds("5"), Ok(Duration::from_secs(5)));
+        assert_eq!(parse_seconds(" 0.5 "), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_seconds("86400"), Ok(Duration::from_secs(86_400)));
+        for bad in [
+            "1e20", "86401", "-1", "0", "-0", "0.0001", "NaN", "nan", "inf", "-inf", "", "5s",
+            "1e400",
+        ] {
+            let err = parse_seconds(bad).unwrap_err();
+            assert!(err.starts_with(&format!("{bad:?}")), "{bad}: {err}");
+        }
+    }
 }

@@ -52,7 +52,7 @@ pub fn cmd_status(ctx: &Context, args: &Args) -> CmdResult {
     let mut docs = Vec::new();
     let mut errors = Vec::new();
     for c in &comps {
-        c.check_unique()?;
+        c.check()?;
         let d = ctx.discover(&mut scanned, c)?;
         errors.extend(d.errors.iter().map(|e| e.to_string()));
         let drifted = d.locations.iter().filter(|l| !l.in_sync).count();

@@ -37,7 +37,7 @@ pub struct Args {
     pub context: Option<String>,
     /// Check again until everything is ok or this much time has passed (`90s`, `5m`, `1h`);
     /// prints the first report, then only what changed.
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", value_parser = parse_wait)]
     pub wait: Option<Duration>,
     /// With --wait: the time between two checks [default: 10s].
     #[arg(long, value_name = "DURATION", value_parser = parse_interval, requires = "wait")]
@@ -345,9 +345,21 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     Ok(Duration::from_millis(millis))
 }
 
-/// A duration for `--interval`: more than zero.
-fn parse_interval(text: &str) -> Result<Duration, String> {
+/// The longest `--wait` or `--interval`: one day.
+const MAX_WAIT: Duration = Duration::from_secs(86_400);
+
+/// A duration for `--wait`: at most a day.
+fn parse_wait(text: &str) -> Result<Duration, String> {
     let d = parse_duration(text)?;
+    if d > MAX_WAIT {
+        return Err(format!("{:?}: give at most 24h", text.trim()));
+    }
+    Ok(d)
+}
+
+/// A duration for `--interval`: more than zero, at most a day.
+fn parse_interval(text: &str) -> Result<Duration, String> {
+    let d = parse_wait(text)?;
     if d.is_zero() {
         return Err("the time between checks must be more than 0".to_string());
     }
@@ -412,6 +424,15 @@ mod tests {
         assert_eq!(
             parse_interval("0s").unwrap_err(),
             "the time between checks must be more than 0"
+        );
+        assert_eq!(parse_wait("24h"), Ok(Duration::from_secs(86_400)));
+        assert_eq!(
+            parse_wait("24h1ms").unwrap_err(),
+            "\"24h1ms\": give at most 24h"
+        );
+        assert_eq!(
+            parse_interval("9999999h").unwrap_err(),
+            "\"9999999h\": give at most 24h"
         );
     }
 

@@ -141,3 +141,20 @@ fn a_forty_character_ref_and_a_short_one_are_the_same_commit() {
         .read("data/saas.yml")
         .contains(&format!("ref: {}\n", NEW.to_uppercase())));
 }
+
+#[test]
+fn a_tag_that_yaml_1_1_reads_as_a_number_is_quoted() {
+    // 0b10110 is a binary integer to YAML 1.1 readers (PyYAML), 0123456 an octal one.
+    for (to, new7) in [
+        ("0b10110aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", "0b10110"),
+        ("0123456aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", "0123456"),
+    ] {
+        let sb = tree(&[("data/x.yml", b"qontract_reconcile_image_tag: a1b2c3d\n")]);
+        let r = sb.run(&["apply", "--offline", "--to", to]).ok();
+        assert!(r.stdout.contains("quoted with '"), "{}", r.stdout);
+        assert_eq!(
+            sb.read("data/x.yml"),
+            format!("qontract_reconcile_image_tag: '{new7}'\n")
+        );
+    }
+}

@@ -13,6 +13,7 @@ mod model;
 mod mr;
 mod promote;
 mod proptest_edit;
+mod proptest_input;
 mod registry;
 mod upstream;
 mod verify;
