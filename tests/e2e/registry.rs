@@ -12,7 +12,7 @@ use qr_promote::registry::{
 
 use crate::support::fake_registry::{serve, FakeResponse};
 use crate::support::registry_server::{
-    push_image, push_image_as, registry_or_skip, ManifestFormat, TEST_PASSWORD, TEST_USER,
+    push_image, push_image_as, start_registry, ManifestFormat, TEST_PASSWORD, TEST_USER,
 };
 
 const IMAGE: &str = "quay.io/app-sre/qontract-reconcile";
@@ -47,9 +47,7 @@ fn assert_clean(err: &RegistryError, secrets: &[&str]) {
 
 #[test]
 fn real_registry_without_auth() {
-    let Some(reg) = registry_or_skip("real_registry_without_auth", false) else {
-        return;
-    };
+    let reg = start_registry(false);
     let oci = push_image(&reg.url, REPO, "abc1234", None);
     let docker = push_image_as(&reg.url, REPO, "docker-v2", None, ManifestFormat::DockerV2);
     assert_ne!(oci, docker);
@@ -107,9 +105,7 @@ fn real_registry_without_auth() {
 
 #[test]
 fn real_registry_with_basic_auth() {
-    let Some(reg) = registry_or_skip("real_registry_with_basic_auth", true) else {
-        return;
-    };
+    let reg = start_registry(true);
     let digest = push_image(&reg.url, REPO, "abc1234", reg.creds());
     let good = reg.write_auth_file("good.json", "https://quay.io", TEST_USER, TEST_PASSWORD);
     let missing = reg.dir().join("does-not-exist.json");
@@ -173,9 +169,7 @@ fn real_registry_with_basic_auth() {
 
 #[test]
 fn stopped_registry_is_a_connection_error() {
-    let Some(mut reg) = registry_or_skip("stopped_registry_is_a_connection_error", false) else {
-        return;
-    };
+    let mut reg = start_registry(false);
     push_image(&reg.url, REPO, "abc1234", None);
     let opts = opts(&reg.url, vec![]);
     assert!(matches!(

@@ -3,11 +3,11 @@
 //!
 //! Usage:
 //! ```ignore
-//! let Some(reg) = registry_or_skip("my_test", true) else { return };
+//! let reg = start_registry(true);
 //! let digest = push_image(&reg.url, "app-sre/qontract-reconcile", "abc1234", reg.creds());
 //! // ... RegistryOptions { overrides: vec![("quay.io".into(), reg.url.clone())], .. }
 //! ```
-//! Without the binary a test prints why and is skipped, unless `CI=true`: then it fails.
+//! Without the binary (or `htpasswd`, with auth) a test fails, naming the package to install.
 //! `QR_TEST_REGISTRY_BIN` names another registry binary (same `serve CONFIG` interface); when it
 //! names no file the registry counts as absent.
 
@@ -112,38 +112,12 @@ fn find_on_path(name: &str) -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
-/// Whether the environment is CI (`CI=true`), where missing tools fail the tests.
-pub fn in_ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| v.eq_ignore_ascii_case("true"))
-}
-
-/// Skip (print the reason, return `true`) or, in CI, fail.
-pub fn skip(test: &str, reason: &str) -> bool {
-    if in_ci() {
-        panic!("{test}: {reason} (CI=true: required; install with `apt-get install -y docker-registry apache2-utils`)");
-    }
-    eprintln!("SKIPPED {test}: {reason} (install with `apt-get install -y docker-registry apache2-utils`)");
-    true
-}
-
-/// Start a registry, or skip the test (`None`) when the binary (or `htpasswd`, with `auth`) is
-/// missing. In CI (`CI=true`) a missing tool fails the test instead.
-pub fn registry_or_skip(test: &str, auth: bool) -> Option<RegistryServer> {
-    if registry_binary().is_none() {
-        skip(test, "the docker-registry binary is not installed");
-        return None;
-    }
-    if auth && find_on_path("htpasswd").is_none() {
-        skip(test, "htpasswd (apache2-utils) is not installed");
-        return None;
-    }
-    Some(start_registry(auth))
-}
-
 /// Start a registry on a free loopback port, with htpasswd Basic auth when `auth` (the registry
 /// accepts Basic auth over plain http). Panics when it cannot start.
 pub fn start_registry(auth: bool) -> RegistryServer {
-    let bin = registry_binary().expect("docker-registry binary (apt-get install docker-registry)");
+    // A missing program fails the test: the real registry is part of what is tested.
+    let bin = registry_binary()
+        .expect("the docker-registry binary is not installed: apt-get install docker-registry");
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     fs::create_dir_all(&data).unwrap();
