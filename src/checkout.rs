@@ -236,6 +236,21 @@ pub fn components_from_env(vars: &[EnvVar]) -> Vec<Component> {
     out
 }
 
+/// The real path of `rel` (links resolved) in the checkout whose real path is `real_root`; a
+/// path that leads out of the checkout is refused before anything is read through it.
+pub fn real_path_inside(real_root: &Path, rel: &str) -> Result<PathBuf> {
+    let real =
+        std::fs::canonicalize(real_root.join(rel)).map_err(|e| Error::io(Path::new(rel), e))?;
+    if real.starts_with(real_root) {
+        Ok(real)
+    } else {
+        Err(Error::refused(format!(
+            "{rel}: a link to {}, outside the checkout; refusing to read or write through it",
+            real.display()
+        )))
+    }
+}
+
 /// An app-interface checkout on disk.
 #[derive(Debug)]
 pub struct Checkout {
@@ -261,14 +276,7 @@ impl Checkout {
         }
         let real_root = std::fs::canonicalize(root).map_err(|e| Error::io(root, e))?;
         for p in [ENV_FILE, "data", "resources"] {
-            let real =
-                std::fs::canonicalize(root.join(p)).map_err(|e| Error::io(Path::new(p), e))?;
-            if !real.starts_with(&real_root) {
-                return Err(Error::refused(format!(
-                    "{p}: a link to {}, outside the checkout; refusing to read or write through it",
-                    real.display()
-                )));
-            }
+            real_path_inside(&real_root, p)?;
         }
         Ok(())
     }

@@ -117,9 +117,6 @@ pub struct Location {
     /// How the scalar holding the token is written.
     #[serde(skip)]
     pub style: Style,
-    /// The file is a symbolic link.
-    #[serde(skip)]
-    pub symlink: bool,
     /// The file was read line by line (a template that is not valid YAML).
     #[serde(skip)]
     pub line_level: bool,
@@ -198,7 +195,6 @@ pub fn env_location(c: &Component) -> Location {
         },
         span: c.tag_span.clone(),
         style: Style::Plain,
-        symlink: false,
         line_level: false,
     }
 }
@@ -535,7 +531,6 @@ pub fn find_in_text(
             context: f.context,
             span: f.span,
             style: f.style,
-            symlink: false,
             line_level,
         })
         .collect()
@@ -628,12 +623,9 @@ fn file_outcome(f: &ScannedFile, c: &Component, own: bool, refs: &Refs) -> Outco
     };
     match read_file(&f.rel, text) {
         Ok(r) if own => {
-            let mut locs = find_in_text(&f.rel, text, &r, c, refs);
+            let locs = find_in_text(&f.rel, text, &r, c, refs);
             if let Some(p) = ambiguous_key(&f.rel, &r, &locs, c) {
                 return Outcome::Error(p);
-            }
-            for l in &mut locs {
-                l.symlink = f.symlink;
             }
             Outcome::Locations(locs)
         }

@@ -620,7 +620,6 @@ pub fn pin(
         path: path.clone(),
         before: text.into_bytes(),
         after,
-        symlink: false,
         edits: Vec::new(),
     })
 }
@@ -770,7 +769,6 @@ pub fn unpin(
         path: path.clone(),
         before: text.into_bytes(),
         after,
-        symlink: false,
         edits: Vec::new(),
     })
 }

@@ -134,8 +134,6 @@ pub struct FileChange {
     pub before: Vec<u8>,
     #[serde(skip)]
     pub after: Vec<u8>,
-    #[serde(skip)]
-    pub symlink: bool,
     pub edits: Vec<Edit>,
 }
 
@@ -194,7 +192,7 @@ pub fn compute(
     checkout: &Checkout,
     c: &Component,
     discovery: &Discovery,
-    files: &BTreeMap<String, (Vec<u8>, bool)>,
+    files: &BTreeMap<String, Vec<u8>>,
     to: &str,
     sel: &Selection,
 ) -> Result<Plan> {
@@ -217,19 +215,6 @@ pub fn compute(
             unchanged.push(l.clone());
             continue;
         }
-        if l.symlink {
-            let full = checkout.root.join(&l.path);
-            let inside = std::fs::canonicalize(&full)
-                .ok()
-                .zip(std::fs::canonicalize(&checkout.root).ok())
-                .is_some_and(|(f, r)| f.starts_with(r));
-            if !inside {
-                return Err(Error::refused(format!(
-                    "{}: a symbolic link that points outside the checkout; refusing to edit it",
-                    l.at()
-                )));
-            }
-        }
         by_file.entry(l.path.as_str()).or_default().push(l);
     }
     // Each file is edited and parsed again on its own: spread them over the cores.
@@ -238,8 +223,8 @@ pub fn compute(
     let results = crate::util::on_all_cores(&jobs, |part| {
         part.iter()
             .map(|(path, locs)| {
-                let (bytes, symlink) = if *path == ENV_FILE {
-                    (checkout.env_text.as_bytes().to_vec(), false)
+                let bytes = if *path == ENV_FILE {
+                    checkout.env_text.as_bytes().to_vec()
                 } else {
                     files
                         .get(*path)
@@ -251,7 +236,6 @@ pub fn compute(
                     path: path.to_string(),
                     before: bytes,
                     after,
-                    symlink,
                     edits,
                 })
             })

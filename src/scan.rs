@@ -475,16 +475,9 @@ fn scan_at(
     let real_root = std::fs::canonicalize(root).map_err(|e| Error::io(root, e))?;
     let mut trees = Vec::new();
     for t in TREES {
-        let Ok(real) = std::fs::canonicalize(root.join(t)) else {
-            continue;
-        };
-        if !real.starts_with(&real_root) {
-            return Err(Error::refused(format!(
-                "{t}: a link to {}, outside the checkout; refusing to read or write through it",
-                real.display()
-            )));
+        if root.join(t).exists() {
+            trees.push(crate::checkout::real_path_inside(&real_root, t)?);
         }
-        trees.push(real);
     }
     let linked = Mutex::new(std::collections::HashSet::new());
     let dirs: Vec<Work> = TREES

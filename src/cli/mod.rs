@@ -305,11 +305,11 @@ impl Context {
     }
 
     /// The bytes of every scanned file by path.
-    pub fn file_map(scanned: &Scanned) -> BTreeMap<String, (Vec<u8>, bool)> {
+    pub fn file_map(scanned: &Scanned) -> BTreeMap<String, Vec<u8>> {
         scanned
             .files
             .iter()
-            .map(|f| (f.rel.clone(), (f.bytes.clone(), f.symlink)))
+            .map(|f| (f.rel.clone(), f.bytes.clone()))
             .collect()
     }
 }

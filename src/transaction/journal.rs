@@ -20,7 +20,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::{replace, resolve_inside, Meta};
+use super::bring;
+use crate::checkout::real_path_inside;
 use crate::error::{Error, Result};
 
 /// The journal's file name in the state folder.
@@ -82,7 +83,7 @@ impl Journal {
     /// Writes the journal whole: a temporary file, synced, renamed over the journal, and the
     /// folder synced.
     pub fn write(&self, state_dir: &Path) -> std::io::Result<()> {
-        super::lock::create_state_dir(state_dir)?;
+        crate::util::create_private_dir_all(state_dir).map_err(std::io::Error::other)?;
         let text = serde_json::to_vec(self).map_err(std::io::Error::other)?;
         let tmp = state_dir.join(format!("{JOURNAL}.{}.tmp", std::process::id()));
         let mut f = fs::OpenOptions::new()
@@ -112,6 +113,17 @@ impl Journal {
                 "{}: not a journal this version of qr-promote can recover; check the files it names and remove it",
                 path.display()
             ))),
+        }
+    }
+
+    /// Removes the staging files of the transaction that are there (never a folder or a link's
+    /// target).
+    pub fn remove_staging(&self, root: &Path) {
+        for rel in self.files.iter().filter_map(|f| f.staging.as_deref()) {
+            let p: PathBuf = root.join(rel);
+            if fs::symlink_metadata(&p).is_ok_and(|m| m.is_file()) {
+                let _ = fs::remove_file(&p);
+            }
         }
     }
 
@@ -204,11 +216,7 @@ pub fn recover(root: &Path, state_dir: &Path) -> Result<Option<Recovered>> {
             }
         }
     }
-    for f in &journal.files {
-        if let Some(s) = &f.staging {
-            remove_staging(root, s);
-        }
-    }
+    journal.remove_staging(root);
     Journal::remove(state_dir).map_err(|e| Error::io(&state_dir.join(JOURNAL), e))?;
     Ok(Some(Recovered {
         command: journal.command,
@@ -220,22 +228,10 @@ pub fn recover(root: &Path, state_dir: &Path) -> Result<Option<Recovered>> {
 
 /// Brings one target from `from` to `to`; false when it holds neither (left alone).
 fn finish_one(root: &Path, f: &JournalFile, from: &[u8], to: &[u8]) -> Result<bool> {
-    let Ok(target) = resolve_inside(root, &f.target) else {
+    let Ok(target) = real_path_inside(root, &f.target) else {
         return Ok(false);
     };
-    let now = match fs::read(&target) {
-        Ok(b) => b,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
-        Err(e) => return Err(Error::io(&target, e)),
-    };
-    if now == to {
-        return Ok(true);
-    }
-    if now != from {
-        return Ok(false);
-    }
-    let meta = Meta::of(&target).map_err(|e| Error::io(&target, e))?;
-    replace(&target, &meta, to).map_err(|e| {
+    bring(&target, from, to).map_err(|e| {
         Error::io(
             &target,
             std::io::Error::other(format!(
@@ -243,14 +239,5 @@ fn finish_one(root: &Path, f: &JournalFile, from: &[u8], to: &[u8]) -> Result<bo
                 crate::error::io_message(&e)
             )),
         )
-    })?;
-    Ok(true)
-}
-
-/// Removes a staging file (never a folder or a link's target).
-fn remove_staging(root: &Path, rel: &str) {
-    let p: PathBuf = root.join(rel);
-    if fs::symlink_metadata(&p).is_ok_and(|m| m.is_file()) {
-        let _ = fs::remove_file(&p);
-    }
+    })
 }

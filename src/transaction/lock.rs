@@ -7,7 +7,7 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Write};
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -35,14 +35,6 @@ pub fn state_dir(root: &Path) -> PathBuf {
         _ => {}
     }
     root.join(".qr-promote")
-}
-
-/// Creates the state folder (mode 0700) when it is missing.
-pub(crate) fn create_state_dir(dir: &Path) -> std::io::Result<()> {
-    fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
 }
 
 /// The exclusive lock on a checkout, held until dropped.
@@ -97,7 +89,7 @@ impl CheckoutLock {
         let path = state.join("lock");
         let start = Instant::now();
         loop {
-            create_state_dir(&state).map_err(|e| Error::io(&state, e))?;
+            crate::util::create_private_dir_all(&state)?;
             let file = match OpenOptions::new()
                 .read(true)
                 .write(true)

@@ -31,7 +31,7 @@ use rustix::fs::RenameFlags;
 pub use journal::{recover, Recovered};
 pub use lock::{state_dir, CheckoutLock};
 
-use crate::checkout::ENV_FILE;
+use crate::checkout::{real_path_inside, ENV_FILE};
 use crate::error::{io_message, Error, Result};
 use crate::plan::FileChange;
 use journal::{Journal, JournalFile, State};
@@ -43,19 +43,6 @@ pub enum Step {
     Stage,
     /// After a file was checked again, just before it is replaced.
     Rename,
-}
-
-/// The real file behind `rel`, which must be inside `root` (canonical).
-pub(crate) fn resolve_inside(root: &Path, rel: &str) -> std::io::Result<PathBuf> {
-    let real = fs::canonicalize(root.join(rel))?;
-    if real.starts_with(root) {
-        Ok(real)
-    } else {
-        Err(std::io::Error::other(format!(
-            "a link to {}, outside the checkout",
-            real.display()
-        )))
-    }
 }
 
 /// What is kept of a file when it is replaced, and what tells that it changed.
@@ -178,6 +165,20 @@ pub(crate) fn replace(target: &Path, meta: &Meta, bytes: &[u8]) -> std::io::Resu
     write_in_place(target, bytes)
 }
 
+/// Brings the file at `target` from `from` to `to`: true when it holds `to` now, false when it
+/// holds neither (someone else's bytes, left as they are).
+pub(crate) fn bring(target: &Path, from: &[u8], to: &[u8]) -> std::io::Result<bool> {
+    let now = read_file(target)?;
+    if now == to {
+        return Ok(true);
+    }
+    if now != from {
+        return Ok(false);
+    }
+    replace(target, &Meta::of(target)?, to)?;
+    Ok(true)
+}
+
 /// A file of the transaction.
 struct Planned<'a> {
     change: &'a FileChange,
@@ -223,9 +224,7 @@ pub fn write_all_with(
     let mut planned: Vec<Planned> = Vec::new();
     let mut seen: HashMap<(u64, u64), usize> = HashMap::new();
     for c in order {
-        let target = resolve_inside(root, &c.path).map_err(|e| {
-            Error::refused(format!("{}: {}; nothing written", c.path, io_message(&e)))
-        })?;
+        let target = real_path_inside(root, &c.path)?;
         let meta = Meta::of(&target).map_err(|e| Error::io(Path::new(&c.path), e))?;
         if let Some(&i) = seen.get(&(meta.dev, meta.ino)) {
             let first: &Planned = &planned[i];
@@ -410,11 +409,7 @@ fn replace_one(
 
 /// Gives up before any target was replaced: removes the staging files and the journal.
 fn abandon(root: &Path, state: &Path, journal: &Journal) {
-    for f in &journal.files {
-        if let Some(s) = &f.staging {
-            let _ = fs::remove_file(root.join(s));
-        }
-    }
+    journal.remove_staging(root);
     let _ = Journal::remove(state);
 }
 
@@ -432,15 +427,8 @@ fn roll_back(
     let _ = journal.write(state);
     let mut failed = Vec::new();
     for p in done.iter().rev() {
-        let restored = match read_file(&p.target) {
-            Ok(now) if now == p.change.after => Meta::of(&p.target)
-                .and_then(|m| replace(&p.target, &m, &p.change.before))
-                .is_ok(),
-            // Someone else's bytes since: theirs stay.
-            Ok(_) => true,
-            Err(_) => false,
-        };
-        if !restored {
+        // Someone else's bytes since (false): theirs stay.
+        if bring(&p.target, &p.change.after, &p.change.before).is_err() {
             failed.push(p.change.path.clone());
         }
     }
@@ -448,11 +436,7 @@ fn roll_back(
         abandon(root, state, journal);
     } else {
         // The journal stays, so that the next run finishes the rollback.
-        for f in &journal.files {
-            if let Some(s) = &f.staging {
-                let _ = fs::remove_file(root.join(s));
-            }
-        }
+        journal.remove_staging(root);
     }
     if failed.is_empty() {
         Ok(())
@@ -472,7 +456,6 @@ mod tests {
             path: rel.to_string(),
             before: before.as_bytes().to_vec(),
             after: after.as_bytes().to_vec(),
-            symlink: false,
             edits: Vec::new(),
         }
     }
