@@ -424,10 +424,7 @@ pub fn read_token_file(path: &Path) -> Result<String> {
             )));
         }
     }
-    let text = std::fs::read_to_string(path).map_err(|e| Error::Io {
-        path: path.display().to_string(),
-        message: io_message(&e),
-    })?;
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
     let token = text.trim();
     if token.is_empty() || token.contains(char::is_whitespace) {
         return Err(Error::input(format!(

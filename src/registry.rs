@@ -187,8 +187,8 @@ impl std::error::Error for RegistryError {}
 impl From<RegistryError> for crate::Error {
     fn from(err: RegistryError) -> Self {
         match err.kind {
-            RegistryErrorKind::Input => crate::Error::Input(err.to_string()),
-            _ => crate::Error::External(err.to_string()),
+            RegistryErrorKind::Input => crate::Error::input(err.to_string()),
+            _ => crate::Error::external(err.to_string()),
         }
     }
 }
@@ -1492,6 +1492,6 @@ mod tests {
         let err = check_image("quay.io/app-sre/qr", "bad tag", &opts).unwrap_err();
         assert_eq!(err.kind(), RegistryErrorKind::Input);
         let lib: crate::Error = err.into();
-        assert!(matches!(lib, crate::Error::Input(_)));
+        assert!(matches!(lib, crate::Error::Input { .. }));
     }
 }

@@ -9,12 +9,14 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use crate::checkout::{Checkout, Component};
-use crate::error::Error;
 use crate::locations::{self, Discovery};
 use crate::scan::{self, ScannedFile};
 use crate::transaction::{self, CheckoutLock};
 
+pub use error::{CliError, ErrorKind};
+
 mod deployments;
+mod error;
 mod pin;
 mod pr_check;
 mod promote;
@@ -85,51 +87,6 @@ pub enum Command {
     PrCheck(pr_check::Args),
     /// Compare what runs in the cluster with what the checkout says: images, rollouts, pins.
     Verify(verify::Args),
-}
-
-/// What kind of failure, for the exit code.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ErrorKind {
-    /// Bad input, a refusal, I/O, an external failure.
-    Failed,
-    /// `verify` found differences.
-    Differs,
-}
-
-/// The command line's error: a one-line message, optional hints, an exit code.
-#[derive(Debug)]
-pub struct CliError {
-    pub kind: ErrorKind,
-    pub message: String,
-    pub hints: Vec<String>,
-}
-
-impl CliError {
-    pub fn new(message: impl Into<String>) -> CliError {
-        CliError {
-            kind: ErrorKind::Failed,
-            message: message.into(),
-            hints: Vec::new(),
-        }
-    }
-
-    pub fn hint(mut self, hint: impl Into<String>) -> CliError {
-        self.hints.push(hint.into());
-        self
-    }
-
-    fn exit_code(&self) -> u8 {
-        match self.kind {
-            ErrorKind::Failed => EXIT_ERROR,
-            ErrorKind::Differs => EXIT_DIFFERS,
-        }
-    }
-}
-
-impl From<Error> for CliError {
-    fn from(e: Error) -> CliError {
-        CliError::new(e.to_string())
-    }
 }
 
 /// Result of a subcommand.
@@ -372,11 +329,10 @@ pub fn main() -> ExitCode {
         }
     };
     match run(&cli) {
-        Ok(()) => ExitCode::from(EXIT_OK),
+        Ok(Status::Success) => ExitCode::from(EXIT_OK),
+        Ok(Status::Differs) => ExitCode::from(EXIT_DIFFERS),
         Err(e) => {
-            if e.kind != ErrorKind::Differs || !e.message.is_empty() {
-                eprintln!("error: {}", e.message);
-            }
+            eprintln!("error: {}", e.message);
             for h in &e.hints {
                 eprintln!("hint: {h}");
             }
@@ -414,7 +370,16 @@ fn recover(root: &Path, held: Option<&CheckoutLock>, wait: std::time::Duration) 
     Ok(())
 }
 
-fn run(cli: &Cli) -> CmdResult {
+/// How a command that succeeded ends: its exit status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    /// Exit 0.
+    Success,
+    /// Exit 3: `verify` found that the cluster differs from the checkout.
+    Differs,
+}
+
+fn run(cli: &Cli) -> Result<Status, CliError> {
     let writes = match &cli.command {
         Command::Apply(_) => Some("apply"),
         Command::Pin(_) => Some("pin"),
@@ -430,6 +395,7 @@ fn run(cli: &Cli) -> CmdResult {
         Command::Pin(a) => pin::cmd_pin(&ctx, a),
         Command::Unpin(a) => pin::cmd_unpin(&ctx, a),
         Command::PrCheck(a) => pr_check::cmd_pr_check(&ctx, a),
-        Command::Verify(a) => verify::cmd_verify(&ctx, a),
-    }
+        Command::Verify(a) => return verify::cmd_verify(&ctx, a),
+    }?;
+    Ok(Status::Success)
 }

@@ -6,7 +6,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use super::{CliError, CmdResult, Context, ErrorKind};
+use super::{CliError, Context, Status};
 use crate::error::{io_message, Error};
 use crate::model::{self, norm_ref, Model};
 use crate::verify::{self, Desired, LiveObject, ObjectKind, Report};
@@ -88,7 +88,7 @@ impl Selection {
 }
 
 /// `verify`: one check, or checks until everything is ok or `--wait` is up.
-pub fn cmd_verify(ctx: &Context, args: &Args) -> CmdResult {
+pub fn cmd_verify(ctx: &Context, args: &Args) -> Result<Status, CliError> {
     let model = super::deployments::load_model(ctx)?;
     let sel = select(&model, args)?;
     let check = || -> Result<Report, CliError> {
@@ -122,16 +122,12 @@ pub fn cmd_verify(ctx: &Context, args: &Args) -> CmdResult {
                 .map_err(|e| CliError::new(format!("cannot write the report as JSON: {e}")))?,
         );
     }
-    if report.is_ok() {
-        Ok(())
+    // The report says what differs: exit 3 without another message.
+    Ok(if report.is_ok() {
+        Status::Success
     } else {
-        // The report says what differs; exit 3 without another message.
-        Err(CliError {
-            kind: ErrorKind::Differs,
-            message: String::new(),
-            hints: Vec::new(),
-        })
-    }
+        Status::Differs
+    })
 }
 
 /// Checks every `interval` until the report is ok or `wait` has passed, and returns the last

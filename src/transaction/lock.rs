@@ -131,11 +131,12 @@ impl CheckoutLock {
                         let mut text = String::new();
                         let _ = (&file).read_to_string(&mut text);
                         return Err(Error::refused(format!(
-                            "{}: the checkout is locked by {}; waited {}; nothing written (--lock-wait waits longer)",
+                            "{}: the checkout is locked by {}; waited {}; nothing written",
                             root.display(),
                             describe_holder(&text),
                             show(wait)
-                        )));
+                        ))
+                        .with_hint("--lock-wait DURATION waits longer"));
                     }
                     std::thread::sleep((wait - waited).min(Duration::from_millis(25)));
                 }

@@ -298,13 +298,14 @@ pub fn write_all_with(
             }
             Err(e) => {
                 abandon(root, state, &journal);
-                return Err(Error::Io {
-                    path: p.change.path.clone(),
-                    message: format!(
+                return Err(Error::io_message(
+                    p.change.path.clone(),
+                    format!(
                         "cannot stage the new file: {}; nothing written",
                         io_message(&e)
                     ),
-                });
+                    Some(e),
+                ));
             }
         }
     }
@@ -330,10 +331,11 @@ pub fn write_all_with(
                     failed.join(", ")
                 ),
             };
-            return Err(Error::Io {
-                path: planned[i].change.path.clone(),
+            return Err(Error::io_message(
+                planned[i].change.path.clone(),
                 message,
-            });
+                None,
+            ));
         }
     }
     Journal::remove(state).map_err(|e| Error::io(&state.join(journal::JOURNAL), e))?;

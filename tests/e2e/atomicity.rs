@@ -154,7 +154,12 @@ fn a_second_writer_that_cannot_wait_names_the_holder_and_writes_nothing() {
         "{}",
         r.stderr
     );
-    assert_eq!(r.stderr.lines().count(), 1, "{}", r.stderr);
+    assert_eq!(
+        r.stderr.lines().collect::<Vec<_>>()[1..],
+        ["hint: --lock-wait DURATION waits longer"],
+        "{}",
+        r.stderr
+    );
     drop(held);
     assert_eq!(sb.snapshot(), before);
     sb.run(&["apply", "--offline", "--to", NEW]).ok();

@@ -1,0 +1,60 @@
+//! The command line's error, and the one place where library errors become a message, hints and
+//! an exit status.
+
+use super::EXIT_ERROR;
+use crate::error::Error;
+
+/// What kind of failure, for the exit status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// Bad input, a refusal, I/O, an external failure (the library's kinds).
+    Failed(crate::error::ErrorKind),
+    /// Something the command line itself refuses.
+    Usage,
+}
+
+/// The command line's error: a one-line message, optional hints, an exit status, and the library
+/// error it came from.
+#[derive(Debug)]
+pub struct CliError {
+    pub kind: ErrorKind,
+    pub message: String,
+    pub hints: Vec<String>,
+    pub source: Option<Error>,
+}
+
+impl CliError {
+    /// A failure the command line finds itself (exit status 1).
+    pub fn new(message: impl Into<String>) -> CliError {
+        CliError {
+            kind: ErrorKind::Usage,
+            message: message.into(),
+            hints: Vec::new(),
+            source: None,
+        }
+    }
+
+    pub fn hint(mut self, hint: impl Into<String>) -> CliError {
+        self.hints.push(hint.into());
+        self
+    }
+
+    /// The exit status: 1 for every kind of library failure, and for what the command line
+    /// refuses after parsing (clap's own usage errors are 2).
+    pub fn exit_code(&self) -> u8 {
+        match self.kind {
+            ErrorKind::Failed(_) | ErrorKind::Usage => EXIT_ERROR,
+        }
+    }
+}
+
+impl From<Error> for CliError {
+    fn from(e: Error) -> CliError {
+        CliError {
+            kind: ErrorKind::Failed(e.kind()),
+            message: e.to_string(),
+            hints: e.hint().map(str::to_string).into_iter().collect(),
+            source: Some(e),
+        }
+    }
+}
