@@ -5,17 +5,16 @@
 pub mod changes;
 pub mod checkout;
 pub mod cli;
+pub mod discovery;
 pub mod edit;
 pub mod error;
 pub mod git;
-pub mod locations;
 pub mod model;
 pub mod mr;
 pub mod pin;
 pub mod plan;
 pub mod redact;
 pub mod registry;
-pub mod scan;
 pub mod transaction;
 pub mod upstream;
 pub mod util;
@@ -23,3 +22,7 @@ pub mod verify;
 pub mod yaml;
 
 pub use error::{Error, Result};
+
+// Paths of modules that moved, kept while their callers move over.
+pub use discovery::locations;
+pub use discovery::walk as scan;

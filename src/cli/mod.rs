@@ -1,7 +1,6 @@
 //! The command line: global options, the shared context, one module per subcommand, and the one
 //! error type that maps every failure to a message, hints and an exit code.
 
-use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -9,8 +8,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use crate::checkout::{Checkout, Component};
-use crate::locations::{self, Discovery};
-use crate::scan::{self, ScannedFile};
+use crate::discovery::{Discovery, Session};
 use crate::transaction::{self, CheckoutLock};
 
 pub use error::{CliError, ErrorKind};
@@ -104,21 +102,6 @@ pub struct Context {
     out: std::io::Stdout,
 }
 
-/// Found in every integration file that pins an image (`imageRef`), so that `plan` loads the
-/// model of shards only when a pin exists.
-pub const PIN_NEEDLE: &str = "imageRef";
-
-/// The files a walk kept, and discovery for components.
-pub struct Scanned {
-    pub files: Vec<ScannedFile>,
-    needle_owner: Vec<usize>,
-    /// The index of [`PIN_NEEDLE`] among the needles.
-    pin_needle: usize,
-    /// The next scan cache and its file, saved when the walk is dropped.
-    cache: Option<(scan::ScanCache, PathBuf)>,
-    pub warnings_shown: bool,
-}
-
 impl Context {
     /// Opens the checkout. A command that writes (`writes` names it) takes the checkout's lock
     /// first; every command finishes a transaction that an earlier run left interrupted before
@@ -167,145 +150,26 @@ impl Context {
         eprintln!("warning: {s}");
     }
 
-    /// Walks the checkout once for the needles of every component; `wanted` names the
-    /// components to discover, so that files known to hold none of theirs are not read.
-    pub fn scan(&self, wanted: &[&Component]) -> Result<Scanned, CliError> {
-        let bits = wanted
-            .iter()
-            .filter_map(|c| self.component_bit(c))
-            .fold(0u64, |a, b| a | b);
-        let (shared, mut owner) = locations::needles_of(&self.checkout.components);
-        let pin_needle = shared.len();
-        owner.push(usize::MAX);
-        let needles = scan::Needles {
-            shared,
-            alone: vec![PIN_NEEDLE.to_string()],
-        };
-        let cache_file = self.use_scan_cache.then(|| self.scan_cache_file());
-        let outcome = scan::scan_with(&self.root, &needles, cache_file.as_deref(), bits)?;
-        scan_problems(&outcome)?;
-        for path in &outcome.large_skipped {
-            self.warn(&format!(
-                "{path}: larger than {} MiB and mentions no component; skipped",
-                scan::MAX_YAML_BYTES >> 20
-            ));
-        }
-        Ok(Scanned {
-            files: outcome.files,
-            needle_owner: owner,
-            pin_needle,
-            cache: outcome.cache.zip(cache_file),
-            warnings_shown: false,
-        })
+    /// Walks the checkout once (see [`Session::scan`]) and prints its warnings.
+    pub fn scan(&self, wanted: &[&Component]) -> Result<Session, CliError> {
+        let cache_dir = self.use_scan_cache.then_some(self.cache_dir.as_path());
+        let mut session = Session::scan(&self.checkout, cache_dir, wanted)?;
+        self.warn_all(session.take_warnings());
+        Ok(session)
     }
 
-    /// The scan cache's bit for a component (the first 64 components have one).
-    fn component_bit(&self, c: &Component) -> Option<u64> {
-        let i = self
-            .checkout
-            .components
-            .iter()
-            .position(|x| x.name == c.name)?;
-        (i < 64).then(|| 1u64 << i)
-    }
-
-    /// Whether an integration file of the walk sets an `imageRef`.
-    pub fn has_pins(scanned: &Scanned) -> bool {
-        scanned.files.iter().any(|f| {
-            f.hits.contains(&scanned.pin_needle)
-                && memchr::memmem::find(&f.bytes, crate::model::INTEGRATION_SCHEMA.as_bytes())
-                    .is_some()
-        })
-    }
-
-    fn scan_cache_file(&self) -> PathBuf {
-        let root = std::fs::canonicalize(&self.root).unwrap_or_else(|_| self.root.clone());
-        let key = crate::util::fnv(&[&root.to_string_lossy()]);
-        self.cache_dir.join("scan").join(format!("{key:016x}.bin"))
-    }
-
-    /// Discovers the locations of `c`; warnings about files that mention nothing of it are
-    /// printed once.
-    pub fn discover(&self, scanned: &mut Scanned, c: &Component) -> Result<Discovery, CliError> {
-        let idx = self
-            .checkout
-            .components
-            .iter()
-            .position(|x| x.name == c.name)
-            .ok_or_else(|| CliError::new(format!("unknown component {}", c.name)))?;
-        let owner = scanned.needle_owner.clone();
-        let mentions = move |f: &ScannedFile| f.hits.iter().any(|h| owner.get(*h) == Some(&idx));
-        let d = locations::discover(&self.checkout, c, &scanned.files, &mentions)?;
-        // A file that parsed, holds no location of `c` and pins no image need not be read
-        // again for `c` while it is unchanged.
-        if let (Some((cache, _)), Some(bit)) = (&mut scanned.cache, self.component_bit(c)) {
-            let troubled: std::collections::HashSet<&str> = d
-                .errors
-                .iter()
-                .chain(&d.warnings)
-                .map(|p| p.path.as_str())
-                .chain(d.locations.iter().map(|l| l.path.as_str()))
-                .collect();
-            for f in &scanned.files {
-                if !troubled.contains(f.rel.as_str()) && !f.hits.contains(&scanned.pin_needle) {
-                    cache.mark_clean(f.key, bit);
-                }
-            }
-        }
-        if !scanned.warnings_shown {
-            for w in &d.warnings {
-                self.warn(&format!("{w}; it mentions nothing of {}, skipped", c.name));
-            }
-            scanned.warnings_shown = true;
-        }
+    /// Discovers the locations of `c` (see [`Session::discover`]) and prints the warnings.
+    pub fn discover(&self, session: &mut Session, c: &Component) -> Result<Discovery, CliError> {
+        let d = session.discover(&self.checkout, c)?;
+        self.warn_all(session.take_warnings());
         Ok(d)
     }
 
-    /// The bytes of every scanned file by path.
-    pub fn file_map(scanned: &Scanned) -> BTreeMap<String, Vec<u8>> {
-        scanned
-            .files
-            .iter()
-            .map(|f| (f.rel.clone(), f.bytes.clone()))
-            .collect()
-    }
-}
-
-impl Drop for Scanned {
-    fn drop(&mut self) {
-        if let Some((cache, path)) = &self.cache {
-            cache.save_if_changed(path);
+    fn warn_all(&self, warnings: Vec<String>) {
+        for w in warnings {
+            self.warn(&w);
         }
     }
-}
-
-/// Every file under `data/` and `resources/` may hold a location: one that cannot be read, a
-/// link out of the checkout, or a file too large to read, is an error (naming the first, and how
-/// many more).
-fn scan_problems(outcome: &scan::ScanOutcome) -> CmdResult {
-    let mut problems: Vec<String> = Vec::new();
-    problems.extend(outcome.outside.iter().map(|(p, to)| {
-        format!("{p}: a link to {to}, outside the checkout; refusing to read through it")
-    }));
-    problems.extend(
-        outcome
-            .unreadable
-            .iter()
-            .map(|(p, why)| format!("{p}: cannot read: {why}; it may hold a location")),
-    );
-    problems.extend(outcome.too_large.iter().map(|p| {
-        format!(
-            "{p}: larger than {} MiB and mentions a component; refusing to read it",
-            scan::MAX_YAML_BYTES >> 20
-        )
-    }));
-    let Some(first) = problems.first() else {
-        return Ok(());
-    };
-    Err(match problems.len() - 1 {
-        0 => CliError::new(first.clone()),
-        n => CliError::new(format!("{first} (and {n} more)")),
-    })
 }
 
 /// `$QR_PROMOTE_CACHE` is handled by clap; else `$XDG_CACHE_HOME/qr-promote`, else `~/.cache/qr-promote`.

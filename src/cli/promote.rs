@@ -6,9 +6,10 @@ use std::time::Duration;
 use serde_json::json;
 
 use super::status::location_table;
-use super::{CliError, CmdResult, Context, Scanned};
+use super::{CliError, CmdResult, Context};
 use crate::changes::{self, ChangeReport};
 use crate::checkout::Component;
+use crate::discovery::Session;
 use crate::git::Git;
 use crate::locations::Kind;
 use crate::model::{Model, ShardMove, RECONCILE};
@@ -346,7 +347,7 @@ fn compute(ctx: &Context, args: &PromoteArgs) -> Result<Promotion, CliError> {
     let to = resolution.resolved.id.clone();
     let mut scanned = ctx.scan(&[&c])?;
     let discovery = ctx.discover(&mut scanned, &c)?;
-    let files = Context::file_map(&scanned);
+    let files = scanned.file_map();
     let plan = plan::compute(
         &ctx.checkout,
         &c,
@@ -385,10 +386,10 @@ fn shards_staying(
     ctx: &Context,
     c: &Component,
     plan: &Plan,
-    scanned: &Scanned,
+    scanned: &Session,
     envs: &[String],
 ) -> Vec<ShardMove> {
-    if c.name != RECONCILE || envs.is_empty() || !Context::has_pins(scanned) {
+    if c.name != RECONCILE || envs.is_empty() || !scanned.has_pins() {
         return Vec::new();
     }
     let model = match Model::load(&ctx.checkout) {

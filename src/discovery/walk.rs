@@ -1,18 +1,19 @@
-//! The parallel walk of `data/` and `resources/`: reads every YAML file once and keeps those that mention a needle.
+//! The parallel walk of `data/` and `resources/`: lists folders (through the scan cache),
+//! resolves links, and hands files to [`super::read`], which keeps those that mention a needle.
 
-use std::collections::HashMap;
 use std::ffi::{CStr, CString};
-use std::hash::{BuildHasherDefault, Hasher};
-use std::io::Read;
-use std::ops::Range;
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use std::sync::{Arc, Condvar, Mutex};
 
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
-use rustix::fs::{AtFlags, Dir, FileType, Mode, OFlags, Stat};
+use rustix::fs::{AtFlags, Mode, OFlags};
 
+use super::cache::{
+    listing_entries, needles_key, path_key, read_listing, Entry, Listing, ScanCache, Stamp,
+    KIND_DIR, KIND_LINK,
+};
 use crate::checkout::TREES;
 use crate::error::{io_message, Error, Result};
 
@@ -59,277 +60,6 @@ pub struct ScanOutcome {
     pub cache: Option<ScanCache>,
 }
 
-/// What identifies a file's content without reading it: size, times and inode.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Stamp {
-    size: u64,
-    mtime: i64,
-    mtime_ns: i64,
-    ctime: i64,
-    ctime_ns: i64,
-    ino: u64,
-}
-
-impl Stamp {
-    // The field types of `struct stat` differ between targets.
-    #[allow(clippy::unnecessary_cast)]
-    fn of(st: &Stat) -> Stamp {
-        Stamp {
-            size: st.st_size as u64,
-            mtime: st.st_mtime as i64,
-            mtime_ns: st.st_mtime_nsec as i64,
-            ctime: st.st_ctime as i64,
-            ctime_ns: st.st_ctime_nsec as i64,
-            ino: st.st_ino as u64,
-        }
-    }
-
-    /// Changed within two seconds of `now`: not trusted to reveal the next change.
-    fn fresh(&self, now: i64) -> bool {
-        self.mtime >= now - 2 || self.ctime >= now - 2
-    }
-}
-
-/// The scan cache: for each file seen by an earlier walk with the same needles, its stamp,
-/// whether it mentioned a needle, and the components known to have no location in it. A file
-/// whose stamp is unchanged is not read again when it mentioned no needle, or when every
-/// component the walk is for is known to have no location in it. Files changed within two
-/// seconds of a walk are never cached, so a change that keeps size and timestamps (racy writes)
-/// is still seen.
-#[derive(Debug, Default)]
-pub struct ScanCache {
-    needles: u64,
-    /// Keyed by the FNV hash of the repository-relative path; the stamp's inode tells files apart.
-    entries: PathMap,
-    /// Folders by the hash of their path: stamp and listing (the YAML files, links and
-    /// subfolders, see [`Listing`]). A folder whose stamp is unchanged has the same entries.
-    dirs: DirMap,
-    /// The bytes of the loaded cache file, which listings of unchanged folders point into.
-    blob: Vec<u8>,
-    /// The entries differ from the file they were loaded from.
-    changed: bool,
-}
-
-/// A folder's listing: `[kind u8][name length u16 LE][name]...`, in the loaded file or new.
-#[derive(Debug, Clone)]
-enum Listing {
-    Old(Range<usize>),
-    New(Vec<u8>),
-}
-
-type DirMap = HashMap<u64, (Stamp, Listing), BuildHasherDefault<KeyHasher>>;
-
-const KIND_FILE: u8 = 0;
-const KIND_DIR: u8 = 1;
-const KIND_LINK: u8 = 2;
-
-/// A cached file: its stamp, whether it mentioned a needle, the bits of the components that have
-/// no location in it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Entry {
-    stamp: Stamp,
-    hit: bool,
-    clean: u64,
-}
-
-type PathMap = HashMap<u64, Entry, BuildHasherDefault<KeyHasher>>;
-
-/// The map's keys are hashes already: pass them through.
-#[derive(Default)]
-struct KeyHasher(u64);
-
-impl Hasher for KeyHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for b in bytes {
-            self.0 = (self.0 << 8) ^ u64::from(*b);
-        }
-    }
-    fn write_u64(&mut self, v: u64) {
-        self.0 = v;
-    }
-}
-
-const CACHE_MAGIC: &[u8; 8] = b"QRSCAN6\n";
-
-/// The cache key of a repository-relative path.
-pub fn path_key(rel: &str) -> u64 {
-    let mut h = crate::util::Fnv::new();
-    h.write(rel.as_bytes());
-    h.finish()
-}
-
-impl ScanCache {
-    /// Loads the cache for `needles` from `path`; a missing, foreign or damaged file gives an empty cache.
-    pub fn load(path: &Path, needles: &[String]) -> ScanCache {
-        let key = needles_key(needles);
-        let empty = ScanCache {
-            needles: key,
-            ..ScanCache::default()
-        };
-        let Ok(bytes) = std::fs::read(path) else {
-            return empty;
-        };
-        match decode(&bytes, key) {
-            Some((entries, dirs)) => ScanCache {
-                needles: key,
-                entries,
-                dirs,
-                blob: bytes,
-                changed: false,
-            },
-            None => empty,
-        }
-    }
-
-    fn listing<'a>(&'a self, l: &'a Listing) -> &'a [u8] {
-        match l {
-            Listing::Old(r) => self.blob.get(r.clone()).unwrap_or_default(),
-            Listing::New(v) => v,
-        }
-    }
-
-    /// Records that the components of `bits` have no location in the file of `key`, as the walk
-    /// saw it (a file the walk did not stamp is left alone).
-    pub fn mark_clean(&mut self, key: u64, bits: u64) {
-        if let Some(e) = self.entries.get_mut(&key) {
-            if e.clean & bits != bits {
-                e.clean |= bits;
-                self.changed = true;
-            }
-        }
-    }
-
-    /// Writes the cache when it differs from the one loaded. The cache only saves time: a
-    /// failure to write it is not an error.
-    pub fn save_if_changed(&self, path: &Path) {
-        if self.changed {
-            let _ = self.save(path);
-        }
-    }
-
-    fn save(&self, path: &Path) -> std::io::Result<()> {
-        let mut out = Vec::with_capacity(32 + self.entries.len() * 73 + self.blob.len() / 2);
-        out.extend_from_slice(CACHE_MAGIC);
-        out.extend_from_slice(&self.needles.to_le_bytes());
-        out.extend_from_slice(&(self.entries.len() as u64).to_le_bytes());
-        for (key, e) in &self.entries {
-            let st = &e.stamp;
-            for v in [*key, st.size, st.ino, e.clean] {
-                out.extend_from_slice(&v.to_le_bytes());
-            }
-            for v in [st.mtime, st.mtime_ns, st.ctime, st.ctime_ns] {
-                out.extend_from_slice(&v.to_le_bytes());
-            }
-            out.push(u8::from(e.hit));
-        }
-        out.extend_from_slice(&(self.dirs.len() as u64).to_le_bytes());
-        for (key, (st, l)) in &self.dirs {
-            for v in [*key, st.size, st.ino] {
-                out.extend_from_slice(&v.to_le_bytes());
-            }
-            for v in [st.mtime, st.mtime_ns, st.ctime, st.ctime_ns] {
-                out.extend_from_slice(&v.to_le_bytes());
-            }
-            let bytes = self.listing(l);
-            out.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
-            out.extend_from_slice(bytes);
-        }
-        // The cache names the checkout's files: private to its owner (folders 0700, files 0600).
-        if let Some(dir) = path.parent() {
-            crate::util::create_private_dir_all(dir).map_err(std::io::Error::other)?;
-        }
-        let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-        crate::util::write_private(&tmp, &out).map_err(std::io::Error::other)?;
-        std::fs::rename(&tmp, path)
-    }
-}
-
-fn needles_key(needles: &[String]) -> u64 {
-    let mut h = crate::util::Fnv::new();
-    for n in needles {
-        h.write(n.as_bytes());
-        h.write(&[0]);
-    }
-    h.finish()
-}
-
-/// Reads the cache file's fields in order.
-struct Reader<'a> {
-    bytes: &'a [u8],
-    at: usize,
-}
-
-impl Reader<'_> {
-    fn take(&mut self, n: usize) -> Option<&[u8]> {
-        let b = self.bytes.get(self.at..self.at.checked_add(n)?)?;
-        self.at += n;
-        Some(b)
-    }
-
-    fn u64(&mut self) -> Option<u64> {
-        Some(u64::from_le_bytes(self.take(8)?.try_into().ok()?))
-    }
-
-    fn stamp(&mut self, size: u64, ino: u64) -> Option<Stamp> {
-        Some(Stamp {
-            size,
-            ino,
-            mtime: self.u64()? as i64,
-            mtime_ns: self.u64()? as i64,
-            ctime: self.u64()? as i64,
-            ctime_ns: self.u64()? as i64,
-        })
-    }
-}
-
-fn decode(bytes: &[u8], key: u64) -> Option<(PathMap, DirMap)> {
-    let mut r = Reader { bytes, at: 0 };
-    if r.take(CACHE_MAGIC.len())? != CACHE_MAGIC.as_slice() || r.u64()? != key {
-        return None;
-    }
-    let files = r.u64()?;
-    let mut map = PathMap::default();
-    map.reserve(usize::try_from(files).ok()?.min(bytes.len() / 73));
-    for _ in 0..files {
-        let rel = r.u64()?;
-        let size = r.u64()?;
-        let ino = r.u64()?;
-        let clean = r.u64()?;
-        let stamp = r.stamp(size, ino)?;
-        let hit = r.take(1)?[0] != 0;
-        map.insert(rel, Entry { stamp, hit, clean });
-    }
-    let dirs = r.u64()?;
-    let mut dmap = DirMap::default();
-    dmap.reserve(usize::try_from(dirs).ok()?.min(bytes.len() / 64));
-    for _ in 0..dirs {
-        let rel = r.u64()?;
-        let size = r.u64()?;
-        let ino = r.u64()?;
-        let stamp = r.stamp(size, ino)?;
-        let len = u32::from_le_bytes(r.take(4)?.try_into().ok()?) as usize;
-        let start = r.at;
-        r.take(len)?;
-        dmap.insert(rel, (stamp, Listing::Old(start..start + len)));
-    }
-    (r.at == bytes.len()).then_some((map, dmap))
-}
-
-/// The entries of a listing: (kind, name).
-fn listing_entries(mut b: &[u8]) -> impl Iterator<Item = (u8, &[u8])> {
-    std::iter::from_fn(move || {
-        let (&kind, rest) = b.split_first()?;
-        let (len, rest) = rest.split_at_checked(2)?;
-        let len = u16::from_le_bytes([len[0], len[1]]) as usize;
-        let (name, rest) = rest.split_at_checked(len)?;
-        b = rest;
-        Some((kind, name))
-    })
-}
-
 /// Whether a file name is a YAML file.
 pub fn is_yaml_name(name: &[u8]) -> bool {
     name.ends_with(b".yml") || name.ends_with(b".yaml")
@@ -337,7 +67,7 @@ pub fn is_yaml_name(name: &[u8]) -> bool {
 
 /// A unit of work: a folder to list (by its name in an open parent folder, or by its path), or
 /// a batch of files to read.
-enum Work {
+pub(super) enum Work {
     Dir {
         parent: Option<Arc<OwnedFd>>,
         name: CString,
@@ -346,58 +76,58 @@ enum Work {
     Files(Vec<Pending>),
 }
 
-struct Pending {
+pub(super) struct Pending {
     /// The open folder the file is in, and its name there.
-    dir: Arc<OwnedFd>,
-    name: CString,
-    rel: String,
-    key: u64,
-    symlink: bool,
-    stamp: Option<Stamp>,
+    pub(super) dir: Arc<OwnedFd>,
+    pub(super) name: CString,
+    pub(super) rel: String,
+    pub(super) key: u64,
+    pub(super) symlink: bool,
+    pub(super) stamp: Option<Stamp>,
 }
 
 /// Files read per work item: small enough that two threads share a large folder.
 const BATCH: usize = 48;
 
-struct Queue {
+pub(super) struct Queue {
     work: Vec<Work>,
     busy: usize,
 }
 
-struct Worker<'a> {
+pub(super) struct Worker<'a> {
     /// The checkout's real path, and those of its trees.
-    root: &'a Path,
-    trees: &'a [std::path::PathBuf],
+    pub(super) root: &'a Path,
+    pub(super) trees: &'a [std::path::PathBuf],
     /// Folders outside the trees walked through a link, by real path (each once).
-    linked: &'a Mutex<std::collections::HashSet<std::path::PathBuf>>,
-    longest_needle: usize,
-    matcher: &'a AhoCorasick,
-    alone: &'a [memchr::memmem::Finder<'a>],
+    pub(super) linked: &'a Mutex<std::collections::HashSet<std::path::PathBuf>>,
+    pub(super) longest_needle: usize,
+    pub(super) matcher: &'a AhoCorasick,
+    pub(super) alone: &'a [memchr::memmem::Finder<'a>],
     /// The number of shared needles: the index of the first `alone` one.
-    shared: usize,
+    pub(super) shared: usize,
     /// Component bits: a cached file clean for all of them is not read.
-    wanted: u64,
-    queue: &'a Mutex<Queue>,
-    cond: &'a Condvar,
-    cache: &'a ScanCache,
+    pub(super) wanted: u64,
+    pub(super) queue: &'a Mutex<Queue>,
+    pub(super) cond: &'a Condvar,
+    pub(super) cache: &'a ScanCache,
 }
 
 #[derive(Default)]
-struct Found {
-    files: Vec<ScannedFile>,
-    unreadable: Vec<(String, String)>,
-    outside: Vec<(String, String)>,
-    too_large: Vec<String>,
-    large_skipped: Vec<String>,
-    yaml_files: usize,
-    read_files: usize,
+pub(super) struct Found {
+    pub(super) files: Vec<ScannedFile>,
+    pub(super) unreadable: Vec<(String, String)>,
+    pub(super) outside: Vec<(String, String)>,
+    pub(super) too_large: Vec<String>,
+    pub(super) large_skipped: Vec<String>,
+    pub(super) yaml_files: usize,
+    pub(super) read_files: usize,
     /// Files read whose stamp the cache did not know.
-    refreshed: usize,
+    pub(super) refreshed: usize,
     /// Stamps seen in this walk, for the next cache.
-    stamps: Vec<(u64, Entry)>,
+    pub(super) stamps: Vec<(u64, Entry)>,
     /// Folders seen in this walk, and how many of them were listed anew.
-    dirs: Vec<(u64, Stamp, Listing)>,
-    listed: usize,
+    pub(super) dirs: Vec<(u64, Stamp, Listing)>,
+    pub(super) listed: usize,
 }
 
 /// Walks `data/` and `resources/` of `root` with one thread per core and returns the YAML files
@@ -778,183 +508,6 @@ impl Worker<'_> {
         }
         let walked = in_tree && real.file_name().is_some_and(|n| is_yaml_name(n.as_bytes()));
         !walked
-    }
-
-    fn read(&self, p: Pending, buf: &mut Vec<u8>, found: &mut Found) {
-        found.yaml_files += 1;
-        found.read_files += 1;
-        let (len, file) = match read_into(p.dir.as_fd(), &p.name, p.symlink, buf) {
-            Ok(n) => n,
-            Err(e) => {
-                found.unreadable.push((p.rel, io_message(&e)));
-                return;
-            }
-        };
-        if len > MAX_YAML_BYTES {
-            // Not kept, not cached: searched to the end without holding it (a regular file has
-            // an end).
-            if !file.metadata().is_ok_and(|m| m.is_file()) {
-                found
-                    .unreadable
-                    .push((p.rel, "not a regular file".to_string()));
-                return;
-            }
-            match self.mentions_past(&buf[..len], file) {
-                Ok(true) => found.too_large.push(p.rel),
-                Ok(false) => found.large_skipped.push(p.rel),
-                Err(e) => found.unreadable.push((p.rel, io_message(&e))),
-            }
-            return;
-        }
-        let text = &buf[..len];
-        let mut hits: Vec<usize> = self
-            .matcher
-            .find_iter(text)
-            .map(|m| m.pattern().as_usize())
-            .collect();
-        hits.sort_unstable();
-        hits.dedup();
-        for (i, f) in self.alone.iter().enumerate() {
-            if f.find(text).is_some() {
-                hits.push(self.shared + i);
-            }
-        }
-        if let Some(st) = p.stamp {
-            let hit = !hits.is_empty();
-            // Marks of a file read again unchanged still hold; a changed file starts afresh.
-            let clean = match self.cache.entries.get(&p.key) {
-                Some(e) if e.stamp == st && e.hit == hit => e.clean,
-                _ => {
-                    found.refreshed += 1;
-                    0
-                }
-            };
-            found.stamps.push((
-                p.key,
-                Entry {
-                    stamp: st,
-                    hit,
-                    clean,
-                },
-            ));
-        }
-        if hits.is_empty() {
-            return;
-        }
-        let id = match file.metadata() {
-            Ok(m) => (
-                std::os::unix::fs::MetadataExt::dev(&m),
-                std::os::unix::fs::MetadataExt::ino(&m),
-            ),
-            Err(e) => {
-                found.unreadable.push((p.rel, io_message(&e)));
-                return;
-            }
-        };
-        found.files.push(ScannedFile {
-            rel: p.rel,
-            bytes: text.to_vec(),
-            hits,
-            symlink: p.symlink,
-            key: p.key,
-            id,
-        });
-    }
-
-    /// Whether a file whose first bytes are `head` mentions a needle anywhere, reading the rest
-    /// from `file` in pieces that overlap by the longest needle.
-    fn mentions_past(&self, head: &[u8], mut file: std::fs::File) -> std::io::Result<bool> {
-        let found =
-            |b: &[u8]| self.matcher.is_match(b) || self.alone.iter().any(|f| f.find(b).is_some());
-        if found(head) {
-            return Ok(true);
-        }
-        let keep = self.longest_needle.saturating_sub(1).min(head.len());
-        let mut window = head[head.len() - keep..].to_vec();
-        let mut piece = vec![0u8; 1 << 20];
-        loop {
-            let n = match file.read(&mut piece) {
-                Ok(0) => return Ok(false),
-                Ok(n) => n,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(e),
-            };
-            window.extend_from_slice(&piece[..n]);
-            if found(&window) {
-                return Ok(true);
-            }
-            let cut = window.len().saturating_sub(keep);
-            window.drain(..cut);
-        }
-    }
-}
-
-/// The YAML files, links and subfolders of an open folder, as a listing.
-fn read_listing(fd: BorrowedFd<'_>) -> rustix::io::Result<Vec<u8>> {
-    // A duplicate of the descriptor (cheaper than opening the folder again) to read entries from.
-    let mut dir = Dir::new(rustix::io::dup(fd)?)?;
-    let mut out = Vec::new();
-    while let Some(entry) = dir.read() {
-        let entry = entry?;
-        let name = entry.file_name().to_bytes();
-        if name == b"." || name == b".." || name.len() > usize::from(u16::MAX) {
-            continue;
-        }
-        let mut ft = entry.file_type();
-        if ft == FileType::Unknown {
-            ft = rustix::fs::statat(fd, entry.file_name(), AtFlags::SYMLINK_NOFOLLOW)
-                .map_or(FileType::Unknown, |st| FileType::from_raw_mode(st.st_mode));
-        }
-        let kind = match ft {
-            FileType::Directory => KIND_DIR,
-            // Any link: it may lead to a YAML file or to a folder.
-            FileType::Symlink => KIND_LINK,
-            FileType::RegularFile if is_yaml_name(name) => KIND_FILE,
-            _ => continue,
-        };
-        out.push(kind);
-        out.extend_from_slice(&(name.len() as u16).to_le_bytes());
-        out.extend_from_slice(name);
-    }
-    Ok(out)
-}
-
-/// Reads a whole file (`name` in the open folder `dir`) into `buf` and returns its length.
-/// `buf` keeps its (zeroed) length between calls, so no byte is cleared or allocated twice; it
-/// grows when a file is larger.
-///
-/// Reads at most [`MAX_YAML_BYTES`] + 1 bytes (a longer length says the file is too large), and
-/// returns the open file too. A name that is not a link (`follow` false) is opened without
-/// following one, so a file swapped for a link since the listing is not read through it; a
-/// FIFO is never waited on.
-fn read_into(
-    dir: BorrowedFd<'_>,
-    name: &CStr,
-    follow: bool,
-    buf: &mut Vec<u8>,
-) -> std::io::Result<(usize, std::fs::File)> {
-    let mut flags = OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NONBLOCK;
-    if !follow {
-        flags |= OFlags::NOFOLLOW;
-    }
-    let fd = rustix::fs::openat(dir, name, flags, Mode::empty())?;
-    let mut f = std::fs::File::from(fd);
-    let mut filled = 0;
-    loop {
-        if buf.len() - filled < 8192 {
-            let grow = buf.len().max(64 * 1024);
-            buf.resize(buf.len() + grow, 0);
-        }
-        let end = buf.len().min(MAX_YAML_BYTES + 1);
-        if filled == end {
-            return Ok((filled, f));
-        }
-        match f.read(&mut buf[filled..end]) {
-            Ok(0) => return Ok((filled, f)),
-            Ok(n) => filled += n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
     }
 }
 

@@ -1,0 +1,313 @@
+//! The scan cache: what an earlier walk learnt of each file and folder, by stamp, so that a
+//! daily run stamps every file but reads only those that may have changed or hold a location.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+use std::ops::Range;
+use std::os::fd::BorrowedFd;
+use std::path::Path;
+
+use rustix::fs::{AtFlags, Dir, FileType, Stat};
+
+use super::walk::is_yaml_name;
+
+/// What identifies a file's content without reading it: size, times and inode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Stamp {
+    pub(super) size: u64,
+    pub(super) mtime: i64,
+    pub(super) mtime_ns: i64,
+    pub(super) ctime: i64,
+    pub(super) ctime_ns: i64,
+    pub(super) ino: u64,
+}
+
+impl Stamp {
+    // The field types of `struct stat` differ between targets.
+    #[allow(clippy::unnecessary_cast)]
+    pub(super) fn of(st: &Stat) -> Stamp {
+        Stamp {
+            size: st.st_size as u64,
+            mtime: st.st_mtime as i64,
+            mtime_ns: st.st_mtime_nsec as i64,
+            ctime: st.st_ctime as i64,
+            ctime_ns: st.st_ctime_nsec as i64,
+            ino: st.st_ino as u64,
+        }
+    }
+
+    /// Changed within two seconds of `now`: not trusted to reveal the next change.
+    pub(super) fn fresh(&self, now: i64) -> bool {
+        self.mtime >= now - 2 || self.ctime >= now - 2
+    }
+}
+
+/// The scan cache: for each file seen by an earlier walk with the same needles, its stamp,
+/// whether it mentioned a needle, and the components known to have no location in it. A file
+/// whose stamp is unchanged is not read again when it mentioned no needle, or when every
+/// component the walk is for is known to have no location in it. Files changed within two
+/// seconds of a walk are never cached, so a change that keeps size and timestamps (racy writes)
+/// is still seen.
+#[derive(Debug, Default)]
+pub struct ScanCache {
+    pub(super) needles: u64,
+    /// Keyed by the FNV hash of the repository-relative path; the stamp's inode tells files apart.
+    pub(super) entries: PathMap,
+    /// Folders by the hash of their path: stamp and listing (the YAML files, links and
+    /// subfolders, see [`Listing`]). A folder whose stamp is unchanged has the same entries.
+    pub(super) dirs: DirMap,
+    /// The bytes of the loaded cache file, which listings of unchanged folders point into.
+    pub(super) blob: Vec<u8>,
+    /// The entries differ from the file they were loaded from.
+    pub(super) changed: bool,
+}
+
+/// A folder's listing: `[kind u8][name length u16 LE][name]...`, in the loaded file or new.
+#[derive(Debug, Clone)]
+pub(super) enum Listing {
+    Old(Range<usize>),
+    New(Vec<u8>),
+}
+
+pub(super) type DirMap = HashMap<u64, (Stamp, Listing), BuildHasherDefault<KeyHasher>>;
+
+pub(super) const KIND_FILE: u8 = 0;
+pub(super) const KIND_DIR: u8 = 1;
+pub(super) const KIND_LINK: u8 = 2;
+
+/// A cached file: its stamp, whether it mentioned a needle, the bits of the components that have
+/// no location in it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Entry {
+    pub(super) stamp: Stamp,
+    pub(super) hit: bool,
+    pub(super) clean: u64,
+}
+
+pub(super) type PathMap = HashMap<u64, Entry, BuildHasherDefault<KeyHasher>>;
+
+/// The map's keys are hashes already: pass them through.
+#[derive(Default)]
+pub(super) struct KeyHasher(u64);
+
+impl Hasher for KeyHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0 << 8) ^ u64::from(*b);
+        }
+    }
+    fn write_u64(&mut self, v: u64) {
+        self.0 = v;
+    }
+}
+
+pub(super) const CACHE_MAGIC: &[u8; 8] = b"QRSCAN6\n";
+
+/// The cache key of a repository-relative path.
+pub fn path_key(rel: &str) -> u64 {
+    let mut h = crate::util::Fnv::new();
+    h.write(rel.as_bytes());
+    h.finish()
+}
+
+impl ScanCache {
+    /// Loads the cache for `needles` from `path`; a missing, foreign or damaged file gives an empty cache.
+    pub fn load(path: &Path, needles: &[String]) -> ScanCache {
+        let key = needles_key(needles);
+        let empty = ScanCache {
+            needles: key,
+            ..ScanCache::default()
+        };
+        let Ok(bytes) = std::fs::read(path) else {
+            return empty;
+        };
+        match decode(&bytes, key) {
+            Some((entries, dirs)) => ScanCache {
+                needles: key,
+                entries,
+                dirs,
+                blob: bytes,
+                changed: false,
+            },
+            None => empty,
+        }
+    }
+
+    pub(super) fn listing<'a>(&'a self, l: &'a Listing) -> &'a [u8] {
+        match l {
+            Listing::Old(r) => self.blob.get(r.clone()).unwrap_or_default(),
+            Listing::New(v) => v,
+        }
+    }
+
+    /// Records that the components of `bits` have no location in the file of `key`, as the walk
+    /// saw it (a file the walk did not stamp is left alone).
+    pub fn mark_clean(&mut self, key: u64, bits: u64) {
+        if let Some(e) = self.entries.get_mut(&key) {
+            if e.clean & bits != bits {
+                e.clean |= bits;
+                self.changed = true;
+            }
+        }
+    }
+
+    /// Writes the cache when it differs from the one loaded. The cache only saves time: a
+    /// failure to write it is not an error.
+    pub fn save_if_changed(&self, path: &Path) {
+        if self.changed {
+            let _ = self.save(path);
+        }
+    }
+
+    fn save(&self, path: &Path) -> std::io::Result<()> {
+        let mut out = Vec::with_capacity(32 + self.entries.len() * 73 + self.blob.len() / 2);
+        out.extend_from_slice(CACHE_MAGIC);
+        out.extend_from_slice(&self.needles.to_le_bytes());
+        out.extend_from_slice(&(self.entries.len() as u64).to_le_bytes());
+        for (key, e) in &self.entries {
+            let st = &e.stamp;
+            for v in [*key, st.size, st.ino, e.clean] {
+                out.extend_from_slice(&v.to_le_bytes());
+            }
+            for v in [st.mtime, st.mtime_ns, st.ctime, st.ctime_ns] {
+                out.extend_from_slice(&v.to_le_bytes());
+            }
+            out.push(u8::from(e.hit));
+        }
+        out.extend_from_slice(&(self.dirs.len() as u64).to_le_bytes());
+        for (key, (st, l)) in &self.dirs {
+            for v in [*key, st.size, st.ino] {
+                out.extend_from_slice(&v.to_le_bytes());
+            }
+            for v in [st.mtime, st.mtime_ns, st.ctime, st.ctime_ns] {
+                out.extend_from_slice(&v.to_le_bytes());
+            }
+            let bytes = self.listing(l);
+            out.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
+            out.extend_from_slice(bytes);
+        }
+        // The cache names the checkout's files: private to its owner (folders 0700, files 0600).
+        if let Some(dir) = path.parent() {
+            crate::util::create_private_dir_all(dir).map_err(std::io::Error::other)?;
+        }
+        let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+        crate::util::write_private(&tmp, &out).map_err(std::io::Error::other)?;
+        std::fs::rename(&tmp, path)
+    }
+}
+
+pub(super) fn needles_key(needles: &[String]) -> u64 {
+    let mut h = crate::util::Fnv::new();
+    for n in needles {
+        h.write(n.as_bytes());
+        h.write(&[0]);
+    }
+    h.finish()
+}
+
+/// Reads the cache file's fields in order.
+pub(super) struct Reader<'a> {
+    bytes: &'a [u8],
+    at: usize,
+}
+
+impl Reader<'_> {
+    fn take(&mut self, n: usize) -> Option<&[u8]> {
+        let b = self.bytes.get(self.at..self.at.checked_add(n)?)?;
+        self.at += n;
+        Some(b)
+    }
+
+    fn u64(&mut self) -> Option<u64> {
+        Some(u64::from_le_bytes(self.take(8)?.try_into().ok()?))
+    }
+
+    fn stamp(&mut self, size: u64, ino: u64) -> Option<Stamp> {
+        Some(Stamp {
+            size,
+            ino,
+            mtime: self.u64()? as i64,
+            mtime_ns: self.u64()? as i64,
+            ctime: self.u64()? as i64,
+            ctime_ns: self.u64()? as i64,
+        })
+    }
+}
+
+pub(super) fn decode(bytes: &[u8], key: u64) -> Option<(PathMap, DirMap)> {
+    let mut r = Reader { bytes, at: 0 };
+    if r.take(CACHE_MAGIC.len())? != CACHE_MAGIC.as_slice() || r.u64()? != key {
+        return None;
+    }
+    let files = r.u64()?;
+    let mut map = PathMap::default();
+    map.reserve(usize::try_from(files).ok()?.min(bytes.len() / 73));
+    for _ in 0..files {
+        let rel = r.u64()?;
+        let size = r.u64()?;
+        let ino = r.u64()?;
+        let clean = r.u64()?;
+        let stamp = r.stamp(size, ino)?;
+        let hit = r.take(1)?[0] != 0;
+        map.insert(rel, Entry { stamp, hit, clean });
+    }
+    let dirs = r.u64()?;
+    let mut dmap = DirMap::default();
+    dmap.reserve(usize::try_from(dirs).ok()?.min(bytes.len() / 64));
+    for _ in 0..dirs {
+        let rel = r.u64()?;
+        let size = r.u64()?;
+        let ino = r.u64()?;
+        let stamp = r.stamp(size, ino)?;
+        let len = u32::from_le_bytes(r.take(4)?.try_into().ok()?) as usize;
+        let start = r.at;
+        r.take(len)?;
+        dmap.insert(rel, (stamp, Listing::Old(start..start + len)));
+    }
+    (r.at == bytes.len()).then_some((map, dmap))
+}
+
+/// The entries of a listing: (kind, name).
+pub(super) fn listing_entries(mut b: &[u8]) -> impl Iterator<Item = (u8, &[u8])> {
+    std::iter::from_fn(move || {
+        let (&kind, rest) = b.split_first()?;
+        let (len, rest) = rest.split_at_checked(2)?;
+        let len = u16::from_le_bytes([len[0], len[1]]) as usize;
+        let (name, rest) = rest.split_at_checked(len)?;
+        b = rest;
+        Some((kind, name))
+    })
+}
+
+/// The YAML files, links and subfolders of an open folder, as a listing.
+pub(super) fn read_listing(fd: BorrowedFd<'_>) -> rustix::io::Result<Vec<u8>> {
+    // A duplicate of the descriptor (cheaper than opening the folder again) to read entries from.
+    let mut dir = Dir::new(rustix::io::dup(fd)?)?;
+    let mut out = Vec::new();
+    while let Some(entry) = dir.read() {
+        let entry = entry?;
+        let name = entry.file_name().to_bytes();
+        if name == b"." || name == b".." || name.len() > usize::from(u16::MAX) {
+            continue;
+        }
+        let mut ft = entry.file_type();
+        if ft == FileType::Unknown {
+            ft = rustix::fs::statat(fd, entry.file_name(), AtFlags::SYMLINK_NOFOLLOW)
+                .map_or(FileType::Unknown, |st| FileType::from_raw_mode(st.st_mode));
+        }
+        let kind = match ft {
+            FileType::Directory => KIND_DIR,
+            // Any link: it may lead to a YAML file or to a folder.
+            FileType::Symlink => KIND_LINK,
+            FileType::RegularFile if is_yaml_name(name) => KIND_FILE,
+            _ => continue,
+        };
+        out.push(kind);
+        out.extend_from_slice(&(name.len() as u16).to_le_bytes());
+        out.extend_from_slice(name);
+    }
+    Ok(out)
+}
