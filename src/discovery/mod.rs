@@ -9,6 +9,8 @@
 pub mod cache;
 pub mod locations;
 mod read;
+pub mod refs;
+mod rules;
 pub mod session;
 pub mod walk;
 

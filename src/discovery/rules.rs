@@ -1,0 +1,247 @@
+//! The rules that find a component's locations in one file: in its parsed documents
+//! (`*_image_tag` keys, saas targets, image references), or line by line in a template.
+
+use std::ops::Range;
+
+use super::locations::{Context, Kind, Refs, SAAS_SCHEMA};
+use crate::checkout::{normalize_repo_url, Component};
+use crate::util::is_commit_hex;
+use crate::yaml::{self, Node, Style};
+
+/// A location found in one file, before ids and sync state.
+#[derive(Debug, Clone)]
+pub(super) struct Found {
+    pub(super) kind: Kind,
+    pub(super) line: usize,
+    pub(super) value: String,
+    pub(super) span: Range<usize>,
+    pub(super) style: Style,
+    pub(super) disc: String,
+    pub(super) context: Context,
+}
+
+fn file_context(docs: &[Node]) -> Context {
+    let first = docs.first();
+    Context {
+        schema: first.and_then(|d| d.str_at("$schema")).map(str::to_string),
+        name: first.and_then(|d| d.str_at("name")).map(str::to_string),
+        ..Context::default()
+    }
+}
+
+/// Finds the locations of `c` in one parsed file.
+pub(super) fn find_in_docs(text: &str, docs: &[Node], c: &Component, refs: &Refs) -> Vec<Found> {
+    let mut out = Vec::new();
+    let key = c.yaml_key();
+    let image_prefix = format!("{}:", c.image);
+    let ctx = file_context(docs);
+    let mut key_n = 0;
+    let mut img_n = 0;
+    for s in yaml::scalars(docs) {
+        if s.is_key {
+            continue;
+        }
+        let Some(v) = s.node.as_str() else { continue };
+        let Some(style) = s.node.style() else {
+            continue;
+        };
+        if s.key == Some(key.as_str()) && is_commit_hex(v) {
+            if let Some(span) = yaml::value_span(text, s.node) {
+                out.push(Found {
+                    kind: Kind::YamlKey,
+                    line: s.node.line,
+                    value: v.to_string(),
+                    span,
+                    style,
+                    disc: format!("{key}#{key_n}"),
+                    context: ctx.clone(),
+                });
+                key_n += 1;
+            }
+        } else if let Some(tag) = v.strip_prefix(&image_prefix) {
+            if is_commit_hex(tag) {
+                if let Some(span) = yaml::value_span(text, s.node) {
+                    out.push(Found {
+                        kind: Kind::ImageRef,
+                        line: s.node.line,
+                        value: tag.to_string(),
+                        span: span.end - tag.len()..span.end,
+                        style,
+                        disc: format!("image#{img_n}"),
+                        context: ctx.clone(),
+                    });
+                    img_n += 1;
+                }
+            }
+        }
+    }
+    let repo = c.repo_normalized();
+    for doc in docs {
+        if doc.str_at("$schema") != Some(SAAS_SCHEMA) {
+            continue;
+        }
+        let saas_name = doc.str_at("name").map(str::to_string);
+        for rt in doc
+            .get("resourceTemplates")
+            .map(Node::items)
+            .unwrap_or_default()
+        {
+            let Some(url) = rt.str_at("url") else {
+                continue;
+            };
+            if normalize_repo_url(url) != repo {
+                continue;
+            }
+            let rt_name = rt.str_at("name").map(str::to_string);
+            for (n, target) in rt
+                .get("targets")
+                .map(Node::items)
+                .unwrap_or_default()
+                .iter()
+                .enumerate()
+            {
+                let Some(r) = target.get("ref") else { continue };
+                let Some(v) = r.as_str() else { continue };
+                if !is_commit_hex(v) {
+                    continue;
+                }
+                let Some(span) = yaml::value_span(text, r) else {
+                    continue;
+                };
+                let ns_ref = target
+                    .get("namespace")
+                    .and_then(Node::ref_path)
+                    .map(str::to_string);
+                let (namespace, cluster, environment) = match &ns_ref {
+                    Some(nr) => refs.namespace(nr),
+                    None => (None, None, None),
+                };
+                out.push(Found {
+                    kind: Kind::SaasTarget,
+                    line: r.line,
+                    value: v.to_string(),
+                    span,
+                    style: r.style().unwrap_or(Style::Plain),
+                    disc: format!(
+                        "{}#{}#{}",
+                        rt_name.as_deref().unwrap_or(""),
+                        ns_ref.as_deref().unwrap_or(""),
+                        if ns_ref.is_some() { 0 } else { n }
+                    ),
+                    context: Context {
+                        schema: Some(SAAS_SCHEMA.to_string()),
+                        name: saas_name.clone(),
+                        resource_template: rt_name.clone(),
+                        namespace: namespace.or(ns_ref),
+                        cluster,
+                        environment,
+                    },
+                });
+            }
+        }
+    }
+    out
+}
+
+fn is_tag_char(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-' | b'/' | b':' | b'@')
+}
+
+/// The line-level reading of a template: `key: <hex>` lines and `<image>:<hex>` references.
+pub(super) fn find_in_lines(text: &str, c: &Component) -> Vec<Found> {
+    let mut out = Vec::new();
+    let key = c.yaml_key();
+    let image = c.image.as_bytes();
+    let mut offset = 0;
+    let (mut key_n, mut img_n) = (0, 0);
+    for (idx, raw) in text.split_inclusive('\n').enumerate() {
+        let line_start = offset;
+        offset += raw.len();
+        let line = raw.trim_end_matches(['\n', '\r']);
+        let content = line.trim_start();
+        let indent = line.len() - content.len();
+        let body = content
+            .strip_prefix("- ")
+            .map(str::trim_start)
+            .unwrap_or(content);
+        let body_off = indent + (content.len() - body.len());
+        // key: value
+        let unquoted_key = body
+            .strip_prefix(key.as_str())
+            .or_else(|| body.strip_prefix(&format!("'{key}'")))
+            .or_else(|| body.strip_prefix(&format!("\"{key}\"")));
+        if let Some(rest) = unquoted_key.and_then(|r| r.strip_prefix(':')) {
+            let after = rest.trim_start();
+            let vstart = body_off + (body.len() - after.len());
+            let (style, inner) = match after.chars().next() {
+                Some(q @ ('\'' | '"')) => (
+                    if q == '\'' {
+                        Style::Single
+                    } else {
+                        Style::Double
+                    },
+                    after[1..]
+                        .split(q)
+                        .next()
+                        .filter(|_| after[1..].contains(q)),
+                ),
+                _ => (Style::Plain, after.split([' ', '\t']).next()),
+            };
+            if let Some(v) = inner {
+                let vs = vstart + usize::from(style != Style::Plain);
+                let tail = &line[vs + v.len() + usize::from(style != Style::Plain)..];
+                let tail = tail.trim_start();
+                if is_commit_hex(v) && (tail.is_empty() || tail.starts_with('#')) {
+                    out.push(Found {
+                        kind: Kind::YamlKey,
+                        line: idx + 1,
+                        value: v.to_string(),
+                        span: line_start + vs..line_start + vs + v.len(),
+                        style,
+                        disc: format!("{key}#{key_n}"),
+                        context: Context::default(),
+                    });
+                    key_n += 1;
+                }
+            }
+        }
+        // image references
+        let lb = line.as_bytes();
+        let mut from = 0;
+        while let Some(p) = memchr::memmem::find(&lb[from..], image) {
+            let at = from + p;
+            from = at + 1;
+            let before_ok = at == 0 || !is_tag_char(lb[at - 1]);
+            let colon = at + image.len();
+            if !before_ok || lb.get(colon) != Some(&b':') {
+                continue;
+            }
+            let hs = colon + 1;
+            let he = hs
+                + lb[hs..]
+                    .iter()
+                    .take_while(|b| b.is_ascii_hexdigit())
+                    .count();
+            let after_ok = lb.get(he).is_none_or(|b| !is_tag_char(*b) && *b != b'{');
+            let tag = &line[hs..he];
+            if after_ok && is_commit_hex(tag) {
+                let style = match at.checked_sub(1).map(|i| lb[i]) {
+                    Some(b'\'') => Style::Single,
+                    Some(b'"') => Style::Double,
+                    _ => Style::Plain,
+                };
+                out.push(Found {
+                    kind: Kind::ImageRef,
+                    line: idx + 1,
+                    value: tag.to_string(),
+                    span: line_start + hs..line_start + he,
+                    style,
+                    disc: format!("image#{img_n}"),
+                    context: Context::default(),
+                });
+                img_n += 1;
+            }
+        }
+    }
+    out
+}
