@@ -12,7 +12,7 @@ pub mod git;
 pub mod model;
 pub mod mr;
 pub mod pin;
-pub mod plan;
+pub mod promote;
 pub mod redact;
 pub mod registry;
 pub mod transaction;
@@ -26,3 +26,4 @@ pub use error::{Error, Result};
 // Paths of modules that moved, kept while their callers move over.
 pub use discovery::locations;
 pub use discovery::walk as scan;
+pub use promote::plan;

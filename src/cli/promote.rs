@@ -7,17 +7,13 @@ use serde_json::json;
 
 use super::status::location_table;
 use super::{CliError, CmdResult, Context};
-use crate::changes::{self, ChangeReport};
-use crate::checkout::Component;
-use crate::discovery::Session;
-use crate::git::Git;
-use crate::locations::Kind;
-use crate::model::{Model, ShardMove, RECONCILE};
+use crate::changes;
+use crate::discovery::Kind;
 use crate::mr;
-use crate::plan::{self, Plan, Selection};
-use crate::registry::{self, ImageStatus, RegistryOptions};
+use crate::promote::plan::{Plan, Selection};
+use crate::promote::{self, branch, ImageCheck, Promotion};
+use crate::registry::{self, RegistryOptions};
 use crate::transaction;
-use crate::upstream::{Relation, Resolved, Upstream, UpstreamOptions};
 use crate::util::head;
 
 /// What `plan` and `apply` share.
@@ -155,258 +151,6 @@ pub struct ApplyArgs {
     pub notify: bool,
 }
 
-impl PromoteArgs {
-    fn selection(&self) -> Selection {
-        Selection {
-            only: self.only.clone(),
-            ids: self.locations.clone(),
-            kinds: self.kinds.iter().filter_map(|k| Kind::parse(k)).collect(),
-            envs: self.envs.clone(),
-            clusters: self.clusters.clone(),
-            namespaces: self.namespaces.clone(),
-            saas_files: self.saas_files.clone(),
-            include_drifted: self.include_drifted,
-        }
-    }
-}
-
-/// The new version, how it relates to the current one, and what it ships.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct Resolution {
-    pub resolved: Resolved,
-    pub relation: Option<Relation>,
-    pub changes: Option<ChangeReport>,
-    /// Why there is no change report, when there is none.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub note: Option<String>,
-}
-
-/// What the registry said about the new image.
-#[derive(Debug, Clone, serde::Serialize)]
-#[serde(tag = "status", rename_all = "kebab-case")]
-pub enum ImageCheck {
-    Exists {
-        image: String,
-        digest: Option<String>,
-    },
-    NotFound {
-        image: String,
-    },
-    Unreachable {
-        image: String,
-        reason: String,
-    },
-    NotChecked {
-        image: String,
-        reason: String,
-    },
-}
-
-impl ImageCheck {
-    fn line(&self) -> String {
-        match self {
-            ImageCheck::Exists { image, digest } => match digest {
-                Some(d) => format!("image {image} exists ({d})"),
-                None => format!("image {image} exists"),
-            },
-            ImageCheck::NotFound { image } => format!("{image} not found"),
-            ImageCheck::Unreachable { reason, .. } => reason.clone(),
-            ImageCheck::NotChecked { image, reason } => {
-                format!("image {image} not checked: {reason}")
-            }
-        }
-    }
-}
-
-/// Resolves `--to` against the upstream and checks that it moves forward.
-fn resolve(ctx: &Context, c: &Component, args: &PromoteArgs) -> Result<Resolution, CliError> {
-    let url = args.upstream.clone().unwrap_or_else(|| c.repo.clone());
-    let opts = UpstreamOptions {
-        cache_dir: ctx.cache_dir.clone(),
-        offline: args.offline,
-        progress: !ctx.json && std::io::stdout().is_terminal() && std::io::stderr().is_terminal(),
-    };
-    let upstream = Upstream::open(&url, opts)?;
-    let resolved = upstream.resolve(args.to.as_deref())?;
-    if !resolved.in_cache {
-        return Ok(Resolution {
-            resolved,
-            relation: None,
-            changes: None,
-            note: Some("offline, and the upstream cache lacks the commit: no change report, ancestry not checked".into()),
-        });
-    }
-    let relation = upstream.relation(&c.tag, &resolved.id)?;
-    match &relation {
-        Relation::Rollback { commits } if !args.allow_rollback => {
-            return Err(CliError::new(format!(
-                "{}: {} -> {} would roll back {} commit{} of {}",
-                c.name,
-                c.tag,
-                resolved.short,
-                commits,
-                if *commits == 1 { "" } else { "s" },
-                upstream.shown_url()
-            ))
-            .hint("--allow-rollback promotes it anyway"));
-        }
-        Relation::Diverged { merge_base } => {
-            return Err(CliError::new(format!(
-                "{}: {} and {} have diverged in {}; merge base {}",
-                c.name,
-                c.tag,
-                resolved.short,
-                upstream.shown_url(),
-                head(merge_base, 12)
-            )));
-        }
-        _ => {}
-    }
-    let (changes, note) = match &relation {
-        Relation::Descends { .. } => {
-            let commits = upstream.commits(&c.tag, &resolved.id)?;
-            let users = changes::load_users(&ctx.root).unwrap_or_default();
-            let me = args.me.clone().or_else(|| Git::new(&ctx.root).user_email());
-            let from = upstream
-                .resolve_id(&c.tag, 7)
-                .map(|r| r.id)
-                .unwrap_or_else(|_| c.tag.clone());
-            (
-                Some(ChangeReport::new(
-                    &c.repo,
-                    &from,
-                    &resolved.id,
-                    commits,
-                    &users,
-                    me.as_deref(),
-                )),
-                None,
-            )
-        }
-        Relation::Rollback { .. } => (None, Some("a rollback: nothing ships".to_string())),
-        _ => (None, None),
-    };
-    Ok(Resolution {
-        resolved,
-        relation: Some(relation),
-        changes,
-        note,
-    })
-}
-
-/// Asks the registry whether `<image>:<new tag>` exists (the tag as long as the `.env` tag).
-fn check_image(c: &Component, to: &str, args: &PromoteArgs) -> Result<ImageCheck, CliError> {
-    let tag = head(to, c.tag.len().max(7));
-    let shown = format!("{}:{tag}", c.image);
-    if args.offline {
-        return Ok(ImageCheck::NotChecked {
-            image: shown,
-            reason: "--offline".into(),
-        });
-    }
-    if args.skip_image_check {
-        return Ok(ImageCheck::NotChecked {
-            image: shown,
-            reason: "--skip-image-check".into(),
-        });
-    }
-    let mut opts = RegistryOptions::from_env();
-    for spec in &args.registry_urls {
-        opts.overrides
-            .push(registry::parse_registry_override(spec)?);
-    }
-    opts.connect_timeout = args.registry_connect_timeout;
-    opts.request_timeout = args.registry_timeout;
-    Ok(match registry::check_image(&c.image, tag, &opts) {
-        Ok(ImageStatus::Exists { digest }) => ImageCheck::Exists {
-            image: shown,
-            digest,
-        },
-        Ok(ImageStatus::NotFound) => ImageCheck::NotFound { image: shown },
-        Err(e) => ImageCheck::Unreachable {
-            image: shown,
-            reason: e.to_string(),
-        },
-    })
-}
-
-/// A computed promotion with everything it was computed from.
-struct Promotion {
-    component: Component,
-    plan: Plan,
-    resolution: Resolution,
-    image: ImageCheck,
-    /// Integrations with shards that keep their own `imageRef`.
-    shards: Vec<ShardMove>,
-}
-
-/// Computes the plan for the arguments.
-fn compute(ctx: &Context, args: &PromoteArgs) -> Result<Promotion, CliError> {
-    let c = ctx.checkout.component(&args.component)?.clone();
-    let resolution = resolve(ctx, &c, args)?;
-    let to = resolution.resolved.id.clone();
-    let mut scanned = ctx.scan(&[&c])?;
-    let discovery = ctx.discover(&mut scanned, &c)?;
-    let files = scanned.file_map();
-    let plan = plan::compute(
-        &ctx.checkout,
-        &c,
-        &discovery,
-        &files,
-        &to,
-        &args.selection(),
-    )?;
-    let image = if plan.is_empty() {
-        ImageCheck::NotChecked {
-            image: format!("{}:{}", c.image, head(&to, 7)),
-            reason: "nothing to promote".into(),
-        }
-    } else {
-        check_image(&c, &to, args)?
-    };
-    let envs: Vec<String> = plan
-        .edits()
-        .filter(|e| e.kind == Kind::SaasTarget)
-        .filter_map(|e| discovery.locations.iter().find(|l| l.id == e.location))
-        .filter_map(|l| l.context.environment.clone())
-        .collect();
-    let shards = shards_staying(ctx, &c, &plan, &scanned, &envs);
-    Ok(Promotion {
-        component: c,
-        plan,
-        resolution,
-        image,
-        shards,
-    })
-}
-
-/// When the plan moves saas targets of qontract-reconcile and an integration pins an image:
-/// the integrations whose pinned shards stay behind. The model is loaded only then.
-fn shards_staying(
-    ctx: &Context,
-    c: &Component,
-    plan: &Plan,
-    scanned: &Session,
-    envs: &[String],
-) -> Vec<ShardMove> {
-    if c.name != RECONCILE || envs.is_empty() || !scanned.has_pins() {
-        return Vec::new();
-    }
-    let model = match Model::load(&ctx.checkout) {
-        Ok(m) => m,
-        Err(e) => {
-            ctx.warn(&format!("cannot tell which shards stay pinned: {e}"));
-            return Vec::new();
-        }
-    };
-    let new7 = head(&plan.to, 7);
-    model
-        .shard_moves(new7, Some(envs))
-        .into_iter()
-        .filter(|m| !m.staying.is_empty())
-        .collect()
-}
-
 fn summary(p: &Plan) -> String {
     let mut out = String::new();
     let n = p.edits().count();
@@ -494,8 +238,7 @@ fn report_text(pr: &Promotion, markdown: bool) -> String {
 
 fn nothing_to_promote(ctx: &Context, pr: &Promotion) -> bool {
     let p = &pr.plan;
-    let same = matches!(pr.resolution.relation, Some(Relation::Same));
-    if !p.is_empty() && !same {
+    if !pr.is_nothing() {
         return false;
     }
     if ctx.json {
@@ -572,6 +315,57 @@ fn shard_note(pr: &Promotion) -> String {
     out
 }
 
+impl PromoteArgs {
+    fn selection(&self) -> Selection {
+        Selection {
+            only: self.only.clone(),
+            ids: self.locations.clone(),
+            kinds: self.kinds.iter().filter_map(|k| Kind::parse(k)).collect(),
+            envs: self.envs.clone(),
+            clusters: self.clusters.clone(),
+            namespaces: self.namespaces.clone(),
+            saas_files: self.saas_files.clone(),
+            include_drifted: self.include_drifted,
+        }
+    }
+
+    /// The library's options of a promotion.
+    fn options(&self, ctx: &Context) -> Result<promote::Options, CliError> {
+        let mut registry = RegistryOptions::from_env();
+        for spec in &self.registry_urls {
+            registry
+                .overrides
+                .push(registry::parse_registry_override(spec)?);
+        }
+        registry.connect_timeout = self.registry_connect_timeout;
+        registry.request_timeout = self.registry_timeout;
+        Ok(promote::Options {
+            component: self.component.clone(),
+            to: self.to.clone(),
+            upstream: self.upstream.clone(),
+            cache_dir: ctx.cache_dir.clone(),
+            scan_cache: ctx.use_scan_cache,
+            offline: self.offline,
+            progress: !ctx.json
+                && std::io::stdout().is_terminal()
+                && std::io::stderr().is_terminal(),
+            allow_rollback: self.allow_rollback,
+            me: self.me.clone(),
+            selection: self.selection(),
+            image_check: !self.skip_image_check,
+            registry,
+        })
+    }
+}
+
+/// Computes the promotion of the arguments, printing warnings as they come.
+fn compute(ctx: &Context, args: &PromoteArgs) -> Result<Promotion, CliError> {
+    let opts = args.options(ctx)?;
+    Ok(Promotion::compute(&ctx.checkout, &opts, &mut |w| {
+        ctx.warn(&w)
+    })?)
+}
+
 /// `plan`: show the promotion; writes nothing.
 pub fn cmd_plan(ctx: &Context, args: &PlanArgs) -> CmdResult {
     let pr = compute(ctx, &args.promote)?;
@@ -595,102 +389,43 @@ pub fn cmd_plan(ctx: &Context, args: &PlanArgs) -> CmdResult {
     Ok(())
 }
 
-/// Checks that `--commit` can commit the edited files on a promotion branch.
-fn check_commit(
-    ctx: &Context,
-    args: &ApplyArgs,
-    pr: &Promotion,
-) -> Result<(Git, String, String), CliError> {
-    let git = Git::new(&ctx.root).with_label(ctx.root.display().to_string());
-    let files: Vec<String> = pr.plan.files.iter().map(|f| f.path.clone()).collect();
-    let dirty = git.is_dirty(&files)?;
-    if !dirty.is_empty() {
-        return Err(CliError::new(format!(
-            "--commit: uncommitted changes in {}; commit or stash them first",
-            dirty.join(", ")
-        )));
-    }
-    let c = &pr.component;
-    if let Some(base) = git.resolve_base(args.base.as_deref())? {
-        let mine = subject_prefix(c);
-        let others: Vec<(String, String)> = git
-            .promotion_commits_since(&base)?
-            .into_iter()
-            .filter(|(_, s)| !s.starts_with(&format!("{mine} production promotion ")))
-            .collect();
-        if let Some((id, subject)) = others.first() {
-            if !args.allow_mixed {
-                return Err(CliError::new(format!(
-                    "--commit: HEAD already carries another promotion not in {base}: {} {subject}",
-                    head(id, 7)
-                ))
-                .hint("promote one component per branch, or pass --allow-mixed"));
-            }
-        }
-    }
-    let new7 = head(&pr.plan.to, 7);
-    let old7 = head(&c.tag, 7);
-    let branch = format!("promote/{}-{new7}", c.name);
-    let subject = format!(
-        "{} production promotion {old7} to {new7}",
-        subject_prefix(c)
-    );
-    Ok((git, branch, subject))
-}
-
-/// `qontract` for qontract-reconcile (the subject used for years), else the component's name.
-fn subject_prefix(c: &Component) -> &str {
-    if c.name == "qontract-reconcile" {
-        "qontract"
-    } else {
-        &c.name
-    }
-}
-
-/// `apply`: write the promotion, all files or none.
+/// `apply`: write the promotion, all files or none; with `--commit` commit it, with `--push`
+/// push it and open its merge request. Every check that can refuse runs before the first file
+/// is written.
 pub fn cmd_apply(ctx: &Context, args: &ApplyArgs) -> CmdResult {
     let pr = compute(ctx, &args.promote)?;
-    if let Some(earlier) = earlier_run(ctx, args, &pr)? {
-        return apply_again(ctx, args, pr, earlier);
+    if args.commit {
+        if let Some(earlier) = branch::earlier_run(&ctx.root, &pr)? {
+            return apply_again(ctx, args, pr, earlier);
+        }
     }
     if nothing_to_promote(ctx, &pr) {
         return Ok(());
     }
-    match &pr.image {
-        ImageCheck::NotFound { .. } => {
-            return Err(CliError::new(format!(
-                "{}; nothing written",
-                pr.image.line()
-            )));
-        }
-        ImageCheck::Unreachable { .. } => {
-            return Err(
-                CliError::new(format!("{}; nothing written", pr.image.line()))
-                    .hint("--skip-image-check promotes without asking the registry"),
-            );
-        }
-        ImageCheck::NotChecked { .. } => ctx.warn(&pr.image.line()),
-        ImageCheck::Exists { .. } => {}
+    pr.image.require()?;
+    if let ImageCheck::NotChecked { .. } = &pr.image {
+        ctx.warn(&pr.image.line());
     }
     // A missing or unsafe token is found before anything is written.
-    let token = mr_token(args)?;
+    let push_opts = push_options(args)?;
     let commit_plan = if args.commit {
-        Some(check_commit(ctx, args, &pr)?)
+        Some(branch::check_commit(
+            &ctx.root,
+            &pr,
+            args.base.as_deref(),
+            args.allow_mixed,
+        )?)
     } else {
         None
     };
     let written = transaction::write_all(ctx.lock()?, &pr.plan.files)?;
-    let mut commit_id = None;
-    if let Some((git, branch, subject)) = &commit_plan {
-        let body = match &pr.resolution.changes {
-            Some(r) => changes::render_text(r),
-            None => pr.resolution.note.clone().unwrap_or_default(),
-        };
-        let id = git
-            .commit_promotion(&written, branch, subject, &body)
-            .map_err(|e| CliError::new(format!("{e} (the files are written but not committed)")))?;
-        commit_id = Some(id);
-    }
+    let commit_id = match &commit_plan {
+        Some(cp) => Some(
+            branch::commit(cp, &written, &pr)
+                .map_err(|e| CliError::from(e).hint("the files are written but not committed"))?,
+        ),
+        None => None,
+    };
     if ctx.json {
         ctx.print_json(&plan_json(&pr, true, commit_id.as_deref()));
     } else {
@@ -700,19 +435,22 @@ pub fn cmd_apply(ctx: &Context, args: &ApplyArgs) -> CmdResult {
             written.len(),
             if written.len() == 1 { "" } else { "s" }
         ));
-        if let (Some(id), Some((_, branch, subject))) = (&commit_id, &commit_plan) {
+        if let (Some(id), Some(cp)) = (&commit_id, &commit_plan) {
             ctx.print(&format!(
-                "committed {} on {branch}: {subject}\n",
-                head(id, 7)
+                "committed {} on {}: {}\n",
+                head(id, 7),
+                cp.branch,
+                cp.subject
             ));
         }
     }
-    if let (true, Some((git, branch, subject))) = (args.push, &commit_plan) {
-        let mr = push(args, &pr, git, branch, subject, token)?;
+    if let (Some(opts), Some(cp)) = (push_opts, &commit_plan) {
+        let pushed = branch::push(&cp.git, &cp.branch, &cp.subject, &pr, opts)?;
+        let lines = pushed_lines(&pushed);
         if ctx.json {
-            ctx.print_json(&json!({ "merge_request": mr }));
+            ctx.print_json(&json!({ "merge_request": lines }));
         } else {
-            for line in &mr {
+            for line in &lines {
                 ctx.print(&format!("{line}\n"));
             }
         }
@@ -720,124 +458,43 @@ pub fn cmd_apply(ctx: &Context, args: &ApplyArgs) -> CmdResult {
     Ok(())
 }
 
-/// The promotion commit a previous `apply --commit` of the same promotion left at HEAD.
-struct Earlier {
-    git: Git,
-    branch: String,
-    subject: String,
-    /// The component as it was before that commit (its `.env` tag then).
-    before: Component,
-}
-
-/// When `apply --commit` finds nothing to write because HEAD is already the promotion branch
-/// `promote/<component>-<new7>` whose tip is that promotion's commit: the earlier run.
-fn earlier_run(
-    ctx: &Context,
-    args: &ApplyArgs,
-    pr: &Promotion,
-) -> Result<Option<Earlier>, CliError> {
-    if !args.commit || !pr.plan.is_empty() || pr.plan.to.len() < 7 {
-        return Ok(None);
-    }
-    let c = &pr.component;
-    let new7 = head(&pr.plan.to, 7);
-    let branch = format!("promote/{}-{new7}", c.name);
-    let git = Git::new(&ctx.root).with_label(ctx.root.display().to_string());
-    let head = git.output(&["symbolic-ref", "--quiet", "--short", "HEAD"])?;
-    if !head.success || head.stdout.trim() != branch {
-        return Ok(None);
-    }
-    let subject = git.run_line(&["log", "-1", "--format=%s", "HEAD", "--"])?;
-    let prefix = format!("{} production promotion ", subject_prefix(c));
-    if !subject.starts_with(&prefix) || !subject.ends_with(&format!(" to {new7}")) {
-        return Ok(None);
-    }
-    let env = git.output(&["show", "HEAD^:.env"])?;
-    let old = crate::checkout::parse_env(&env.stdout)
-        .into_iter()
-        .find(|v| v.name == c.tag_var())
-        .map(|v| v.value);
-    let Some(old) = old.filter(|v| env.success && crate::util::is_commit_hex(v)) else {
-        return Ok(None);
-    };
-    let files = git.run(&["diff-tree", "--no-commit-id", "--name-only", "-r", "HEAD"])?;
-    let files: Vec<String> = files.lines().map(str::to_string).collect();
-    let dirty = git.is_dirty(&files)?;
-    if !dirty.is_empty() {
-        return Err(CliError::new(format!(
-            "--commit: uncommitted changes in {} of the promotion commit on {branch}",
-            dirty.join(", ")
-        ))
-        .hint("commit or stash them first"));
-    }
-    let mut before = c.clone();
-    before.tag = old;
-    Ok(Some(Earlier {
-        git,
-        branch,
-        subject,
-        before,
-    }))
-}
-
 /// The same promotion again: the commit is made anew on its branch (same files, same message,
 /// a new head), and with `--push` the branch is force-pushed with lease and its merge request
 /// updated, never duplicated.
-fn apply_again(ctx: &Context, args: &ApplyArgs, mut pr: Promotion, e: Earlier) -> CmdResult {
+fn apply_again(
+    ctx: &Context,
+    args: &ApplyArgs,
+    mut pr: Promotion,
+    e: branch::Earlier,
+) -> CmdResult {
     // A missing or unsafe token is found before the commit is made anew.
-    let token = mr_token(args)?;
+    let push_opts = push_options(args)?;
     // The change report of the promotion, from the version before the commit.
-    pr.resolution = resolve(ctx, &e.before, &args.promote)?;
-    let old_head = e.git.run_line(&["rev-parse", "HEAD"])?;
-    let base = if args.push {
-        // The target as the remote has it now.
-        mr::remote_url(&e.git, &args.remote)?;
-        Some(mr::fetch_target(&e.git, &args.remote, &args.target_branch)?)
+    let opts = args.promote.options(ctx)?;
+    pr.resolution = promote::resolve(&ctx.checkout, &e.before, &opts)?;
+    let onto = if args.push {
+        branch::Onto::Remote {
+            remote: &args.remote,
+            branch: &args.target_branch,
+        }
     } else {
-        e.git.resolve_base(args.base.as_deref())?
+        branch::Onto::Local(args.base.as_deref())
     };
-    let parent = e.git.run_line(&["rev-parse", "HEAD^"])?;
-    let base_id = match &base {
-        Some(b) => Some(e.git.run_line(&["rev-parse", &format!("{b}^{{commit}}")])?),
-        None => None,
-    };
-    let how = match base_id.filter(|b| *b != parent) {
-        Some(b) => {
-            // The target moved: carry the promotion commit over to its new head.
-            let out = e
-                .git
-                .output(&["rebase", "--quiet", "--onto", &b, "HEAD^"])?;
-            if !out.success {
-                let _ = e.git.output(&["rebase", "--abort"]);
-                return Err(CliError::new(format!(
-                    "{}: the promotion commit does not apply on top of {}: {}",
-                    e.branch,
-                    base.as_deref().unwrap_or("the base"),
-                    crate::git::one_line(&out.stderr)
-                ))
-                .hint("start again from the target branch: the branch is left as it was"));
-            }
-            format!("moved onto {}", base.as_deref().unwrap_or_default())
-        }
-        None => {
-            e.git
-                .run(&["commit", "--amend", "--only", "--no-edit", "--quiet"])?;
-            "made anew".to_string()
-        }
-    };
-    let id = e.git.run_line(&["rev-parse", "HEAD"])?;
+    let again = branch::make_again(&e, onto)?;
     let mut lines = vec![format!(
-        "{} already holds this promotion: commit {} {how} as {} ({})",
+        "{} already holds this promotion: commit {} {} as {} ({})",
         e.branch,
-        head(&old_head, 7),
-        head(&id, 7),
+        head(&again.old_head, 7),
+        again.how,
+        head(&again.id, 7),
         e.subject
     )];
-    if args.push {
-        lines.extend(push(args, &pr, &e.git, &e.branch, &e.subject, token)?);
+    if let Some(opts) = push_opts {
+        let pushed = branch::push(&e.git, &e.branch, &e.subject, &pr, opts)?;
+        lines.extend(pushed_lines(&pushed));
     }
     if ctx.json {
-        let mut v = plan_json(&pr, false, Some(&id));
+        let mut v = plan_json(&pr, false, Some(&again.id));
         v["again"] = json!(true);
         v["merge_request"] = json!(lines.get(1..).unwrap_or_default());
         ctx.print_json(&v);
@@ -849,94 +506,43 @@ fn apply_again(ctx: &Context, args: &ApplyArgs, mut pr: Promotion, e: Earlier) -
     Ok(())
 }
 
-/// Pushes the promotion branch and opens (or updates) its merge request.
-/// With `--mr-api`, the GitLab token (`--token-file`, else `GITLAB_TOKEN`).
-fn mr_token(args: &ApplyArgs) -> Result<Option<mr::Secret>, CliError> {
-    Ok(args
+/// With `--push`: where and how the merge request goes (the token read now, with `--mr-api`).
+fn push_options(args: &ApplyArgs) -> Result<Option<branch::PushOptions>, CliError> {
+    if !args.push {
+        return Ok(None);
+    }
+    let api_token = args
         .mr_api
         .then(|| mr::resolve_token(args.token_file.as_deref()))
-        .transpose()?)
+        .transpose()?;
+    Ok(Some(branch::PushOptions {
+        remote: args.remote.clone(),
+        target_branch: args.target_branch.clone(),
+        labels: args.labels.clone(),
+        notify: args.notify,
+        api_token,
+        gitlab_url: args.gitlab_url.clone(),
+    }))
 }
 
-fn push(
-    args: &ApplyArgs,
-    pr: &Promotion,
-    git: &Git,
-    branch: &str,
-    subject: &str,
-    token: Option<mr::Secret>,
-) -> Result<Vec<String>, CliError> {
-    let mut description = match &pr.resolution.changes {
-        Some(r) => changes::render_markdown(r),
-        None => pr.resolution.note.clone().unwrap_or_default(),
-    };
-    if args.notify {
-        let handles: Vec<String> = pr
-            .resolution
-            .changes
-            .iter()
-            .flat_map(|r| r.notify.iter())
-            .map(|a| a.handle.clone().unwrap_or_else(|| a.name.clone()))
-            .collect();
-        if let Some(sentence) = mr::notify_sentence(&handles) {
-            description.push_str("\n\n");
-            description.push_str(&sentence);
-            description.push('\n');
-        }
-    }
-    let req = mr::MrRequest {
-        remote: args.remote.clone(),
-        branch: branch.to_string(),
-        target: args.target_branch.clone(),
-        title: subject.to_string(),
-        description,
-        labels: args.labels.clone(),
-    };
-    let keep = "the local branch and commit stay: fix the cause and run again";
-    // The token is read before anything is pushed.
-    let gitlab = match token {
-        Some(token) => Some(mr::gitlab_for_remote(
-            git,
-            &args.remote,
-            args.gitlab_url.as_deref(),
-            token,
-        )?),
-        None => None,
-    };
-    // With --mr-api the REST API opens the merge request; the push carries no options then.
-    let out = mr::push_branch(git, &req, !args.mr_api)
-        .map_err(|e| CliError::new(e.to_string()).hint(keep))?;
+/// What a push did, one line each.
+fn pushed_lines(p: &branch::Pushed) -> Vec<String> {
     let mut lines = vec![format!(
-        "pushed {branch} to {}{}",
-        args.remote,
-        if out.forced {
+        "pushed {} to {}{}",
+        p.branch,
+        p.remote,
+        if p.forced {
             " (updated)"
-        } else if out.up_to_date {
+        } else if p.up_to_date {
             " (already up to date)"
         } else {
             ""
         }
     )];
-    // The remote names the merge request only when it receives something: remember it.
-    let key = format!("branch.{branch}.qrPromoteMergeRequest");
-    match &out.url {
-        Some(url) => {
-            let _ = git.output(&["config", "--", &key, url]);
-            lines.push(format!("merge request: {url}"));
-        }
-        None => {
-            if let Ok(o) = git.output(&["config", "--get", "--", &key]) {
-                let url = o.stdout.trim();
-                if o.success && !url.is_empty() {
-                    lines.push(format!("merge request: {url}"));
-                }
-            }
-        }
+    if let Some(url) = &p.url {
+        lines.push(format!("merge request: {url}"));
     }
-    if let Some(gl) = gitlab {
-        let o = gl
-            .upsert_mr(&req)
-            .map_err(|e| CliError::new(e.to_string()).hint(keep))?;
+    if let Some(o) = &p.api {
         lines.push(format!(
             "merge request !{} {}: {}",
             o.iid,
@@ -944,7 +550,7 @@ fn push(
             o.web_url
         ));
     }
-    Ok(lines)
+    lines
 }
 
 #[cfg(test)]

@@ -1,0 +1,312 @@
+//! The promotion of one component: resolve the new version against the upstream (and refuse a
+//! rollback or a diverged commit), discover its locations, plan the edits, check that the image
+//! exists, and say which pinned shards stay behind. Writing the plan is the
+//! [transaction](crate::transaction)'s; committing, pushing and the merge request are
+//! [`branch`]'s.
+
+pub mod branch;
+pub mod plan;
+
+use std::path::PathBuf;
+
+use crate::changes::{self, ChangeReport};
+use crate::checkout::{Checkout, Component};
+use crate::discovery::{Kind, Session};
+use crate::error::{Error, Result};
+use crate::git::Git;
+use crate::model::{Model, ShardMove, RECONCILE};
+use crate::registry::{self, ImageStatus, RegistryOptions};
+use crate::upstream::{Relation, Resolved, Upstream, UpstreamOptions};
+use crate::util::head;
+use plan::{Plan, Selection};
+
+/// What a promotion is asked to do.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The component (a name from `.env`).
+    pub component: String,
+    /// The new version: `latest` (None), a branch or tag, a short or full commit id.
+    pub to: Option<String>,
+    /// The upstream repository (default: the component's `<P>_REPO`).
+    pub upstream: Option<String>,
+    /// The cache folder (upstream clones, the scan cache).
+    pub cache_dir: PathBuf,
+    /// Use the scan cache.
+    pub scan_cache: bool,
+    /// Use no network.
+    pub offline: bool,
+    /// Show the upstream's fetch progress.
+    pub progress: bool,
+    /// Allow an ancestor of the current version.
+    pub allow_rollback: bool,
+    /// Who is promoting (left out of the authors to notify); default: git `user.email`.
+    pub me: Option<String>,
+    /// Which locations move.
+    pub selection: Selection,
+    /// Ask the registry whether the new image exists (unless offline).
+    pub image_check: bool,
+    pub registry: RegistryOptions,
+}
+
+/// The new version, how it relates to the current one, and what it ships.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Resolution {
+    pub resolved: Resolved,
+    pub relation: Option<Relation>,
+    pub changes: Option<ChangeReport>,
+    /// Why there is no change report, when there is none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+/// What the registry said about the new image.
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(tag = "status", rename_all = "kebab-case")]
+pub enum ImageCheck {
+    Exists {
+        image: String,
+        digest: Option<String>,
+    },
+    NotFound {
+        image: String,
+    },
+    Unreachable {
+        image: String,
+        reason: String,
+    },
+    NotChecked {
+        image: String,
+        reason: String,
+    },
+}
+
+impl ImageCheck {
+    /// One line that says what the registry said.
+    pub fn line(&self) -> String {
+        match self {
+            ImageCheck::Exists { image, digest } => match digest {
+                Some(d) => format!("image {image} exists ({d})"),
+                None => format!("image {image} exists"),
+            },
+            ImageCheck::NotFound { image } => format!("{image} not found"),
+            ImageCheck::Unreachable { reason, .. } => reason.clone(),
+            ImageCheck::NotChecked { image, reason } => {
+                format!("image {image} not checked: {reason}")
+            }
+        }
+    }
+
+    /// Refuses a promotion whose image is missing or could not be asked about.
+    pub fn require(&self) -> Result<()> {
+        match self {
+            ImageCheck::NotFound { .. } => {
+                Err(Error::refused(format!("{}; nothing written", self.line())))
+            }
+            ImageCheck::Unreachable { .. } => {
+                Err(Error::external(format!("{}; nothing written", self.line()))
+                    .with_hint("--skip-image-check promotes without asking the registry"))
+            }
+            ImageCheck::Exists { .. } | ImageCheck::NotChecked { .. } => Ok(()),
+        }
+    }
+}
+
+/// A computed promotion with everything it was computed from.
+#[derive(Debug)]
+pub struct Promotion {
+    pub component: Component,
+    pub plan: Plan,
+    pub resolution: Resolution,
+    pub image: ImageCheck,
+    /// Integrations with shards that keep their own `imageRef`.
+    pub shards: Vec<ShardMove>,
+}
+
+impl Promotion {
+    /// Resolves, discovers, plans and checks the image of a promotion; `warn` is given what the
+    /// user should see on the way (files skipped, shards that cannot be told), as it happens.
+    pub fn compute(
+        checkout: &Checkout,
+        opts: &Options,
+        warn: &mut dyn FnMut(String),
+    ) -> Result<Promotion> {
+        let c = checkout.component(&opts.component)?.clone();
+        let resolution = resolve(checkout, &c, opts)?;
+        let to = resolution.resolved.id.clone();
+        let cache_dir = opts.scan_cache.then_some(opts.cache_dir.as_path());
+        let mut session = Session::scan(checkout, cache_dir, &[&c])?;
+        session.take_warnings().into_iter().for_each(&mut *warn);
+        let discovery = session.discover(checkout, &c)?;
+        session.take_warnings().into_iter().for_each(&mut *warn);
+        let plan = plan::compute(
+            checkout,
+            &c,
+            &discovery,
+            &session.file_map(),
+            &to,
+            &opts.selection,
+        )?;
+        let image = if plan.is_empty() {
+            ImageCheck::NotChecked {
+                image: format!("{}:{}", c.image, head(&to, 7)),
+                reason: "nothing to promote".into(),
+            }
+        } else {
+            check_image(&c, &to, opts)
+        };
+        let envs: Vec<String> = plan
+            .edits()
+            .filter(|e| e.kind == Kind::SaasTarget)
+            .filter_map(|e| discovery.locations.iter().find(|l| l.id == e.location))
+            .filter_map(|l| l.context.environment.clone())
+            .collect();
+        let shards = shards_staying(checkout, &c, &plan, &session, &envs, warn);
+        Ok(Promotion {
+            component: c,
+            plan,
+            resolution,
+            image,
+            shards,
+        })
+    }
+
+    /// Nothing to write: the plan is empty, or the new version is the current one.
+    pub fn is_nothing(&self) -> bool {
+        self.plan.is_empty() || matches!(self.resolution.relation, Some(Relation::Same))
+    }
+}
+
+/// Resolves the new version against the upstream and checks that it moves forward from the
+/// component's current version; with a descendant, the change report of what ships.
+pub fn resolve(checkout: &Checkout, c: &Component, opts: &Options) -> Result<Resolution> {
+    let url = opts.upstream.clone().unwrap_or_else(|| c.repo.clone());
+    let upstream = Upstream::open(
+        &url,
+        UpstreamOptions {
+            cache_dir: opts.cache_dir.clone(),
+            offline: opts.offline,
+            progress: opts.progress,
+        },
+    )?;
+    let resolved = upstream.resolve(opts.to.as_deref())?;
+    if !resolved.in_cache {
+        return Ok(Resolution {
+            resolved,
+            relation: None,
+            changes: None,
+            note: Some("offline, and the upstream cache lacks the commit: no change report, ancestry not checked".into()),
+        });
+    }
+    let relation = upstream.relation(&c.tag, &resolved.id)?;
+    match &relation {
+        Relation::Rollback { commits } if !opts.allow_rollback => {
+            return Err(Error::refused(format!(
+                "{}: {} -> {} would roll back {} commit{} of {}",
+                c.name,
+                c.tag,
+                resolved.short,
+                commits,
+                if *commits == 1 { "" } else { "s" },
+                upstream.shown_url()
+            ))
+            .with_hint("--allow-rollback promotes it anyway"));
+        }
+        Relation::Diverged { merge_base } => {
+            return Err(Error::refused(format!(
+                "{}: {} and {} have diverged in {}; merge base {}",
+                c.name,
+                c.tag,
+                resolved.short,
+                upstream.shown_url(),
+                head(merge_base, 12)
+            )));
+        }
+        _ => {}
+    }
+    let (changes, note) = match &relation {
+        Relation::Descends { .. } => {
+            let commits = upstream.commits(&c.tag, &resolved.id)?;
+            let users = changes::load_users(&checkout.root).unwrap_or_default();
+            let me = opts
+                .me
+                .clone()
+                .or_else(|| Git::new(&checkout.root).user_email());
+            let from = upstream
+                .resolve_id(&c.tag, 7)
+                .map(|r| r.id)
+                .unwrap_or_else(|_| c.tag.clone());
+            (
+                Some(ChangeReport::new(
+                    &c.repo,
+                    &from,
+                    &resolved.id,
+                    commits,
+                    &users,
+                    me.as_deref(),
+                )),
+                None,
+            )
+        }
+        Relation::Rollback { .. } => (None, Some("a rollback: nothing ships".to_string())),
+        _ => (None, None),
+    };
+    Ok(Resolution {
+        resolved,
+        relation: Some(relation),
+        changes,
+        note,
+    })
+}
+
+/// Asks the registry whether `<image>:<new tag>` exists (the tag as long as the `.env` tag).
+pub fn check_image(c: &Component, to: &str, opts: &Options) -> ImageCheck {
+    let tag = head(to, c.tag.len().max(7));
+    let image = format!("{}:{tag}", c.image);
+    if opts.offline {
+        return ImageCheck::NotChecked {
+            image,
+            reason: "--offline".into(),
+        };
+    }
+    if !opts.image_check {
+        return ImageCheck::NotChecked {
+            image,
+            reason: "--skip-image-check".into(),
+        };
+    }
+    match registry::check_image(&c.image, tag, &opts.registry) {
+        Ok(ImageStatus::Exists { digest }) => ImageCheck::Exists { image, digest },
+        Ok(ImageStatus::NotFound) => ImageCheck::NotFound { image },
+        Err(e) => ImageCheck::Unreachable {
+            image,
+            reason: e.to_string(),
+        },
+    }
+}
+
+/// When the plan moves saas targets of qontract-reconcile and an integration pins an image:
+/// the integrations whose pinned shards stay behind. The model is loaded only then.
+fn shards_staying(
+    checkout: &Checkout,
+    c: &Component,
+    plan: &Plan,
+    session: &Session,
+    envs: &[String],
+    warn: &mut dyn FnMut(String),
+) -> Vec<ShardMove> {
+    if c.name != RECONCILE || envs.is_empty() || !session.has_pins() {
+        return Vec::new();
+    }
+    let model = match Model::load(checkout) {
+        Ok(m) => m,
+        Err(e) => {
+            warn(format!("cannot tell which shards stay pinned: {e}"));
+            return Vec::new();
+        }
+    };
+    model
+        .shard_moves(head(&plan.to, 7), Some(envs))
+        .into_iter()
+        .filter(|m| !m.staying.is_empty())
+        .collect()
+}
