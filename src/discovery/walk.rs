@@ -246,7 +246,10 @@ fn scan_at(
     std::thread::scope(|s| {
         let handles: Vec<_> = (0..threads).map(|_| s.spawn(|| worker.run())).collect();
         for h in handles {
-            if let Ok(found) = h.join() {
+            // A worker's panic is the caller's (as in `util::on_all_cores`): a walk that lost a
+            // worker's files would miss locations.
+            let found = h.join().unwrap_or_else(|e| std::panic::resume_unwind(e));
+            {
                 all.files.extend(found.files);
                 all.unreadable.extend(found.unreadable);
                 all.outside.extend(found.outside);
