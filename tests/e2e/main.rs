@@ -11,6 +11,7 @@ mod cli_verify;
 mod edits;
 mod model;
 mod mr;
+mod outputs;
 mod promote;
 mod proptest_edit;
 mod proptest_input;

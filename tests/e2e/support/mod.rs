@@ -287,3 +287,19 @@ pub fn not_private(dir: &Path) -> Vec<(PathBuf, u32)> {
     assert!(files > 0, "no file under {}", dir.display());
     open
 }
+
+/// A run's whole output for a snapshot: exit status, stdout and stderr, with the sandbox's
+/// folder written `$SANDBOX` (as jj's `CommandOutput`).
+pub fn command_output(sb: &Sandbox, r: &Run) -> String {
+    let dir = sb.dir.path().display().to_string();
+    let real = std::fs::canonicalize(sb.dir.path())
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|_| dir.clone());
+    let clean = |s: &str| s.replace(&real, "$SANDBOX").replace(&dir, "$SANDBOX");
+    format!(
+        "exit status: {}\n--- stdout\n{}--- stderr\n{}",
+        r.code,
+        clean(&r.stdout),
+        clean(&r.stderr)
+    )
+}
