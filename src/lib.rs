@@ -8,6 +8,7 @@ pub mod cli;
 pub mod edit;
 pub mod error;
 pub mod git;
+pub mod http;
 pub mod locations;
 pub mod model;
 pub mod mr;
