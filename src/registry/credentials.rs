@@ -161,10 +161,7 @@ fn auth_key_match(key: &str, name: &ImageName) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn name(image: &str) -> ImageName {
-        ImageName::parse(image).unwrap()
-    }
+    use crate::registry::reference::tests::name;
 
     #[test]
     fn auth_keys() {

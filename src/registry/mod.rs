@@ -224,10 +224,7 @@ fn base_url(name: &ImageName, opts: &RegistryOptions) -> Result<String, String> 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn name(image: &str) -> ImageName {
-        ImageName::parse(image).unwrap()
-    }
+    use crate::registry::reference::tests::name;
 
     #[test]
     fn base_urls() {

@@ -130,10 +130,11 @@ pub(super) fn check_tag(tag: &str) -> Result<(), String> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
-    fn name(image: &str) -> ImageName {
+    /// A parsed image name (the tests of the registry modules use it).
+    pub(in crate::registry) fn name(image: &str) -> ImageName {
         ImageName::parse(image).unwrap()
     }
 
