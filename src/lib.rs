@@ -9,6 +9,7 @@ pub mod discovery;
 pub mod edit;
 pub mod error;
 pub mod git;
+pub mod http;
 pub mod model;
 pub mod mr;
 pub mod pin;

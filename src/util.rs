@@ -61,26 +61,6 @@ pub fn head(s: &str, n: usize) -> &str {
     &s[..n]
 }
 
-/// The host of a URL authority (`host`, `host:port`, `[v6]:port`), without brackets.
-pub fn url_host(authority: &str) -> &str {
-    if let Some(rest) = authority.strip_prefix('[') {
-        rest.split(']').next().unwrap_or_default()
-    } else {
-        authority.split(':').next().unwrap_or_default()
-    }
-}
-
-/// `localhost` or a loopback address.
-pub fn is_loopback(host: &str) -> bool {
-    host.eq_ignore_ascii_case("localhost")
-        || host
-            .parse::<std::net::Ipv4Addr>()
-            .is_ok_and(|ip| ip.is_loopback())
-        || host
-            .parse::<std::net::Ipv6Addr>()
-            .is_ok_and(|ip| ip.is_loopback())
-}
-
 /// Maps chunks of `items` on all cores and concatenates the results in order.
 pub fn on_all_cores<T: Sync, R: Send>(items: &[T], f: impl Fn(&[T]) -> Vec<R> + Sync) -> Vec<R> {
     let threads = std::thread::available_parallelism()

@@ -1,12 +1,9 @@
 //! A local HTTP server shaped like GitLab's merge-request API: list by `source_branch` and
 //! `state=opened`, create, update, with GitLab's error answers (401, 409, 422, 404).
 
-use std::io::{BufRead as _, BufReader, Read as _, Write as _};
-use std::net::{TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
-use std::time::Duration;
+
+use super::http_server::{serve, Request, Response, Server};
 
 pub const TOKEN: &str = "glpat-secret-token-123";
 pub const PROJECT_PATH: &str = "/api/v4/projects/group%2Fapp-interface/merge_requests";
@@ -38,16 +35,17 @@ pub struct State {
 pub struct FakeGitLab {
     pub url: String,
     pub state: Arc<Mutex<State>>,
-    pub stop: Arc<AtomicBool>,
-    pub thread: Option<JoinHandle<()>>,
+    /// Stops on drop.
+    pub server: Server,
 }
 
-impl Drop for FakeGitLab {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        let _ = TcpStream::connect(self.url.trim_start_matches("http://"));
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
+impl Req {
+    fn of(req: &Request) -> Req {
+        Req {
+            method: req.method.clone(),
+            target: req.target.clone(),
+            token: req.header("private-token").map(str::to_string),
+            body: req.body.clone(),
         }
     }
 }
@@ -156,71 +154,20 @@ pub fn gitlab_answer(state: &mut State, req: &Req) -> (u16, String) {
 }
 
 pub fn serve_gitlab() -> FakeGitLab {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
     let state = Arc::new(Mutex::new(State::default()));
-    let stop = Arc::new(AtomicBool::new(false));
-    let thread = {
-        let (state, stop) = (state.clone(), stop.clone());
-        std::thread::spawn(move || {
-            for stream in listener.incoming() {
-                if stop.load(Ordering::SeqCst) {
-                    break;
-                }
-                let Ok(stream) = stream else { continue };
-                let Some(req) = read_request(&stream) else {
-                    continue;
-                };
-                let (status, body) = {
-                    let mut st = state.lock().unwrap();
-                    st.requests.push(req.clone());
-                    gitlab_answer(&mut st, &req)
-                };
-                let mut stream = stream;
-                let _ = write!(
-                    stream,
-                    "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                    body.len()
-                );
-            }
+    let server = {
+        let state = state.clone();
+        serve(move |req, _| {
+            let req = Req::of(req);
+            let mut st = state.lock().unwrap();
+            st.requests.push(req.clone());
+            let (status, body) = gitlab_answer(&mut st, &req);
+            Response::status(status).json(&body)
         })
     };
     FakeGitLab {
-        url,
+        url: server.url.clone(),
         state,
-        stop,
-        thread: Some(thread),
+        server,
     }
-}
-
-pub fn read_request(stream: &TcpStream) -> Option<Req> {
-    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    let mut reader = BufReader::new(stream.try_clone().ok()?);
-    let mut line = String::new();
-    reader.read_line(&mut line).ok()?;
-    let mut parts = line.split_whitespace();
-    let method = parts.next()?.to_string();
-    let target = parts.next()?.to_string();
-    let (mut token, mut length) = (None, 0u64);
-    loop {
-        let mut h = String::new();
-        if reader.read_line(&mut h).ok()? == 0 || h.trim().is_empty() {
-            break;
-        }
-        if let Some((k, v)) = h.split_once(':') {
-            match k.trim().to_ascii_lowercase().as_str() {
-                "private-token" => token = Some(v.trim().to_string()),
-                "content-length" => length = v.trim().parse().unwrap_or(0),
-                _ => {}
-            }
-        }
-    }
-    let mut body = String::new();
-    reader.take(length).read_to_string(&mut body).ok()?;
-    Some(Req {
-        method,
-        target,
-        token,
-        body,
-    })
 }

@@ -1,10 +1,9 @@
 //! A scripted Kubernetes API server for tests: plain HTTP/1.1 on 127.0.0.1, canned answers per path.
 
-use std::collections::{HashMap, VecDeque};
-use std::io::{BufRead, BufReader, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+
+use super::http_server::{serve_keep_alive, Response, Script, Server};
 
 /// One request the server saw: method, path (with query) and the Authorization header.
 #[derive(Debug, Clone)]
@@ -14,31 +13,29 @@ pub struct Seen {
     pub authorization: Option<String>,
 }
 
-/// Per path, the answers still to give: each request takes the first; the last one stays.
-type Routes = Arc<Mutex<HashMap<String, VecDeque<(u16, String)>>>>;
-
-/// The server; it stops accepting when the test process ends.
+/// The server; it stops on drop.
 pub struct KubeServer {
     pub port: u16,
-    routes: Routes,
-    seen: Arc<Mutex<Vec<Seen>>>,
+    script: Script,
+    server: Server,
 }
 
 impl KubeServer {
     pub fn start() -> KubeServer {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let routes: Routes = Arc::default();
-        let seen: Arc<Mutex<Vec<Seen>>> = Arc::default();
-        let (r, s) = (routes.clone(), seen.clone());
-        std::thread::spawn(move || {
-            for stream in listener.incoming() {
-                let Ok(stream) = stream else { continue };
-                let (r, s) = (r.clone(), s.clone());
-                std::thread::spawn(move || serve(stream, &r, &s));
-            }
-        });
-        KubeServer { port, routes, seen }
+        let script = Script::default();
+        let server = {
+            let script = script.clone();
+            serve_keep_alive(move |req, _| {
+                script
+                    .answer(req)
+                    .unwrap_or_else(|| Response::status(404).json(&not_found_status(req.path())))
+            })
+        };
+        KubeServer {
+            port: server.port,
+            script,
+            server,
+        }
     }
 
     pub fn url(&self) -> String {
@@ -53,11 +50,11 @@ impl KubeServer {
     /// Answers the requests for `path` with `answers` in turn; the last one answers every request
     /// after it (a value that changes between two polls).
     pub fn route_sequence(&self, path: &str, answers: Vec<(u16, String)>) {
-        assert!(!answers.is_empty(), "{path}: no answer");
-        self.routes
-            .lock()
-            .unwrap()
-            .insert(path.to_string(), answers.into());
+        let answers = answers
+            .into_iter()
+            .map(|(status, body)| Response::status(status).json(&body))
+            .collect();
+        self.script.set(path, answers);
     }
 
     /// Answers `path` with 200 and the fixture `tests/fixtures/verify/<name>`.
@@ -66,7 +63,15 @@ impl KubeServer {
     }
 
     pub fn seen(&self) -> Vec<Seen> {
-        self.seen.lock().unwrap().clone()
+        self.server
+            .requests()
+            .into_iter()
+            .map(|r| Seen {
+                authorization: r.header("authorization").map(str::to_string),
+                method: r.method,
+                path: r.target,
+            })
+            .collect()
     }
 
     /// Writes a kubeconfig into `dir`: context `fake` (current) points at this server with a
@@ -121,75 +126,4 @@ fn not_found_status(path: &str) -> String {
     format!(
         r#"{{"kind":"Status","apiVersion":"v1","metadata":{{}},"status":"Failure","message":"the server could not find the requested resource {path}","reason":"NotFound","code":404}}"#
     )
-}
-
-fn serve(stream: TcpStream, routes: &Routes, seen: &Arc<Mutex<Vec<Seen>>>) {
-    let Ok(clone) = stream.try_clone() else {
-        return;
-    };
-    let mut reader = BufReader::new(clone);
-    let mut out = stream;
-    loop {
-        let mut request_line = String::new();
-        if reader.read_line(&mut request_line).unwrap_or(0) == 0 {
-            return;
-        }
-        let mut parts = request_line.split_whitespace();
-        let method = parts.next().unwrap_or("").to_string();
-        let target = parts.next().unwrap_or("").to_string();
-        let mut authorization = None;
-        let mut length = 0usize;
-        loop {
-            let mut h = String::new();
-            if reader.read_line(&mut h).unwrap_or(0) == 0 {
-                return;
-            }
-            let h = h.trim_end();
-            if h.is_empty() {
-                break;
-            }
-            if let Some((k, v)) = h.split_once(':') {
-                let k = k.trim().to_ascii_lowercase();
-                if k == "authorization" {
-                    authorization = Some(v.trim().to_string());
-                } else if k == "content-length" {
-                    length = v.trim().parse().unwrap_or(0);
-                }
-            }
-        }
-        if length > 0 {
-            let mut body = vec![0; length];
-            if std::io::Read::read_exact(&mut reader, &mut body).is_err() {
-                return;
-            }
-        }
-        seen.lock().unwrap().push(Seen {
-            method: method.clone(),
-            path: target.clone(),
-            authorization,
-        });
-        let path = target.split('?').next().unwrap_or("").to_string();
-        let (status, body) = {
-            let mut routes = routes.lock().unwrap();
-            match routes.get_mut(&path) {
-                Some(answers) if answers.len() > 1 => answers.pop_front().unwrap(),
-                Some(answers) => answers.front().cloned().unwrap(),
-                None => (404, not_found_status(&path)),
-            }
-        };
-        let reason = match status {
-            200 => "OK",
-            403 => "Forbidden",
-            404 => "Not Found",
-            500 => "Internal Server Error",
-            _ => "Error",
-        };
-        let resp = format!(
-            "HTTP/1.1 {status} {reason}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-            body.len()
-        );
-        if out.write_all(resp.as_bytes()).is_err() || out.flush().is_err() {
-            return;
-        }
-    }
 }

@@ -239,6 +239,7 @@ pub const CURRENT: &str = "a1b2c3d";
 
 pub mod fake_registry;
 pub mod gitlab_server;
+pub mod http_server;
 pub mod kube_server;
 pub mod registry_server;
 
