@@ -2,14 +2,12 @@
 //! and move them all to one upstream commit, safely.
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
-pub mod changes;
 pub mod checkout;
 pub mod cli;
+pub mod cluster;
 pub mod edit;
 pub mod error;
-pub mod git;
 pub mod locations;
-pub mod model;
 pub mod mr;
 pub mod pin;
 pub mod plan;
@@ -19,7 +17,10 @@ pub mod scan;
 pub mod transaction;
 pub mod upstream;
 pub mod util;
-pub mod verify;
 pub mod yaml;
 
 pub use error::{Error, Result};
+
+// The old paths of modules that moved into `upstream/` and `cluster/`, for callers not moved yet.
+pub use cluster::model;
+pub use upstream::{changes, git};

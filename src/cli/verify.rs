@@ -7,9 +7,9 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use super::{CliError, CmdResult, Context, ErrorKind};
+use crate::cluster::verify::{self, Desired, LiveObject, ObjectKind, Report};
 use crate::error::{io_message, Error};
 use crate::model::{self, norm_ref, Model};
-use crate::verify::{self, Desired, LiveObject, ObjectKind, Report};
 
 /// Arguments of `verify`.
 #[derive(Debug, clap::Args)]

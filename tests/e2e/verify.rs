@@ -1,7 +1,9 @@
 //! Verify against a scripted Kubernetes API: listing through a kubeconfig, 403/404/unreachable
 //! errors, an empty namespace, and a rollout that finishes between two checks (wait mode).
 
-use qr_promote::verify::{compare, diff_reports, fetch_live, Desired, ObjectKind, Verdict};
+use qr_promote::cluster::verify::{
+    compare, diff_reports, fetch_live, Desired, ObjectKind, Verdict,
+};
 
 use crate::support::kube_server::{verify_fixture, KubeServer};
 

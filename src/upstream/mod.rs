@@ -1,5 +1,8 @@
 //! A component's upstream git repository: its blobless local cache, resolving versions, and the commits between two.
 
+pub mod changes;
+pub mod git;
+
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -11,9 +14,9 @@ use base64::Engine as _;
 
 use crate::checkout::normalize_repo_url;
 use crate::error::{io_message, Error, Result};
-use crate::git::{one_line, Git};
 use crate::redact::{redact_known, redact_url, split_userinfo};
 use crate::util::{create_private_dir_all, fnv, is_commit_hex, make_tree_private};
+use git::{one_line, Git};
 
 /// Where the caches live and how far resolving may go.
 #[derive(Debug, Clone)]
