@@ -1,12 +1,17 @@
 //! Where integrations run: namespaces, clusters, accounts, integrations and their shards, the image each shard runs.
+//!
+//! The types and the questions asked of the model live here; `sharding` lists an entry's shards,
+//! `loader` reads the model from the checkout's files.
 
 use std::collections::{BTreeMap, HashMap};
 
-use crate::checkout::{normalize_repo_url, Checkout, Component};
 use crate::error::{Error, Result};
-use crate::locations::SAAS_SCHEMA;
-use crate::util::is_commit_hex;
-use crate::yaml::{self, Node};
+
+// Paths that `pin` (and `cli::verify`) import from here.
+pub use super::loader::read_integration;
+pub use super::sharding::{shard_key, ShardKey, Strategy};
+
+use super::sharding::Sharding;
 
 pub const NAMESPACE_SCHEMA: &str = "/openshift/namespace-1.yml";
 pub const CLUSTER_SCHEMA: &str = "/openshift/cluster-1.yml";
@@ -18,12 +23,41 @@ pub const INTEGRATION_SCHEMA: &str = "/app-sre/integration-1.yml";
 /// The component whose integrations the model describes.
 pub const RECONCILE: &str = "qontract-reconcile";
 
-/// How an integration's object runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+/// How an integration's object runs: the kinds of workload the integrations-manager deploys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
 pub enum ObjectKind {
     Deployment,
     StatefulSet,
     CronJob,
+}
+
+impl ObjectKind {
+    /// All kinds, in display order.
+    pub const ALL: [ObjectKind; 3] = [
+        ObjectKind::Deployment,
+        ObjectKind::StatefulSet,
+        ObjectKind::CronJob,
+    ];
+
+    /// The Kubernetes `kind` name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ObjectKind::Deployment => "Deployment",
+            ObjectKind::StatefulSet => "StatefulSet",
+            ObjectKind::CronJob => "CronJob",
+        }
+    }
+
+    /// The kind from a Kubernetes `kind` name (`Deployment`, ...), if it is one of ours.
+    pub fn from_kind(kind: &str) -> Option<ObjectKind> {
+        ObjectKind::ALL.into_iter().find(|k| k.as_str() == kind)
+    }
+}
+
+impl std::fmt::Display for ObjectKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// One object the integrations-manager runs: an integration's shard in a namespace.
@@ -44,80 +78,6 @@ pub struct Deployment {
     pub pinned: bool,
     /// That `imageRef`.
     pub pin_ref: Option<String>,
-}
-
-/// A sharding strategy.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Strategy {
-    Static,
-    PerAwsAccount,
-    PerOpenshiftCluster,
-    PerOcmOrganization,
-    /// A strategy this tool does not know (its shards are not listed; see `Sharding::strategy_name`).
-    Other,
-}
-
-impl Strategy {
-    fn parse(s: &str) -> Option<Strategy> {
-        match s {
-            "static" => Some(Strategy::Static),
-            "per-aws-account" => Some(Strategy::PerAwsAccount),
-            "per-openshift-cluster" => Some(Strategy::PerOpenshiftCluster),
-            "per-ocm-organization" => Some(Strategy::PerOcmOrganization),
-            _ => None,
-        }
-    }
-
-    /// Whether an override names its shard by `$ref`.
-    pub fn by_ref(self) -> bool {
-        matches!(
-            self,
-            Strategy::PerAwsAccount | Strategy::PerOpenshiftCluster
-        )
-    }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Strategy::Static => "static",
-            Strategy::PerAwsAccount => "per-aws-account",
-            Strategy::PerOpenshiftCluster => "per-openshift-cluster",
-            Strategy::PerOcmOrganization => "per-ocm-organization",
-            Strategy::Other => "other",
-        }
-    }
-}
-
-/// How an override names its shard.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ShardKey {
-    /// A `$ref` path, normalized without the leading `/`.
-    Ref(String),
-    /// A plain value (a static shard's number, an organization's id or name).
-    Value(String),
-}
-
-/// One `shardSpecOverrides` entry.
-#[derive(Debug, Clone)]
-pub struct Override {
-    pub shard: ShardKey,
-    pub image_ref: Option<String>,
-    /// `subSharding` with the static strategy: the number of sub-shards.
-    pub sub_shards: Option<u32>,
-    pub line: usize,
-}
-
-/// The `sharding` of a managed entry.
-#[derive(Debug, Clone)]
-pub struct Sharding {
-    pub strategy: Strategy,
-    /// The strategy as written.
-    pub strategy_name: String,
-    /// The line of the `sharding` mapping.
-    pub line: usize,
-    /// `shards` of the static strategy.
-    pub shards: u32,
-    pub overrides: Vec<Override>,
 }
 
 /// One `managed[]` entry of an integration.
@@ -158,22 +118,6 @@ pub struct Target {
     /// `orgId` of an OCM organization.
     pub org_id: Option<String>,
     pub disabled: Vec<String>,
-}
-
-/// A shard of a managed entry.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct Shard {
-    /// The shard's name: account or cluster name, lower-case org id, static index; sub-shards
-    /// append `-<i>`.
-    pub name: String,
-    /// The name of the shard its override is written for (without a sub-shard index).
-    pub parent: String,
-    /// The namespace (name) of the managed entry.
-    pub namespace: String,
-    /// The `$ref` path of the account or cluster, for strategies that name shards by `$ref`.
-    pub target_ref: Option<String>,
-    /// The override's `imageRef`.
-    pub pinned: Option<String>,
 }
 
 /// A run of the pr-check for an integration.
@@ -227,143 +171,6 @@ pub fn norm_ref(r: &str) -> String {
     r.trim().trim_start_matches('/').to_string()
 }
 
-fn data_rel(rel: &str) -> Option<String> {
-    rel.strip_prefix("data/").map(str::to_string)
-}
-
-fn disabled(doc: &Node) -> Vec<String> {
-    doc.get("disable")
-        .and_then(|d| d.get("integrations"))
-        .map(|l| {
-            l.items()
-                .iter()
-                .filter_map(Node::as_str)
-                .map(str::to_string)
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-fn truthy(n: Option<&Node>) -> bool {
-    matches!(n.and_then(Node::as_str), Some("true" | "True" | "TRUE"))
-}
-
-/// Reads a `shardSpecOverrides` entry's shard key.
-pub fn shard_key(n: &Node) -> Option<ShardKey> {
-    if let Some(r) = n.ref_path() {
-        return Some(ShardKey::Ref(norm_ref(r)));
-    }
-    if let Some(s) = n.as_str() {
-        return Some(ShardKey::Value(s.to_string()));
-    }
-    // `{name: ...}` or `{orgId: ...}` forms.
-    n.str_at("orgId")
-        .or_else(|| n.str_at("name"))
-        .map(|s| ShardKey::Value(s.to_string()))
-}
-
-/// Reads a `sharding` mapping.
-pub fn read_sharding(n: &Node, rel: &str) -> Result<Sharding> {
-    let s = n.str_at("strategy").unwrap_or("static");
-    let strategy = Strategy::parse(s).unwrap_or(Strategy::Other);
-    let shards = match n.str_at("shards") {
-        Some(v) => v
-            .parse()
-            .map_err(|_| Error::input(format!("{rel}:{}: shards {v:?} is not a number", n.line)))?,
-        None => 1,
-    };
-    let mut overrides = Vec::new();
-    for o in n.get("shardSpecOverrides").map(Node::items).unwrap_or(&[]) {
-        let Some(shard) = o.get("shard").and_then(shard_key) else {
-            return Err(Error::input(format!(
-                "{rel}:{}: shard override without a shard",
-                o.line
-            )));
-        };
-        let sub_shards = match o.get("subSharding") {
-            Some(ss) if ss.str_at("strategy").unwrap_or("static") == "static" => {
-                ss.str_at("shards").and_then(|v| v.parse().ok())
-            }
-            _ => None,
-        };
-        overrides.push(Override {
-            shard,
-            image_ref: o.str_at("imageRef").map(str::to_string),
-            sub_shards,
-            line: o.line,
-        });
-    }
-    Ok(Sharding {
-        strategy,
-        strategy_name: s.to_string(),
-        line: n.line,
-        shards,
-        overrides,
-    })
-}
-
-/// Reads an integration file's first document.
-pub fn read_integration(rel: &str, doc: &Node) -> Result<Integration> {
-    let name = doc
-        .str_at("name")
-        .ok_or_else(|| Error::input(format!("{rel}:{}: integration without a name", doc.line)))?
-        .to_string();
-    let mut managed = Vec::new();
-    for m in doc.get("managed").map(Node::items).unwrap_or(&[]) {
-        let Some(ns) = m.get("namespace").and_then(Node::ref_path) else {
-            return Err(Error::input(format!(
-                "{rel}:{}: managed entry without a namespace $ref",
-                m.line
-            )));
-        };
-        let spec = m.get("spec");
-        let sharding = match m.get("sharding") {
-            Some(s) => Some(read_sharding(s, rel)?),
-            None => None,
-        };
-        managed.push(Managed {
-            namespace_ref: norm_ref(ns),
-            cron: spec
-                .and_then(|s| s.str_at("cron"))
-                .filter(|c| !c.is_empty())
-                .map(str::to_string),
-            cache: truthy(spec.and_then(|s| s.get("cache"))),
-            image_ref: spec
-                .and_then(|s| s.str_at("imageRef"))
-                .filter(|c| !c.is_empty())
-                .map(str::to_string),
-            sharding,
-            line: m.line,
-        });
-    }
-    Ok(Integration {
-        name,
-        path: rel.to_string(),
-        managed,
-    })
-}
-
-/// The version a saas target's `ref` stands for: 7 characters of a commit, else the branch.
-pub fn tag_of_ref(r: &str) -> String {
-    if is_commit_hex(r) && r.len() > 7 {
-        r[..7].to_string()
-    } else {
-        r.to_string()
-    }
-}
-
-fn is_manager_template(rt: &Node, repo: &str) -> bool {
-    let url = rt.str_at("url").map(normalize_repo_url);
-    if url != Some(repo) {
-        return false;
-    }
-    rt.str_at("path")
-        .is_some_and(|p| p.contains("qontract-manager"))
-        || rt
-            .str_at("name")
-            .is_some_and(|n| n.contains("qontract-manager"))
-}
-
 /// ` (did you mean a, b?)` with the names of `known` close to `name`, or nothing.
 pub fn suggest(name: &str, known: &[&str]) -> String {
     // Names that contain the given one come first, then the closest by edit distance.
@@ -403,145 +210,6 @@ pub fn unknown(what: &str, name: &str, known: &[&str]) -> Error {
 }
 
 impl Model {
-    /// Loads the model of `checkout`: one walk for the files of the schemas, then a parallel parse.
-    pub fn load(checkout: &Checkout) -> Result<Model> {
-        let comp = checkout.component(RECONCILE)?;
-        let needles: Vec<String> = [
-            NAMESPACE_SCHEMA,
-            CLUSTER_SCHEMA,
-            ENVIRONMENT_SCHEMA,
-            ACCOUNT_SCHEMA,
-            OCM_SCHEMA,
-            INTEGRATION_SCHEMA,
-            SAAS_SCHEMA,
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-        let out = crate::scan::scan(&checkout.root, &needles, None)?;
-        let files: Vec<(String, Vec<u8>)> = out
-            .files
-            .into_iter()
-            .filter(|f| f.rel.starts_with("data/"))
-            .map(|f| (f.rel, f.bytes))
-            .collect();
-        let parsed = parse_all(&files)?;
-        Model::from_docs(comp, &parsed)
-    }
-
-    /// Builds the model from parsed files: (repository-relative path, first document).
-    pub fn from_docs(comp: &Component, files: &[(String, Node)]) -> Result<Model> {
-        let mut m = Model {
-            image: comp.image.clone(),
-            env_tag: comp.tag.clone(),
-            ..Model::default()
-        };
-        let mut envs: HashMap<String, String> = HashMap::new();
-        let mut clusters: HashMap<String, String> = HashMap::new();
-        let mut raw_ns: Vec<(String, String, Option<String>, Option<String>)> = Vec::new();
-        let mut saas: Vec<&Node> = Vec::new();
-        for (rel, doc) in files {
-            let Some(path) = data_rel(rel) else { continue };
-            let name = doc.str_at("name").map(str::to_string);
-            match doc.str_at("$schema") {
-                Some(NAMESPACE_SCHEMA) => raw_ns.push((
-                    path,
-                    name.unwrap_or_default(),
-                    doc.get("cluster").and_then(Node::ref_path).map(norm_ref),
-                    doc.get("environment")
-                        .and_then(Node::ref_path)
-                        .map(norm_ref),
-                )),
-                Some(ENVIRONMENT_SCHEMA) => {
-                    envs.insert(path, name.unwrap_or_default());
-                }
-                Some(CLUSTER_SCHEMA) => {
-                    let name = name.unwrap_or_default();
-                    clusters.insert(path.clone(), name.clone());
-                    m.clusters.push(Target {
-                        name,
-                        path,
-                        org_id: None,
-                        disabled: disabled(doc),
-                    });
-                }
-                Some(ACCOUNT_SCHEMA) => m.accounts.push(Target {
-                    name: name.unwrap_or_default(),
-                    path,
-                    org_id: None,
-                    disabled: disabled(doc),
-                }),
-                Some(OCM_SCHEMA) => {
-                    if let Some(org) = doc.str_at("orgId") {
-                        m.ocm_orgs.push(Target {
-                            name: name.unwrap_or_default(),
-                            path,
-                            org_id: Some(org.to_string()),
-                            disabled: disabled(doc),
-                        });
-                    }
-                }
-                Some(INTEGRATION_SCHEMA) => match read_integration(rel, doc) {
-                    Ok(i) => {
-                        for e in &i.managed {
-                            if let Some(sh) = e
-                                .sharding
-                                .as_ref()
-                                .filter(|sh| sh.strategy == Strategy::Other)
-                            {
-                                m.warnings.push(format!(
-                                    "{rel}:{}: sharding strategy {:?} is not known; the objects of {} in data/{} are not listed",
-                                    sh.line, sh.strategy_name, i.name, e.namespace_ref
-                                ));
-                            }
-                        }
-                        m.integrations.push(i);
-                    }
-                    Err(e) => m.warnings.push(format!("{e}; integration left out")),
-                },
-                Some(SAAS_SCHEMA) => saas.push(doc),
-                _ => {}
-            }
-        }
-        for (path, name, cluster, env) in raw_ns {
-            m.namespaces.insert(
-                path,
-                Namespace {
-                    name,
-                    cluster: cluster.and_then(|c| clusters.get(&c).cloned()),
-                    environment: env.and_then(|e| envs.get(&e).cloned()),
-                },
-            );
-        }
-        let repo = comp.repo_normalized();
-        for doc in saas {
-            for rt in doc.get("resourceTemplates").map(Node::items).unwrap_or(&[]) {
-                if !is_manager_template(rt, repo) {
-                    continue;
-                }
-                for t in rt.get("targets").map(Node::items).unwrap_or(&[]) {
-                    let (Some(ns), Some(r)) =
-                        (t.get("namespace").and_then(Node::ref_path), t.str_at("ref"))
-                    else {
-                        continue;
-                    };
-                    if let Some(env) = m
-                        .namespaces
-                        .get(&norm_ref(ns))
-                        .and_then(|n| n.environment.clone())
-                    {
-                        m.manager_tags.entry(env).or_insert_with(|| tag_of_ref(r));
-                    }
-                }
-            }
-        }
-        m.integrations.sort_by(|a, b| a.name.cmp(&b.name));
-        m.accounts.sort_by(|a, b| a.name.cmp(&b.name));
-        m.clusters.sort_by(|a, b| a.name.cmp(&b.name));
-        m.ocm_orgs.sort_by(|a, b| a.name.cmp(&b.name));
-        Ok(m)
-    }
-
     /// The integration named `name`, or an error naming close ones.
     pub fn integration(&self, name: &str) -> Result<&Integration> {
         self.integrations
@@ -569,123 +237,6 @@ impl Model {
     pub fn namespace_matches(&self, m: &Managed, want: &str) -> bool {
         norm_ref(want) == m.namespace_ref || self.namespace_of(m).name == want
     }
-
-    /// The targets sharded over by a strategy, without those that disable `integration`.
-    fn targets(&self, strategy: Strategy, integration: &str) -> Vec<&Target> {
-        let all = match strategy {
-            Strategy::PerAwsAccount => &self.accounts,
-            Strategy::PerOpenshiftCluster => &self.clusters,
-            Strategy::PerOcmOrganization => &self.ocm_orgs,
-            Strategy::Static | Strategy::Other => return Vec::new(),
-        };
-        all.iter()
-            .filter(|t| !t.disabled.iter().any(|d| d == integration))
-            .collect()
-    }
-
-    /// The override of a target or static shard, if any.
-    fn override_for<'a>(
-        sh: &'a Sharding,
-        target: Option<&Target>,
-        index: Option<u32>,
-    ) -> Option<&'a Override> {
-        sh.overrides
-            .iter()
-            .find(|o| match (&o.shard, target, index) {
-                (ShardKey::Ref(r), Some(t), _) => *r == t.path,
-                (ShardKey::Value(v), Some(t), _) => {
-                    Some(v.as_str()) == t.org_id.as_deref()
-                        || t.org_id
-                            .as_deref()
-                            .is_some_and(|o| o.eq_ignore_ascii_case(v))
-                        || *v == t.name
-                }
-                (ShardKey::Value(v), None, Some(i)) => v.trim().parse::<u32>().ok() == Some(i),
-                _ => false,
-            })
-    }
-
-    /// The shards of one managed entry (empty for an unsharded or cron entry).
-    pub fn entry_shards(&self, integration: &str, m: &Managed) -> Vec<Shard> {
-        self.shards_of(integration, m, true)
-    }
-
-    /// [`Model::entry_shards`]; without `full`, only the names and pins (no namespace and
-    /// `$ref` strings: `deployments` builds many thousands of objects).
-    fn shards_of(&self, integration: &str, m: &Managed, full: bool) -> Vec<Shard> {
-        let Some(sh) = &m.sharding else {
-            return Vec::new();
-        };
-        if m.cron.is_some() {
-            return Vec::new();
-        }
-        let namespace = if full {
-            self.namespace_of(m).name
-        } else {
-            String::new()
-        };
-        let mut out = Vec::new();
-        let mut push = |parent: String, target_ref: Option<String>, o: Option<&Override>| {
-            let pinned = o.and_then(|o| o.image_ref.clone());
-            match o.and_then(|o| o.sub_shards).filter(|n| *n > 1) {
-                Some(n) => {
-                    for i in 0..n {
-                        out.push(Shard {
-                            name: format!("{parent}-{i}"),
-                            parent: parent.clone(),
-                            namespace: namespace.clone(),
-                            target_ref: target_ref.clone(),
-                            pinned: pinned.clone(),
-                        });
-                    }
-                }
-                None => {
-                    let (name, parent) = if full {
-                        (parent.clone(), parent)
-                    } else {
-                        (parent, String::new())
-                    };
-                    out.push(Shard {
-                        name,
-                        parent,
-                        namespace: namespace.clone(),
-                        target_ref,
-                        pinned,
-                    })
-                }
-            }
-        };
-        match sh.strategy {
-            Strategy::Static => {
-                if sh.shards > 1 {
-                    for i in 0..sh.shards {
-                        push(i.to_string(), None, Self::override_for(sh, None, Some(i)));
-                    }
-                }
-            }
-            s => {
-                for t in self.targets(s, integration) {
-                    let name = match &t.org_id {
-                        Some(o) if s == Strategy::PerOcmOrganization => o.to_lowercase(),
-                        _ => t.name.clone(),
-                    };
-                    let target_ref = (full && s.by_ref()).then(|| format!("/{}", t.path));
-                    push(name, target_ref, Self::override_for(sh, Some(t), None));
-                }
-            }
-        }
-        out
-    }
-
-    /// The shards of an integration over all its managed entries.
-    pub fn shards(&self, integration: &str) -> Result<Vec<Shard>> {
-        let i = self.integration(integration)?;
-        Ok(i.managed
-            .iter()
-            .flat_map(|m| self.entry_shards(&i.name, m))
-            .collect())
-    }
-
     /// The tag the integrations-manager deploying into `env` runs (the `.env` one when none does).
     pub fn manager_tag(&self, env: Option<&str>) -> &str {
         env.and_then(|e| self.manager_tags.get(e))
@@ -878,37 +429,12 @@ impl Model {
     }
 }
 
-/// Parses the first document of each file, on all cores.
-pub fn parse_all(files: &[(String, Vec<u8>)]) -> Result<Vec<(String, Node)>> {
-    let parts = crate::util::on_all_cores(files, |part| vec![parse_part(part)]);
-    let mut out = Vec::with_capacity(files.len());
-    for r in parts {
-        out.extend(r?);
-    }
-    Ok(out)
-}
-
-fn parse_part(part: &[(String, Vec<u8>)]) -> Result<Vec<(String, Node)>> {
-    let mut out = Vec::new();
-    for (rel, bytes) in part {
-        let Ok(text) = std::str::from_utf8(bytes) else {
-            continue;
-        };
-        if yaml::looks_like_template(text) {
-            continue;
-        }
-        let docs = yaml::parse(text)
-            .map_err(|e| Error::input(format!("{rel}:{e} (YAML syntax error)")))?;
-        if let Some(d) = docs.into_iter().next() {
-            out.push((rel.clone(), d));
-        }
-    }
-    Ok(out)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::checkout::Component;
+    use crate::cluster::loader::tag_of_ref;
+    use crate::yaml::{self, Node};
 
     fn comp() -> Component {
         let env = "export RECONCILE_REPO=https://github.com/app-sre/qontract-reconcile\nexport RECONCILE_IMAGE=img\nexport RECONCILE_IMAGE_TAG=e0e0e0e\n";

@@ -1,7 +1,7 @@
 //! The model of where integrations run, and pin/unpin, on the fixture tree `tests/fixtures/model`.
 
 use qr_promote::checkout::Checkout;
-use qr_promote::model::{Model, StayingShard};
+use qr_promote::cluster::model::{Model, StayingShard};
 use qr_promote::pin::{pin, unpin, Which};
 
 use crate::support::Sandbox;

@@ -1,9 +1,9 @@
 //! Verify against a scripted Kubernetes API: listing through a kubeconfig, 403/404/unreachable
 //! errors, an empty namespace, and a rollout that finishes between two checks (wait mode).
 
-use qr_promote::cluster::verify::{
-    compare, diff_reports, fetch_live, Desired, ObjectKind, Verdict,
-};
+use qr_promote::cluster::kube::fetch_live;
+use qr_promote::cluster::model::{Deployment, ObjectKind};
+use qr_promote::cluster::verify::{compare, diff_reports, Verdict};
 
 use crate::support::kube_server::{verify_fixture, KubeServer};
 
@@ -15,19 +15,22 @@ const DEPLOYMENTS: &str = "/apis/apps/v1/namespaces/qr-int/deployments";
 const STATEFULSETS: &str = "/apis/apps/v1/namespaces/qr-int/statefulsets";
 const CRONJOBS: &str = "/apis/batch/v1/namespaces/qr-int/cronjobs";
 
-fn desired(kind: ObjectKind, name: &str, image: &str) -> Desired {
-    Desired {
+fn desired(kind: ObjectKind, name: &str, image: &str) -> Deployment {
+    Deployment {
         namespace: "qr-int".into(),
+        cluster: None,
+        environment: None,
+        integration: name.trim_start_matches("qontract-reconcile-").into(),
         kind,
         name: name.into(),
+        shard: None,
         image: image.into(),
         pinned: false,
-        integration: name.trim_start_matches("qontract-reconcile-").into(),
-        shard: None,
+        pin_ref: None,
     }
 }
 
-fn desired_int() -> Vec<Desired> {
+fn desired_int() -> Vec<Deployment> {
     let mut shard = desired(
         ObjectKind::StatefulSet,
         "qontract-reconcile-terraform-resources-shard-1",
