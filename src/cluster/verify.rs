@@ -441,49 +441,37 @@ mod tests {
     fn compare_gives_every_verdict() {
         let live = parse_live(&fixture("live-list.json"), "live.json").unwrap();
         let r = compare(&desired_int(), &live, &["qr-int".to_string()]);
-        assert_eq!(
-            verdict_of(&r, "qontract-reconcile-gitlab-housekeeping"),
-            &Verdict::Ok
-        );
-        assert_eq!(
-            verdict_of(&r, "qontract-reconcile-slack-usergroups"),
-            &Verdict::WrongImage {
-                expected: IMG.into(),
-                actual: "quay.io/app-sre/qontract-reconcile:0ld0ld0".into()
-            }
-        );
-        assert_eq!(
-            verdict_of(&r, "qontract-reconcile-terraform-resources-shard-1"),
-            &Verdict::Ok
-        );
+        let verdicts = [
+            ("gitlab-housekeeping", Verdict::Ok),
+            (
+                "slack-usergroups",
+                Verdict::WrongImage {
+                    expected: IMG.into(),
+                    actual: "quay.io/app-sre/qontract-reconcile:0ld0ld0".into(),
+                },
+            ),
+            ("terraform-resources-shard-1", Verdict::Ok),
+            (
+                "terraform-resources-shard-2",
+                Verdict::RollingOut {
+                    why: "1/2 replicas updated".into(),
+                },
+            ),
+            ("aws-garbage-collector", Verdict::Ok),
+            ("no-int", Verdict::NoIntContainer),
+            ("jira-watcher", Verdict::Missing),
+            ("leftover", Verdict::Unexpected),
+        ];
+        for (name, verdict) in &verdicts {
+            let name = format!("{MANAGED_PREFIX}{name}");
+            assert_eq!(verdict_of(&r, &name), verdict, "{name}");
+        }
         assert!(
             r.entries
                 .iter()
                 .find(|e| e.name.ends_with("shard-1"))
                 .unwrap()
                 .pinned
-        );
-        assert_eq!(
-            verdict_of(&r, "qontract-reconcile-terraform-resources-shard-2"),
-            &Verdict::RollingOut {
-                why: "1/2 replicas updated".into()
-            }
-        );
-        assert_eq!(
-            verdict_of(&r, "qontract-reconcile-aws-garbage-collector"),
-            &Verdict::Ok
-        );
-        assert_eq!(
-            verdict_of(&r, "qontract-reconcile-no-int"),
-            &Verdict::NoIntContainer
-        );
-        assert_eq!(
-            verdict_of(&r, "qontract-reconcile-jira-watcher"),
-            &Verdict::Missing
-        );
-        assert_eq!(
-            verdict_of(&r, "qontract-reconcile-leftover"),
-            &Verdict::Unexpected
         );
         assert!(r.entries.iter().all(|e| e.name != "unleash-proxy"));
         assert_eq!(r.entries.len(), 8);
