@@ -2,15 +2,13 @@
 //! and move them all to one upstream commit, safely.
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
-pub mod changes;
 pub mod checkout;
 pub mod cli;
+pub mod cluster;
 pub mod discovery;
 pub mod edit;
 pub mod error;
-pub mod git;
 pub mod http;
-pub mod model;
 pub mod mr;
 pub mod pin;
 pub mod promote;
@@ -19,12 +17,13 @@ pub mod registry;
 pub mod transaction;
 pub mod upstream;
 pub mod util;
-pub mod verify;
 pub mod yaml;
 
 pub use error::{Error, Result};
 
 // Paths of modules that moved, kept while their callers move over.
+pub use cluster::model;
 pub use discovery::locations;
 pub use discovery::walk as scan;
 pub use promote::plan;
+pub use upstream::{changes, git};

@@ -3,7 +3,7 @@
 use serde_json::json;
 
 use super::{CliError, CmdResult, Context};
-use crate::model::{suggest, Deployment, Model};
+use crate::cluster::model::{suggest, Deployment, Model};
 
 /// Arguments of `deployments`.
 #[derive(Debug, clap::Args)]

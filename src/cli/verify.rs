@@ -7,9 +7,11 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use super::{CliError, Context, Status};
+use crate::cluster::kube::{fetch_live, parse_live, LiveObject};
+use crate::cluster::model::{self, norm_ref, Deployment, Model, ObjectKind};
+use crate::cluster::sharding::Strategy;
+use crate::cluster::verify::{self, Report};
 use crate::error::{io_message, Error};
-use crate::model::{self, norm_ref, Model};
-use crate::verify::{self, Desired, LiveObject, ObjectKind, Report};
 
 /// Arguments of `verify`.
 #[derive(Debug, clap::Args)]
@@ -49,7 +51,7 @@ const DEFAULT_INTERVAL: Duration = Duration::from_secs(10);
 
 /// What is compared: the desired objects, the namespaces checked, and which live objects count.
 struct Selection {
-    desired: Vec<Desired>,
+    desired: Vec<Deployment>,
     namespaces: Vec<String>,
     /// Every integration's name, to tell which integration a live object is named after.
     integrations: Vec<String>,
@@ -94,7 +96,7 @@ pub fn cmd_verify(ctx: &Context, args: &Args) -> Result<Status, CliError> {
     let check = || -> Result<Report, CliError> {
         let live = match &args.from {
             Some(from) => read_live(from)?,
-            None => verify::fetch_live(
+            None => fetch_live(
                 args.kubeconfig.as_deref(),
                 args.context.as_deref(),
                 &sel.namespaces,
@@ -209,9 +211,8 @@ fn select(model: &Model, args: &Args) -> Result<Selection, CliError> {
         set
     };
     let desired = all
-        .iter()
+        .into_iter()
         .filter(|d| namespaces.contains(&d.namespace))
-        .map(Desired::from)
         .collect();
     let unlisted = model
         .integrations
@@ -221,7 +222,7 @@ fn select(model: &Model, args: &Args) -> Result<Selection, CliError> {
             m.cron.is_none()
                 && m.sharding
                     .as_ref()
-                    .is_some_and(|sh| sh.strategy == model::Strategy::Other)
+                    .is_some_and(|sh| sh.strategy == Strategy::Other)
         })
         .map(|(i, m)| (model.namespace_of(m).name, i.name.clone()))
         .collect();
@@ -292,7 +293,7 @@ fn read_live(from: &str) -> Result<Vec<LiveObject>, CliError> {
     };
     let text = String::from_utf8(bytes)
         .map_err(|_| CliError::new(format!("{source}: not JSON: the bytes are not UTF-8 text")))?;
-    Ok(verify::parse_live(&text, source)?)
+    Ok(parse_live(&text, source)?)
 }
 
 const DURATION_EXAMPLES: &str = "give a number and a unit, e.g. 90s, 5m, 1h or 500ms";

@@ -78,7 +78,7 @@ fn after_a_promotion_verify_names_the_objects_on_the_old_image_then_passes() {
             "example/stage.json",
         ],
     );
-    let r = sb.run(&["verify", "--from", "live.json"]).code(3);
+    let r = verify_live(&sb, &[]).code(3);
     assert_eq!(r.stderr, "", "differences are the report, not an error");
     assert_eq!(
         names_with(&r.stdout, "wrong image"),
@@ -126,7 +126,7 @@ fn after_a_promotion_verify_names_the_objects_on_the_old_image_then_passes() {
         &sb,
         &["example/production-promoted.json", "example/stage.json"],
     );
-    let r = sb.run(&["verify", "--from", "live.json"]).ok();
+    let r = verify_live(&sb, &[]).ok();
     assert!(
         names_with(&r.stdout, "wrong image").is_empty(),
         "{}",
@@ -174,7 +174,7 @@ fn from_stdin_reads_concatenated_lists() {
 fn every_verdict_is_reported_in_the_table() {
     let sb = Sandbox::example();
     sb.write("live.json", &verify_fixture("example/verdicts.json"));
-    let r = sb.run(&["verify", "--from", "live.json"]).code(3);
+    let r = verify_live(&sb, &[]).code(3);
     for (verdict, names) in [
         (
             "ok ",
@@ -321,17 +321,11 @@ fn integration_and_namespace_narrow_the_check() {
         "data/services/app-interface/namespaces/app-interface-stage.yml",
         "/services/app-interface/namespaces/app-interface-stage.yml",
     ] {
-        let r = sb
-            .run(&[
-                "verify",
-                "--from",
-                "live.json",
-                "--integration",
-                "terraform-resources",
-                "--namespace",
-                ns,
-            ])
-            .ok();
+        let r = verify_live(
+            &sb,
+            &["--integration", "terraform-resources", "--namespace", ns],
+        )
+        .ok();
         assert!(
             !r.stdout.contains("app-interface-production"),
             "{}",
@@ -346,15 +340,7 @@ fn integration_and_namespace_narrow_the_check() {
     }
     // gitlab-housekeeping alone: its leftover shard 3 is unexpected, terraform-resources is not
     // looked at.
-    let r = sb
-        .run(&[
-            "verify",
-            "--from",
-            "live.json",
-            "--integration",
-            "gitlab-housekeeping",
-        ])
-        .code(3);
+    let r = verify_live(&sb, &["--integration", "gitlab-housekeeping"]).code(3);
     assert_eq!(
         names_with(&r.stdout, "unexpected"),
         ["qontract-reconcile-gitlab-housekeeping-3"]
@@ -367,17 +353,16 @@ fn integration_and_namespace_narrow_the_check() {
         r.stdout
     );
     // Two namespaces given: both are checked.
-    let r = sb
-        .run(&[
-            "verify",
-            "--from",
-            "live.json",
+    let r = verify_live(
+        &sb,
+        &[
             "--namespace",
             "app-interface-stage",
             "--namespace",
             "app-interface-production",
-        ])
-        .code(3);
+        ],
+    )
+    .code(3);
     assert!(
         r.stdout.ends_with("\n10 objects: 4 ok, 1 wrong image, 1 missing, 1 rolling out, 1 no int container, 2 unexpected\n"),
         "{}",
@@ -389,60 +374,43 @@ fn integration_and_namespace_narrow_the_check() {
 fn unknown_namespace_or_integration_is_an_error_with_a_suggestion() {
     let sb = Sandbox::example();
     sb.write("live.json", &verify_fixture("example/verdicts.json"));
-    let r = sb
-        .run(&[
-            "verify",
-            "--from",
+    let cases: &[(&str, &str, &str, &str)] = &[
+        (
             "live.json",
             "--namespace",
             "app-interface-prod",
-        ])
-        .code(1);
-    assert_one_error_line(
-        &r,
-        "--namespace app-interface-prod: unknown namespace (did you mean app-interface-production, app-interface-stage?)",
-    );
-    let r = sb
-        .run(&["verify", "--from", "live.json", "--namespace", "nowhere"])
-        .code(1);
-    assert_one_error_line(
-        &r,
-        "--namespace nowhere: unknown namespace; known: app-interface-production, app-interface-stage",
-    );
-    let r = sb
-        .run(&[
-            "verify",
-            "--from",
+            "--namespace app-interface-prod: unknown namespace (did you mean app-interface-production, app-interface-stage?)",
+        ),
+        (
+            "live.json",
+            "--namespace",
+            "nowhere",
+            "--namespace nowhere: unknown namespace; known: app-interface-production, app-interface-stage",
+        ),
+        (
             "live.json",
             "--namespace",
             "observability-production",
-        ])
-        .code(1);
-    assert_one_error_line(
-        &r,
-        "--namespace observability-production: the checkout runs no integration in this namespace; they run in: app-interface-production, app-interface-stage",
-    );
-    let r = sb
-        .run(&[
-            "verify",
-            "--from",
+            "--namespace observability-production: the checkout runs no integration in this namespace; they run in: app-interface-production, app-interface-stage",
+        ),
+        (
             "live.json",
             "--integration",
             "terraform",
-        ])
-        .code(1);
-    assert_one_error_line(
-        &r,
-        "--integration terraform: unknown integration (did you mean terraform-resources?)",
-    );
-    // Checked before the live state is read.
-    let r = sb
-        .run(&["verify", "--from", "nope.json", "--integration", "zzz"])
-        .code(1);
-    assert_one_error_line(
-        &r,
-        "--integration zzz: unknown integration; known: aws-iam-keys, gitlab-housekeeping, terraform-resources",
-    );
+            "--integration terraform: unknown integration (did you mean terraform-resources?)",
+        ),
+        // Checked before the live state is read.
+        (
+            "nope.json",
+            "--integration",
+            "zzz",
+            "--integration zzz: unknown integration; known: aws-iam-keys, gitlab-housekeeping, terraform-resources",
+        ),
+    ];
+    for (from, flag, value, error) in cases {
+        let r = sb.run(&["verify", "--from", from, flag, value]).code(1);
+        assert_one_error_line(&r, error);
+    }
 }
 
 #[test]
@@ -453,22 +421,14 @@ fn a_checkout_that_runs_no_integration_has_nothing_to_verify() {
         "data/integrations/unmanaged.yml",
         "$schema: /app-sre/integration-1.yml\nname: unmanaged\nmanaged: []\n",
     );
-    let r = sb
-        .run(&[
-            "verify",
-            "--from",
-            "live.json",
-            "--integration",
-            "unmanaged",
-        ])
-        .code(1);
+    let r = verify_live(&sb, &["--integration", "unmanaged"]).code(1);
     assert_eq!(
         r.stderr,
         "error: nothing to verify: integration unmanaged runs in no namespace\n\
          hint: integrations are the files of `$schema: /app-sre/integration-1.yml` with `managed` namespaces\n"
     );
     std::fs::remove_dir_all(sb.path("data/integrations")).unwrap();
-    let r = sb.run(&["verify", "--from", "live.json"]).code(1);
+    let r = verify_live(&sb, &[]).code(1);
     assert!(
         r.stderr.starts_with(
             "error: nothing to verify: the checkout runs no integration in any namespace\n"
@@ -489,15 +449,7 @@ fn objects_the_checkout_cannot_list_are_a_warning_not_unexpected() {
         "data/integrations/github-users.yml",
         "$schema: /app-sre/integration-1.yml\nname: github-users\nmanaged:\n- namespace:\n    $ref: /services/app-interface/namespaces/app-interface-stage.yml\n  sharding:\n    strategy: per-moon-phase\n",
     );
-    let r = sb
-        .run(&[
-            "verify",
-            "--from",
-            "live.json",
-            "--namespace",
-            "app-interface-stage",
-        ])
-        .ok();
+    let r = verify_live(&sb, &["--namespace", "app-interface-stage"]).ok();
     assert_eq!(
         r.stderr,
         "warning: data/integrations/github-users.yml:7: sharding strategy \"per-moon-phase\" is not known; \
@@ -616,6 +568,27 @@ const ROLLED: &str = "api/app-interface-production-deployments.json";
 const ROLLOUT_DONE: &str = "app-interface-production/Deployment/qontract-reconcile-gitlab-housekeeping-1: rolling out (observed generation 4 < generation 5) -> ok";
 
 /// The request paths the server saw, without queries.
+/// `qr-promote verify --from live.json ARGS...`.
+fn verify_live(sb: &Sandbox, args: &[&str]) -> Run {
+    let all: Vec<&str> = ["verify", "--from", "live.json"]
+        .into_iter()
+        .chain(args.iter().copied())
+        .collect();
+    sb.run(&all)
+}
+
+/// `qr-promote PRE... verify --kubeconfig KC ARGS...`.
+fn verify_kc(sb: &Sandbox, kc: &std::path::Path, pre: &[&str], args: &[&str]) -> Run {
+    let kc = kc.to_str().unwrap();
+    let all: Vec<&str> = pre
+        .iter()
+        .copied()
+        .chain(["verify", "--kubeconfig", kc])
+        .chain(args.iter().copied())
+        .collect();
+    sb.run(&all)
+}
+
 fn paths(s: &KubeServer) -> Vec<String> {
     s.seen()
         .iter()
@@ -628,9 +601,7 @@ fn api_source_lists_each_namespace_through_the_kubeconfig() {
     let sb = Sandbox::example();
     let s = example_server();
     let kc = s.write_kubeconfig(&sb.home(), TOKEN);
-    let r = sb
-        .run(&["verify", "--kubeconfig", kc.to_str().unwrap()])
-        .ok();
+    let r = verify_kc(&sb, &kc, &[], &[]).ok();
     assert_eq!(r.stderr, "");
     insta::assert_snapshot!(r.stdout, @r#"
     namespace app-interface-production
@@ -681,15 +652,7 @@ fn api_source_lists_each_namespace_through_the_kubeconfig() {
     );
 
     // --context picks another cluster: unreachable, exit 1 naming the server.
-    let r = sb
-        .run(&[
-            "verify",
-            "--kubeconfig",
-            kc.to_str().unwrap(),
-            "--context",
-            "dead",
-        ])
-        .code(1);
+    let r = verify_kc(&sb, &kc, &[], &["--context", "dead"]).code(1);
     assert_one_error_line(&r, "cannot reach the Kubernetes API at http://127.0.0.1:");
     assert_eq!(s.seen().len(), 9, "nothing more asked of the live server");
 }
@@ -700,9 +663,7 @@ fn api_rollout_in_progress_exits_3() {
     let s = example_server();
     s.route_fixture(PROD_DEPLOYMENTS, ROLLING);
     let kc = s.write_kubeconfig(&sb.home(), TOKEN);
-    let r = sb
-        .run(&["verify", "--kubeconfig", kc.to_str().unwrap()])
-        .code(3);
+    let r = verify_kc(&sb, &kc, &[], &[]).code(3);
     assert_eq!(
         names_with(&r.stdout, "rolling out"),
         ["qontract-reconcile-gitlab-housekeeping-1"]
@@ -734,9 +695,7 @@ fn api_forbidden_namespace_is_named() {
         &verify_fixture("api/status-403.json"),
     );
     let kc = s.write_kubeconfig(&sb.home(), TOKEN);
-    let r = sb
-        .run(&["verify", "--kubeconfig", kc.to_str().unwrap()])
-        .code(1);
+    let r = verify_kc(&sb, &kc, &[], &[]).code(1);
     assert_one_error_line(
         &r,
         "forbidden (403) to list statefulsets in namespace app-interface-stage on http://127.0.0.1:",
@@ -753,17 +712,7 @@ fn wait_prints_the_first_report_then_only_what_changed() {
         vec![ok_answer(ROLLING), ok_answer(ROLLING), ok_answer(ROLLED)],
     );
     let kc = s.write_kubeconfig(&sb.home(), TOKEN);
-    let r = sb
-        .run(&[
-            "verify",
-            "--kubeconfig",
-            kc.to_str().unwrap(),
-            "--wait",
-            "1m",
-            "--interval",
-            "100ms",
-        ])
-        .ok();
+    let r = verify_kc(&sb, &kc, &[], &["--wait", "1m", "--interval", "100ms"]).ok();
     assert_eq!(r.stderr, "");
     let (first, rest) = r
         .stdout
@@ -792,17 +741,7 @@ fn wait_keeps_going_after_a_failed_check() {
         ],
     );
     let kc = s.write_kubeconfig(&sb.home(), TOKEN);
-    let r = sb
-        .run(&[
-            "verify",
-            "--kubeconfig",
-            kc.to_str().unwrap(),
-            "--wait",
-            "1m",
-            "--interval",
-            "100ms",
-        ])
-        .ok();
+    let r = verify_kc(&sb, &kc, &[], &["--wait", "1m", "--interval", "100ms"]).ok();
     assert_eq!(r.stderr.lines().count(), 1, "{}", r.stderr);
     assert!(
         r.stderr.starts_with("warning: check failed, the previous report stands: http://127.0.0.1:")
@@ -826,17 +765,7 @@ fn wait_that_runs_out_of_time_exits_3_with_the_last_report() {
     s.route_fixture(PROD_DEPLOYMENTS, ROLLING);
     let kc = s.write_kubeconfig(&sb.home(), TOKEN);
     let start = Instant::now();
-    let r = sb
-        .run(&[
-            "verify",
-            "--kubeconfig",
-            kc.to_str().unwrap(),
-            "--wait",
-            "2s",
-            "--interval",
-            "250ms",
-        ])
-        .code(3);
+    let r = verify_kc(&sb, &kc, &[], &["--wait", "2s", "--interval", "250ms"]).code(3);
     assert!(start.elapsed() >= Duration::from_secs(2));
     assert_eq!(r.stderr, "");
     let (first, last) = r
@@ -866,18 +795,13 @@ fn wait_with_json_prints_one_document_at_the_end() {
         vec![ok_answer(ROLLING), ok_answer(ROLLED)],
     );
     let kc = s.write_kubeconfig(&sb.home(), TOKEN);
-    let r = sb
-        .run(&[
-            "--json",
-            "verify",
-            "--kubeconfig",
-            kc.to_str().unwrap(),
-            "--wait",
-            "1m",
-            "--interval",
-            "100ms",
-        ])
-        .ok();
+    let r = verify_kc(
+        &sb,
+        &kc,
+        &["--json"],
+        &["--wait", "1m", "--interval", "100ms"],
+    )
+    .ok();
     let v = r.json();
     assert_eq!(v["ok"], true);
     assert_eq!(v["summary"], "8 objects: 8 ok");

@@ -1,7 +1,7 @@
 //! The model of where integrations run, and pin/unpin, on the fixture tree `tests/fixtures/model`.
 
 use qr_promote::checkout::Checkout;
-use qr_promote::model::{Model, StayingShard};
+use qr_promote::cluster::model::{Model, StayingShard};
 use qr_promote::pin::{pin, unpin, Which};
 
 use crate::support::Sandbox;
@@ -37,6 +37,18 @@ fn lock(root: &std::path::Path) -> qr_promote::transaction::CheckoutLock {
 
 fn s(v: &[&str]) -> Vec<String> {
     v.iter().map(|x| x.to_string()).collect()
+}
+
+/// Pins `shards` of `integration` to `r`, in the one namespace it runs them.
+fn pin_shards(
+    c: &Checkout,
+    m: &Model,
+    integration: &str,
+    shards: &[&str],
+    r: Option<&str>,
+    force: bool,
+) -> qr_promote::Result<qr_promote::plan::FileChange> {
+    pin(c, m, integration, &s(shards), r, None, force)
 }
 
 /// Writes `text` as an integration file of the fixture, pins, and returns the file after.
@@ -138,12 +150,11 @@ fn shard_moves_and_pr_check_runs() {
 fn pin_adds_to_existing_overrides_two_spaces() {
     let sb = Sandbox::fixture("model");
     let (c, m) = load(&sb);
-    let ch = pin(
+    let ch = pin_shards(
         &c,
         &m,
         "terraform-resources",
-        &s(&["app-int", "/aws/app-sre/account.yml"]),
-        None,
+        &["app-int", "/aws/app-sre/account.yml"],
         None,
         false,
     )
@@ -198,13 +209,12 @@ fn pin_adds_to_existing_overrides_two_spaces() {
 fn pin_refuses_to_move_a_pinned_shard_without_force() {
     let sb = Sandbox::fixture("model");
     let (c, m) = load(&sb);
-    let err = pin(
+    let err = pin_shards(
         &c,
         &m,
         "terraform-resources",
-        &s(&["ter-int-dev"]),
+        &["ter-int-dev"],
         Some("f00f00f"),
-        None,
         false,
     )
     .unwrap_err()
@@ -213,13 +223,12 @@ fn pin_refuses_to_move_a_pinned_shard_without_force() {
         err,
         "data/integrations/terraform-resources.yml:14: shard ter-int-dev of terraform-resources is pinned to deadbee, not f00f00f (--force changes it)"
     );
-    let ch = pin(
+    let ch = pin_shards(
         &c,
         &m,
         "terraform-resources",
-        &s(&["ter-int-dev"]),
+        &["ter-int-dev"],
         Some("f00f00f"),
-        None,
         true,
     )
     .unwrap();
@@ -230,13 +239,12 @@ fn pin_refuses_to_move_a_pinned_shard_without_force() {
             .replace("deadbee", "f00f00f")
     );
     // The same ref again changes nothing.
-    let ch = pin(
+    let ch = pin_shards(
         &c,
         &m,
         "terraform-resources",
-        &s(&["ter-int-dev"]),
+        &["ter-int-dev"],
         Some("deadbee"),
-        None,
         false,
     )
     .unwrap();
@@ -335,13 +343,12 @@ fn pin_cluster_next_to_a_flow_override_and_an_org_by_name() {
     "#);
     let sb = Sandbox::fixture("model");
     let (c, m) = load(&sb);
-    let ch = pin(
+    let ch = pin_shards(
         &c,
         &m,
         "ocm-groups",
-        &s(&["ocm-production"]),
+        &["ocm-production"],
         Some("fff0000"),
-        None,
         true,
     )
     .unwrap();
@@ -400,13 +407,12 @@ fn unpin_removes_refs_overrides_and_the_empty_list() {
     let sb = Sandbox::fixture("model");
     let (c, m) = load(&sb);
     // An override that says more keeps its other keys.
-    let ch = pin(
+    let ch = pin_shards(
         &c,
         &m,
         "terraform-resources",
-        &s(&["app-sre"]),
+        &["app-sre"],
         Some("1111111"),
-        None,
         false,
     )
     .unwrap();
@@ -420,7 +426,8 @@ fn unpin_removes_refs_overrides_and_the_empty_list() {
         None,
     )
     .unwrap();
-    insta::assert_snapshot!(String::from_utf8(ch.after).unwrap(), @r#"
+    let one_unpinned = String::from_utf8(ch.after).unwrap();
+    insta::assert_snapshot!(one_unpinned, @r#"
     ---
     $schema: /app-sre/integration-1.yml
     name: terraform-resources
@@ -444,30 +451,12 @@ fn unpin_removes_refs_overrides_and_the_empty_list() {
       sharding:
         strategy: per-aws-account
     "#);
+    // All of them: the override that says more keeps its other keys, without the imageRef.
     let ch = unpin(&c, &m, "terraform-resources", Which::All, None).unwrap();
-    insta::assert_snapshot!(String::from_utf8(ch.after).unwrap(), @r#"
-    ---
-    $schema: /app-sre/integration-1.yml
-    name: terraform-resources
-    managed:
-    - namespace:
-        $ref: /services/qr/namespaces/qr-production.yml
-      spec:
-        cache: true
-      sharding:
-        strategy: per-aws-account
-        shardSpecOverrides:
-        - shard:
-            $ref: /aws/app-sre/account.yml
-          subSharding:
-            strategy: static
-            shards: 2
-    - namespace:
-        $ref: /services/qr/namespaces/qr-stage.yml
-      spec: {}
-      sharding:
-        strategy: per-aws-account
-    "#);
+    assert_eq!(
+        String::from_utf8(ch.after).unwrap(),
+        one_unpinned.replace("      imageRef: '1111111'\n", "")
+    );
     let ch = unpin(&c, &m, "openshift-users", Which::All, None).unwrap();
     insta::assert_snapshot!(String::from_utf8(ch.after).unwrap(), @r#"
     ---
@@ -541,16 +530,7 @@ fn the_example_checkout_demo() {
     StatefulSet qontract-reconcile-terraform-resources-app-sre app-interface-stage@appint-stage-01 (stage) quay.io/app-sre/qontract-reconcile:master
     StatefulSet qontract-reconcile-terraform-resources-ter-int-dev app-interface-stage@appint-stage-01 (stage) quay.io/app-sre/qontract-reconcile:master
     "#);
-    let ch = pin(
-        &c,
-        &m,
-        "terraform-resources",
-        &s(&["app-sre"]),
-        None,
-        None,
-        false,
-    )
-    .unwrap();
+    let ch = pin_shards(&c, &m, "terraform-resources", &["app-sre"], None, false).unwrap();
     insta::assert_snapshot!(qr_promote::plan::unified_diff(&ch.path, &ch.before, &ch.after), @r#"
     diff --git a/data/integrations/terraform-resources.yml b/data/integrations/terraform-resources.yml
     --- a/data/integrations/terraform-resources.yml

@@ -1,0 +1,267 @@
+//! Reading the model from the checkout: the files of the namespace, cluster, environment,
+//! account, organization, integration and saas schemas, parsed on all cores.
+
+use std::collections::HashMap;
+
+use super::model::{
+    norm_ref, Integration, Managed, Model, Namespace, Target, ACCOUNT_SCHEMA, CLUSTER_SCHEMA,
+    ENVIRONMENT_SCHEMA, INTEGRATION_SCHEMA, NAMESPACE_SCHEMA, OCM_SCHEMA, RECONCILE,
+};
+use super::sharding::{read_sharding, Strategy};
+use crate::checkout::{normalize_repo_url, Checkout, Component};
+use crate::error::{Error, Result};
+use crate::locations::SAAS_SCHEMA;
+use crate::util::is_commit_hex;
+use crate::yaml::{self, Node};
+
+fn data_rel(rel: &str) -> Option<String> {
+    rel.strip_prefix("data/").map(str::to_string)
+}
+
+fn disabled(doc: &Node) -> Vec<String> {
+    doc.get("disable")
+        .and_then(|d| d.get("integrations"))
+        .map(|l| {
+            l.items()
+                .iter()
+                .filter_map(Node::as_str)
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn truthy(n: Option<&Node>) -> bool {
+    matches!(n.and_then(Node::as_str), Some("true" | "True" | "TRUE"))
+}
+
+/// Reads an integration file's first document.
+pub fn read_integration(rel: &str, doc: &Node) -> Result<Integration> {
+    let name = doc
+        .str_at("name")
+        .ok_or_else(|| Error::input(format!("{rel}:{}: integration without a name", doc.line)))?
+        .to_string();
+    let mut managed = Vec::new();
+    for m in doc.get("managed").map(Node::items).unwrap_or(&[]) {
+        let Some(ns) = m.get("namespace").and_then(Node::ref_path) else {
+            return Err(Error::input(format!(
+                "{rel}:{}: managed entry without a namespace $ref",
+                m.line
+            )));
+        };
+        let spec = m.get("spec");
+        let sharding = match m.get("sharding") {
+            Some(s) => Some(read_sharding(s, rel)?),
+            None => None,
+        };
+        managed.push(Managed {
+            namespace_ref: norm_ref(ns),
+            cron: spec
+                .and_then(|s| s.str_at("cron"))
+                .filter(|c| !c.is_empty())
+                .map(str::to_string),
+            cache: truthy(spec.and_then(|s| s.get("cache"))),
+            image_ref: spec
+                .and_then(|s| s.str_at("imageRef"))
+                .filter(|c| !c.is_empty())
+                .map(str::to_string),
+            sharding,
+            line: m.line,
+        });
+    }
+    Ok(Integration {
+        name,
+        path: rel.to_string(),
+        managed,
+    })
+}
+
+/// The version a saas target's `ref` stands for: 7 characters of a commit, else the branch.
+pub fn tag_of_ref(r: &str) -> String {
+    if is_commit_hex(r) && r.len() > 7 {
+        r[..7].to_string()
+    } else {
+        r.to_string()
+    }
+}
+
+fn is_manager_template(rt: &Node, repo: &str) -> bool {
+    let url = rt.str_at("url").map(normalize_repo_url);
+    if url != Some(repo) {
+        return false;
+    }
+    rt.str_at("path")
+        .is_some_and(|p| p.contains("qontract-manager"))
+        || rt
+            .str_at("name")
+            .is_some_and(|n| n.contains("qontract-manager"))
+}
+
+impl Model {
+    /// Loads the model of `checkout`: one walk for the files of the schemas, then a parallel parse.
+    pub fn load(checkout: &Checkout) -> Result<Model> {
+        let comp = checkout.component(RECONCILE)?;
+        let needles: Vec<String> = [
+            NAMESPACE_SCHEMA,
+            CLUSTER_SCHEMA,
+            ENVIRONMENT_SCHEMA,
+            ACCOUNT_SCHEMA,
+            OCM_SCHEMA,
+            INTEGRATION_SCHEMA,
+            SAAS_SCHEMA,
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let out = crate::scan::scan(&checkout.root, &needles, None)?;
+        let files: Vec<(String, Vec<u8>)> = out
+            .files
+            .into_iter()
+            .filter(|f| f.rel.starts_with("data/"))
+            .map(|f| (f.rel, f.bytes))
+            .collect();
+        let parsed = parse_all(&files)?;
+        Model::from_docs(comp, &parsed)
+    }
+
+    /// Builds the model from parsed files: (repository-relative path, first document).
+    pub fn from_docs(comp: &Component, files: &[(String, Node)]) -> Result<Model> {
+        let mut m = Model {
+            image: comp.image.clone(),
+            env_tag: comp.tag.clone(),
+            ..Model::default()
+        };
+        let mut envs: HashMap<String, String> = HashMap::new();
+        let mut clusters: HashMap<String, String> = HashMap::new();
+        let mut raw_ns: Vec<(String, String, Option<String>, Option<String>)> = Vec::new();
+        let mut saas: Vec<&Node> = Vec::new();
+        for (rel, doc) in files {
+            let Some(path) = data_rel(rel) else { continue };
+            let name = doc.str_at("name").map(str::to_string);
+            match doc.str_at("$schema") {
+                Some(NAMESPACE_SCHEMA) => raw_ns.push((
+                    path,
+                    name.unwrap_or_default(),
+                    doc.get("cluster").and_then(Node::ref_path).map(norm_ref),
+                    doc.get("environment")
+                        .and_then(Node::ref_path)
+                        .map(norm_ref),
+                )),
+                Some(ENVIRONMENT_SCHEMA) => {
+                    envs.insert(path, name.unwrap_or_default());
+                }
+                Some(CLUSTER_SCHEMA) => {
+                    let name = name.unwrap_or_default();
+                    clusters.insert(path.clone(), name.clone());
+                    m.clusters.push(Target {
+                        name,
+                        path,
+                        org_id: None,
+                        disabled: disabled(doc),
+                    });
+                }
+                Some(ACCOUNT_SCHEMA) => m.accounts.push(Target {
+                    name: name.unwrap_or_default(),
+                    path,
+                    org_id: None,
+                    disabled: disabled(doc),
+                }),
+                Some(OCM_SCHEMA) => {
+                    if let Some(org) = doc.str_at("orgId") {
+                        m.ocm_orgs.push(Target {
+                            name: name.unwrap_or_default(),
+                            path,
+                            org_id: Some(org.to_string()),
+                            disabled: disabled(doc),
+                        });
+                    }
+                }
+                Some(INTEGRATION_SCHEMA) => match read_integration(rel, doc) {
+                    Ok(i) => {
+                        for e in &i.managed {
+                            if let Some(sh) = e
+                                .sharding
+                                .as_ref()
+                                .filter(|sh| sh.strategy == Strategy::Other)
+                            {
+                                m.warnings.push(format!(
+                                    "{rel}:{}: sharding strategy {:?} is not known; the objects of {} in data/{} are not listed",
+                                    sh.line, sh.strategy_name, i.name, e.namespace_ref
+                                ));
+                            }
+                        }
+                        m.integrations.push(i);
+                    }
+                    Err(e) => m.warnings.push(format!("{e}; integration left out")),
+                },
+                Some(SAAS_SCHEMA) => saas.push(doc),
+                _ => {}
+            }
+        }
+        for (path, name, cluster, env) in raw_ns {
+            m.namespaces.insert(
+                path,
+                Namespace {
+                    name,
+                    cluster: cluster.and_then(|c| clusters.get(&c).cloned()),
+                    environment: env.and_then(|e| envs.get(&e).cloned()),
+                },
+            );
+        }
+        let repo = comp.repo_normalized();
+        for doc in saas {
+            for rt in doc.get("resourceTemplates").map(Node::items).unwrap_or(&[]) {
+                if !is_manager_template(rt, repo) {
+                    continue;
+                }
+                for t in rt.get("targets").map(Node::items).unwrap_or(&[]) {
+                    let (Some(ns), Some(r)) =
+                        (t.get("namespace").and_then(Node::ref_path), t.str_at("ref"))
+                    else {
+                        continue;
+                    };
+                    if let Some(env) = m
+                        .namespaces
+                        .get(&norm_ref(ns))
+                        .and_then(|n| n.environment.clone())
+                    {
+                        m.manager_tags.entry(env).or_insert_with(|| tag_of_ref(r));
+                    }
+                }
+            }
+        }
+        m.integrations.sort_by(|a, b| a.name.cmp(&b.name));
+        m.accounts.sort_by(|a, b| a.name.cmp(&b.name));
+        m.clusters.sort_by(|a, b| a.name.cmp(&b.name));
+        m.ocm_orgs.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(m)
+    }
+}
+
+/// Parses the first document of each file, on all cores.
+pub fn parse_all(files: &[(String, Vec<u8>)]) -> Result<Vec<(String, Node)>> {
+    let parts = crate::util::on_all_cores(files, |part| vec![parse_part(part)]);
+    let mut out = Vec::with_capacity(files.len());
+    for r in parts {
+        out.extend(r?);
+    }
+    Ok(out)
+}
+
+fn parse_part(part: &[(String, Vec<u8>)]) -> Result<Vec<(String, Node)>> {
+    let mut out = Vec::new();
+    for (rel, bytes) in part {
+        let Ok(text) = std::str::from_utf8(bytes) else {
+            continue;
+        };
+        if yaml::looks_like_template(text) {
+            continue;
+        }
+        let docs = yaml::parse(text)
+            .map_err(|e| Error::input(format!("{rel}:{e} (YAML syntax error)")))?;
+        if let Some(d) = docs.into_iter().next() {
+            out.push((rel.clone(), d));
+        }
+    }
+    Ok(out)
+}

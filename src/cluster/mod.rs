@@ -1,0 +1,12 @@
+//! Where the integrations run, and whether the cluster runs what the checkout says.
+//!
+//! - [`model`]: namespaces, integrations, their shards and the objects they run (with
+//!   [`sharding`] and [`loader`]).
+//! - [`verify`]: the desired objects against the live ones, one verdict each.
+//! - [`kube`]: the live objects, from the Kubernetes API or from `oc get -o json` output.
+
+pub mod kube;
+pub mod loader;
+pub mod model;
+pub mod sharding;
+pub mod verify;

@@ -1,0 +1,525 @@
+//! Where integrations run: namespaces, clusters, accounts, integrations and their shards, the image each shard runs.
+//!
+//! The types and the questions asked of the model live here; `sharding` lists an entry's shards,
+//! `loader` reads the model from the checkout's files.
+
+use std::collections::{BTreeMap, HashMap};
+
+use crate::error::{Error, Result};
+
+// Paths that `pin` (and `cli::verify`) import from here.
+pub use super::loader::read_integration;
+pub use super::sharding::{shard_key, ShardKey, Strategy};
+
+use super::sharding::Sharding;
+
+pub const NAMESPACE_SCHEMA: &str = "/openshift/namespace-1.yml";
+pub const CLUSTER_SCHEMA: &str = "/openshift/cluster-1.yml";
+pub const ENVIRONMENT_SCHEMA: &str = "/app-sre/environment-1.yml";
+pub const ACCOUNT_SCHEMA: &str = "/aws/account-1.yml";
+pub const OCM_SCHEMA: &str = "/openshift/openshift-cluster-manager-1.yml";
+pub const INTEGRATION_SCHEMA: &str = "/app-sre/integration-1.yml";
+
+/// The component whose integrations the model describes.
+pub const RECONCILE: &str = "qontract-reconcile";
+
+/// How an integration's object runs: the kinds of workload the integrations-manager deploys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+pub enum ObjectKind {
+    Deployment,
+    StatefulSet,
+    CronJob,
+}
+
+impl ObjectKind {
+    /// All kinds, in display order.
+    pub const ALL: [ObjectKind; 3] = [
+        ObjectKind::Deployment,
+        ObjectKind::StatefulSet,
+        ObjectKind::CronJob,
+    ];
+
+    /// The Kubernetes `kind` name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ObjectKind::Deployment => "Deployment",
+            ObjectKind::StatefulSet => "StatefulSet",
+            ObjectKind::CronJob => "CronJob",
+        }
+    }
+
+    /// The kind from a Kubernetes `kind` name (`Deployment`, ...), if it is one of ours.
+    pub fn from_kind(kind: &str) -> Option<ObjectKind> {
+        ObjectKind::ALL.into_iter().find(|k| k.as_str() == kind)
+    }
+}
+
+impl std::fmt::Display for ObjectKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One object the integrations-manager runs: an integration's shard in a namespace.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Deployment {
+    pub namespace: String,
+    pub cluster: Option<String>,
+    pub environment: Option<String>,
+    pub integration: String,
+    pub kind: ObjectKind,
+    /// `qontract-reconcile-<integration><suffix>`.
+    pub name: String,
+    /// The shard's name (the suffix without its dash), `None` for a single shard.
+    pub shard: Option<String>,
+    /// `<IMAGE>:<tag>`.
+    pub image: String,
+    /// The shard runs an `imageRef` of its own (a shard override or the entry's `spec.imageRef`).
+    pub pinned: bool,
+    /// That `imageRef`.
+    pub pin_ref: Option<String>,
+}
+
+/// One `managed[]` entry of an integration.
+#[derive(Debug, Clone)]
+pub struct Managed {
+    /// Normalized `$ref` of the namespace.
+    pub namespace_ref: String,
+    pub cron: Option<String>,
+    pub cache: bool,
+    pub image_ref: Option<String>,
+    pub sharding: Option<Sharding>,
+    pub line: usize,
+}
+
+/// An integration file.
+#[derive(Debug, Clone)]
+pub struct Integration {
+    pub name: String,
+    /// Repository-relative path.
+    pub path: String,
+    pub managed: Vec<Managed>,
+}
+
+/// A namespace file.
+#[derive(Debug, Clone)]
+pub struct Namespace {
+    pub name: String,
+    pub cluster: Option<String>,
+    pub environment: Option<String>,
+}
+
+/// Something shards are cut by: an AWS account, a cluster, an OCM organization.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub name: String,
+    /// Normalized `$ref` path.
+    pub path: String,
+    /// `orgId` of an OCM organization.
+    pub org_id: Option<String>,
+    pub disabled: Vec<String>,
+}
+
+/// A run of the pr-check for an integration.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct PrCheckRun {
+    /// `<integration>` or `<integration>_override_<imageRef>`.
+    pub name: String,
+    pub integration: String,
+    pub image: String,
+    pub args: Vec<String>,
+    /// The shards the run covers (override runs) or leaves out (the main run).
+    pub shards: Vec<String>,
+}
+
+/// One integration's shards in a promotion: those that move and those that stay pinned.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ShardMove {
+    pub integration: String,
+    pub moving: Vec<String>,
+    pub staying: Vec<StayingShard>,
+}
+
+/// A shard that keeps its own `imageRef` through a promotion.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct StayingShard {
+    pub shard: String,
+    pub image_ref: String,
+}
+
+/// Everything the model knows about where integrations run.
+#[derive(Debug, Clone, Default)]
+pub struct Model {
+    /// `RECONCILE_IMAGE`.
+    pub image: String,
+    /// `RECONCILE_IMAGE_TAG`.
+    pub env_tag: String,
+    pub namespaces: HashMap<String, Namespace>,
+    pub clusters: Vec<Target>,
+    pub accounts: Vec<Target>,
+    pub ocm_orgs: Vec<Target>,
+    pub integrations: Vec<Integration>,
+    /// The tag the integrations-manager runs, per environment name.
+    pub manager_tags: BTreeMap<String, String>,
+    /// What the model could not read (`path:line: why`): integrations it left out, entries whose
+    /// shards it cannot list.
+    pub warnings: Vec<String>,
+}
+
+/// A `$ref` path without its leading `/`.
+pub fn norm_ref(r: &str) -> String {
+    r.trim().trim_start_matches('/').to_string()
+}
+
+/// ` (did you mean a, b?)` with the names of `known` close to `name`, or nothing.
+pub fn suggest(name: &str, known: &[&str]) -> String {
+    // Names that contain the given one come first, then the closest by edit distance.
+    let mut near: Vec<(bool, usize, &str)> = known
+        .iter()
+        .map(|k| (!k.contains(name), edit_distance(name, k), *k))
+        .filter(|(far, d, _)| *d <= (name.len() / 3).max(1) || !far)
+        .collect();
+    near.sort();
+    near.dedup();
+    if near.is_empty() {
+        String::new()
+    } else {
+        let names: Vec<&str> = near.iter().take(5).map(|(_, _, k)| *k).collect();
+        format!(" (did you mean {}?)", names.join(", "))
+    }
+}
+
+/// Levenshtein distance.
+pub fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let cost = usize::from(ca != *cb);
+            cur[j + 1] = (prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev.last().copied().unwrap_or(0)
+}
+
+/// "unknown X" with close names.
+pub fn unknown(what: &str, name: &str, known: &[&str]) -> Error {
+    Error::input(format!("unknown {what} {name}{}", suggest(name, known)))
+}
+
+impl Model {
+    /// The integration named `name`, or an error naming close ones.
+    pub fn integration(&self, name: &str) -> Result<&Integration> {
+        self.integrations
+            .iter()
+            .find(|i| i.name == name)
+            .ok_or_else(|| {
+                let known: Vec<&str> = self.integrations.iter().map(|i| i.name.as_str()).collect();
+                unknown("integration", name, &known)
+            })
+    }
+
+    /// The namespace a managed entry runs in (a placeholder named by its path when unknown).
+    pub fn namespace_of(&self, m: &Managed) -> Namespace {
+        self.namespaces
+            .get(&m.namespace_ref)
+            .cloned()
+            .unwrap_or_else(|| Namespace {
+                name: m.namespace_ref.clone(),
+                cluster: None,
+                environment: None,
+            })
+    }
+
+    /// Whether the namespace filter `want` (a name or a `$ref` path) selects `m`.
+    pub fn namespace_matches(&self, m: &Managed, want: &str) -> bool {
+        norm_ref(want) == m.namespace_ref || self.namespace_of(m).name == want
+    }
+    /// The tag the integrations-manager deploying into `env` runs (the `.env` one when none does).
+    pub fn manager_tag(&self, env: Option<&str>) -> &str {
+        env.and_then(|e| self.manager_tags.get(e))
+            .map(String::as_str)
+            .unwrap_or(&self.env_tag)
+    }
+
+    /// Every object of the selected integrations and namespaces.
+    pub fn deployments(
+        &self,
+        integration: Option<&str>,
+        namespace: Option<&str>,
+    ) -> Vec<Deployment> {
+        let mut out = Vec::new();
+        for i in &self.integrations {
+            if integration.is_some_and(|n| n != i.name) {
+                continue;
+            }
+            for m in &i.managed {
+                if namespace.is_some_and(|n| !self.namespace_matches(m, n)) {
+                    continue;
+                }
+                self.entry_deployments(i, m, &mut out);
+            }
+        }
+        out
+    }
+
+    fn entry_deployments(&self, i: &Integration, m: &Managed, out: &mut Vec<Deployment>) {
+        if m.cron.is_none()
+            && m.sharding
+                .as_ref()
+                .is_some_and(|sh| sh.strategy == Strategy::Other)
+        {
+            // Listed in `warnings`: its shard names are unknown.
+            return;
+        }
+        let ns = self.namespace_of(m);
+        let kind = if m.cron.is_some() {
+            ObjectKind::CronJob
+        } else if m.cache {
+            ObjectKind::StatefulSet
+        } else {
+            ObjectKind::Deployment
+        };
+        let base = format!("qontract-reconcile-{}", i.name);
+        let default_tag = m
+            .image_ref
+            .clone()
+            .unwrap_or_else(|| self.manager_tag(ns.environment.as_deref()).to_string());
+        let default_image = format!("{}:{default_tag}", self.image);
+        let make = |shard: Option<String>, pin: Option<String>| {
+            let entry_pin = pin.is_none() && m.image_ref.is_some();
+            let image = match &pin {
+                Some(tag) => format!("{}:{tag}", self.image),
+                None => default_image.clone(),
+            };
+            Deployment {
+                namespace: ns.name.clone(),
+                cluster: ns.cluster.clone(),
+                environment: ns.environment.clone(),
+                integration: i.name.clone(),
+                kind,
+                name: match &shard {
+                    Some(s) => {
+                        let mut n = String::with_capacity(base.len() + 1 + s.len());
+                        n.push_str(&base);
+                        n.push('-');
+                        n.push_str(s);
+                        n
+                    }
+                    None => base.clone(),
+                },
+                shard,
+                image,
+                pinned: pin.is_some() || entry_pin,
+                pin_ref: pin.or_else(|| m.image_ref.clone()),
+            }
+        };
+        let shards = self.shards_of(&i.name, m, false);
+        if shards.is_empty() {
+            // A cron entry, an unsharded one or a single static shard: one object.
+            let static_pin = m.sharding.as_ref().and_then(|sh| {
+                (m.cron.is_none() && sh.strategy == Strategy::Static && sh.shards <= 1)
+                    .then(|| Self::override_for(sh, None, Some(0)))
+                    .flatten()
+                    .and_then(|o| o.image_ref.clone())
+            });
+            out.push(make(None, static_pin));
+            return;
+        }
+        for s in shards {
+            out.push(make(Some(s.name), s.pinned));
+        }
+    }
+
+    /// For `plan`: per integration, the shards that move to `new_tag` and those that stay on
+    /// their own `imageRef` (a pin equal to `new_tag` counts as moving). Shard labels carry
+    /// `@<namespace>` when the integration runs in more than one namespace. With `envs`, only
+    /// the objects in namespaces of those environments (where the integrations-manager moves).
+    pub fn shard_moves(&self, new_tag: &str, envs: Option<&[String]>) -> Vec<ShardMove> {
+        let mut out = Vec::new();
+        for i in &self.integrations {
+            let mut deps = self.deployments(Some(&i.name), None);
+            if let Some(envs) = envs {
+                deps.retain(|d| d.environment.as_ref().is_some_and(|e| envs.contains(e)));
+            }
+            let many = deps.iter().any(|d| d.namespace != deps[0].namespace);
+            let mut mv = ShardMove {
+                integration: i.name.clone(),
+                moving: Vec::new(),
+                staying: Vec::new(),
+            };
+            for d in deps {
+                let mut label = d.shard.clone().unwrap_or_else(|| i.name.clone());
+                if many {
+                    label = format!("{label}@{}", d.namespace);
+                }
+                match d.pin_ref {
+                    Some(r) if !crate::util::same_commit(&r, new_tag) => {
+                        mv.staying.push(StayingShard {
+                            shard: label,
+                            image_ref: r,
+                        })
+                    }
+                    _ => mv.moving.push(label),
+                }
+            }
+            out.push(mv);
+        }
+        out
+    }
+
+    /// The pr-check runs: per integration one run with the `.env` image that leaves out the
+    /// pinned shards, and one per distinct pinned `imageRef` covering its shards.
+    pub fn pr_check(&self, integration: Option<&str>, env_image_tag: &str) -> Vec<PrCheckRun> {
+        let mut out = Vec::new();
+        for i in &self.integrations {
+            if integration.is_some_and(|n| n != i.name) {
+                continue;
+            }
+            let mut strategy = None;
+            let mut pins: BTreeMap<String, Vec<String>> = BTreeMap::new();
+            for m in &i.managed {
+                let Some(sh) = &m.sharding else { continue };
+                strategy = Some(sh.strategy);
+                for s in self.entry_shards(&i.name, m) {
+                    if let Some(r) = s.pinned {
+                        let list = pins.entry(r).or_default();
+                        if !list.contains(&s.parent) {
+                            list.push(s.parent);
+                        }
+                    }
+                }
+            }
+            let (only, exclude) = match strategy {
+                Some(Strategy::PerAwsAccount) => ("--account-name", "--exclude-accounts"),
+                Some(Strategy::PerOpenshiftCluster) => ("--cluster-name", "--exclude-cluster"),
+                Some(Strategy::PerOcmOrganization) => ("--org-id", "--exclude-org-id"),
+                _ => ("", ""),
+            };
+            let flags = |flag: &str, shards: &[String]| -> Vec<String> {
+                if flag.is_empty() {
+                    return Vec::new();
+                }
+                shards
+                    .iter()
+                    .flat_map(|s| [flag.to_string(), s.clone()])
+                    .collect()
+            };
+            let all: Vec<String> = pins.values().flatten().cloned().collect();
+            out.push(PrCheckRun {
+                name: i.name.clone(),
+                integration: i.name.clone(),
+                image: format!("{}:{env_image_tag}", self.image),
+                args: flags(exclude, &all),
+                shards: all,
+            });
+            for (r, shards) in pins {
+                out.push(PrCheckRun {
+                    name: format!("{}_override_{r}", i.name),
+                    integration: i.name.clone(),
+                    image: format!("{}:{r}", self.image),
+                    args: flags(only, &shards),
+                    shards,
+                });
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checkout::Component;
+    use crate::cluster::loader::tag_of_ref;
+    use crate::yaml::{self, Node};
+
+    fn comp() -> Component {
+        let env = "export RECONCILE_REPO=https://github.com/app-sre/qontract-reconcile\nexport RECONCILE_IMAGE=img\nexport RECONCILE_IMAGE_TAG=e0e0e0e\n";
+        crate::checkout::components_from_env(&crate::checkout::parse_env(env)).remove(0)
+    }
+
+    fn model(files: &[(&str, &str)]) -> Model {
+        let docs: Vec<(String, Node)> = files
+            .iter()
+            .map(|(p, t)| (p.to_string(), yaml::parse(t).unwrap().remove(0)))
+            .collect();
+        Model::from_docs(&comp(), &docs).unwrap()
+    }
+
+    const NS: (&str, &str) = (
+        "data/ns.yml",
+        "$schema: /openshift/namespace-1.yml\nname: ns\nenvironment: {$ref: /env.yml}\n",
+    );
+    const ENV: (&str, &str) = (
+        "data/env.yml",
+        "$schema: /app-sre/environment-1.yml\nname: production\n",
+    );
+
+    #[test]
+    fn refs_give_tags() {
+        assert_eq!(
+            tag_of_ref("f929a38e0c7b1a2d3e4f5a6b7c8d9e0f1a2b3c4d"),
+            "f929a38"
+        );
+        assert_eq!(tag_of_ref("master"), "master");
+        assert_eq!(edit_distance("ter-int-de", "ter-int-dev"), 1);
+        assert_eq!(suggest("zzz", &["terraform-resources"]), "");
+        assert_eq!(
+            suggest("app", &["app-sre", "b"]),
+            " (did you mean app-sre?)"
+        );
+    }
+
+    #[test]
+    fn org_shards_cron_and_one_static_shard() {
+        let m = model(&[
+            NS,
+            ENV,
+            (
+                "data/ocm.yml",
+                "$schema: /openshift/openshift-cluster-manager-1.yml\nname: o\norgId: AbC\n",
+            ),
+            (
+                "data/i.yml",
+                "$schema: /app-sre/integration-1.yml\nname: i\nmanaged:\n- namespace: {$ref: /ns.yml}\n  sharding:\n    strategy: per-ocm-organization\n    shardSpecOverrides:\n    - {shard: AbC, imageRef: 1234567, subSharding: {strategy: static, shards: 2}}\n",
+            ),
+            (
+                "data/c.yml",
+                "$schema: /app-sre/integration-1.yml\nname: c\nmanaged:\n- namespace: {$ref: /ns.yml}\n  spec: {cron: '* * * * *', cache: true}\n  sharding: {strategy: static, shards: 4}\n",
+            ),
+            (
+                "data/s.yml",
+                "$schema: /app-sre/integration-1.yml\nname: s\nmanaged:\n- namespace: {$ref: /ns.yml}\n  spec: {cache: true}\n  sharding: {strategy: static, shards: 1, shardSpecOverrides: [{shard: 0, imageRef: abcdef0}]}\n",
+            ),
+        ]);
+        let d: Vec<String> = m
+            .deployments(None, None)
+            .iter()
+            .map(|d| format!("{:?} {} {} {:?}", d.kind, d.name, d.image, d.environment))
+            .collect();
+        assert_eq!(
+            d,
+            [
+                "CronJob qontract-reconcile-c img:e0e0e0e Some(\"production\")",
+                "Deployment qontract-reconcile-i-abc-0 img:1234567 Some(\"production\")",
+                "Deployment qontract-reconcile-i-abc-1 img:1234567 Some(\"production\")",
+                "StatefulSet qontract-reconcile-s img:abcdef0 Some(\"production\")",
+            ]
+        );
+    }
+
+    #[test]
+    fn an_unknown_strategy_is_a_warning_with_its_line() {
+        let doc = yaml::parse("$schema: /app-sre/integration-1.yml\nname: i\nmanaged:\n- namespace: {$ref: /ns.yml}\n  sharding:\n    strategy: per-moon\n").unwrap();
+        let m = Model::from_docs(&comp(), &[("data/i.yml".to_string(), doc[0].clone())]).unwrap();
+        assert_eq!(
+            m.warnings,
+            ["data/i.yml:6: sharding strategy \"per-moon\" is not known; the objects of i in data/ns.yml are not listed"]
+        );
+        assert!(m.deployments(None, None).is_empty());
+        assert_eq!(m.integrations.len(), 1);
+    }
+}

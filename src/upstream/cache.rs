@@ -1,0 +1,471 @@
+//! The upstream's cache: a bare blobless clone under `<cache_dir>/upstreams/`, created once and
+//! fetched into when a version is not in it; resolving names and commit ids to commits.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use base64::Engine as _;
+
+use super::remote::{remote_of, with_config_env};
+use super::{Resolved, Upstream, UpstreamOptions};
+use crate::error::{Error, Result};
+use crate::redact::redact_url;
+use crate::upstream::git::Git;
+use crate::util::{create_private_dir_all, fnv, is_commit_hex, make_tree_private};
+
+/// What a commit-id prefix names in the cache.
+enum Lookup {
+    Found(String),
+    Missing,
+    Ambiguous(Vec<String>),
+}
+
+/// The upload-pack of a local upstream: git drops `-c` settings for local transports, and
+/// upload-pack refuses the blobless filter (and fetching by id) unless its configuration allows it.
+const LOCAL_UPLOAD_PACK: &str = "--upload-pack=git -c uploadpack.allowFilter=true -c uploadpack.allowAnySHA1InWant=true upload-pack";
+
+/// The mode of the cache's files (`core.sharedRepository`): the owner's alone; folders get 0700.
+const PRIVATE_MODE: &str = "0600";
+
+impl Upstream {
+    /// Opens (creating it if needed) the cache of the upstream at `url`: an https, ssh or
+    /// `git@host:path` URL, or a local path. Contacts nothing.
+    pub fn open(url: &str, opts: UpstreamOptions) -> Result<Upstream> {
+        Upstream::open_with_env(url, opts, &[])
+    }
+
+    /// Like [`Upstream::open`], with extra environment variables for every git command
+    /// (tests use it to seal git from the user's configuration).
+    pub fn open_with_env(
+        url: &str,
+        opts: UpstreamOptions,
+        env: &[(&str, &str)],
+    ) -> Result<Upstream> {
+        let url = url.trim();
+        if url.is_empty() {
+            return Err(Error::input("upstream: empty repository URL"));
+        }
+        let shown = redact_url(url);
+        let (remote, local, key, auth) = remote_of(url)?;
+        let upstreams = opts.cache_dir.join("upstreams");
+        create_private_dir_all(&upstreams)?;
+        let stem = format!("{}-{:016x}", cache_name(&key), fnv(&[&key]));
+        let path = upstreams.join(format!("{stem}.git"));
+        let label = format!("upstream {shown}");
+        let with_env = |mut git: Git| {
+            // Never fetch missing objects behind our back (a blobless cache lacks every blob).
+            git = git.with_env("GIT_NO_LAZY_FETCH", "1");
+            for (k, v) in env {
+                git = git.with_env(*k, *v);
+            }
+            git
+        };
+        let git = with_env(Git::new(&path).with_label(&label)).with_env("GIT_DIR", &path);
+        if path.join("HEAD").is_file() {
+            let configured = git.output(&["config", "--get", "remote.origin.url"])?;
+            if configured.stdout.trim() != remote {
+                git.run(&["config", "remote.origin.url", &remote])?;
+            }
+            let shared = git.output(&["config", "--get", "core.sharedRepository"])?;
+            if shared.stdout.trim() != PRIVATE_MODE {
+                // A cache made before caches were private: narrow it once.
+                git.run(&["config", "core.sharedRepository", PRIVATE_MODE])?;
+                make_tree_private(&path)?;
+            }
+        } else {
+            // Build the cache aside and rename it into place, so a concurrent run never sees half of it.
+            let tmp = upstreams.join(format!(".{stem}.tmp{}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&tmp);
+            let tmp_str = tmp.to_string_lossy().into_owned();
+            with_env(Git::new(&upstreams).with_label(&label)).run(&[
+                "init",
+                "--bare",
+                "--quiet",
+                &format!("--shared={PRIVATE_MODE}"),
+                &tmp_str,
+            ])?;
+            let tmp_git = with_env(Git::new(&tmp).with_label(&label)).with_env("GIT_DIR", &tmp);
+            tmp_git.run(&["remote", "add", "origin", &remote])?;
+            tmp_git.run(&["config", "remote.origin.tagOpt", "--tags"])?;
+            if let Err(e) = std::fs::rename(&tmp, &path) {
+                let _ = std::fs::remove_dir_all(&tmp);
+                if !path.join("HEAD").is_file() {
+                    return Err(Error::io(&path, e));
+                }
+            }
+        }
+        let mut secrets = Vec::new();
+        let mut remote_git = git.clone();
+        if let Some(auth) = auth {
+            let (key, value) = match &auth.password {
+                Some(password) => {
+                    let pair = format!("{}:{password}", auth.user);
+                    let basic = base64::engine::general_purpose::STANDARD.encode(pair);
+                    secrets.push(password.clone());
+                    secrets.push(basic.clone());
+                    ("http.extraHeader", format!("Authorization: Basic {basic}"))
+                }
+                None => ("credential.username", auth.user.clone()),
+            };
+            remote_git = with_config_env(remote_git, env, key, &value);
+        }
+        Ok(Upstream {
+            url: url.to_string(),
+            shown,
+            remote,
+            remote_git,
+            secrets,
+            local,
+            path,
+            git,
+            offline: opts.offline,
+            progress: opts.progress,
+            fetched: AtomicBool::new(false),
+        })
+    }
+
+    /// Resolves a version: `None` or `latest` (the head of the upstream's default branch), a
+    /// branch or tag name, or a commit id of 7 to 40 hex digits. Fetches only when the cache
+    /// lacks the commit.
+    pub fn resolve(&self, rev: Option<&str>) -> Result<Resolved> {
+        match rev
+            .map(str::trim)
+            .filter(|r| !r.is_empty() && *r != "latest")
+        {
+            None => self.resolve_latest(),
+            Some(r) if is_commit_hex(r) => self.resolve_id(r, 7),
+            Some(r) => self.resolve_name(r),
+        }
+    }
+
+    /// Resolves a commit id or id prefix of at least `min_len` (4 or more) hex digits: it must
+    /// name exactly one commit. Offline, a full id the cache lacks is accepted (`in_cache: false`).
+    pub fn resolve_id(&self, hex: &str, min_len: usize) -> Result<Resolved> {
+        let hex = hex.trim().to_ascii_lowercase();
+        let min_len = min_len.max(4);
+        if hex.len() < min_len || hex.len() > 40 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(Error::input(format!(
+                "{}: {hex:?} is not a commit id ({min_len} to 40 hex digits)",
+                self.label()
+            )));
+        }
+        let mut fetched = false;
+        loop {
+            match self.lookup(&hex)? {
+                Lookup::Found(id) => return Ok(resolved(id, None, true, fetched)),
+                Lookup::Ambiguous(ids) => {
+                    return Err(Error::input(format!(
+                        "{}: commit id {hex} is ambiguous: it names {}",
+                        self.label(),
+                        ids.join(", ")
+                    )))
+                }
+                Lookup::Missing if self.offline => {
+                    return if hex.len() == 40 {
+                        Ok(resolved(hex, None, false, false))
+                    } else {
+                        Err(Error::input(format!(
+                            "{}: no commit {hex} in the cache (offline: give the full 40-digit id, or go online)",
+                            self.label()
+                        )))
+                    };
+                }
+                Lookup::Missing if !fetched && !self.fetched.load(Ordering::Relaxed) => {
+                    self.fetch()?;
+                    fetched = true;
+                }
+                Lookup::Missing => {
+                    if hex.len() == 40 && self.fetch_id(&hex).is_ok() && self.has_commit(&hex)? {
+                        return Ok(resolved(hex, None, true, true));
+                    }
+                    return Err(Error::input(format!(
+                        "{}: no commit {hex} in the upstream",
+                        self.label()
+                    )));
+                }
+            }
+        }
+    }
+
+    /// Fetches all branches and tags (commits and trees only) from the upstream.
+    pub fn fetch(&self) -> Result<()> {
+        self.refuse_offline("fetch")?;
+        let mut args = vec!["fetch"];
+        if self.local.is_some() {
+            args.push(LOCAL_UPLOAD_PACK);
+        }
+        args.extend(["--filter=blob:none", "--tags", "--no-write-fetch-head"]);
+        args.push(if self.progress {
+            "--progress"
+        } else {
+            "--quiet"
+        });
+        args.push("origin");
+        self.run_remote(&args)?;
+        self.fetched.store(true, Ordering::Relaxed);
+        make_tree_private(&self.path)
+    }
+
+    pub(super) fn refuse_offline(&self, what: &str) -> Result<()> {
+        if self.offline {
+            return Err(Error::input(format!(
+                "{}: offline: cannot {what}",
+                self.label()
+            )));
+        }
+        Ok(())
+    }
+
+    fn has_commit(&self, id: &str) -> Result<bool> {
+        self.git
+            .run_ok(&["cat-file", "-e", &format!("{id}^{{commit}}")])
+    }
+
+    /// The commits of the cache whose id starts with `hex`.
+    fn lookup(&self, hex: &str) -> Result<Lookup> {
+        if hex.len() == 40 {
+            return Ok(if self.has_commit(hex)? {
+                Lookup::Found(hex.to_string())
+            } else {
+                Lookup::Missing
+            });
+        }
+        let objects = self
+            .git
+            .run(&["rev-parse", &format!("--disambiguate={hex}")])?;
+        if objects.trim().is_empty() {
+            return Ok(Lookup::Missing);
+        }
+        let typed = self.git.run_with_input(
+            &["cat-file", "--batch-check=%(objectname) %(objecttype)"],
+            objects.as_bytes(),
+        )?;
+        let mut commits: Vec<String> = typed
+            .lines()
+            .filter_map(|l| l.strip_suffix(" commit"))
+            .map(str::to_string)
+            .collect();
+        commits.sort();
+        Ok(match commits.len() {
+            0 => Lookup::Missing,
+            1 => Lookup::Found(commits.remove(0)),
+            _ => Lookup::Ambiguous(commits),
+        })
+    }
+
+    /// Fetches one commit by id (servers that allow it), for commits no branch or tag reaches.
+    fn fetch_id(&self, id: &str) -> Result<()> {
+        self.refuse_offline("fetch")?;
+        let mut args = vec!["fetch"];
+        if self.local.is_some() {
+            args.push(LOCAL_UPLOAD_PACK);
+        }
+        args.extend([
+            "--filter=blob:none",
+            "--no-tags",
+            "--no-write-fetch-head",
+            "--quiet",
+            "origin",
+            id,
+        ]);
+        self.run_remote(&args)?;
+        make_tree_private(&self.path)
+    }
+
+    fn resolve_latest(&self) -> Result<Resolved> {
+        if self.offline {
+            let head = self
+                .git
+                .output(&["symbolic-ref", "--quiet", "refs/remotes/origin/HEAD"])?;
+            let branch = head
+                .stdout
+                .trim()
+                .strip_prefix("refs/remotes/origin/")
+                .map(str::to_string);
+            let id = self.git.output(&[
+                "rev-parse",
+                "--verify",
+                "--quiet",
+                "refs/remotes/origin/HEAD^{commit}",
+            ])?;
+            return match (head.success, branch, id.success) {
+                (true, Some(branch), true) => Ok(resolved(
+                    id.stdout.trim().to_string(),
+                    Some(branch),
+                    true,
+                    false,
+                )),
+                _ => Err(Error::input(format!(
+                    "{}: default branch unknown: offline, and the cache has not recorded it",
+                    self.label()
+                ))),
+            };
+        }
+        let out = self.run_remote(&["ls-remote", "--symref", "origin", "HEAD"])?;
+        let mut branch = None;
+        let mut id = None;
+        for line in out.lines() {
+            let Some((left, "HEAD")) = line.split_once('\t') else {
+                continue;
+            };
+            if let Some(r) = left.strip_prefix("ref: ") {
+                branch = r.strip_prefix("refs/heads/").map(str::to_string);
+            } else if is_full_id(left) {
+                id = Some(left.to_ascii_lowercase());
+            }
+        }
+        let Some(id) = id else {
+            return Err(Error::input(format!(
+                "{}: default branch unknown: {}",
+                self.label(),
+                match &branch {
+                    Some(b) => format!("HEAD names branch {b}, which does not exist"),
+                    None => "the repository is empty or does not say what HEAD is".to_string(),
+                }
+            )));
+        };
+        let fetched = self.ensure_commit(&id)?;
+        if let Some(b) = &branch {
+            let tracking = format!("refs/remotes/origin/{b}");
+            if !fetched {
+                self.git.run(&["update-ref", &tracking, &id])?;
+            }
+            self.git
+                .run(&["symbolic-ref", "refs/remotes/origin/HEAD", &tracking])?;
+        }
+        Ok(resolved(id, branch, true, fetched))
+    }
+
+    fn resolve_name(&self, name: &str) -> Result<Resolved> {
+        if name.starts_with('-') || name.contains(|c: char| c.is_whitespace() || c.is_control()) {
+            return Err(Error::input(format!(
+                "{}: {name:?} is not a branch, tag or commit id",
+                self.label()
+            )));
+        }
+        let tag = format!("refs/tags/{name}");
+        let head = format!("refs/heads/{name}");
+        if self.offline {
+            let id = self.git.output(&[
+                "rev-parse",
+                "--verify",
+                "--quiet",
+                &format!("{tag}^{{commit}}"),
+            ])?;
+            if id.success {
+                return Ok(resolved(
+                    id.stdout.trim().to_string(),
+                    Some(name.to_string()),
+                    true,
+                    false,
+                ));
+            }
+            return Err(Error::input(format!(
+                "{}: offline: cannot resolve {name} (a branch moves: only tags and commit ids resolve offline)",
+                self.label()
+            )));
+        }
+        let out = self.run_remote(&["ls-remote", "origin", &tag, &head])?;
+        let refs: Vec<(&str, &str)> = out
+            .lines()
+            .filter_map(|l| l.split_once('\t'))
+            .filter(|(_, r)| *r == tag || *r == head)
+            .collect();
+        // Like git, a tag wins over a branch of the same name.
+        let Some((id, r)) = refs
+            .iter()
+            .find(|(_, r)| *r == tag)
+            .or_else(|| refs.first())
+            .copied()
+        else {
+            return Err(Error::input(format!(
+                "{}: no branch, tag or commit {name}",
+                self.label()
+            )));
+        };
+        if !is_full_id(id) {
+            return Err(Error::external(format!(
+                "{}: git ls-remote printed {id:?} for {r}",
+                self.label()
+            )));
+        }
+        let fetched = self.ensure_commit(id)?;
+        let peeled = self.git.output(&[
+            "rev-parse",
+            "--verify",
+            "--quiet",
+            &format!("{id}^{{commit}}"),
+        ])?;
+        if !peeled.success {
+            return Err(Error::input(format!(
+                "{}: {r} does not name a commit",
+                self.label()
+            )));
+        }
+        let commit = peeled.stdout.trim().to_string();
+        if r == head && !fetched {
+            self.git.run(&[
+                "update-ref",
+                &format!("refs/remotes/origin/{name}"),
+                &commit,
+            ])?;
+        }
+        Ok(resolved(commit, Some(name.to_string()), true, fetched))
+    }
+
+    /// Makes sure the object `id` (a commit or a tag) is in the cache; returns whether it fetched.
+    fn ensure_commit(&self, id: &str) -> Result<bool> {
+        if self.git.run_ok(&["cat-file", "-e", id])? {
+            return Ok(false);
+        }
+        self.fetch()?;
+        if self.git.run_ok(&["cat-file", "-e", id])? {
+            return Ok(true);
+        }
+        Err(Error::external(format!(
+            "{}: the upstream advertised {} but the fetch did not bring it",
+            self.label(),
+            &id[..7.min(id.len())]
+        )))
+    }
+}
+
+fn resolved(id: String, name: Option<String>, in_cache: bool, fetched: bool) -> Resolved {
+    Resolved {
+        short: id.get(..7).unwrap_or(&id).to_string(),
+        id,
+        name,
+        in_cache,
+        fetched,
+    }
+}
+
+fn is_full_id(s: &str) -> bool {
+    s.len() == 40 && s.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// The last path segment of a URL (its query and fragment left out: they may hold secrets),
+/// reduced to `[A-Za-z0-9._-]`.
+pub(super) fn cache_name(key: &str) -> String {
+    let path = key.split(['?', '#']).next().unwrap_or_default();
+    let last = path
+        .rsplit(['/', ':'])
+        .find(|s| !s.is_empty())
+        .unwrap_or("");
+    let name: String = last
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
+                c
+            } else {
+                '-'
+            }
+        })
+        .take(64)
+        .collect();
+    let name = name.trim_start_matches('.');
+    if name.is_empty() {
+        "repo".to_string()
+    } else {
+        name.to_string()
+    }
+}
