@@ -12,7 +12,6 @@ pub mod style;
 pub use quote::{plain_is_not_string, reads_as_number};
 pub use style::Style;
 
-
 /// A syntax error at a line and column (both 1-based).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SyntaxError {

@@ -72,7 +72,9 @@ impl Route {
         fn walk<'a>(n: &'a Node, at: usize, steps: &mut Vec<Step>, best: &mut Best<'a>) {
             match &n.kind {
                 NodeKind::Scalar(..) => {
-                    let better = best.as_ref().is_none_or(|(_, b)| n.span.start >= b.span.start);
+                    let better = best
+                        .as_ref()
+                        .is_none_or(|(_, b)| n.span.start >= b.span.start);
                     if n.span.start <= at && at <= n.span.end && better {
                         *best = Some((steps.clone(), n));
                     }
@@ -193,7 +195,10 @@ impl Value {
             }
             Value::Seq(items) => {
                 let d = k + if layout.indented_seqs { layout.unit } else { 0 };
-                items.iter().map(|i| i.block_item(d, d + 2, layout)).collect()
+                items
+                    .iter()
+                    .map(|i| i.block_item(d, d + 2, layout))
+                    .collect()
             }
             _ => self.after_key(k, layout),
         }
@@ -394,7 +399,10 @@ fn apply_one(text: &str, docs: &[Node], op: &Op, layout: Layout) -> Result<Patch
         (Op::Append { items, .. }, Some(n)) => {
             let old = node.items().len();
             n.items().len() == old + items.len()
-                && items.iter().zip(&n.items()[old..]).all(|(v, i)| v.matches(i))
+                && items
+                    .iter()
+                    .zip(&n.items()[old..])
+                    .all(|(v, i)| v.matches(i))
         }
         (Op::RemovePair { .. }, Some(n)) => n.pairs().len() + 1 == node.pairs().len(),
         (Op::RemoveItem { .. }, Some(n)) => n.items().len() + 1 == node.items().len(),
@@ -465,7 +473,10 @@ fn spans(
             }
         }
         Op::RemovePair { key, .. } => {
-            let p = node.pairs().iter().position(|(k, _)| k.as_str() == Some(key));
+            let p = node
+                .pairs()
+                .iter()
+                .position(|(k, _)| k.as_str() == Some(key));
             one(p.and_then(|p| remove_pair(text, node, p)), String::new())
         }
         Op::RemoveItem { index, .. } => one(remove_item(text, node, *index), String::new()),
