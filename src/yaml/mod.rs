@@ -7,6 +7,7 @@ use saphyr_parser::{Event, Marker, Parser};
 
 pub mod patch;
 pub mod quote;
+pub mod route;
 pub mod style;
 
 pub use quote::{plain_is_not_string, reads_as_number};

@@ -10,129 +10,7 @@ use super::quote::{fits_in_quotes, plain_ok, plain_or_single};
 use super::style::{col, content_end, dash_col, flow_end, is_flow, line_end, line_start, Layout};
 use super::{parse, plain_is_not_string, same_but, value_span, Node, NodeKind, Style};
 
-/// A step of a [`Route`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Step {
-    /// The value under a key of a mapping (the last pair with that key, as readers take it).
-    Key(String),
-    /// An item of a sequence.
-    Item(usize),
-    /// The key of the n-th pair of a mapping.
-    PairKey(usize),
-    /// The value of the n-th pair of a mapping.
-    PairValue(usize),
-}
-
-/// The way from a document to one of its nodes.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Route {
-    /// The document, by its index in the file.
-    pub doc: usize,
-    pub steps: Vec<Step>,
-}
-
-impl Route {
-    /// The root of document `doc`.
-    pub fn doc(doc: usize) -> Route {
-        Route {
-            doc,
-            steps: Vec::new(),
-        }
-    }
-
-    /// The value under `key` of the mapping this route leads to.
-    pub fn key(mut self, key: &str) -> Route {
-        self.steps.push(Step::Key(key.to_string()));
-        self
-    }
-
-    /// Item `i` of the sequence this route leads to.
-    pub fn item(mut self, i: usize) -> Route {
-        self.steps.push(Step::Item(i));
-        self
-    }
-
-    /// The node the route leads to.
-    pub fn resolve<'a>(&self, docs: &'a [Node]) -> Option<&'a Node> {
-        let mut n = docs.get(self.doc)?;
-        for s in &self.steps {
-            n = match s {
-                Step::Key(k) => n.get(k)?,
-                Step::Item(i) => n.items().get(*i)?,
-                Step::PairKey(i) => &n.pairs().get(*i)?.0,
-                Step::PairValue(i) => &n.pairs().get(*i)?.1,
-            };
-        }
-        Some(n)
-    }
-
-    /// The route of the scalar whose bytes hold `offset` (the one starting last when the
-    /// parser's spans of two overlap), and the scalar.
-    pub fn to_scalar(docs: &[Node], offset: usize) -> Option<(Route, &Node)> {
-        fn walk<'a>(n: &'a Node, at: usize, steps: &mut Vec<Step>, best: &mut Best<'a>) {
-            match &n.kind {
-                NodeKind::Scalar(..) => {
-                    let better = best
-                        .as_ref()
-                        .is_none_or(|(_, b)| n.span.start >= b.span.start);
-                    if n.span.start <= at && at <= n.span.end && better {
-                        *best = Some((steps.clone(), n));
-                    }
-                }
-                NodeKind::Map(pairs) => {
-                    for (i, (k, v)) in pairs.iter().enumerate() {
-                        for (step, node) in [(Step::PairKey(i), k), (Step::PairValue(i), v)] {
-                            steps.push(step);
-                            walk(node, at, steps, best);
-                            steps.pop();
-                        }
-                    }
-                }
-                NodeKind::Seq(items) => {
-                    for (i, item) in items.iter().enumerate() {
-                        steps.push(Step::Item(i));
-                        walk(item, at, steps, best);
-                        steps.pop();
-                    }
-                }
-                NodeKind::Alias => {}
-            }
-        }
-        type Best<'a> = Option<(Vec<Step>, &'a Node)>;
-        for (doc, d) in docs.iter().enumerate() {
-            if !(d.span.start <= offset && offset <= d.span.end) {
-                continue;
-            }
-            let mut best = None;
-            walk(d, offset, &mut Vec::new(), &mut best);
-            if let Some((steps, n)) = best {
-                return Some((Route { doc, steps }, n));
-            }
-        }
-        None
-    }
-}
-
-impl std::fmt::Display for Route {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        if self.doc > 0 {
-            write!(f, "document {}: ", self.doc + 1)?;
-        }
-        if self.steps.is_empty() {
-            return f.write_str("the document");
-        }
-        for (i, s) in self.steps.iter().enumerate() {
-            let dot = if i == 0 { "" } else { "." };
-            match s {
-                Step::Key(k) => write!(f, "{dot}{k}")?,
-                Step::Item(n) => write!(f, "[{n}]")?,
-                Step::PairKey(n) => write!(f, "{dot}<key {n}>")?,
-                Step::PairValue(n) => write!(f, "{dot}<value {n}>")?,
-            }
-        }
-        Ok(())
-    }
-}
+pub use super::route::{Route, Step};
 
 /// A value to write.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -255,6 +133,9 @@ fn block_pairs(pairs: &[(String, Value)], k: usize, layout: Layout) -> String {
     out
 }
 
+/// A range of the text and what replaces it.
+pub type Splice = (Range<usize>, String);
+
 /// One operation of a patch.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Op {
@@ -320,8 +201,8 @@ pub struct Patched {
 }
 
 /// Replaces byte ranges (which must not overlap) with new bytes.
-pub fn splice(bytes: &[u8], edits: &[(Range<usize>, String)]) -> Result<Vec<u8>, PatchError> {
-    let mut sorted: Vec<&(Range<usize>, String)> = edits.iter().collect();
+pub fn splice(bytes: &[u8], edits: &[Splice]) -> Result<Vec<u8>, PatchError> {
+    let mut sorted: Vec<&Splice> = edits.iter().collect();
     sorted.sort_by_key(|(r, _)| r.start);
     let mut out = Vec::with_capacity(bytes.len() + 16);
     let mut at = 0;
@@ -420,12 +301,7 @@ fn apply_one(text: &str, docs: &[Node], op: &Op, layout: Layout) -> Result<Patch
 }
 
 /// The splices of one operation on `node` (the node its route leads to).
-fn spans(
-    text: &str,
-    node: &Node,
-    op: &Op,
-    layout: Layout,
-) -> Result<Vec<(Range<usize>, String)>, PatchError> {
+fn spans(text: &str, node: &Node, op: &Op, layout: Layout) -> Result<Vec<Splice>, PatchError> {
     let not = |what: &str| PatchError(format!("{} is not {what}", op.route()));
     let one = |r: Option<Range<usize>>, s: String| r.map(|r| vec![(r, s)]);
     let out = match op {
@@ -499,7 +375,7 @@ fn add_pair(
     key: &str,
     value: &Value,
     layout: Layout,
-) -> Result<Option<Vec<(Range<usize>, String)>>, PatchError> {
+) -> Result<Option<Vec<Splice>>, PatchError> {
     let NodeKind::Map(pairs) = &m.kind else {
         return Err(PatchError(format!("no mapping to add {key} to")));
     };
@@ -538,7 +414,7 @@ fn add_pair(
 }
 
 /// An insertion of whole lines after the line of `pos`.
-fn insert_lines(text: &str, pos: usize, lines: String) -> (Range<usize>, String) {
+fn insert_lines(text: &str, pos: usize, lines: String) -> Splice {
     let at = line_end(text, pos);
     if at == text.len() && !text.ends_with('\n') {
         (at..at, format!("\n{}", lines.trim_end_matches('\n')))
@@ -602,4 +478,273 @@ fn remove_item(text: &str, s: &Node, i: usize) -> Option<Range<usize>> {
     }
     let prev = items.get(i.checked_sub(1)?)?;
     Some(content_end(text, prev)..content_end(text, item))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A route written as `a.b[1].c` (empty: the document).
+    fn at(path: &str) -> Route {
+        let mut r = Route::doc(0);
+        for part in path.split('.').filter(|p| !p.is_empty()) {
+            let (key, rest) = part.split_once('[').unwrap_or((part, ""));
+            if !key.is_empty() {
+                r = r.key(key);
+            }
+            for i in rest.split('[').filter(|i| !i.is_empty()) {
+                r = r.item(i.trim_end_matches(']').parse().unwrap());
+            }
+        }
+        r
+    }
+
+    fn set(path: &str, value: &str, quote: char) -> Op {
+        Op::SetScalar {
+            route: at(path),
+            value: value.into(),
+            quote,
+        }
+    }
+
+    fn add(path: &str, key: &str, value: Value) -> Op {
+        Op::AddPair {
+            route: at(path),
+            key: key.into(),
+            value,
+        }
+    }
+
+    fn append(path: &str, items: Vec<Value>) -> Op {
+        Op::Append {
+            route: at(path),
+            items,
+        }
+    }
+
+    fn remove_key(path: &str, key: &str) -> Op {
+        Op::RemovePair {
+            route: at(path),
+            key: key.into(),
+        }
+    }
+
+    fn remove_at(path: &str, index: usize) -> Op {
+        Op::RemoveItem {
+            route: at(path),
+            index,
+        }
+    }
+
+    fn s(v: &str) -> Value {
+        Value::Str(v.into())
+    }
+
+    fn map(pairs: &[(&str, Value)]) -> Value {
+        Value::Map(
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.clone()))
+                .collect(),
+        )
+    }
+
+    fn run(text: &str, ops: &[Op]) -> Result<String, PatchError> {
+        let docs = parse(text).unwrap();
+        apply(text, &docs, ops).map(|p| p.text)
+    }
+
+    #[test]
+    fn operations_write_in_the_style_of_the_file() {
+        let item = map(&[
+            ("shard", Value::Raw("/c.yml".into())),
+            ("imageRef", s("abc1234")),
+        ]);
+        let by_ref = map(&[
+            ("shard", map(&[("$ref", Value::Raw("/c.yml".into()))])),
+            ("imageRef", s("0373973")),
+        ]);
+        let table: Vec<(&str, &str, Vec<Op>, &str)> = vec![
+            // set a scalar
+            ("plain stays plain", "a: 1234567 # c\n", vec![set("a", "abcdef0", '\'')], "a: abcdef0 # c\n"),
+            ("quotes are kept", "a: \"1234567\"\n", vec![set("a", "6412849", '\'')], "a: \"6412849\"\n"),
+            ("a number is quoted", "a: abcdef0\n", vec![set("a", "6412849", '"')], "a: \"6412849\"\n"),
+            ("single quotes double", "a: x\n", vec![set("a", "it's: y", '\'')], "a: 'it''s: y'\n"),
+            ("flow scalar", "{a: [x, y]}", vec![set("a[1]", "true", '\'')], "{a: [x, 'true']}"),
+            ("crlf", "a:\r\n  b: x\r\n", vec![set("a.b", "z", '\'')], "a:\r\n  b: z\r\n"),
+            // rewrite part of a scalar
+            (
+                "image tag",
+                "image: 'q.io/r:1234567'\n",
+                vec![Op::Rewrite { route: at("image"), at: 7..14, with: "abcdef0".into() }],
+                "image: 'q.io/r:abcdef0'\n",
+            ),
+            // add a pair
+            ("block pair", "a:\n  b: 1\nc: 2\n", vec![add("a", "k", s("v"))], "a:\n  b: 1\n  k: v\nc: 2\n"),
+            ("no final newline", "a:\n  b: 1", vec![add("a", "k", s("v"))], "a:\n  b: 1\n  k: v"),
+            ("flow pair", "a: {b: 1} # c\n", vec![add("a", "k", s("0o17"))], "a: {b: 1, k: '0o17'} # c\n"),
+            ("empty flow map", "a: {}\n", vec![add("a", "k", s("v"))], "a: {k: v}\n"),
+            (
+                "block sequence value, four spaces, indented",
+                "x:\n    y:\n        - 1\na:\n    b: 1\n",
+                vec![add("a", "list", Value::Seq(vec![by_ref.clone()]))],
+                "x:\n    y:\n        - 1\na:\n    b: 1\n    list:\n        - shard:\n              $ref: /c.yml\n          imageRef: '0373973'\n",
+            ),
+            (
+                "a null value is filled",
+                "a:\n  list: null # none\n  b: 1\n",
+                vec![add("a", "list", Value::Seq(vec![item.clone()]))],
+                "a:\n  list: # none\n  - shard: /c.yml\n    imageRef: abc1234\n  b: 1\n",
+            ),
+            (
+                "an empty value is filled",
+                "a:\n  list:\n",
+                vec![add("a", "list", Value::Seq(vec![item.clone()]))],
+                "a:\n  list:\n  - shard: /c.yml\n    imageRef: abc1234\n",
+            ),
+            (
+                "flow sequence value",
+                "a: {b: 1}\n",
+                vec![add("a", "list", Value::Seq(vec![item.clone()]))],
+                "a: {b: 1, list: [{shard: /c.yml, imageRef: abc1234}]}\n",
+            ),
+            // append items
+            (
+                "block items take the first item's columns",
+                "l:\n  -   k: 1\n      j: 2\n",
+                vec![append("l", vec![item.clone()])],
+                "l:\n  -   k: 1\n      j: 2\n  -   shard: /c.yml\n      imageRef: abc1234\n",
+            ),
+            ("flow items", "l: [a]\n", vec![append("l", vec![s("b"), s("c d")])], "l: [a, b, c d]\n"),
+            ("empty flow sequence, a 1.1 bool", "l: []\n", vec![append("l", vec![s("y")])], "l: ['y']\n"),
+            // remove a pair
+            ("block pair and its line", "a: 1\nb: 2 # c\nc: 3\n", vec![remove_key("", "b")], "a: 1\nc: 3\n"),
+            ("first flow pair", "{a: 1, b: 2}", vec![remove_key("", "a")], "{b: 2}"),
+            ("last flow pair", "{a: 1, b: 2}", vec![remove_key("", "b")], "{a: 1}"),
+            // remove an item
+            ("block item and its lines", "l:\n- k: 1\n  j: 2\n- k: 3\n", vec![remove_at("l", 0)], "l:\n- k: 3\n"),
+            ("flow item", "l: [x, y, z]\n", vec![remove_at("l", 1)], "l: [x, z]\n"),
+            (
+                "flow items from the last",
+                "l: [x, y, z]\n",
+                vec![remove_at("l", 2), remove_at("l", 1)],
+                "l: [x]\n",
+            ),
+            // each operation sees the document as the one before left it
+            (
+                "a pair added to the last item, then an item appended",
+                "l:\n- k: 1\n",
+                vec![add("l[0]", "j", s("2")), append("l", vec![map(&[("k", s("3"))])])],
+                "l:\n- k: 1\n  j: '2'\n- k: '3'\n",
+            ),
+            (
+                "a longer value, then an edit after it",
+                "a: x\nb: y\n",
+                vec![set("a", "1.5", '\''), set("b", "z", '\'')],
+                "a: '1.5'\nb: z\n",
+            ),
+            (
+                "second document",
+                "a: 1\n---\na: 2\n",
+                vec![Op::SetScalar { route: Route::doc(1).key("a"), value: "x".into(), quote: '\'' }],
+                "a: 1\n---\na: x\n",
+            ),
+        ];
+        for (name, before, ops, after) in table {
+            assert_eq!(run(before, &ops).as_deref(), Ok(after), "{name}");
+        }
+    }
+
+    #[test]
+    fn operations_that_cannot_apply_are_refused() {
+        let table: Vec<(&str, &str, Op, &str)> = vec![
+            ("no node", "a: 1\n", set("b", "x", '\''), "nothing at b"),
+            (
+                "not a sequence",
+                "a: 1\n",
+                append("a", vec![s("x")]),
+                "a is not a sequence",
+            ),
+            (
+                "not a scalar",
+                "a: [1]\n",
+                set("a", "x", '\''),
+                "a is not a scalar",
+            ),
+            (
+                "key there",
+                "a: {b: [1]}\n",
+                add("a", "b", s("x")),
+                "b is there already",
+            ),
+            (
+                "no such pair",
+                "a: 1\n",
+                remove_key("", "b"),
+                "cannot edit the document",
+            ),
+            (
+                "no such item",
+                "l: [x]\n",
+                remove_at("l", 3),
+                "cannot edit l",
+            ),
+            (
+                "the only flow pair",
+                "a: {b: 1}\n",
+                remove_key("a", "b"),
+                "cannot edit a",
+            ),
+            (
+                "a block value in a flow mapping does not parse",
+                "a: {b: 1}\n",
+                Op::Rewrite {
+                    route: at("a.b"),
+                    at: 0..1,
+                    with: "[".into(),
+                },
+                "YAML syntax error",
+            ),
+        ];
+        for (name, before, op, why) in table {
+            let err = run(before, &[op]).unwrap_err();
+            assert!(err.0.contains(why), "{name}: {err}");
+        }
+    }
+
+    #[test]
+    fn a_set_that_would_not_read_back_is_refused() {
+        // The scalar keeps its plain style only when the value reads back as itself.
+        let err = run(
+            "a: x\n",
+            &[Op::Rewrite {
+                route: at("a"),
+                at: 0..1,
+                with: "x # y".into(),
+            }],
+        );
+        assert!(err.is_err());
+        assert_eq!(
+            splice(b"abc", &[(1..2, "X".into()), (1..3, "Y".into())])
+                .unwrap_err()
+                .0,
+            "overlapping or out-of-range edit at byte 1"
+        );
+    }
+
+    #[test]
+    fn routes_find_the_scalar_at_an_offset() {
+        let t = "a:\n  - k: 'v'\n    j: [x, y]\n";
+        let docs = parse(t).unwrap();
+        let (r, n) = Route::to_scalar(&docs, t.find("y]").unwrap()).unwrap();
+        assert_eq!(n.as_str(), Some("y"));
+        assert_eq!(r.to_string(), "<value 0>[0].<value 1>[1]");
+        assert_eq!(
+            r.resolve(&docs).map(|n| n.span.clone()),
+            Some(n.span.clone())
+        );
+        let (_, n) = Route::to_scalar(&docs, t.find('v').unwrap()).unwrap();
+        assert_eq!(n.as_str(), Some("v"));
+        assert_eq!(at("a[0].k").to_string(), "a[0].k");
+    }
 }
