@@ -564,6 +564,7 @@ mod tests {
             ("shard", map(&[("$ref", Value::Raw("/c.yml".into()))])),
             ("imageRef", s("0373973")),
         ]);
+        let add_list = add("a", "list", Value::Seq(vec![item.clone()]));
         let table: Vec<(&str, &str, Vec<Op>, &str)> = vec![
             // set a scalar
             ("plain stays plain", "a: 1234567 # c\n", vec![set("a", "abcdef0", '\'')], "a: abcdef0 # c\n"),
@@ -590,24 +591,12 @@ mod tests {
                 vec![add("a", "list", Value::Seq(vec![by_ref.clone()]))],
                 "x:\n    y:\n        - 1\na:\n    b: 1\n    list:\n        - shard:\n              $ref: /c.yml\n          imageRef: '0373973'\n",
             ),
-            (
-                "a null value is filled",
-                "a:\n  list: null # none\n  b: 1\n",
-                vec![add("a", "list", Value::Seq(vec![item.clone()]))],
-                "a:\n  list: # none\n  - shard: /c.yml\n    imageRef: abc1234\n  b: 1\n",
-            ),
-            (
-                "an empty value is filled",
-                "a:\n  list:\n",
-                vec![add("a", "list", Value::Seq(vec![item.clone()]))],
-                "a:\n  list:\n  - shard: /c.yml\n    imageRef: abc1234\n",
-            ),
-            (
-                "flow sequence value",
-                "a: {b: 1}\n",
-                vec![add("a", "list", Value::Seq(vec![item.clone()]))],
-                "a: {b: 1, list: [{shard: /c.yml, imageRef: abc1234}]}\n",
-            ),
+            ("a null value is filled", "a:\n  list: null # none\n  b: 1\n", vec![add_list.clone()],
+                "a:\n  list: # none\n  - shard: /c.yml\n    imageRef: abc1234\n  b: 1\n"),
+            ("an empty value is filled", "a:\n  list:\n", vec![add_list.clone()],
+                "a:\n  list:\n  - shard: /c.yml\n    imageRef: abc1234\n"),
+            ("flow sequence value", "a: {b: 1}\n", vec![add_list.clone()],
+                "a: {b: 1, list: [{shard: /c.yml, imageRef: abc1234}]}\n"),
             // append items
             (
                 "block items take the first item's columns",
