@@ -7,7 +7,8 @@ use std::ops::Range;
 use crate::checkout::{components_from_env, parse_env, Component, ENV_FILE};
 use crate::error::{Error, Result};
 use crate::locations::{self, Kind, Location, Reading, Refs};
-use crate::yaml::{self, Style};
+use crate::yaml::patch::{self, Op, Patched, Route};
+use crate::yaml::{self, quote, Style};
 
 /// One replacement of a version token.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -26,27 +27,6 @@ pub struct Edit {
     pub quoted: Option<char>,
     #[serde(skip)]
     pub span: Range<usize>,
-}
-
-/// Replaces byte ranges (which must not overlap) with new bytes.
-pub fn splice(bytes: &[u8], edits: &[(Range<usize>, String)]) -> Result<Vec<u8>> {
-    let mut sorted: Vec<&(Range<usize>, String)> = edits.iter().collect();
-    sorted.sort_by_key(|(r, _)| r.start);
-    let mut out = Vec::with_capacity(bytes.len() + 16);
-    let mut at = 0;
-    for (r, new) in sorted {
-        if r.start < at || r.end > bytes.len() || r.start > r.end {
-            return Err(Error::input(format!(
-                "overlapping or out-of-range edit at byte {}",
-                r.start
-            )));
-        }
-        out.extend_from_slice(&bytes[at..r.start]);
-        out.extend_from_slice(new.as_bytes());
-        at = r.end;
-    }
-    out.extend_from_slice(&bytes[at..]);
-    Ok(out)
 }
 
 /// The token a location gets: as many characters of `to` as it holds now.
@@ -121,19 +101,79 @@ pub fn edit_file(
         return Ok((new, edits));
     }
     let reading = locations::read_file(path, text).map_err(|p| Error::input(p.to_string()))?;
-    let quote = preferred_quote(text, &reading);
+    let q = preferred_quote(text, &reading);
     let edits: Vec<Edit> = locs
         .iter()
         .map(|l| {
             let needs_quotes = l.style == Style::Plain
                 && l.kind != Kind::ImageRef
-                && yaml::plain_is_not_string(&new_token(&l.value, to));
-            edit(l, needs_quotes.then_some(quote))
+                && !quote::plain_ok(&new_token(&l.value, to));
+            edit(l, needs_quotes.then_some(q))
         })
         .collect();
-    let new = splice(bytes, &spans(&edits))?;
-    verify_yaml(path, text, &reading, &new, component, locs, &edits, refs)?;
+    let (new, new_reading) = match &reading {
+        Reading::Yaml(docs) => {
+            let ops = edits
+                .iter()
+                .map(|e| op(text, docs, e, q))
+                .collect::<Option<Vec<Op>>>()
+                .ok_or_else(|| not_as_intended(path, "a location is not a scalar"))?;
+            let Patched { text, docs } = patch::apply(text, docs, &ops)
+                .map_err(|e| not_as_intended(path, &e.to_string()))?;
+            (text.into_bytes(), Reading::Yaml(docs))
+        }
+        Reading::Lines => {
+            let new = splice(bytes, &spans(&edits))?;
+            let new_text =
+                std::str::from_utf8(&new).map_err(|_| not_as_intended(path, "not UTF-8"))?;
+            let r = locations::read_file(path, new_text)
+                .map_err(|p| not_as_intended(path, &p.message))?;
+            (new, r)
+        }
+    };
+    verify_yaml(
+        path,
+        text,
+        &reading,
+        &new,
+        &new_reading,
+        component,
+        locs,
+        &edits,
+        refs,
+    )?;
     Ok((new, edits))
+}
+
+/// Replaces byte ranges (which must not overlap) with new bytes.
+pub fn splice(bytes: &[u8], edits: &[(Range<usize>, String)]) -> Result<Vec<u8>> {
+    patch::splice(bytes, edits).map_err(|e| Error::input(e.to_string()))
+}
+
+/// The operation of one edit of a parsed file: the location's scalar gets the new token (quoted
+/// when it would read otherwise), or, for an image reference, its tag.
+fn op(text: &str, docs: &[yaml::Node], e: &Edit, q: char) -> Option<Op> {
+    let (route, node) = Route::to_scalar(docs, e.span.start)?;
+    if e.kind == Kind::ImageRef {
+        let value = yaml::value_span(text, node)?;
+        let at = e.span.start.checked_sub(value.start)?..e.span.end.checked_sub(value.start)?;
+        return Some(Op::Rewrite {
+            route,
+            at,
+            with: e.new.clone(),
+        });
+    }
+    Some(Op::SetScalar {
+        route,
+        value: e.new.clone(),
+        quote: q,
+    })
+}
+
+fn not_as_intended(path: &str, why: &str) -> Error {
+    Error::input(format!(
+        "{path}: the edited file would not read as intended ({why}); nothing written"
+    ))
 }
 
 /// The replacement of each edit: the new token, in its quotes when it gained some.
@@ -179,24 +219,17 @@ fn verify_yaml(
     old_text: &str,
     old_reading: &Reading,
     new: &[u8],
+    new_reading: &Reading,
     c: &Component,
     locs: &[&Location],
     edits: &[Edit],
     refs: &Refs,
 ) -> Result<()> {
-    let fail = |why: String| {
-        Err(Error::input(format!(
-            "{path}: the edited file would not read as intended ({why}); nothing written"
-        )))
-    };
+    let fail = |why: String| Err(not_as_intended(path, &why));
     let Ok(new_text) = std::str::from_utf8(new) else {
         return fail("not UTF-8".into());
     };
-    let new_reading = match locations::read_file(path, new_text) {
-        Ok(r) => r,
-        Err(p) => return fail(p.message),
-    };
-    match (old_reading, &new_reading) {
+    match (old_reading, new_reading) {
         (Reading::Yaml(a), Reading::Yaml(b)) => {
             let changed: Vec<usize> = edits.iter().map(|e| e.span.start).collect();
             if !yaml::same_but(a, b, &changed) {
@@ -211,7 +244,7 @@ fn verify_yaml(
         _ => return fail("it no longer parses the same way".into()),
     }
     let after: HashMap<String, Location> =
-        locations::find_in_text(path, new_text, &new_reading, c, refs)
+        locations::find_in_text(path, new_text, new_reading, c, refs)
             .into_iter()
             .map(|l| (l.id.clone(), l))
             .collect();
