@@ -4,7 +4,7 @@ use std::path::Path;
 use std::time::Instant;
 
 use qr_promote::checkout::Checkout;
-use qr_promote::model::Model;
+use qr_promote::cluster::model::Model;
 
 const ACCOUNTS: usize = 2000;
 const CLUSTERS: usize = 300;

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use qr_promote::changes::{render_text, ChangeReport};
+use qr_promote::upstream::changes::{render_text, ChangeReport};
 use qr_promote::upstream::{Upstream, UpstreamOptions};
 
 fn main() -> std::process::ExitCode {

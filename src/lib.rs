@@ -6,11 +6,9 @@ pub mod checkout;
 pub mod cli;
 pub mod cluster;
 pub mod discovery;
-pub mod edit;
 pub mod error;
 pub mod http;
 pub mod mr;
-pub mod pin;
 pub mod promote;
 pub mod redact;
 pub mod registry;
@@ -20,10 +18,3 @@ pub mod util;
 pub mod yaml;
 
 pub use error::{Error, Result};
-
-// Paths of modules that moved, kept while their callers move over.
-pub use cluster::model;
-pub use discovery::locations;
-pub use discovery::walk as scan;
-pub use promote::plan;
-pub use upstream::{changes, git};

@@ -174,16 +174,22 @@ pub fn make_tree_private(dir: &std::path::Path) -> crate::Result<()> {
     Ok(())
 }
 
+/// The first seven characters of a commit id: how ids are shown and written in subjects,
+/// branch names and 7-character locations.
+pub fn short_id(id: &str) -> &str {
+    head(id, 7)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn head_cuts_on_character_boundaries() {
-        assert_eq!(head("22e638éd", 7), "22e638");
+        assert_eq!(short_id("22e638éd"), "22e638");
         assert_eq!(head("22e638éd", 8), "22e638é");
-        assert_eq!(head("abc", 7), "abc");
-        assert_eq!(head("", 7), "");
+        assert_eq!(short_id("abc"), "abc");
+        assert_eq!(short_id(""), "");
     }
 
     #[test]

@@ -4,8 +4,8 @@ use serde_json::json;
 
 use super::deployments::load_model;
 use super::{CmdResult, Context};
-use crate::pin::{self, Which};
-use crate::plan::{unified_diff, FileChange};
+use crate::cluster::pin::{self, Which};
+use crate::promote::plan::{unified_diff, FileChange};
 use crate::transaction;
 
 /// Arguments of `pin`.

@@ -7,14 +7,14 @@ use serde_json::json;
 
 use super::status::location_table;
 use super::{CliError, CmdResult, Context};
-use crate::changes;
 use crate::discovery::Kind;
 use crate::mr;
 use crate::promote::plan::{Plan, Selection};
 use crate::promote::{self, branch, ImageCheck, Promotion};
 use crate::registry::{self, RegistryOptions};
 use crate::transaction;
-use crate::util::head;
+use crate::upstream::changes;
+use crate::util::short_id;
 
 /// What `plan` and `apply` share.
 #[derive(Debug, clap::Args)]
@@ -247,7 +247,7 @@ fn nothing_to_promote(ctx: &Context, pr: &Promotion) -> bool {
         ctx.print(&format!(
             "{}: nothing to promote, the selected locations are already at {}\n",
             p.component,
-            head(&p.to, 7)
+            short_id(&p.to)
         ));
         if !p.drifted.is_empty() {
             ctx.print(
@@ -279,7 +279,7 @@ fn print_promotion(ctx: &Context, pr: &Promotion, markdown: bool) {
 
 /// `N shards of X stay on REF (a, b); M move to NEW`, one line per integration and ref.
 fn shard_note(pr: &Promotion) -> String {
-    let new7 = head(&pr.plan.to, 7);
+    let new7 = short_id(&pr.plan.to);
     let mut out = String::new();
     for m in &pr.shards {
         let mut refs: Vec<&str> = m.staying.iter().map(|s| s.image_ref.as_str()).collect();
@@ -438,7 +438,7 @@ pub fn cmd_apply(ctx: &Context, args: &ApplyArgs) -> CmdResult {
         if let (Some(id), Some(cp)) = (&commit_id, &commit_plan) {
             ctx.print(&format!(
                 "committed {} on {}: {}\n",
-                head(id, 7),
+                short_id(id),
                 cp.branch,
                 cp.subject
             ));
@@ -484,9 +484,9 @@ fn apply_again(
     let mut lines = vec![format!(
         "{} already holds this promotion: commit {} {} as {} ({})",
         e.branch,
-        head(&again.old_head, 7),
+        short_id(&again.old_head),
         again.how,
-        head(&again.id, 7),
+        short_id(&again.id),
         e.subject
     )];
     if let Some(opts) = push_opts {

@@ -3,7 +3,7 @@
 use serde_json::json;
 
 use super::{CliError, CmdResult, Context};
-use crate::locations::Location;
+use crate::discovery::locations::Location;
 
 /// Arguments of `status`.
 #[derive(Debug, clap::Args)]

@@ -9,9 +9,10 @@ use super::model::{
 };
 use super::sharding::{read_sharding, Strategy};
 use crate::checkout::{normalize_repo_url, Checkout, Component};
+use crate::discovery::locations::SAAS_SCHEMA;
 use crate::error::{Error, Result};
-use crate::locations::SAAS_SCHEMA;
 use crate::util::is_commit_hex;
+use crate::util::short_id;
 use crate::yaml::{self, Node};
 
 fn data_rel(rel: &str) -> Option<String> {
@@ -79,7 +80,7 @@ pub fn read_integration(rel: &str, doc: &Node) -> Result<Integration> {
 /// The version a saas target's `ref` stands for: 7 characters of a commit, else the branch.
 pub fn tag_of_ref(r: &str) -> String {
     if is_commit_hex(r) && r.len() > 7 {
-        r[..7].to_string()
+        short_id(r).to_string()
     } else {
         r.to_string()
     }
@@ -113,7 +114,7 @@ impl Model {
         .iter()
         .map(|s| s.to_string())
         .collect();
-        let out = crate::scan::scan(&checkout.root, &needles, None)?;
+        let out = crate::discovery::walk::scan(&checkout.root, &needles, None)?;
         let files: Vec<(String, Vec<u8>)> = out
             .files
             .into_iter()

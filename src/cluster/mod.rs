@@ -2,11 +2,13 @@
 //!
 //! - [`model`]: namespaces, integrations, their shards and the objects they run (with
 //!   [`sharding`] and [`loader`]).
+//! - [`pin`]: shard overrides written into an integration's file (and removed).
 //! - [`verify`]: the desired objects against the live ones, one verdict each.
 //! - [`kube`]: the live objects, from the Kubernetes API or from `oc get -o json` output.
 
 pub mod kube;
 pub mod loader;
 pub mod model;
+pub mod pin;
 pub mod sharding;
 pub mod verify;

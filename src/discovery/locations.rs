@@ -4,8 +4,8 @@
 use std::ops::Range;
 
 use crate::checkout::{normalize_repo_url, Checkout, Component, ENV_FILE};
+use crate::discovery::walk::ScannedFile;
 use crate::error::Result;
-use crate::scan::ScannedFile;
 use crate::util::{fnv, same_commit};
 use crate::yaml::{self, Node, Style};
 

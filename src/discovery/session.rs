@@ -93,8 +93,11 @@ impl Session {
     pub fn has_pins(&self) -> bool {
         self.files.iter().any(|f| {
             f.hits.contains(&self.pin_needle)
-                && memchr::memmem::find(&f.bytes, crate::model::INTEGRATION_SCHEMA.as_bytes())
-                    .is_some()
+                && memchr::memmem::find(
+                    &f.bytes,
+                    crate::cluster::model::INTEGRATION_SCHEMA.as_bytes(),
+                )
+                .is_some()
         })
     }
 

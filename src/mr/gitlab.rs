@@ -6,11 +6,11 @@ use std::time::Duration;
 
 use super::{remote_url, MrRequest, Secret, TOKEN_ENV};
 use crate::error::{Error, Result};
-use crate::git::Git;
 use crate::http::{
     self, authority, check_base_url, encode_segment, shown_url, url_host, Client, ClientConfig,
     Method, Request,
 };
+use crate::upstream::git::Git;
 
 /// What a GitLab URL uses instead of credentials.
 const CREDENTIALS_HINT: &str = "use a token";

@@ -3,8 +3,10 @@
 
 use super::MrRequest;
 use crate::error::{Error, Result};
-use crate::git::{is_promotion_subject, one_line, short, Git};
+use crate::promote::branch::parse_subject;
 use crate::redact::redact;
+use crate::upstream::git::{one_line, Git};
+use crate::util::short_id;
 
 /// Refuses unless `branch` is exactly one promotion commit on top of `<remote>/<target>`
 /// (fetched first), and is not the target branch itself.
@@ -47,14 +49,14 @@ pub fn check_branch(git: &Git, req: &MrRequest) -> Result<()> {
             if parents.split_whitespace().count() != 1 {
                 return Err(Error::refused(format!(
                     "{label}: commit {} on branch {} is a merge commit, not a promotion commit",
-                    short(id),
+                    short_id(id),
                     req.branch
                 )));
             }
-            if !is_promotion_subject(&subject) {
+            if parse_subject(&subject).is_none() {
                 return Err(Error::refused(format!(
                     "{label}: commit {} on branch {} is not a promotion commit: {subject:?}",
-                    short(id),
+                    short_id(id),
                     req.branch
                 )));
             }

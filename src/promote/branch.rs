@@ -4,12 +4,12 @@
 
 use std::path::Path;
 
-use crate::changes;
 use crate::checkout::Component;
 use crate::error::{Error, Result};
-use crate::git::Git;
 use crate::mr;
-use crate::util::{head, is_commit_hex};
+use crate::upstream::changes;
+use crate::upstream::git::Git;
+use crate::util::{is_commit_hex, short_id};
 
 use super::Promotion;
 
@@ -24,7 +24,7 @@ pub fn subject_prefix(c: &Component) -> &str {
 
 /// The branch of a promotion: `promote/<component>-<new7>`.
 pub fn branch_name(c: &Component, new: &str) -> String {
-    format!("promote/{}-{}", c.name, head(new, 7))
+    format!("promote/{}-{}", c.name, short_id(new))
 }
 
 /// The subject of a promotion commit: `<prefix> production promotion <old7> to <new7>`.
@@ -32,8 +32,8 @@ pub fn subject(c: &Component, old: &str, new: &str) -> String {
     format!(
         "{} production promotion {} to {}",
         subject_prefix(c),
-        head(old, 7),
-        head(new, 7)
+        short_id(old),
+        short_id(new)
     )
 }
 
@@ -48,6 +48,24 @@ pub fn parse_subject(s: &str) -> Option<(&str, &str, &str)> {
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
     let id_ok = |x: &str| x.len() == 7 && x.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
     (name_ok && id_ok(old) && id_ok(new)).then_some((prefix, old, new))
+}
+
+/// The commits of `base..HEAD` whose subject is a promotion subject, newest first, as
+/// (id, subject).
+pub fn promotion_commits_since(git: &Git, base: &str) -> Result<Vec<(String, String)>> {
+    let out = git.run(&[
+        "log",
+        "--format=%H%x1f%s%x1e",
+        &format!("{base}..HEAD"),
+        "--",
+    ])?;
+    Ok(out
+        .split('\x1e')
+        .filter_map(|rec| {
+            let (id, subject) = rec.trim_start_matches('\n').split_once('\x1f')?;
+            parse_subject(subject).map(|_| (id.to_string(), subject.to_string()))
+        })
+        .collect())
 }
 
 /// What `--commit` will make: the branch and subject, in the checkout's git.
@@ -78,8 +96,7 @@ pub fn check_commit(
     let c = &pr.component;
     if let Some(base) = git.resolve_base(base)? {
         let mine = subject_prefix(c);
-        let others: Vec<(String, String)> = git
-            .promotion_commits_since(&base)?
+        let others: Vec<(String, String)> = promotion_commits_since(&git, &base)?
             .into_iter()
             .filter(|(_, s)| parse_subject(s).is_none_or(|(p, _, _)| p != mine))
             .collect();
@@ -87,7 +104,7 @@ pub fn check_commit(
             if !allow_mixed {
                 return Err(Error::refused(format!(
                     "--commit: HEAD already carries another promotion not in {base}: {} {subject}",
-                    head(id, 7)
+                    short_id(id)
                 ))
                 .with_hint("promote one component per branch, or pass --allow-mixed"));
             }
@@ -144,7 +161,7 @@ pub fn earlier_run(root: &Path, pr: &Promotion) -> Result<Option<Earlier>> {
     }
     let subject = git.run_line(&["log", "-1", "--format=%s", "HEAD", "--"])?;
     let ours = parse_subject(&subject)
-        .is_some_and(|(p, _, new)| p == subject_prefix(c) && new == head(&pr.plan.to, 7));
+        .is_some_and(|(p, _, new)| p == subject_prefix(c) && new == short_id(&pr.plan.to));
     if !ours {
         return Ok(None);
     }
@@ -223,7 +240,7 @@ pub fn make_again(e: &Earlier, onto: Onto<'_>) -> Result<Again> {
                     "{}: the promotion commit does not apply on top of {}: {}",
                     e.branch,
                     base.unwrap_or("the base"),
-                    crate::git::one_line(&out.stderr)
+                    crate::upstream::git::one_line(&out.stderr)
                 ))
                 .with_hint("start again from the target branch: the branch is left as it was"));
             }
@@ -376,6 +393,9 @@ mod tests {
             assert_eq!(parse_subject(&s), Some((prefix, "1234567", "abcdef0")));
         }
         for not in [
+            "qontract production promotion 1234567 to abcdef0 (again)",
+            " production promotion 1234567 to abcdef0",
+            "two words production promotion 1234567 to abcdef0",
             "qontract production promotion 1234567 to abcdef",
             "qontract production promotion 1234567 to ABCDEF0",
             "Qontract production promotion 1234567 to abcdef0",

@@ -5,19 +5,20 @@
 //! [`branch`]'s.
 
 pub mod branch;
+pub mod edit;
 pub mod plan;
 
 use std::path::PathBuf;
 
-use crate::changes::{self, ChangeReport};
 use crate::checkout::{Checkout, Component};
+use crate::cluster::model::{Model, ShardMove, RECONCILE};
 use crate::discovery::{Kind, Session};
 use crate::error::{Error, Result};
-use crate::git::Git;
-use crate::model::{Model, ShardMove, RECONCILE};
 use crate::registry::{self, ImageStatus, RegistryOptions};
+use crate::upstream::changes::{self, ChangeReport};
+use crate::upstream::git::Git;
 use crate::upstream::{Relation, Resolved, Upstream, UpstreamOptions};
-use crate::util::head;
+use crate::util::{head, short_id};
 use plan::{Plan, Selection};
 
 /// What a promotion is asked to do.
@@ -148,7 +149,7 @@ impl Promotion {
         )?;
         let image = if plan.is_empty() {
             ImageCheck::NotChecked {
-                image: format!("{}:{}", c.image, head(&to, 7)),
+                image: format!("{}:{}", c.image, short_id(&to)),
                 reason: "nothing to promote".into(),
             }
         } else {
@@ -305,7 +306,7 @@ fn shards_staying(
         }
     };
     model
-        .shard_moves(head(&plan.to, 7), Some(envs))
+        .shard_moves(short_id(&plan.to), Some(envs))
         .into_iter()
         .filter(|m| !m.staying.is_empty())
         .collect()

@@ -3,9 +3,9 @@
 use std::collections::BTreeMap;
 
 use crate::checkout::{Checkout, Component, ENV_FILE};
-use crate::edit::{self, Edit};
+use crate::discovery::locations::{Discovery, Kind, Location};
 use crate::error::{Error, Result};
-use crate::locations::{Discovery, Kind, Location};
+use crate::promote::edit::{self, Edit};
 use crate::util::same_commit;
 
 /// Which locations a promotion touches.

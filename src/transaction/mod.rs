@@ -33,7 +33,7 @@ pub use lock::{state_dir, CheckoutLock};
 
 use crate::checkout::{real_path_inside, ENV_FILE};
 use crate::error::{io_message, Error, Result};
-use crate::plan::FileChange;
+use crate::promote::plan::FileChange;
 use journal::{Journal, JournalFile, State};
 
 /// A step of the transaction, for tests that make one fail or act in between.

@@ -10,7 +10,7 @@ use super::{Resolved, Upstream, UpstreamOptions};
 use crate::error::{Error, Result};
 use crate::redact::redact_url;
 use crate::upstream::git::Git;
-use crate::util::{create_private_dir_all, fnv, is_commit_hex, make_tree_private};
+use crate::util::{create_private_dir_all, fnv, is_commit_hex, make_tree_private, short_id};
 
 /// What a commit-id prefix names in the cache.
 enum Lookup {
@@ -431,7 +431,7 @@ impl Upstream {
 
 fn resolved(id: String, name: Option<String>, in_cache: bool, fetched: bool) -> Resolved {
     Resolved {
-        short: id.get(..7).unwrap_or(&id).to_string(),
+        short: short_id(&id).to_string(),
         id,
         name,
         in_cache,

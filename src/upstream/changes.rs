@@ -6,6 +6,7 @@ use std::path::Path;
 use crate::checkout::normalize_repo_url;
 use crate::error::Result;
 use crate::upstream::CommitInfo;
+use crate::util::short_id;
 
 /// The app-interface schema of user files.
 pub const USER_SCHEMA: &str = "/access/user-1.yml";
@@ -240,7 +241,7 @@ fn handle_for(name: &str, email: &str, users: &[User]) -> Option<String> {
 /// The users of an app-interface checkout: files under `data/` with `$schema: /access/user-1.yml`
 /// and an `org_username`, sorted by path.
 pub fn load_users(root: &Path) -> Result<Vec<User>> {
-    let found = crate::scan::scan(root, &[USER_SCHEMA.to_string()], None)?;
+    let found = crate::discovery::walk::scan(root, &[USER_SCHEMA.to_string()], None)?;
     let mut users = Vec::new();
     for f in found.files {
         if !f.rel.starts_with("data/") {
@@ -306,18 +307,14 @@ fn commits_phrase(n: usize) -> String {
     }
 }
 
-fn short(id: &str) -> &str {
-    id.get(..7).unwrap_or(id)
-}
-
 /// The report as plain text: compare link, commit count, one line per commit, authors, whom to notify.
 pub fn render_text(r: &ChangeReport) -> String {
     let mut s = String::new();
     let _ = writeln!(
         s,
         "Changes {}..{}: {}",
-        short(&r.from),
-        short(&r.to),
+        short_id(&r.from),
+        short_id(&r.to),
         commits_phrase(r.commits.len())
     );
     if let Some(url) = &r.compare_url {
@@ -355,15 +352,15 @@ pub fn render_markdown(r: &ChangeReport) -> String {
     let _ = writeln!(
         s,
         "### Changes from `{}` to `{}`\n",
-        short(&r.from),
-        short(&r.to)
+        short_id(&r.from),
+        short_id(&r.to)
     );
     if let Some(url) = &r.compare_url {
         let _ = writeln!(
             s,
             "[Compare `{}...{}`]({url})\n",
-            short(&r.from),
-            short(&r.to)
+            short_id(&r.from),
+            short_id(&r.to)
         );
     }
     if r.commits.is_empty() {
@@ -427,7 +424,7 @@ mod tests {
     fn commit(id: &str, subject: &str, name: &str, email: &str) -> CommitInfo {
         CommitInfo {
             id: id.to_string(),
-            short: id[..7].to_string(),
+            short: short_id(id).to_string(),
             subject: subject.to_string(),
             author_name: name.to_string(),
             author_email: email.to_string(),

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use crate::error::{io_message, Error, Result};
+use crate::util::short_id;
 
 /// `git` run in one directory (`git -C dir`), never prompting, with messages in English.
 #[derive(Debug, Clone)]
@@ -235,8 +236,8 @@ impl Git {
                 return Err(Error::refused(format!(
                     "{}: branch {branch} already exists at {}, not at HEAD {}",
                     self.label,
-                    short(at),
-                    short(&head)
+                    short_id(at),
+                    short_id(&head)
                 )));
             }
             let current = self.output(&["symbolic-ref", "--quiet", "HEAD"])?;
@@ -267,20 +268,6 @@ impl Git {
         commit.extend(files.iter().map(String::as_str));
         self.run_with_input(&commit, message.as_bytes())?;
         self.run_line(&["rev-parse", "HEAD"])
-    }
-
-    /// The commits of `base..HEAD` whose subject is a promotion subject
-    /// (`<component> production promotion <7 hex> to <7 hex>`), newest first, as (id, subject).
-    pub fn promotion_commits_since(&self, base: &str) -> Result<Vec<(String, String)>> {
-        let range = format!("{base}..HEAD");
-        let out = self.run(&["log", "--format=%H%x1f%s%x1e", &range, "--"])?;
-        Ok(out
-            .split('\x1e')
-            .filter_map(|rec| {
-                let (id, subject) = rec.trim_start_matches('\n').split_once('\x1f')?;
-                is_promotion_subject(subject).then(|| (id.to_string(), subject.to_string()))
-            })
-            .collect())
     }
 
     /// The base to compare against: `explicit` (which must name a commit), else `origin/master`
@@ -325,30 +312,6 @@ fn subcommand<'a>(args: &[&'a str]) -> &'a str {
         }
     }
     ""
-}
-
-/// Whether a subject matches `^(qontract|[a-z0-9-]+) production promotion [0-9a-f]{7} to [0-9a-f]{7}$`.
-pub fn is_promotion_subject(subject: &str) -> bool {
-    let Some((name, ids)) = subject.split_once(" production promotion ") else {
-        return false;
-    };
-    let lower_hex = |s: &str| {
-        s.len() == 7
-            && s.bytes()
-                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-    };
-    !name.is_empty()
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        && ids
-            .split_once(" to ")
-            .is_some_and(|(a, b)| lower_hex(a) && lower_hex(b))
-}
-
-/// The first seven characters of an id.
-pub fn short(id: &str) -> &str {
-    id.get(..7).unwrap_or(id)
 }
 
 /// Git's error output as one line: its `fatal:`/`error:` lines joined, else its last line;
@@ -398,33 +361,5 @@ mod tests {
             one_line("fatal: unable to access 'https://u:TOKEN@h/x.git/?token=T2': 403\n"),
             "unable to access 'https://[redacted]@h/x.git/?token=[redacted]': 403"
         );
-    }
-
-    #[test]
-    fn promotion_subjects() {
-        assert!(is_promotion_subject(
-            "qontract production promotion 1234567 to abcdef0"
-        ));
-        assert!(is_promotion_subject(
-            "qontract-schemas production promotion 1234567 to abcdef0"
-        ));
-        assert!(!is_promotion_subject(
-            "qontract production promotion 1234567 to abcdef"
-        ));
-        assert!(!is_promotion_subject(
-            "qontract production promotion 1234567 to ABCDEF0"
-        ));
-        assert!(!is_promotion_subject(
-            "Qontract production promotion 1234567 to abcdef0"
-        ));
-        assert!(!is_promotion_subject(
-            "qontract production promotion 1234567 to abcdef0 (again)"
-        ));
-        assert!(!is_promotion_subject(
-            " production promotion 1234567 to abcdef0"
-        ));
-        assert!(!is_promotion_subject(
-            "two words production promotion 1234567 to abcdef0"
-        ));
     }
 }

@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 
 use crate::error::{Error, Result};
+use crate::util::short_id;
 use git::{one_line, Git};
 
 /// Where the caches live and how far resolving may go.
@@ -161,8 +162,8 @@ impl Upstream {
                 return Err(Error::refused(format!(
                     "{}: {} and {} share no history",
                     self.label(),
-                    &old[..7],
-                    &new[..7]
+                    short_id(&old),
+                    short_id(&new)
                 )));
             }
             return Err(Error::external(format!(
@@ -207,7 +208,7 @@ impl Upstream {
                 let author_name = f.next()?.to_string();
                 let author_email = f.next()?.to_string();
                 Some(CommitInfo {
-                    short: id.get(..7).unwrap_or(&id).to_string(),
+                    short: short_id(&id).to_string(),
                     pr: pr_number(&subject),
                     id,
                     subject,

@@ -2,7 +2,7 @@
 
 use qr_promote::checkout::Checkout;
 use qr_promote::cluster::model::{Model, StayingShard};
-use qr_promote::pin::{pin, unpin, Which};
+use qr_promote::cluster::pin::{pin, unpin, Which};
 
 use crate::support::Sandbox;
 
@@ -47,7 +47,7 @@ fn pin_shards(
     shards: &[&str],
     r: Option<&str>,
     force: bool,
-) -> qr_promote::Result<qr_promote::plan::FileChange> {
+) -> qr_promote::Result<qr_promote::promote::plan::FileChange> {
     pin(c, m, integration, &s(shards), r, None, force)
 }
 
@@ -531,7 +531,7 @@ fn the_example_checkout_demo() {
     StatefulSet qontract-reconcile-terraform-resources-ter-int-dev app-interface-stage@appint-stage-01 (stage) quay.io/app-sre/qontract-reconcile:master
     "#);
     let ch = pin_shards(&c, &m, "terraform-resources", &["app-sre"], None, false).unwrap();
-    insta::assert_snapshot!(qr_promote::plan::unified_diff(&ch.path, &ch.before, &ch.after), @r#"
+    insta::assert_snapshot!(qr_promote::promote::plan::unified_diff(&ch.path, &ch.before, &ch.after), @r#"
     diff --git a/data/integrations/terraform-resources.yml b/data/integrations/terraform-resources.yml
     --- a/data/integrations/terraform-resources.yml
     +++ b/data/integrations/terraform-resources.yml

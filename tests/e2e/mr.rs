@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use qr_promote::git::Git;
+use qr_promote::upstream::git::Git;
 
 use crate::support::gitlab_server::{serve_gitlab, FakeGitLab, TOKEN};
 use qr_promote::mr::{check_branch, push_with_options, read_token_file, GitLab, MrRequest, Secret};

@@ -3,8 +3,8 @@
 
 use proptest::prelude::*;
 use qr_promote::checkout::{components_from_env, parse_env};
-use qr_promote::edit::edit_file;
-use qr_promote::locations::{find_in_text, read_file, Refs};
+use qr_promote::discovery::locations::{find_in_text, read_file, Refs};
+use qr_promote::promote::edit::edit_file;
 
 const ENV: &str = "export RECONCILE_REPO=https://github.com/app-sre/qontract-reconcile\n\
 export RECONCILE_IMAGE=quay.io/app-sre/qontract-reconcile\n\

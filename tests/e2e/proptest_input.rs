@@ -5,8 +5,8 @@
 
 use proptest::prelude::*;
 use qr_promote::checkout::{components_from_env, parse_env};
-use qr_promote::edit::{edit_file, new_token};
-use qr_promote::locations::{find_in_text, read_file, Refs};
+use qr_promote::discovery::locations::{find_in_text, read_file, Refs};
+use qr_promote::promote::edit::{edit_file, new_token};
 use qr_promote::util::is_commit_hex;
 use qr_promote::yaml::{self, Node, NodeKind};
 

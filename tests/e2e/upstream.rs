@@ -5,8 +5,8 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use qr_promote::changes::{self, ChangeReport};
-use qr_promote::git::Git;
+use qr_promote::upstream::changes::{self, ChangeReport};
+use qr_promote::upstream::git::Git;
 use qr_promote::upstream::{Relation, Upstream, UpstreamOptions};
 use tempfile::TempDir;
 
@@ -771,7 +771,7 @@ fn commit_promotion_commits_exactly_the_files_on_a_new_branch() {
     let status = git_in(&co, &home, &[], &["status", "--porcelain"], None);
     assert_eq!(status, " M data/b.yml\nA  notes.txt");
     assert_eq!(
-        g.promotion_commits_since("origin/master").unwrap(),
+        qr_promote::promote::branch::promotion_commits_since(&g, "origin/master").unwrap(),
         [(id.clone(), subject.to_string())]
     );
 
@@ -789,7 +789,7 @@ fn commit_promotion_commits_exactly_the_files_on_a_new_branch() {
         git_in(&co, &home, &[], &["log", "-1", "--format=%B"], None),
         "fix: follow-up"
     );
-    let since = g.promotion_commits_since("origin/master").unwrap();
+    let since = qr_promote::promote::branch::promotion_commits_since(&g, "origin/master").unwrap();
     assert_eq!(
         since,
         [(id.clone(), subject.to_string())],

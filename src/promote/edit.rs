@@ -5,8 +5,8 @@ use std::collections::HashMap;
 use std::ops::Range;
 
 use crate::checkout::{components_from_env, parse_env, Component, ENV_FILE};
+use crate::discovery::locations::{self, Kind, Location, Reading, Refs};
 use crate::error::{Error, Result};
-use crate::locations::{self, Kind, Location, Reading, Refs};
 use crate::yaml::patch::{self, Op, Patched, Route};
 use crate::yaml::{self, quote, Style};
 

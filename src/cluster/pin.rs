@@ -1,11 +1,11 @@
 //! `pin` and `unpin`: span edits of an integration's `sharding.shardSpecOverrides`, checked by parsing the result again.
 
 use crate::checkout::Checkout;
-use crate::error::{Error, Result};
-use crate::model::{
+use crate::cluster::model::{
     norm_ref, read_integration, suggest, Integration, Model, ShardKey, Strategy, RECONCILE,
 };
-use crate::plan::FileChange;
+use crate::error::{Error, Result};
+use crate::promote::plan::FileChange;
 use crate::yaml::patch::{self, Op, Patched, Route, Value};
 use crate::yaml::style::{content_end, is_flow};
 use crate::yaml::{self, Node};
@@ -181,7 +181,7 @@ fn wanted(model: &Model, strategy: Strategy, parent: String, target_ref: Option<
 
 /// Whether an override's shard node names `w`.
 fn names(node: &Node, w: &Wanted) -> bool {
-    match (crate::model::shard_key(node), &w.key) {
+    match (crate::cluster::model::shard_key(node), &w.key) {
         (Some(ShardKey::Ref(a)), ShardKey::Ref(b)) => a == *b,
         (Some(ShardKey::Value(a)), ShardKey::Value(b)) => {
             a == *b
@@ -392,7 +392,7 @@ pub fn unpin(
                 .unwrap_or(&[])
                 .iter()
                 .filter(|o| o.get("imageRef").is_some())
-                .filter_map(|o| o.get("shard").and_then(crate::model::shard_key))
+                .filter_map(|o| o.get("shard").and_then(crate::cluster::model::shard_key))
                 .map(|key| Wanted {
                     name: match &key {
                         ShardKey::Ref(r) | ShardKey::Value(r) => r.clone(),
