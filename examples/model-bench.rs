@@ -112,7 +112,7 @@ fn time(root: &Path, runs: usize) -> qr_promote::Result<()> {
     for _ in 0..runs {
         let start = Instant::now();
         let c = Checkout::open(root)?;
-        let m = Model::load(&c)?;
+        let m = Model::load(&c, None)?;
         let loaded = start.elapsed();
         sizes = (m.integrations.len(), m.accounts.len(), m.clusters.len());
         let t = Instant::now();

@@ -18,7 +18,8 @@ pub struct Args {
 
 /// Loads the model and prints what it could not read.
 pub fn load_model(ctx: &Context) -> Result<Model, CliError> {
-    let model = Model::load(&ctx.checkout)?;
+    let cache_dir = ctx.use_scan_cache.then_some(ctx.cache_dir.as_path());
+    let model = Model::load(&ctx.checkout, cache_dir)?;
     for w in &model.warnings {
         ctx.warn(w);
     }

@@ -99,8 +99,9 @@ fn is_manager_template(rt: &Node, repo: &str) -> bool {
 }
 
 impl Model {
-    /// Loads the model of `checkout`: one walk for the files of the schemas, then a parallel parse.
-    pub fn load(checkout: &Checkout) -> Result<Model> {
+    /// Loads the model of `checkout`: one walk for the files of the schemas (through the scan
+    /// cache under `cache_dir`, when given), then a parallel parse.
+    pub fn load(checkout: &Checkout, cache_dir: Option<&std::path::Path>) -> Result<Model> {
         let comp = checkout.component(RECONCILE)?;
         let needles: Vec<String> = [
             NAMESPACE_SCHEMA,
@@ -114,7 +115,13 @@ impl Model {
         .iter()
         .map(|s| s.to_string())
         .collect();
-        let out = crate::discovery::walk::scan(&checkout.root, &needles, None)?;
+        let needles = crate::discovery::Needles {
+            shared: needles,
+            alone: Vec::new(),
+        };
+        let cache =
+            cache_dir.map(|d| crate::discovery::session::cache_file(d, &checkout.root, &needles));
+        let out = crate::discovery::walk::scan(&checkout.root, &needles.shared, cache.as_deref())?;
         let files: Vec<(String, Vec<u8>)> = out
             .files
             .into_iter()

@@ -32,10 +32,14 @@ pub struct Session {
     warned_files: bool,
 }
 
-/// The scan cache file of a checkout under `cache_dir`.
-pub fn cache_file(cache_dir: &Path, root: &Path) -> PathBuf {
+/// The scan cache file of a checkout under `cache_dir`, for a walk with `needles` (each set of
+/// needles has its own, so that walks for different purposes do not undo each other's cache).
+pub fn cache_file(cache_dir: &Path, root: &Path, needles: &Needles) -> PathBuf {
     let root = std::fs::canonicalize(root).unwrap_or_else(|_| root.to_path_buf());
-    let key = crate::util::fnv(&[&root.to_string_lossy()]);
+    let mut parts = vec![root.to_string_lossy().into_owned()];
+    parts.extend(needles.shared.iter().chain(&needles.alone).cloned());
+    let parts: Vec<&str> = parts.iter().map(String::as_str).collect();
+    let key = crate::util::fnv(&parts);
     cache_dir.join("scan").join(format!("{key:016x}.bin"))
 }
 
@@ -60,7 +64,7 @@ impl Session {
             shared,
             alone: vec![PIN_NEEDLE.to_string()],
         };
-        let cache_path = cache_dir.map(|d| cache_file(d, &checkout.root));
+        let cache_path = cache_dir.map(|d| cache_file(d, &checkout.root, &needles));
         let outcome = walk::scan_with(&checkout.root, &needles, cache_path.as_deref(), bits)?;
         problems(&outcome)?;
         let warnings = outcome

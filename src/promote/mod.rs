@@ -161,7 +161,7 @@ impl Promotion {
             .filter_map(|e| discovery.locations.iter().find(|l| l.id == e.location))
             .filter_map(|l| l.context.environment.clone())
             .collect();
-        let shards = shards_staying(checkout, &c, &plan, &session, &envs, warn);
+        let shards = shards_staying(checkout, cache_dir, &c, &plan, &session, &envs, warn);
         Ok(Promotion {
             component: c,
             plan,
@@ -289,6 +289,7 @@ pub fn check_image(c: &Component, to: &str, opts: &Options) -> ImageCheck {
 /// the integrations whose pinned shards stay behind. The model is loaded only then.
 fn shards_staying(
     checkout: &Checkout,
+    cache_dir: Option<&std::path::Path>,
     c: &Component,
     plan: &Plan,
     session: &Session,
@@ -298,7 +299,7 @@ fn shards_staying(
     if c.name != RECONCILE || envs.is_empty() || !session.has_pins() {
         return Vec::new();
     }
-    let model = match Model::load(checkout) {
+    let model = match Model::load(checkout, cache_dir) {
         Ok(m) => m,
         Err(e) => {
             warn(format!("cannot tell which shards stay pinned: {e}"));

@@ -8,7 +8,7 @@ use crate::support::Sandbox;
 
 fn load(sb: &Sandbox) -> (Checkout, Model) {
     let c = Checkout::open(&sb.root()).unwrap();
-    let m = Model::load(&c).unwrap();
+    let m = Model::load(&c, None).unwrap();
     (c, m)
 }
 
@@ -190,7 +190,7 @@ fn pin_adds_to_existing_overrides_two_spaces() {
         strategy: per-aws-account
     "#);
     qr_promote::transaction::write_all(&lock(&c.root), &[ch]).unwrap();
-    let m = Model::load(&c).unwrap();
+    let m = Model::load(&c, None).unwrap();
     let pinned: Vec<String> = m
         .deployments(Some("terraform-resources"), Some("qr-production"))
         .into_iter()
@@ -417,7 +417,7 @@ fn unpin_removes_refs_overrides_and_the_empty_list() {
     )
     .unwrap();
     qr_promote::transaction::write_all(&lock(&c.root), &[ch]).unwrap();
-    let m = Model::load(&c).unwrap();
+    let m = Model::load(&c, None).unwrap();
     let ch = unpin(
         &c,
         &m,
@@ -600,4 +600,29 @@ fn pin_into_an_empty_or_null_override_list() {
         strategy: per-aws-account
         shardSpecOverrides: [{shard: {$ref: /aws/app-int/account.yml}, imageRef: abc1234}]
     "#);
+}
+
+#[test]
+fn the_model_loads_through_the_scan_cache() {
+    let sb = Sandbox::fixture("model");
+    let c = Checkout::open(&sb.root()).unwrap();
+    let cache = tempfile::tempdir().unwrap();
+    let first = Model::load(&c, Some(cache.path())).unwrap();
+    let cached: Vec<_> = std::fs::read_dir(cache.path().join("scan"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(cached.len(), 1, "{cached:?}");
+    let again = Model::load(&c, Some(cache.path())).unwrap();
+    assert_eq!(
+        format!("{:?}", again.deployments(None, None)),
+        format!("{:?}", first.deployments(None, None))
+    );
+    assert_eq!(
+        format!(
+            "{:?}",
+            Model::load(&c, None).unwrap().deployments(None, None)
+        ),
+        format!("{:?}", first.deployments(None, None))
+    );
 }
