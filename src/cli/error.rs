@@ -6,7 +6,7 @@ use crate::error::Error;
 
 /// What kind of failure, for the exit status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ErrorKind {
+pub enum CliErrorKind {
     /// Bad input, a refusal, I/O, an external failure (the library's kinds).
     Failed(crate::error::ErrorKind),
     /// Something the command line itself refuses.
@@ -17,7 +17,7 @@ pub enum ErrorKind {
 /// error it came from.
 #[derive(Debug)]
 pub struct CliError {
-    pub kind: ErrorKind,
+    pub kind: CliErrorKind,
     pub message: String,
     pub hints: Vec<String>,
     pub source: Option<Error>,
@@ -27,7 +27,7 @@ impl CliError {
     /// A failure the command line finds itself (exit status 1).
     pub fn new(message: impl Into<String>) -> CliError {
         CliError {
-            kind: ErrorKind::Usage,
+            kind: CliErrorKind::Usage,
             message: message.into(),
             hints: Vec::new(),
             source: None,
@@ -43,7 +43,7 @@ impl CliError {
     /// refuses after parsing (clap's own usage errors are 2).
     pub fn exit_code(&self) -> u8 {
         match self.kind {
-            ErrorKind::Failed(_) | ErrorKind::Usage => EXIT_ERROR,
+            CliErrorKind::Failed(_) | CliErrorKind::Usage => EXIT_ERROR,
         }
     }
 }
@@ -51,7 +51,7 @@ impl CliError {
 impl From<Error> for CliError {
     fn from(e: Error) -> CliError {
         CliError {
-            kind: ErrorKind::Failed(e.kind()),
+            kind: CliErrorKind::Failed(e.kind()),
             message: e.to_string(),
             hints: e.hint().map(str::to_string).into_iter().collect(),
             source: Some(e),

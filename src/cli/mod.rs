@@ -11,7 +11,7 @@ use crate::checkout::{Checkout, Component};
 use crate::discovery::{Discovery, Session};
 use crate::transaction::{self, CheckoutLock};
 
-pub use error::{CliError, ErrorKind};
+pub use error::{CliError, CliErrorKind};
 
 mod deployments;
 mod error;

@@ -50,7 +50,7 @@ pub struct Args {
 const DEFAULT_INTERVAL: Duration = Duration::from_secs(10);
 
 /// What is compared: the desired objects, the namespaces checked, and which live objects count.
-struct Selection {
+struct Scope {
     desired: Vec<Deployment>,
     namespaces: Vec<String>,
     /// Every integration's name, to tell which integration a live object is named after.
@@ -62,7 +62,7 @@ struct Selection {
     unlisted: Vec<(String, String)>,
 }
 
-impl Selection {
+impl Scope {
     /// The live objects that count: the desired ones, and the others unless they are named after
     /// an integration whose objects the model cannot list there, or, with `--integration`, after
     /// another integration.
@@ -183,7 +183,7 @@ fn wait_until_ok(
 }
 
 /// The desired objects and namespaces that `--integration` and `--namespace` select.
-fn select(model: &Model, args: &Args) -> Result<Selection, CliError> {
+fn select(model: &Model, args: &Args) -> Result<Scope, CliError> {
     if let Some(name) = &args.integration {
         if model.integration(name).is_err() {
             let known: Vec<&str> = model.integrations.iter().map(|i| i.name.as_str()).collect();
@@ -226,7 +226,7 @@ fn select(model: &Model, args: &Args) -> Result<Selection, CliError> {
         })
         .map(|(i, m)| (model.namespace_of(m).name, i.name.clone()))
         .collect();
-    Ok(Selection {
+    Ok(Scope {
         desired,
         namespaces: namespaces.into_iter().collect(),
         integrations: model.integrations.iter().map(|i| i.name.clone()).collect(),

@@ -84,7 +84,7 @@ impl fmt::Display for Verdict {
 
 /// The verdict for one object, with what was expected and found.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Entry {
+pub struct ObjectReport {
     pub namespace: String,
     pub kind: ObjectKind,
     pub name: String,
@@ -98,7 +98,7 @@ pub struct Entry {
     pub shard: Option<String>,
 }
 
-impl Entry {
+impl ObjectReport {
     /// `namespace/Kind/name`.
     pub fn key(&self) -> String {
         format!("{}/{}/{}", self.namespace, self.kind, self.name)
@@ -109,7 +109,7 @@ impl Entry {
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Report {
     /// Sorted by namespace, kind, name.
-    pub entries: Vec<Entry>,
+    pub entries: Vec<ObjectReport>,
     /// Namespaces with no live object at all (missing from the cluster, or empty).
     pub empty_namespaces: Vec<String>,
 }
@@ -278,7 +278,7 @@ pub fn compare(desired: &[Deployment], live: &[LiveObject], namespaces: &[String
                 },
             },
         };
-        entries.push(Entry {
+        entries.push(ObjectReport {
             namespace: d.namespace.clone(),
             kind: d.kind,
             name: d.name.clone(),
@@ -298,7 +298,7 @@ pub fn compare(desired: &[Deployment], live: &[LiveObject], namespaces: &[String
             && !seen.contains(&key)
         {
             seen.insert(key);
-            entries.push(Entry {
+            entries.push(ObjectReport {
                 namespace: l.namespace.clone(),
                 kind: l.kind,
                 name: l.name.clone(),
@@ -334,7 +334,7 @@ pub fn compare(desired: &[Deployment], live: &[LiveObject], namespaces: &[String
 pub fn diff_reports(prev: &Report, next: &Report) -> Vec<String> {
     let old: HashMap<String, &Verdict> =
         prev.entries.iter().map(|e| (e.key(), &e.verdict)).collect();
-    let new_keys: HashSet<String> = next.entries.iter().map(Entry::key).collect();
+    let new_keys: HashSet<String> = next.entries.iter().map(ObjectReport::key).collect();
     let mut lines = Vec::new();
     for e in &next.entries {
         let key = e.key();

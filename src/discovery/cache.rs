@@ -78,13 +78,13 @@ pub(super) const KIND_LINK: u8 = 2;
 /// A cached file: its stamp, whether it mentioned a needle, the bits of the components that have
 /// no location in it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) struct Entry {
+pub(super) struct CachedFile {
     pub(super) stamp: Stamp,
     pub(super) hit: bool,
     pub(super) clean: u64,
 }
 
-pub(super) type PathMap = HashMap<u64, Entry, BuildHasherDefault<KeyHasher>>;
+pub(super) type PathMap = HashMap<u64, CachedFile, BuildHasherDefault<KeyHasher>>;
 
 /// The map's keys are hashes already: pass them through.
 #[derive(Default)]
@@ -252,7 +252,7 @@ pub(super) fn decode(bytes: &[u8], key: u64) -> Option<(PathMap, DirMap)> {
         let clean = r.u64()?;
         let stamp = r.stamp(size, ino)?;
         let hit = r.take(1)?[0] != 0;
-        map.insert(rel, Entry { stamp, hit, clean });
+        map.insert(rel, CachedFile { stamp, hit, clean });
     }
     let dirs = r.u64()?;
     let mut dmap = DirMap::default();

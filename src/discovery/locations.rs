@@ -50,7 +50,7 @@ impl Kind {
 
 /// Where a location acts.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
-pub struct Context {
+pub struct Site {
     /// The file's `$schema`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub schema: Option<String>,
@@ -67,7 +67,7 @@ pub struct Context {
     pub environment: Option<String>,
 }
 
-impl Context {
+impl Site {
     /// A short human description: `saas-x / template / namespace@cluster (env)`.
     pub fn describe(&self) -> String {
         let mut parts = Vec::new();
@@ -112,7 +112,7 @@ pub struct Location {
     /// `false` when the value is not the component's current version.
     pub in_sync: bool,
     /// Where it acts.
-    pub context: Context,
+    pub context: Site,
     /// The bytes of the version token.
     #[serde(skip)]
     pub span: Range<usize>,
@@ -191,9 +191,9 @@ pub fn env_location(c: &Component) -> Location {
         line: c.tag_line,
         value: c.tag.clone(),
         in_sync: true,
-        context: Context {
+        context: Site {
             name: Some(format!("{} (app-interface pr-check)", c.tag_var())),
-            ..Context::default()
+            ..Site::default()
         },
         span: c.tag_span.clone(),
         style: Style::Plain,

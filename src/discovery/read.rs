@@ -7,12 +7,12 @@ use std::os::fd::{AsFd, BorrowedFd};
 
 use rustix::fs::{Mode, OFlags};
 
-use super::cache::Entry;
-use super::walk::{Found, Pending, ScannedFile, Worker, MAX_YAML_BYTES};
+use super::cache::CachedFile;
+use super::walk::{Harvest, Pending, ScannedFile, Worker, MAX_YAML_BYTES};
 use crate::error::io_message;
 
 impl Worker<'_> {
-    pub(super) fn read(&self, p: Pending, buf: &mut Vec<u8>, found: &mut Found) {
+    pub(super) fn read(&self, p: Pending, buf: &mut Vec<u8>, found: &mut Harvest) {
         found.yaml_files += 1;
         found.read_files += 1;
         let (len, file) = match read_into(p.dir.as_fd(), &p.name, p.symlink, buf) {
@@ -63,7 +63,7 @@ impl Worker<'_> {
             };
             found.stamps.push((
                 p.key,
-                Entry {
+                CachedFile {
                     stamp: st,
                     hit,
                     clean,

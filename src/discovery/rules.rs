@@ -3,34 +3,34 @@
 
 use std::ops::Range;
 
-use super::locations::{Context, Kind, Refs, SAAS_SCHEMA};
+use super::locations::{Kind, Refs, Site, SAAS_SCHEMA};
 use crate::checkout::{normalize_repo_url, Component};
 use crate::util::is_commit_hex;
 use crate::yaml::{self, Node, Style};
 
 /// A location found in one file, before ids and sync state.
 #[derive(Debug, Clone)]
-pub(super) struct Found {
+pub(super) struct Match {
     pub(super) kind: Kind,
     pub(super) line: usize,
     pub(super) value: String,
     pub(super) span: Range<usize>,
     pub(super) style: Style,
     pub(super) disc: String,
-    pub(super) context: Context,
+    pub(super) context: Site,
 }
 
-fn file_context(docs: &[Node]) -> Context {
+fn file_context(docs: &[Node]) -> Site {
     let first = docs.first();
-    Context {
+    Site {
         schema: first.and_then(|d| d.str_at("$schema")).map(str::to_string),
         name: first.and_then(|d| d.str_at("name")).map(str::to_string),
-        ..Context::default()
+        ..Site::default()
     }
 }
 
 /// Finds the locations of `c` in one parsed file.
-pub(super) fn find_in_docs(text: &str, docs: &[Node], c: &Component, refs: &Refs) -> Vec<Found> {
+pub(super) fn find_in_docs(text: &str, docs: &[Node], c: &Component, refs: &Refs) -> Vec<Match> {
     let mut out = Vec::new();
     let key = c.yaml_key();
     let image_prefix = format!("{}:", c.image);
@@ -47,7 +47,7 @@ pub(super) fn find_in_docs(text: &str, docs: &[Node], c: &Component, refs: &Refs
         };
         if s.key == Some(key.as_str()) && is_commit_hex(v) {
             if let Some(span) = yaml::value_span(text, s.node) {
-                out.push(Found {
+                out.push(Match {
                     kind: Kind::YamlKey,
                     line: s.node.line,
                     value: v.to_string(),
@@ -61,7 +61,7 @@ pub(super) fn find_in_docs(text: &str, docs: &[Node], c: &Component, refs: &Refs
         } else if let Some(tag) = v.strip_prefix(&image_prefix) {
             if is_commit_hex(tag) {
                 if let Some(span) = yaml::value_span(text, s.node) {
-                    out.push(Found {
+                    out.push(Match {
                         kind: Kind::ImageRef,
                         line: s.node.line,
                         value: tag.to_string(),
@@ -116,7 +116,7 @@ pub(super) fn find_in_docs(text: &str, docs: &[Node], c: &Component, refs: &Refs
                     Some(nr) => refs.namespace(nr),
                     None => (None, None, None),
                 };
-                out.push(Found {
+                out.push(Match {
                     kind: Kind::SaasTarget,
                     line: r.line,
                     value: v.to_string(),
@@ -128,7 +128,7 @@ pub(super) fn find_in_docs(text: &str, docs: &[Node], c: &Component, refs: &Refs
                         ns_ref.as_deref().unwrap_or(""),
                         if ns_ref.is_some() { 0 } else { n }
                     ),
-                    context: Context {
+                    context: Site {
                         schema: Some(SAAS_SCHEMA.to_string()),
                         name: saas_name.clone(),
                         resource_template: rt_name.clone(),
@@ -148,7 +148,7 @@ fn is_tag_char(b: u8) -> bool {
 }
 
 /// The line-level reading of a template: `key: <hex>` lines and `<image>:<hex>` references.
-pub(super) fn find_in_lines(text: &str, c: &Component) -> Vec<Found> {
+pub(super) fn find_in_lines(text: &str, c: &Component) -> Vec<Match> {
     let mut out = Vec::new();
     let key = c.yaml_key();
     let image = c.image.as_bytes();
@@ -192,14 +192,14 @@ pub(super) fn find_in_lines(text: &str, c: &Component) -> Vec<Found> {
                 let tail = &line[vs + v.len() + usize::from(style != Style::Plain)..];
                 let tail = tail.trim_start();
                 if is_commit_hex(v) && (tail.is_empty() || tail.starts_with('#')) {
-                    out.push(Found {
+                    out.push(Match {
                         kind: Kind::YamlKey,
                         line: idx + 1,
                         value: v.to_string(),
                         span: line_start + vs..line_start + vs + v.len(),
                         style,
                         disc: format!("{key}#{key_n}"),
-                        context: Context::default(),
+                        context: Site::default(),
                     });
                     key_n += 1;
                 }
@@ -230,14 +230,14 @@ pub(super) fn find_in_lines(text: &str, c: &Component) -> Vec<Found> {
                     Some(b'"') => Style::Double,
                     _ => Style::Plain,
                 };
-                out.push(Found {
+                out.push(Match {
                     kind: Kind::ImageRef,
                     line: idx + 1,
                     value: tag.to_string(),
                     span: line_start + hs..line_start + he,
                     style,
                     disc: format!("image#{img_n}"),
-                    context: Context::default(),
+                    context: Site::default(),
                 });
                 img_n += 1;
             }

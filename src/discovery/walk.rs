@@ -11,7 +11,7 @@ use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 use rustix::fs::{AtFlags, Mode, OFlags};
 
 use super::cache::{
-    listing_entries, needles_key, path_key, read_listing, Entry, Listing, ScanCache, Stamp,
+    listing_entries, needles_key, path_key, read_listing, CachedFile, Listing, ScanCache, Stamp,
     KIND_DIR, KIND_LINK,
 };
 use crate::checkout::TREES;
@@ -113,7 +113,7 @@ pub(super) struct Worker<'a> {
 }
 
 #[derive(Default)]
-pub(super) struct Found {
+pub(super) struct Harvest {
     pub(super) files: Vec<ScannedFile>,
     pub(super) unreadable: Vec<(String, String)>,
     pub(super) outside: Vec<(String, String)>,
@@ -124,7 +124,7 @@ pub(super) struct Found {
     /// Files read whose stamp the cache did not know.
     pub(super) refreshed: usize,
     /// Stamps seen in this walk, for the next cache.
-    pub(super) stamps: Vec<(u64, Entry)>,
+    pub(super) stamps: Vec<(u64, CachedFile)>,
     /// Folders seen in this walk, and how many of them were listed anew.
     pub(super) dirs: Vec<(u64, Stamp, Listing)>,
     pub(super) listed: usize,
@@ -242,7 +242,7 @@ fn scan_at(
         cond: &cond,
         cache: &cache,
     };
-    let mut all = Found::default();
+    let mut all = Harvest::default();
     std::thread::scope(|s| {
         let handles: Vec<_> = (0..threads).map(|_| s.spawn(|| worker.run())).collect();
         for h in handles {
@@ -346,8 +346,8 @@ impl Worker<'_> {
         }
     }
 
-    fn run(&self) -> Found {
-        let mut found = Found::default();
+    fn run(&self) -> Harvest {
+        let mut found = Harvest::default();
         let mut buf: Vec<u8> = vec![0; 256 * 1024];
         while let Some(work) = self.next_work() {
             let more = match work {
@@ -373,7 +373,7 @@ impl Worker<'_> {
         parent: Option<&OwnedFd>,
         name: &CStr,
         rel: String,
-        found: &mut Found,
+        found: &mut Harvest,
     ) -> Vec<Work> {
         let mut more = Vec::new();
         let at = parent.map_or(rustix::fs::CWD, |p| p.as_fd());
@@ -481,7 +481,7 @@ impl Worker<'_> {
         name: &[u8],
         rel: String,
         more: &mut Vec<Work>,
-        found: &mut Found,
+        found: &mut Harvest,
     ) -> bool {
         let Ok(real) = std::fs::canonicalize(self.root.join(&rel)) else {
             return false; // a dangling link

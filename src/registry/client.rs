@@ -96,7 +96,7 @@ fn parse_retry_after(value: Option<&str>) -> Option<Duration> {
 }
 
 /// One check: the target, the agents, and the secrets to keep out of messages.
-pub(super) struct Session<'a> {
+pub(super) struct Check<'a> {
     name: ImageName,
     tag: &'a str,
     base: String,
@@ -106,7 +106,7 @@ pub(super) struct Session<'a> {
     secrets: Vec<String>,
 }
 
-impl<'a> Session<'a> {
+impl<'a> Check<'a> {
     pub(super) fn new(
         name: ImageName,
         tag: &'a str,
@@ -120,7 +120,7 @@ impl<'a> Session<'a> {
             max_redirects: 5,
             body_limit: BODY_LIMIT,
         });
-        Session {
+        Check {
             name,
             tag,
             base,

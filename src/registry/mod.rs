@@ -19,7 +19,7 @@ pub use client::{MANIFEST_ACCEPT, MAX_RETRY_AFTER};
 
 use crate::http;
 use crate::redact::redact_url;
-use client::Session;
+use client::Check;
 pub use reference::image_ref;
 use reference::{check_tag, is_host_char, ImageName};
 
@@ -197,7 +197,7 @@ pub fn check_image(
     let name = ImageName::parse(image).map_err(&input)?;
     check_tag(tag).map_err(&input)?;
     let base = base_url(&name, opts).map_err(&input)?;
-    let mut session = Session::new(name, tag, base, reference, opts);
+    let mut session = Check::new(name, tag, base, reference, opts);
     session.check()
 }
 

@@ -38,7 +38,7 @@ use journal::{Journal, JournalFile, State};
 
 /// A step of the transaction, for tests that make one fail or act in between.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Step {
+pub enum Phase {
     /// Before a file's new bytes are staged.
     Stage,
     /// After a file was checked again, just before it is replaced.
@@ -215,7 +215,7 @@ pub fn write_all(lock: &CheckoutLock, changes: &[FileChange]) -> Result<Vec<Stri
 pub fn write_all_with(
     lock: &CheckoutLock,
     changes: &[FileChange],
-    hook: &mut dyn FnMut(Step, &str) -> std::io::Result<()>,
+    hook: &mut dyn FnMut(Phase, &str) -> std::io::Result<()>,
 ) -> Result<Vec<String>> {
     let root = lock.root();
     // Resolve: real files inside the checkout, each once; `.env` last.
@@ -288,7 +288,7 @@ pub fn write_all_with(
             continue;
         };
         let staged =
-            hook(Step::Stage, &p.change.path).and_then(|()| stage(&tmp, &p.meta, &p.change.after));
+            hook(Phase::Stage, &p.change.path).and_then(|()| stage(&tmp, &p.meta, &p.change.after));
         match staged {
             Ok(true) => {}
             // The owner cannot be kept by a new file: write this one in place.
@@ -360,7 +360,7 @@ impl Failure {
 /// Checks one file again and replaces it.
 fn replace_one(
     p: &Planned,
-    hook: &mut dyn FnMut(Step, &str) -> std::io::Result<()>,
+    hook: &mut dyn FnMut(Phase, &str) -> std::io::Result<()>,
 ) -> std::result::Result<(), Failure> {
     let changed = || Failure::Changed("changed on disk while the promotion was written".into());
     let now = Meta::of(&p.target).map_err(Failure::Io)?;
@@ -371,7 +371,7 @@ fn replace_one(
     if !same || read_file(&p.target).map_err(Failure::Io)? != p.change.before {
         return Err(changed());
     }
-    hook(Step::Rename, &p.change.path).map_err(Failure::Io)?;
+    hook(Phase::Rename, &p.change.path).map_err(Failure::Io)?;
     let Some(tmp) = &p.staging else {
         return write_in_place(&p.target, &p.change.after).map_err(Failure::Io);
     };
@@ -485,7 +485,7 @@ mod tests {
         ];
         let l = lock(dir.path());
         let err = write_all_with(&l, &changes, &mut |step, rel| {
-            if step == Step::Rename && rel == "b.yml" {
+            if step == Phase::Rename && rel == "b.yml" {
                 Err(std::io::Error::other("disk on fire"))
             } else {
                 Ok(())
@@ -542,7 +542,7 @@ mod tests {
         ];
         let b = dir.path().join("b.yml");
         let err = write_all_with(&lock(dir.path()), &changes, &mut |step, rel| {
-            if step == Step::Rename && rel == "b.yml" {
+            if step == Phase::Rename && rel == "b.yml" {
                 // Another writer appends between the last check and the swap.
                 let mut f = OpenOptions::new().append(true).open(&b)?;
                 f.write_all(b"# theirs\n")?;
