@@ -1,5 +1,37 @@
 //! qr-promote: find every place of an app-interface checkout that pins a component's version,
 //! and move them all to one upstream commit, safely.
+//!
+//! The pipeline, one way, one module per step:
+//!
+//! ```text
+//! checkout ──> discovery ──> promote::plan ──> transaction ──> promote::branch ──> mr
+//!  .env,        the walk,     the edits of      lock, journal,   commit, the same   push options
+//!  data/,       scan cache,   each file, made   the check before promotion again,    or the GitLab
+//!  resources/   locations     with yaml::patch  each swap,       push               API
+//!                                               recovery
+//!                  upstream (resolve, relation, change report) ─┐
+//!                  registry (does the image exist?) ────────────┴─> promote::Promotion
+//!
+//! checkout ──> cluster::model ──> deployments, pr-check runs ──> cluster::verify <── cluster::kube
+//!               namespaces,        (cluster::sharding)            verdicts             live objects
+//!               integrations,      cluster::pin (overrides)
+//!               shards
+//! ```
+//!
+//! - [`checkout`]: the root, `.env` and its components.
+//! - [`discovery`]: the parallel walk of `data/` and `resources/` (links resolved inside the
+//!   checkout), the scan cache, the rules that find locations, and the session a command uses.
+//! - [`yaml`]: parsing with positions, quoting, and the one patch engine (set, add, append,
+//!   remove; each operation parsed again).
+//! - [`promote`]: a promotion: resolve, check the image, plan, and its branch and merge request.
+//! - [`transaction`]: writing all files or none, under a lock, with a journal the next run
+//!   completes or rolls back.
+//! - [`upstream`]: the git program, the upstream cache, the change report.
+//! - [`registry`], [`mr`] on [`http`] (URL rules, client, errors) and [`redact`] (secrets out of
+//!   every message).
+//! - [`cluster`]: the model of where the integrations run, pins, and verify.
+//! - [`cli`]: arguments and printing only; one module per subcommand.
+//! - [`error`]: the library error, with its kind, hint and cause.
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 pub mod checkout;
