@@ -1,6 +1,8 @@
-//! End-to-end tests: the real binary, real git, real files, a real registry, in a sealed environment.
+//! End-to-end tests of the binary: the real `qr-promote`, real git, real files, a real registry,
+//! in a sealed environment; the tests of the library alone are `tests/library/`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+#[path = "../support/mod.rs"]
 mod support;
 
 mod atomicity;
@@ -9,12 +11,5 @@ mod cli_model;
 mod cli_upstream;
 mod cli_verify;
 mod edits;
-mod model;
-mod mr;
 mod outputs;
 mod promote;
-mod proptest_edit;
-mod proptest_input;
-mod registry;
-mod upstream;
-mod verify;

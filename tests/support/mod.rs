@@ -1,6 +1,6 @@
 //! Shared test helpers: fixture trees, a sealed environment, running the binary, test servers.
 // Helpers are shared: a module may use only some of them.
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)]
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
