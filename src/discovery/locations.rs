@@ -156,13 +156,18 @@ pub struct Discovery {
     pub warnings: Vec<FileProblem>,
 }
 
-/// The strings whose presence in a file means it may hold a location of `c`.
+/// The strings whose presence in a file means it may hold a location of `c`: its key, image and
+/// repository, and its current version (any copy of it is a location, whatever its key).
 pub fn needles(c: &Component) -> Vec<String> {
-    vec![
+    let mut n = vec![
         c.yaml_key(),
         c.image.clone(),
         normalize_repo_url(&c.repo).to_string(),
-    ]
+    ];
+    if crate::util::is_commit_hex(&c.tag) {
+        n.push(c.tag.to_ascii_lowercase());
+    }
+    n
 }
 
 /// The needles of several components, and for each needle the component it belongs to.
