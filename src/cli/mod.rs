@@ -162,6 +162,7 @@ impl Context {
     pub fn discover(&self, session: &mut Session, c: &Component) -> Result<Discovery, CliError> {
         let d = session.discover(&self.checkout, c)?;
         self.warn_all(session.take_warnings());
+        self.warn_all(d.reports(&c.tag));
         Ok(d)
     }
 

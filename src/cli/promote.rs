@@ -471,7 +471,7 @@ fn apply_again(
     let push_opts = push_options(args)?;
     // The change report of the promotion, from the version before the commit.
     let opts = args.promote.options(ctx)?;
-    pr.resolution = promote::resolve(&ctx.checkout, &e.before, &opts)?;
+    pr.resolution = promote::resolve(&ctx.checkout, &e.before, None, &opts)?;
     let onto = if args.push {
         branch::Onto::Remote {
             remote: &args.remote,

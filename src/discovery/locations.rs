@@ -9,13 +9,30 @@ use crate::error::Result;
 use crate::util::{fnv, same_commit};
 use crate::yaml::{self, Node, Style};
 
+use super::copies::find_copies;
 pub use super::refs::Refs;
 use super::rules::{find_in_docs, find_in_lines};
 
-/// The `$schema` of saas files.
+/// The `$schema` of saas files today (older trees have `/app-sre/saas-file-1.yml`).
 pub const SAAS_SCHEMA: &str = "/app-sre/saas-file-2.yml";
 
-/// The four kinds of location.
+/// The `$schema` of a saas file of any version: `/app-sre/saas-file-<N>.yml`.
+pub fn is_saas_schema(s: &str) -> bool {
+    versioned(s, "/app-sre/saas-file-")
+}
+
+/// The `$schema` of a saas target kept in a file of its own: `/app-sre/saas-file-target-<N>.yml`.
+pub fn is_saas_target_schema(s: &str) -> bool {
+    versioned(s, "/app-sre/saas-file-target-")
+}
+
+fn versioned(s: &str, prefix: &str) -> bool {
+    s.strip_prefix(prefix)
+        .and_then(|r| r.strip_suffix(".yml"))
+        .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// The kinds of location.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Kind {
@@ -27,6 +44,8 @@ pub enum Kind {
     SaasTarget,
     /// An image reference `<image>:<tag>`.
     ImageRef,
+    /// Any other scalar whose whole value is the current commit, whatever its key.
+    PinnedCopy,
 }
 
 impl Kind {
@@ -37,14 +56,21 @@ impl Kind {
             Kind::YamlKey => "yaml-key",
             Kind::SaasTarget => "saas-target",
             Kind::ImageRef => "image-ref",
+            Kind::PinnedCopy => "pinned-copy",
         }
     }
 
     /// Parses a kind name.
     pub fn parse(s: &str) -> Option<Kind> {
-        [Kind::Env, Kind::YamlKey, Kind::SaasTarget, Kind::ImageRef]
-            .into_iter()
-            .find(|k| k.name() == s)
+        [
+            Kind::Env,
+            Kind::YamlKey,
+            Kind::SaasTarget,
+            Kind::ImageRef,
+            Kind::PinnedCopy,
+        ]
+        .into_iter()
+        .find(|k| k.name() == s)
     }
 }
 
@@ -111,6 +137,12 @@ pub struct Location {
     pub value: String,
     /// `false` when the value is not the component's current version.
     pub in_sync: bool,
+    /// A pinned copy's key path (`resourceTemplates[qontract-api].parameters.OPA_IMAGE_TAG`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key_path: Option<String>,
+    /// The saas file that references this target, when it is a target kept in a file of its own.
+    #[serde(skip)]
+    pub via: Option<String>,
     /// Where it acts.
     pub context: Site,
     /// The bytes of the version token.
@@ -154,6 +186,30 @@ pub struct Discovery {
     pub errors: Vec<FileProblem>,
     /// Files that do not parse and mention nothing of the component: warnings.
     pub warnings: Vec<FileProblem>,
+    /// Pinned copies found, before [`Discovery::settle`] says which are copies of the current
+    /// commit (they are then in `locations`).
+    pub copies: Vec<Location>,
+    /// Saas target files that no saas file references, reported (not moved).
+    pub notes: Vec<String>,
+    /// Values that start with the current version but may be another commit (its full id is not
+    /// known): reported, not moved.
+    pub unsure: Vec<Location>,
+}
+
+impl Discovery {
+    /// What discovery reports without moving it, one line each.
+    pub fn reports(&self, tag: &str) -> Vec<String> {
+        let mut out = self.notes.clone();
+        out.extend(self.unsure.iter().map(|l| {
+            format!(
+                "{} {}: {} may be another commit than {tag} (its full id is not known: go online, or pin it in a saas target); left alone",
+                l.at(),
+                l.key_path.as_deref().unwrap_or(""),
+                l.value
+            )
+        }));
+        out
+    }
 }
 
 /// The strings whose presence in a file means it may hold a location of `c`: its key, image and
@@ -203,6 +259,8 @@ pub fn env_location(c: &Component) -> Location {
         span: c.tag_span.clone(),
         style: Style::Plain,
         line_level: false,
+        key_path: None,
+        via: None,
     }
 }
 
@@ -226,31 +284,54 @@ pub fn read_file(rel: &str, text: &str) -> std::result::Result<Reading, FileProb
     }
 }
 
-/// Finds the locations of `c` in one file's text.
+/// Finds the locations of `c` in one file's text (and in the saas target files it references),
+/// with the pinned copies of `copies_of` (a commit) when given.
 pub fn find_in_text(
     rel: &str,
     text: &str,
     reading: &Reading,
     c: &Component,
     refs: &Refs,
+    copies_of: Option<&str>,
 ) -> Vec<Location> {
     let (found, line_level) = match reading {
-        Reading::Yaml(docs) => (find_in_docs(text, docs, c, refs), false),
+        Reading::Yaml(docs) => {
+            let mut found = find_in_docs(text, docs, c, refs);
+            if let Some(commit) = copies_of {
+                // A copy that another rule found is that location.
+                let claimed: std::collections::HashSet<usize> = found
+                    .iter()
+                    .filter(|m| m.path.is_none())
+                    .map(|m| m.span.start)
+                    .collect();
+                found.extend(
+                    find_copies(text, docs, commit, refs)
+                        .into_iter()
+                        .filter(|m| !claimed.contains(&m.span.start)),
+                );
+            }
+            (found, false)
+        }
         Reading::Lines => (find_in_lines(text, c), true),
     };
     found
         .into_iter()
-        .map(|f| Location {
-            id: make_id(f.kind, rel, &f.disc),
-            kind: f.kind,
-            path: rel.to_string(),
-            line: f.line,
-            in_sync: same_commit(&f.value, &c.tag),
-            value: f.value,
-            context: f.context,
-            span: f.span,
-            style: f.style,
-            line_level,
+        .map(|f| {
+            let path = f.path.unwrap_or_else(|| rel.to_string());
+            Location {
+                id: make_id(f.kind, &path, &f.disc),
+                kind: f.kind,
+                via: (path != rel).then(|| rel.to_string()),
+                path,
+                line: f.line,
+                in_sync: f.kind == Kind::PinnedCopy || same_commit(&f.value, &c.tag),
+                key_path: f.key_path,
+                value: f.value,
+                context: f.context,
+                span: f.span,
+                style: f.style,
+                line_level,
+            }
         })
         .collect()
 }
@@ -277,13 +358,17 @@ pub fn discover(
             .map(|f| file_outcome(f, c, mentions(f), refs))
             .collect()
     });
+    let mut found = Vec::new();
     for o in outcomes {
         match o {
-            Outcome::Locations(locs) => d.locations.extend(locs),
+            Outcome::Locations(locs) => found.extend(locs),
             Outcome::Error(p) => d.errors.push(p),
             Outcome::Warning(p) => d.warnings.push(p),
         }
     }
+    d.sort_out(c, found);
+    let full = d.tree_full(&c.tag);
+    d.settle(&c.tag, full.as_deref());
     Ok(d)
 }
 
@@ -342,7 +427,8 @@ fn file_outcome(f: &ScannedFile, c: &Component, own: bool, refs: &Refs) -> Outco
     };
     match read_file(&f.rel, text) {
         Ok(r) if own => {
-            let locs = find_in_text(&f.rel, text, &r, c, refs);
+            let copies_of = crate::util::is_commit_hex(&c.tag).then_some(c.tag.as_str());
+            let locs = find_in_text(&f.rel, text, &r, c, refs, copies_of);
             if let Some(p) = ambiguous_key(&f.rel, &r, &locs, c) {
                 return Outcome::Error(p);
             }

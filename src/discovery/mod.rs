@@ -7,6 +7,7 @@
 //! - [`session`]: one walk for a command, shared by the components it discovers.
 
 pub mod cache;
+mod copies;
 pub mod locations;
 mod read;
 pub mod refs;

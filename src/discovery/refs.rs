@@ -36,14 +36,22 @@ impl Refs {
             }
         }
         // Read outside the lock, so that threads do not wait for each other's files.
-        let info = crate::checkout::real_path_inside(&self.root, &format!("data/{key}"))
-            .ok()
-            .and_then(|p| std::fs::read_to_string(p).ok())
+        let info = self
+            .file(&key)
             .and_then(|text| yaml::top_fields(&text, refs));
         if let Ok(mut c) = self.cache.lock() {
             c.insert(key, (info.clone(), refs));
         }
         info
+    }
+
+    /// The text of the file that `r` names (under `data/`), never through a link out of the
+    /// checkout.
+    pub fn file(&self, r: &str) -> Option<String> {
+        let rel = format!("data/{}", r.trim_start_matches('/'));
+        crate::checkout::real_path_inside(&self.root, &rel)
+            .ok()
+            .and_then(|p| std::fs::read_to_string(p).ok())
     }
 
     /// Namespace name, cluster name and environment name of a namespace `$ref`.

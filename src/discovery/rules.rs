@@ -3,7 +3,7 @@
 
 use std::ops::Range;
 
-use super::locations::{Kind, Refs, Site, SAAS_SCHEMA};
+use super::locations::{is_saas_schema, is_saas_target_schema, Kind, Refs, Site};
 use crate::checkout::{normalize_repo_url, Component};
 use crate::util::is_commit_hex;
 use crate::yaml::{self, Node, Style};
@@ -18,6 +18,10 @@ pub(super) struct Match {
     pub(super) style: Style,
     pub(super) disc: String,
     pub(super) context: Site,
+    /// The file the location is in, when not the one being read (a saas target file).
+    pub(super) path: Option<String>,
+    /// A pinned copy's key path.
+    pub(super) key_path: Option<String>,
 }
 
 fn file_context(docs: &[Node]) -> Site {
@@ -55,6 +59,8 @@ pub(super) fn find_in_docs(text: &str, docs: &[Node], c: &Component, refs: &Refs
                     style,
                     disc: format!("{key}#{key_n}"),
                     context: ctx.clone(),
+                    path: None,
+                    key_path: None,
                 });
                 key_n += 1;
             }
@@ -69,6 +75,8 @@ pub(super) fn find_in_docs(text: &str, docs: &[Node], c: &Component, refs: &Refs
                         style,
                         disc: format!("image#{img_n}"),
                         context: ctx.clone(),
+                        path: None,
+                        key_path: None,
                     });
                     img_n += 1;
                 }
@@ -77,7 +85,16 @@ pub(super) fn find_in_docs(text: &str, docs: &[Node], c: &Component, refs: &Refs
     }
     let repo = c.repo_normalized();
     for doc in docs {
-        if doc.str_at("$schema") != Some(SAAS_SCHEMA) {
+        let schema = doc.str_at("$schema");
+        if schema.is_some_and(is_saas_target_schema) {
+            // A target kept in a file of its own: its `ref`, as the file alone tells it (the
+            // saas file that references it gives its context and says whether it moves).
+            if let Some(m) = target_ref(text, doc, None, &Site::default(), refs) {
+                out.push(m);
+            }
+            continue;
+        }
+        if !schema.is_some_and(is_saas_schema) {
             continue;
         }
         let saas_name = doc.str_at("name").map(str::to_string);
@@ -92,7 +109,12 @@ pub(super) fn find_in_docs(text: &str, docs: &[Node], c: &Component, refs: &Refs
             if normalize_repo_url(url) != repo {
                 continue;
             }
-            let rt_name = rt.str_at("name").map(str::to_string);
+            let site = Site {
+                schema: schema.map(str::to_string),
+                name: saas_name.clone(),
+                resource_template: rt.str_at("name").map(str::to_string),
+                ..Site::default()
+            };
             for (n, target) in rt
                 .get("targets")
                 .map(Node::items)
@@ -100,47 +122,80 @@ pub(super) fn find_in_docs(text: &str, docs: &[Node], c: &Component, refs: &Refs
                 .iter()
                 .enumerate()
             {
-                let Some(r) = target.get("ref") else { continue };
-                let Some(v) = r.as_str() else { continue };
-                if !is_commit_hex(v) {
-                    continue;
+                if let Some(file) = target.ref_path() {
+                    out.extend(referenced_target(file, &site, refs));
+                } else if let Some(m) = target_ref(text, target, Some(n), &site, refs) {
+                    out.push(m);
                 }
-                let Some(span) = yaml::value_span(text, r) else {
-                    continue;
-                };
-                let ns_ref = target
-                    .get("namespace")
-                    .and_then(Node::ref_path)
-                    .map(str::to_string);
-                let (namespace, cluster, environment) = match &ns_ref {
-                    Some(nr) => refs.namespace(nr),
-                    None => (None, None, None),
-                };
-                out.push(Match {
-                    kind: Kind::SaasTarget,
-                    line: r.line,
-                    value: v.to_string(),
-                    span,
-                    style: r.style().unwrap_or(Style::Plain),
-                    disc: format!(
-                        "{}#{}#{}",
-                        rt_name.as_deref().unwrap_or(""),
-                        ns_ref.as_deref().unwrap_or(""),
-                        if ns_ref.is_some() { 0 } else { n }
-                    ),
-                    context: Site {
-                        schema: Some(SAAS_SCHEMA.to_string()),
-                        name: saas_name.clone(),
-                        resource_template: rt_name.clone(),
-                        namespace: namespace.or(ns_ref),
-                        cluster,
-                        environment,
-                    },
-                });
             }
         }
     }
     out
+}
+
+/// The `ref` of a saas target (an item of `targets:`, at index `n`, or the document of a target
+/// file, `n` none) when it is a commit id, with the target's namespace added to `site`.
+fn target_ref(
+    text: &str,
+    target: &Node,
+    n: Option<usize>,
+    site: &Site,
+    refs: &Refs,
+) -> Option<Match> {
+    let r = target.get("ref")?;
+    let v = r.as_str()?;
+    if !is_commit_hex(v) {
+        return None;
+    }
+    let span = yaml::value_span(text, r)?;
+    let ns_ref = target
+        .get("namespace")
+        .and_then(Node::ref_path)
+        .map(str::to_string);
+    let (namespace, cluster, environment) = match &ns_ref {
+        Some(nr) => refs.namespace(nr),
+        None => (None, None, None),
+    };
+    let disc = match n {
+        Some(n) => format!(
+            "{}#{}#{}",
+            site.resource_template.as_deref().unwrap_or(""),
+            ns_ref.as_deref().unwrap_or(""),
+            if ns_ref.is_some() { 0 } else { n }
+        ),
+        // A target file holds one target: the same id whichever saas file references it.
+        None => "target-file".to_string(),
+    };
+    Some(Match {
+        kind: Kind::SaasTarget,
+        line: r.line,
+        value: v.to_string(),
+        span,
+        style: r.style().unwrap_or(Style::Plain),
+        disc,
+        context: Site {
+            namespace: namespace.or(ns_ref),
+            cluster,
+            environment,
+            ..site.clone()
+        },
+        path: None,
+        key_path: None,
+    })
+}
+
+/// The target of a saas file kept in the file `file` (a `$ref` under `data/`): its `ref`, in
+/// that file, with the context of the saas file and resource template that reference it.
+fn referenced_target(file: &str, site: &Site, refs: &Refs) -> Option<Match> {
+    let text = refs.file(file)?;
+    let docs = yaml::parse(&text).ok()?;
+    let doc = docs.first()?;
+    if !doc.str_at("$schema").is_some_and(is_saas_target_schema) {
+        return None;
+    }
+    let mut m = target_ref(&text, doc, None, site, refs)?;
+    m.path = Some(format!("data/{}", file.trim_start_matches('/')));
+    Some(m)
 }
 
 fn is_tag_char(b: u8) -> bool {
@@ -200,6 +255,8 @@ pub(super) fn find_in_lines(text: &str, c: &Component) -> Vec<Match> {
                         style,
                         disc: format!("{key}#{key_n}"),
                         context: Site::default(),
+                        path: None,
+                        key_path: None,
                     });
                     key_n += 1;
                 }
@@ -238,6 +295,8 @@ pub(super) fn find_in_lines(text: &str, c: &Component) -> Vec<Match> {
                     style,
                     disc: format!("image#{img_n}"),
                     context: Site::default(),
+                    path: None,
+                    key_path: None,
                 });
                 img_n += 1;
             }

@@ -243,12 +243,26 @@ fn verify_yaml(
         }
         _ => return fail("it no longer parses the same way".into()),
     }
-    let after: HashMap<String, Location> =
-        locations::find_in_text(path, new_text, new_reading, c, refs)
+    // The locations of the four kinds and the pinned copies of the current commit, before and
+    // after; after, a moved copy is a copy of the new commit.
+    let copies_of = crate::util::is_commit_hex(&c.tag).then_some(c.tag.as_str());
+    let before = locations::find_in_text(path, old_text, old_reading, c, refs, copies_of);
+    let mut after: HashMap<String, Location> =
+        locations::find_in_text(path, new_text, new_reading, c, refs, copies_of)
             .into_iter()
             .map(|l| (l.id.clone(), l))
             .collect();
-    let before = locations::find_in_text(path, old_text, old_reading, c, refs);
+    if let Some(moved) = edits.iter().find(|e| e.kind == Kind::PinnedCopy) {
+        after.extend(
+            locations::find_in_text(path, new_text, new_reading, c, refs, Some(&moved.new))
+                .into_iter()
+                .filter(|l| l.kind == Kind::PinnedCopy)
+                .map(|l| (l.id.clone(), l)),
+        );
+    }
+    let before_ids: std::collections::HashSet<&str> =
+        before.iter().map(|l| l.id.as_str()).collect();
+    after.retain(|id, l| l.kind != Kind::PinnedCopy || before_ids.contains(id.as_str()));
     if after.len() != before.len() {
         return fail(format!(
             "{} locations before, {} after",

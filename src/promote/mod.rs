@@ -52,6 +52,9 @@ pub struct Options {
 /// The new version, how it relates to the current one, and what it ships.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Resolution {
+    /// The full id of the current version, when the upstream cache or the tree knows it.
+    #[serde(skip)]
+    pub current: Option<String>,
     pub resolved: Resolved,
     pub relation: Option<Relation>,
     pub changes: Option<ChangeReport>,
@@ -132,13 +135,22 @@ impl Promotion {
         warn: &mut dyn FnMut(String),
     ) -> Result<Promotion> {
         let c = checkout.component(&opts.component)?.clone();
-        let resolution = resolve(checkout, &c, opts)?;
-        let to = resolution.resolved.id.clone();
         let cache_dir = opts.scan_cache.then_some(opts.cache_dir.as_path());
         let mut session = Session::scan(checkout, cache_dir, &[&c])?;
         session.take_warnings().into_iter().for_each(&mut *warn);
-        let discovery = session.discover(checkout, &c)?;
+        let mut discovery = session.discover(checkout, &c)?;
         session.take_warnings().into_iter().for_each(&mut *warn);
+        // The tree's full id of the current version settles a short `.env` tag; the upstream's
+        // settles which values are copies of it when the tree holds none.
+        let tree_full = discovery.tree_full(&c.tag);
+        let resolution = resolve(checkout, &c, tree_full.as_deref(), opts)?;
+        if tree_full.is_none() {
+            if let Some(full) = &resolution.current {
+                discovery.settle(&c.tag, Some(full));
+            }
+        }
+        discovery.reports(&c.tag).into_iter().for_each(&mut *warn);
+        let to = resolution.resolved.id.clone();
         let plan = plan::compute(
             checkout,
             &c,
@@ -178,8 +190,14 @@ impl Promotion {
 }
 
 /// Resolves the new version against the upstream and checks that it moves forward from the
-/// component's current version; with a descendant, the change report of what ships.
-pub fn resolve(checkout: &Checkout, c: &Component, opts: &Options) -> Result<Resolution> {
+/// component's current version (`current`, its full id as the tree holds it, else the `.env`
+/// tag); with a descendant, the change report of what ships.
+pub fn resolve(
+    checkout: &Checkout,
+    c: &Component,
+    current: Option<&str>,
+    opts: &Options,
+) -> Result<Resolution> {
     let url = opts.upstream.clone().unwrap_or_else(|| c.repo.clone());
     let upstream = Upstream::open(
         &url,
@@ -190,15 +208,37 @@ pub fn resolve(checkout: &Checkout, c: &Component, opts: &Options) -> Result<Res
         },
     )?;
     let resolved = upstream.resolve(opts.to.as_deref())?;
+    let tag = current.unwrap_or(&c.tag);
     if !resolved.in_cache {
         return Ok(Resolution {
+            current: current.map(str::to_string),
             resolved,
             relation: None,
             changes: None,
             note: Some("offline, and the upstream cache lacks the commit: no change report, ancestry not checked".into()),
         });
     }
-    let relation = upstream.relation(&c.tag, &resolved.id)?;
+    let candidates = upstream.ambiguity(tag)?;
+    if !candidates.is_empty() {
+        return Err(Error::input(format!(
+            "{}: the current version {} (.env:{}) is ambiguous in {}: it names {}; no location of the checkout holds its full id",
+            c.name,
+            c.tag,
+            c.tag_line,
+            upstream.shown_url(),
+            candidates.join(", ")
+        ))
+        .with_hint(format!(
+            "write the full id of the current commit in .env ({})",
+            c.tag_var()
+        )));
+    }
+    let full = upstream
+        .resolve_id(tag, 7)
+        .ok()
+        .filter(|r| r.in_cache)
+        .map(|r| r.id);
+    let relation = upstream.relation(tag, &resolved.id)?;
     match &relation {
         Relation::Rollback { commits } if !opts.allow_rollback => {
             return Err(Error::refused(format!(
@@ -226,16 +266,13 @@ pub fn resolve(checkout: &Checkout, c: &Component, opts: &Options) -> Result<Res
     }
     let (changes, note) = match &relation {
         Relation::Descends { .. } => {
-            let commits = upstream.commits(&c.tag, &resolved.id)?;
+            let commits = upstream.commits(tag, &resolved.id)?;
             let users = changes::load_users(&checkout.root).unwrap_or_default();
             let me = opts
                 .me
                 .clone()
                 .or_else(|| Git::new(&checkout.root).user_email());
-            let from = upstream
-                .resolve_id(&c.tag, 7)
-                .map(|r| r.id)
-                .unwrap_or_else(|_| c.tag.clone());
+            let from = full.clone().unwrap_or_else(|| tag.to_string());
             (
                 Some(ChangeReport::new(
                     &c.repo,
@@ -252,6 +289,7 @@ pub fn resolve(checkout: &Checkout, c: &Component, opts: &Options) -> Result<Res
         _ => (None, None),
     };
     Ok(Resolution {
+        current: full.or_else(|| current.map(str::to_string)),
         resolved,
         relation: Some(relation),
         changes,

@@ -187,6 +187,13 @@ pub fn unified_diff(path: &str, before: &[u8], after: &[u8]) -> String {
     format!("diff --git a/{path} b/{path}\n{body}")
 }
 
+/// The bytes of a file of the checkout (never through a link out of it).
+fn read_inside(root: &std::path::Path, rel: &str) -> Result<Vec<u8>> {
+    let real_root = std::fs::canonicalize(root).map_err(|e| Error::io(root, e))?;
+    let real = crate::checkout::real_path_inside(&real_root, rel)?;
+    std::fs::read(&real).map_err(|e| Error::io(std::path::Path::new(rel), e))
+}
+
 /// Computes the plan that moves `c`'s selected locations to `to` (a full commit id).
 pub fn compute(
     checkout: &Checkout,
@@ -225,11 +232,11 @@ pub fn compute(
             .map(|(path, locs)| {
                 let bytes = if *path == ENV_FILE {
                     checkout.env_text.as_bytes().to_vec()
+                } else if let Some(b) = files.get(*path) {
+                    b.clone()
                 } else {
-                    files
-                        .get(*path)
-                        .cloned()
-                        .ok_or_else(|| Error::input(format!("{path}: not read")))?
+                    // A saas target file that mentions no needle: read where discovery read it.
+                    read_inside(&checkout.root, path)?
                 };
                 let (after, edits) = edit::edit_file(path, &bytes, locs, to, c, refs)?;
                 Ok(FileChange {

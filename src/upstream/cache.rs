@@ -252,6 +252,26 @@ impl Upstream {
         })
     }
 
+    /// The commits a short id names in the cache when it names more than one, each as
+    /// `<12 hex> (<date>, <subject>)`; none when it names one or none.
+    pub fn ambiguity(&self, hex: &str) -> Result<Vec<String>> {
+        let hex = hex.trim().to_ascii_lowercase();
+        if hex.len() >= 40 || hex.len() < 4 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Ok(Vec::new());
+        }
+        let Lookup::Ambiguous(ids) = self.lookup(&hex)? else {
+            return Ok(Vec::new());
+        };
+        ids.iter()
+            .map(|id| {
+                let line = self
+                    .git
+                    .run_line(&["log", "-1", "--format=%cs, %s", id, "--"])?;
+                Ok(format!("{} ({line})", crate::util::head(id, 12)))
+            })
+            .collect()
+    }
+
     /// Fetches one commit by id (servers that allow it), for commits no branch or tag reaches.
     fn fetch_id(&self, id: &str) -> Result<()> {
         self.refuse_offline("fetch")?;

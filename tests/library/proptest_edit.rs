@@ -99,7 +99,7 @@ proptest! {
         let reading = read_file("data/x.yml", &text).map_err(|e| TestCaseError::fail(e.to_string()))?;
         let dir = tempfile::tempdir().unwrap();
         let refs = Refs::new(dir.path());
-        let locs = find_in_text("data/x.yml", &text, &reading, &c, &refs);
+        let locs = find_in_text("data/x.yml", &text, &reading, &c, &refs, None);
         prop_assert_eq!(locs.len(), 1, "one planted location in:\n{}", text);
         let loc_refs: Vec<_> = locs.iter().collect();
         let (after, edits) = edit_file("data/x.yml", text.as_bytes(), &loc_refs, &to, &c, &refs)

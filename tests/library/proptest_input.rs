@@ -140,7 +140,14 @@ fn yaml_goes_through_everything(text: &str, to: &str) -> Result<(), TestCaseErro
     };
     let dir = tempfile::tempdir().unwrap();
     let refs = Refs::new(dir.path());
-    let locs = find_in_text("data/x.yml", text, &reading, &c, &refs);
+    let locs = find_in_text(
+        "data/x.yml",
+        text,
+        &reading,
+        &c,
+        &refs,
+        Some(c.tag.as_str()),
+    );
     for l in &locs {
         prop_assert!(in_text(text, &l.span), "{:?} in {:?}", l.span, text);
         prop_assert_eq!(&text[l.span.clone()], l.value.as_str());
