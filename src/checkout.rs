@@ -260,10 +260,11 @@ pub struct Checkout {
 }
 
 impl Checkout {
-    /// Checks that `root` is a checkout: it holds `.env`, `data/` and `resources/`, and none of
-    /// them is a link that leads out of it (nothing is read through such a link).
+    /// Checks that `root` is a checkout: it holds `.env` and `data/` (`resources/` is optional:
+    /// app-interface had none before 2019), and none of them is a link that leads out of it
+    /// (nothing is read through such a link).
     pub fn check_root(root: &Path) -> Result<()> {
-        let missing: Vec<&str> = [ENV_FILE, "data", "resources"]
+        let missing: Vec<&str> = [ENV_FILE, "data"]
             .into_iter()
             .filter(|p| !root.join(p).exists())
             .collect();
@@ -276,6 +277,9 @@ impl Checkout {
         }
         let real_root = std::fs::canonicalize(root).map_err(|e| Error::io(root, e))?;
         for p in [ENV_FILE, "data", "resources"] {
+            if p == "resources" && std::fs::symlink_metadata(root.join(p)).is_err() {
+                continue;
+            }
             real_path_inside(&real_root, p)?;
         }
         Ok(())

@@ -38,7 +38,7 @@ pub struct PromoteArgs {
     #[arg(long = "location", value_name = "ID")]
     pub locations: Vec<String>,
     /// Only locations of this kind (repeatable).
-    #[arg(long = "kind", value_name = "KIND", value_parser = ["env", "yaml-key", "saas-target", "image-ref"])]
+    #[arg(long = "kind", value_name = "KIND", value_parser = ["env", "yaml-key", "saas-target", "image-ref", "pinned-copy"])]
     pub kinds: Vec<String>,
     /// Only saas targets whose namespace is in this environment (repeatable).
     #[arg(long = "env", value_name = "NAME")]
@@ -173,11 +173,15 @@ fn summary(p: &Plan) -> String {
                 Some(q) => format!("  (quoted with {q} so that it stays a string)"),
                 None => String::new(),
             };
+            let id = match &e.key_path {
+                Some(kp) => format!("{}]  at {kp}", e.location),
+                None => format!("{}]", e.location),
+            };
             [
                 e.kind.name().to_string(),
                 format!("{}:{}", e.path, e.line),
                 format!("{} -> {}{note}", e.old, e.new),
-                e.location.clone(),
+                id,
             ]
         })
         .collect();
@@ -185,7 +189,7 @@ fn summary(p: &Plan) -> String {
     let w1 = rows.iter().map(|r| r[1].len()).max().unwrap_or(0);
     for r in &rows {
         out.push_str(&format!(
-            "  {:<w0$}  {:<w1$}  {}  [{}]\n",
+            "  {:<w0$}  {:<w1$}  {}  [{}\n",
             r[0], r[1], r[2], r[3]
         ));
     }

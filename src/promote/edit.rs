@@ -25,6 +25,9 @@ pub struct Edit {
     /// Quotes added so that the tag still reads as a string (`'` or `"`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub quoted: Option<char>,
+    /// A pinned copy's key path.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key_path: Option<String>,
     #[serde(skip)]
     pub span: Range<usize>,
 }
@@ -87,6 +90,7 @@ pub fn edit_file(
     let edit = |l: &Location, quoted: Option<char>| Edit {
         location: l.id.clone(),
         kind: l.kind,
+        key_path: l.key_path.clone(),
         path: path.to_string(),
         line: l.line,
         old: l.value.clone(),

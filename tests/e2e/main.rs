@@ -11,5 +11,6 @@ mod cli_model;
 mod cli_upstream;
 mod cli_verify;
 mod edits;
+mod eras;
 mod outputs;
 mod promote;
