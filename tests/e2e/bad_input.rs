@@ -17,7 +17,7 @@ fn not_an_app_interface_root() {
     let sb = Sandbox::empty();
     let r = sb.run(&["plan", "--offline", "--to", NEW]).code(1);
     assert!(
-        one_line(&r.stderr).contains("is not an app-interface checkout: no .env, data, resources"),
+        one_line(&r.stderr).contains("is not an app-interface checkout: no .env, data"),
         "{}",
         r.stderr
     );
