@@ -226,7 +226,6 @@ pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
     Ok(std::time::Duration::from_millis(millis))
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
