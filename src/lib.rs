@@ -37,6 +37,7 @@
 pub mod checkout;
 pub mod cli;
 pub mod cluster;
+pub mod config;
 pub mod discovery;
 pub mod error;
 pub mod http;
