@@ -1011,6 +1011,70 @@ components:
     }
 
     #[test]
+    fn the_example_checkouts_file_is_valid() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/app-interface");
+        let c = Config::load(&root).unwrap();
+        let canary = LocationRef {
+            id: "00000000",
+            path: "data/services/app-interface/jobs/reconcile-canary.yml",
+            key_path: Some("image"),
+        };
+        assert_eq!(
+            c.skips(&canary).and_then(|s| s.reason.as_deref()),
+            Some("the canary runs an older build on purpose")
+        );
+        let opa = c
+            .digest_rule("data/services/x/saas.yml", "OPA_IMAGE_TAG")
+            .unwrap();
+        assert_eq!(
+            (opa.digest_key.as_str(), opa.image.as_str()),
+            ("OPA_IMAGE_DIGEST", "quay.io/app-sre/qontract-reconcile-opa")
+        );
+        let qr = c.component("qontract-reconcile").unwrap();
+        assert_eq!(
+            (qr.labels.len(), qr.wait_image, qr.notify),
+            (2, Some(Duration::from_secs(900)), Some(true))
+        );
+        let checkout = crate::checkout::Checkout::open(&root).unwrap();
+        let names: Vec<&str> = checkout
+            .components
+            .iter()
+            .map(|c| c.name.as_str())
+            .collect();
+        c.check_components(&names).unwrap();
+    }
+
+    #[test]
+    fn the_readmes_example_is_valid() {
+        let readme =
+            std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"))
+                .unwrap();
+        let section = &readme[readme.find("## `.qr-promote.yaml`").unwrap()..];
+        let block = &section[section.find("```yaml\n").unwrap() + 8..];
+        let block = &block[..block.find("```").unwrap()];
+        let c = Config::parse(block).unwrap();
+        assert_eq!(
+            (c.skip.len(), c.digests.len(), c.components.len()),
+            (3, 1, 1)
+        );
+        // The README's error lines are what the parser says.
+        let errors: Vec<&str> = section
+            .lines()
+            .filter(|l| l.starts_with("    .qr-promote.yaml:"))
+            .collect();
+        assert_eq!(errors.len(), 2, "{errors:?}");
+        for line in errors {
+            let shown = line.trim_start();
+            let text = if shown.contains("skip[1]") {
+                "version: 1\nskip:\n- id: 1a2b3c4d\n- path: data/a.yml\n  reason: r\n\n  file: x\n"
+            } else {
+                "version: 1\n\n\n\n\n\n\n\n\ncomponents:\n  qontract-reconcile:\n    wait_image: 10\n"
+            };
+            assert_eq!(err(text), shown);
+        }
+    }
+
+    #[test]
     fn empty_lists_and_mappings_are_allowed() {
         let c = Config::parse("version: 1\nskip:\ndigests: []\ncomponents: {}\n").unwrap();
         assert_eq!(c, Config::default());
