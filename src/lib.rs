@@ -18,12 +18,13 @@
 //!               shards
 //! ```
 //!
-//! - [`checkout`]: the root, `.env` and its components.
+//! - [`checkout`]: the root, `.env` and its components; [`config`]: its `.qr-promote.yaml`.
 //! - [`discovery`]: the parallel walk of `data/` and `resources/` (links resolved inside the
 //!   checkout), the scan cache, the rules that find locations, and the session a command uses.
 //! - [`yaml`]: parsing with positions, quoting, and the one patch engine (set, add, append,
 //!   remove; each operation parsed again).
-//! - [`promote`]: a promotion: resolve, check the image, plan, and its branch and merge request.
+//! - [`promote`]: a promotion: resolve, check the image, plan (the digests that follow a moved
+//!   tag too), and its branch and merge request.
 //! - [`transaction`]: writing all files or none, under a lock, with a journal the next run
 //!   completes or rolls back.
 //! - [`upstream`]: the git program, the upstream cache, the change report.
@@ -37,6 +38,7 @@
 pub mod checkout;
 pub mod cli;
 pub mod cluster;
+pub mod config;
 pub mod discovery;
 pub mod error;
 pub mod http;

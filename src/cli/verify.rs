@@ -296,51 +296,7 @@ fn read_live(from: &str) -> Result<Vec<LiveObject>, CliError> {
     Ok(parse_live(&text, source)?)
 }
 
-const DURATION_EXAMPLES: &str = "give a number and a unit, e.g. 90s, 5m, 1h or 500ms";
-
-/// Parses a duration: numbers with a unit (`ms`, `s`, `m`, `h`), e.g. `90s`, `5m`, `1h30m`.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let s = text.trim();
-    if s.is_empty() {
-        return Err(format!("empty duration; {DURATION_EXAMPLES}"));
-    }
-    let mut millis: u64 = 0;
-    let mut rest = s;
-    while !rest.is_empty() {
-        let digits = rest
-            .find(|c: char| !c.is_ascii_digit())
-            .unwrap_or(rest.len());
-        if digits == 0 {
-            return Err(format!("{s:?} is not a duration; {DURATION_EXAMPLES}"));
-        }
-        let (number, tail) = rest.split_at(digits);
-        let unit_len = tail
-            .find(|c: char| !c.is_ascii_alphabetic())
-            .unwrap_or(tail.len());
-        let (unit, tail) = tail.split_at(unit_len);
-        let per: u64 = match unit {
-            "ms" => 1,
-            "s" => 1_000,
-            "m" => 60_000,
-            "h" => 3_600_000,
-            "" if tail.is_empty() => return Err(format!("{s:?} has no unit; {DURATION_EXAMPLES}")),
-            "" => return Err(format!("{s:?} is not a duration; {DURATION_EXAMPLES}")),
-            other => {
-                return Err(format!(
-                    "{s:?}: unknown unit {other:?}; {DURATION_EXAMPLES}"
-                ))
-            }
-        };
-        millis = number
-            .parse::<u64>()
-            .ok()
-            .and_then(|n| n.checked_mul(per))
-            .and_then(|n| n.checked_add(millis))
-            .ok_or_else(|| format!("{s:?} is too long"))?;
-        rest = tail;
-    }
-    Ok(Duration::from_millis(millis))
-}
+pub use crate::util::parse_duration;
 
 /// The longest `--wait` or `--interval`: one day.
 const MAX_WAIT: Duration = Duration::from_secs(86_400);

@@ -5,6 +5,7 @@
 //! [`branch`]'s.
 
 pub mod branch;
+pub mod digest;
 pub mod edit;
 pub mod plan;
 

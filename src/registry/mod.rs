@@ -4,6 +4,8 @@
 //! (`Bearer` token or `Basic` credentials from the container auth files), retries `5xx` and `429`
 //! with a bounded backoff, and answers [`ImageStatus::Exists`] (with the manifest digest),
 //! [`ImageStatus::NotFound`], or a one-line [`RegistryError`] when the registry cannot be asked.
+//! [`digest`] is the same request for the manifest digest an image reference or a `*_DIGEST`
+//! pins: it is an error when the registry does not say it.
 //!
 //! Secrets (passwords, auth strings, tokens) never appear in an error, a log or a `Debug` output.
 
@@ -199,6 +201,54 @@ pub fn check_image(
     let base = base_url(&name, opts).map_err(&input)?;
     let mut session = Check::new(name, tag, base, reference, opts);
     session.check()
+}
+
+/// The manifest digest (`sha256:<64 hex>`, the `Docker-Content-Digest` the registry answers)
+/// of `image:tag`: what an image reference pinned by digest, or a `*_DIGEST` next to a tag, must
+/// say once the tag moves.
+///
+/// An error names the reference: the tag (or the repository) is not in the registry, the registry
+/// sent no digest, or a digest that is not `sha256:` and 64 lowercase hex digits; or the registry
+/// could not be asked (as [`check_image`] says).
+pub fn digest(image: &str, tag: &str, opts: &RegistryOptions) -> crate::Result<String> {
+    let reference = image_ref(image, tag);
+    match check_image(image, tag, opts)? {
+        ImageStatus::NotFound => Err(crate::Error::refused(format!(
+            "{reference} not found: its digest cannot be known"
+        ))),
+        ImageStatus::Exists { digest: None } => Err(crate::Error::external(format!(
+            "the registry of {reference} answered without a Docker-Content-Digest: \
+             its digest cannot be known"
+        ))),
+        ImageStatus::Exists {
+            digest: Some(digest),
+        } => {
+            if is_sha256_digest(&digest) {
+                Ok(digest)
+            } else {
+                Err(crate::Error::external(format!(
+                    "the registry of {reference} answered the digest {}, not sha256:<64 hex>",
+                    digest.chars().take(100).collect::<String>()
+                )))
+            }
+        }
+    }
+}
+
+/// Whether `s` is `sha256:` followed by 64 lowercase hex digits.
+pub fn is_sha256_digest(s: &str) -> bool {
+    s.strip_prefix("sha256:").is_some_and(|hex| {
+        hex.len() == 64
+            && hex
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    })
+}
+
+/// Checks an image name as [`check_image`] takes it (`[host/]name`, without tag or digest);
+/// the error says why it is not one.
+pub fn check_image_name(image: &str) -> Result<(), String> {
+    ImageName::parse(image).map(|_| ())
 }
 
 /// Check a base URL: `https://...`, or `http://...` for a loopback host only; no credentials.

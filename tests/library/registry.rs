@@ -6,8 +6,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
+use qr_promote::error::ErrorKind;
 use qr_promote::registry::{
-    check_image, image_ref, ImageStatus, RegistryError, RegistryErrorKind, RegistryOptions,
+    check_image, digest, image_ref, ImageStatus, RegistryError, RegistryErrorKind, RegistryOptions,
 };
 
 use crate::support::fake_registry::{serve, FakeResponse};
@@ -99,6 +100,71 @@ fn real_registry_without_auth() {
     );
     assert!(
         err.to_string().contains(&format!("{direct}:abc1234")),
+        "{err}"
+    );
+}
+
+#[test]
+fn digest_of_each_tag_is_the_pushed_manifests() {
+    let reg = start_registry(false);
+    let old = push_image(&reg.url, REPO, "abc1234", None);
+    let new = push_image(&reg.url, REPO, "def5678", None);
+    assert_ne!(old, new, "two tags, two manifests");
+    let opts = opts(&reg.url, vec![]);
+    assert_eq!(
+        digest(IMAGE, "abc1234", &opts).unwrap(),
+        old,
+        "{}",
+        reg.log()
+    );
+    assert_eq!(digest(IMAGE, "def5678", &opts).unwrap(), new);
+
+    // A tag the registry lacks: refused, naming the reference.
+    let err = digest(IMAGE, "0000000", &opts).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Refused);
+    assert_eq!(
+        err.to_string(),
+        "quay.io/app-sre/qontract-reconcile:0000000 not found: its digest cannot be known"
+    );
+}
+
+#[test]
+fn digest_is_an_error_without_a_usable_docker_content_digest() {
+    let manifest = "application/vnd.oci.image.manifest.v1+json";
+    let fake = serve(move |req, _| {
+        match req.path().rsplit('/').next().unwrap_or("") {
+            // A manifest without the header.
+            "nodigest" => FakeResponse::status(200).header("Content-Type", manifest),
+            // A digest of another algorithm.
+            "sha512" => FakeResponse::status(200)
+                .header("Content-Type", manifest)
+                .header("Docker-Content-Digest", "sha512:abcd"),
+            _ => FakeResponse::status(503),
+        }
+    });
+    let opts = RegistryOptions {
+        retries: 0,
+        ..opts(&fake.url, vec![])
+    };
+    let err = digest(IMAGE, "nodigest", &opts).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::External);
+    assert_eq!(
+        err.to_string(),
+        "the registry of quay.io/app-sre/qontract-reconcile:nodigest answered without a \
+         Docker-Content-Digest: its digest cannot be known"
+    );
+    let err = digest(IMAGE, "sha512", &opts).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "the registry of quay.io/app-sre/qontract-reconcile:sha512 answered the digest \
+         sha512:abcd, not sha256:<64 hex>"
+    );
+    // A registry that cannot be asked: the check's own error, naming the reference.
+    let err = digest(IMAGE, "down", &opts).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::External);
+    assert!(
+        err.to_string()
+            .starts_with("cannot check image quay.io/app-sre/qontract-reconcile:down: "),
         "{err}"
     );
 }
