@@ -257,6 +257,8 @@ pub struct Checkout {
     pub root: PathBuf,
     pub env_text: String,
     pub components: Vec<Component>,
+    /// `.qr-promote.yaml` (the defaults when there is none).
+    pub config: crate::config::Config,
 }
 
 impl Checkout {
@@ -293,10 +295,14 @@ impl Checkout {
         let env_text = String::from_utf8(bytes)
             .map_err(|_| Error::input(format!("{ENV_FILE}: not valid UTF-8")))?;
         let components = components_from_env(&parse_env(&env_text));
+        let config = crate::config::Config::load(root)?;
+        let names: Vec<&str> = components.iter().map(|c| c.name.as_str()).collect();
+        config.check_components(&names)?;
         Ok(Checkout {
             root: root.to_path_buf(),
             env_text,
             components,
+            config,
         })
     }
 

@@ -37,6 +37,9 @@ pub struct PromoteArgs {
     /// Only this location, by the id that `plan` and `status` print (repeatable).
     #[arg(long = "location", value_name = "ID")]
     pub locations: Vec<String>,
+    /// Leave this location alone, by the id that `plan` and `status` print (repeatable).
+    #[arg(long = "skip-location", value_name = "ID")]
+    pub skip_locations: Vec<String>,
     /// Only locations of this kind (repeatable).
     #[arg(long = "kind", value_name = "KIND", value_parser = ["env", "yaml-key", "saas-target", "image-ref", "pinned-copy"])]
     pub kinds: Vec<String>,
@@ -166,7 +169,7 @@ fn summary(p: &Plan) -> String {
         p.files.len(),
         if p.files.len() == 1 { "" } else { "s" },
     ));
-    let rows: Vec<[String; 4]> = p
+    let mut rows: Vec<[String; 4]> = p
         .edits()
         .map(|e| {
             let note = match e.quoted {
@@ -185,6 +188,15 @@ fn summary(p: &Plan) -> String {
             ]
         })
         .collect();
+    // The digests that follow their tags, after the edits.
+    rows.extend(p.files.iter().flat_map(|f| &f.digests).map(|d| {
+        [
+            "digest".to_string(),
+            format!("{}:{}", d.path, d.line),
+            format!("{} -> {}", d.old, d.new),
+            format!("{}]  follows the tag", d.location),
+        ]
+    }));
     let w0 = rows.iter().map(|r| r[0].len()).max().unwrap_or(0);
     let w1 = rows.iter().map(|r| r[1].len()).max().unwrap_or(0);
     for r in &rows {
@@ -192,6 +204,22 @@ fn summary(p: &Plan) -> String {
             "  {:<w0$}  {:<w1$}  {}  [{}\n",
             r[0], r[1], r[2], r[3]
         ));
+    }
+    if !p.skipped.is_empty() {
+        out.push_str(&format!(
+            "{} location{} left alone on purpose:\n",
+            p.skipped.len(),
+            if p.skipped.len() == 1 { "" } else { "s" },
+        ));
+        for s in &p.skipped {
+            out.push_str(&format!(
+                "  {}  {}  {}  ({})\n",
+                s.location.id,
+                s.location.kind.name(),
+                s.location.at(),
+                s.why
+            ));
+        }
     }
     if !p.drifted.is_empty() {
         out.push_str(&format!(
@@ -214,6 +242,7 @@ fn plan_json(pr: &Promotion, written: bool, commit: Option<&str>) -> serde_json:
         "edits": p.edits().collect::<Vec<_>>(),
         "files": p.files.iter().map(|f| f.path.clone()).collect::<Vec<_>>(),
         "drifted": p.drifted,
+        "skipped": p.skipped,
         "diff": p.diff(),
         "written": written,
         "relation": pr.resolution.relation,
@@ -330,6 +359,7 @@ impl PromoteArgs {
             namespaces: self.namespaces.clone(),
             saas_files: self.saas_files.clone(),
             include_drifted: self.include_drifted,
+            skip_ids: self.skip_locations.clone(),
         }
     }
 

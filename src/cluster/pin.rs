@@ -255,6 +255,7 @@ impl EntryFile {
             before: self.text.into_bytes(),
             after: after.text.into_bytes(),
             edits: Vec::new(),
+            digests: Vec::new(),
         })
     }
 }

@@ -64,14 +64,23 @@ pub(super) fn find_in_docs(text: &str, docs: &[Node], c: &Component, refs: &Refs
                 });
                 key_n += 1;
             }
-        } else if let Some(tag) = v.strip_prefix(&image_prefix) {
+        } else if let Some(rest) = v.strip_prefix(&image_prefix) {
+            // `<image>:<tag>`, or `<image>:<tag>@sha256:<hex>` (the digest follows the tag).
+            let (tag, digest) = match rest.split_once('@') {
+                Some((t, d)) if d.starts_with("sha256:") => (t, Some(d)),
+                _ => (rest, None),
+            };
             if is_commit_hex(tag) {
                 if let Some(span) = yaml::value_span(text, s.node) {
+                    let end = match digest {
+                        Some(d) => span.end - d.len() - 1,
+                        None => span.end,
+                    };
                     out.push(Match {
                         kind: Kind::ImageRef,
                         line: s.node.line,
                         value: tag.to_string(),
-                        span: span.end - tag.len()..span.end,
+                        span: end - tag.len()..end,
                         style,
                         disc: format!("image#{img_n}"),
                         context: ctx.clone(),
@@ -279,7 +288,8 @@ pub(super) fn find_in_lines(text: &str, c: &Component) -> Vec<Match> {
                     .iter()
                     .take_while(|b| b.is_ascii_hexdigit())
                     .count();
-            let after_ok = lb.get(he).is_none_or(|b| !is_tag_char(*b) && *b != b'{');
+            let after_ok = lb.get(he).is_none_or(|b| !is_tag_char(*b) && *b != b'{')
+                || lb[he..].starts_with(b"@sha256:");
             let tag = &line[hs..he];
             if after_ok && is_commit_hex(tag) {
                 let style = match at.checked_sub(1).map(|i| lb[i]) {

@@ -84,6 +84,18 @@ impl DigestEdit {
     }
 }
 
+/// Where new digests come from: the checkout's configuration (which image a sibling digest is
+/// of) and a resolver that asks the registry.
+pub struct DigestSource<'a> {
+    pub config: &'a Config,
+    pub resolve: &'a (dyn Fn(&str, &str) -> Result<String> + Sync),
+}
+
+/// The resolver when no registry may be asked: every digest is refused with why.
+pub fn no_registry(why: &'static str) -> impl Fn(&str, &str) -> Result<String> + Sync {
+    move |_: &str, _: &str| Err(Error::refused(why.to_string()))
+}
+
 /// A digest found next to a tag, before its new value is known.
 struct Found {
     line: usize,

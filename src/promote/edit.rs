@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::ops::Range;
 
+use super::digest::{self, DigestEdit, DigestSource, Move};
 use crate::checkout::{components_from_env, parse_env, Component, ENV_FILE};
 use crate::discovery::locations::{self, Kind, Location, Reading, Refs};
 use crate::error::{Error, Result};
@@ -75,8 +76,8 @@ pub fn preferred_quote(text: &str, reading: &Reading) -> char {
     }
 }
 
-/// Computes the edits of one file and its new bytes, and confirms by parsing again that every
-/// edited location now holds its new value as a string and nothing else changed.
+/// [`edit_file_with`] where no digest may be asked for (a digest that must follow a tag is
+/// refused).
 pub fn edit_file(
     path: &str,
     bytes: &[u8],
@@ -85,6 +86,27 @@ pub fn edit_file(
     component: &Component,
     refs: &Refs,
 ) -> Result<(Vec<u8>, Vec<Edit>)> {
+    let config = crate::config::Config::default();
+    let resolve = super::digest::no_registry("no registry is asked here");
+    let source = DigestSource {
+        config: &config,
+        resolve: &resolve,
+    };
+    edit_file_with(path, bytes, locs, to, component, refs, &source).map(|(b, e, _)| (b, e))
+}
+
+/// Computes the edits of one file (and of the digests that follow its tags) and its new bytes,
+/// and confirms by parsing again that every edited location now holds its new value as a
+/// string and nothing else changed.
+pub fn edit_file_with(
+    path: &str,
+    bytes: &[u8],
+    locs: &[&Location],
+    to: &str,
+    component: &Component,
+    refs: &Refs,
+    digests: &DigestSource<'_>,
+) -> Result<(Vec<u8>, Vec<Edit>, Vec<DigestEdit>)> {
     let text =
         std::str::from_utf8(bytes).map_err(|_| Error::input(format!("{path}: not valid UTF-8")))?;
     let edit = |l: &Location, quoted: Option<char>| Edit {
@@ -102,7 +124,7 @@ pub fn edit_file(
         let edits: Vec<Edit> = locs.iter().map(|l| edit(l, None)).collect();
         let new = splice(bytes, &spans(&edits))?;
         verify_env(path, text, &new, component, &edits)?;
-        return Ok((new, edits));
+        return Ok((new, edits, Vec::new()));
     }
     let reading = locations::read_file(path, text).map_err(|p| Error::input(p.to_string()))?;
     let q = preferred_quote(text, &reading);
@@ -115,19 +137,46 @@ pub fn edit_file(
             edit(l, needs_quotes.then_some(q))
         })
         .collect();
+    let moves: Vec<Move<'_>> = edits
+        .iter()
+        .map(|e| Move {
+            id: &e.location,
+            span: e.span.clone(),
+            new: &e.new,
+        })
+        .collect();
+    let no_docs = Vec::new();
+    let docs_of = match &reading {
+        Reading::Yaml(docs) => docs,
+        Reading::Lines => &no_docs,
+    };
+    let digest_edits =
+        digest::digest_edits(path, text, docs_of, &moves, digests.config, &mut |i, t| {
+            (digests.resolve)(i, t)
+        })?;
     let (new, new_reading) = match &reading {
         Reading::Yaml(docs) => {
-            let ops = edits
+            let mut ops = edits
                 .iter()
                 .map(|e| op(text, docs, e, q))
                 .collect::<Option<Vec<Op>>>()
                 .ok_or_else(|| not_as_intended(path, "a location is not a scalar"))?;
+            ops.extend(
+                digest_edits
+                    .iter()
+                    .map(|d| d.op(text, docs))
+                    .collect::<Option<Vec<Op>>>()
+                    .ok_or_else(|| not_as_intended(path, "a digest is not a scalar"))?,
+            );
             let Patched { text, docs } = patch::apply(text, docs, &ops)
                 .map_err(|e| not_as_intended(path, &e.to_string()))?;
             (text.into_bytes(), Reading::Yaml(docs))
         }
         Reading::Lines => {
-            let new = splice(bytes, &spans(&edits))?;
+            let mut all = spans(&edits);
+            all.extend(digest_edits.iter().map(DigestEdit::splice));
+            all.sort_by_key(|(r, _)| r.start);
+            let new = splice(bytes, &all)?;
             let new_text =
                 std::str::from_utf8(&new).map_err(|_| not_as_intended(path, "not UTF-8"))?;
             let r = locations::read_file(path, new_text)
@@ -135,6 +184,11 @@ pub fn edit_file(
             (new, r)
         }
     };
+    let changed: Vec<usize> = edits
+        .iter()
+        .map(|e| e.span.start)
+        .chain(digest_edits.iter().map(|d| d.span.start))
+        .collect();
     verify_yaml(
         path,
         text,
@@ -144,9 +198,10 @@ pub fn edit_file(
         component,
         locs,
         &edits,
+        &changed,
         refs,
     )?;
-    Ok((new, edits))
+    Ok((new, edits, digest_edits))
 }
 
 /// Replaces byte ranges (which must not overlap) with new bytes.
@@ -227,6 +282,7 @@ fn verify_yaml(
     c: &Component,
     locs: &[&Location],
     edits: &[Edit],
+    changed: &[usize],
     refs: &Refs,
 ) -> Result<()> {
     let fail = |why: String| Err(not_as_intended(path, &why));
@@ -235,8 +291,7 @@ fn verify_yaml(
     };
     match (old_reading, new_reading) {
         (Reading::Yaml(a), Reading::Yaml(b)) => {
-            let changed: Vec<usize> = edits.iter().map(|e| e.span.start).collect();
-            if !yaml::same_but(a, b, &changed) {
+            if !yaml::same_but(a, b, changed) {
                 return fail("the structure changed".into());
             }
         }

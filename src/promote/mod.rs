@@ -152,6 +152,26 @@ impl Promotion {
         }
         discovery.reports(&c.tag).into_iter().for_each(&mut *warn);
         let to = resolution.resolved.id.clone();
+        // New digests: asked from the registry, each image and tag once.
+        let asked = std::sync::Mutex::new(std::collections::HashMap::new());
+        let resolve = |image: &str, tag: &str| -> Result<String> {
+            if opts.offline {
+                return Err(Error::refused("offline").with_hint("drop --offline"));
+            }
+            let key = (image.to_string(), tag.to_string());
+            if let Some(d) = asked.lock().ok().and_then(|a| a.get(&key).cloned()) {
+                return Ok(d);
+            }
+            let d = registry::digest(image, tag, &opts.registry)?;
+            if let Ok(mut a) = asked.lock() {
+                a.insert(key, d.clone());
+            }
+            Ok(d)
+        };
+        let digests = digest::DigestSource {
+            config: &checkout.config,
+            resolve: &resolve,
+        };
         let plan = plan::compute(
             checkout,
             &c,
@@ -159,6 +179,7 @@ impl Promotion {
             &session.file_map(),
             &to,
             &opts.selection,
+            &digests,
         )?;
         let image = if plan.is_empty() {
             ImageCheck::NotChecked {

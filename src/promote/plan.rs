@@ -2,7 +2,9 @@
 
 use std::collections::BTreeMap;
 
+use super::digest::{DigestEdit, DigestSource};
 use crate::checkout::{Checkout, Component, ENV_FILE};
+use crate::config::{LocationRef, CONFIG_FILE};
 use crate::discovery::locations::{Discovery, Kind, Location};
 use crate::error::{Error, Result};
 use crate::promote::edit::{self, Edit};
@@ -27,6 +29,8 @@ pub struct Selection {
     pub saas_files: Vec<String>,
     /// Edit drifted locations too.
     pub include_drifted: bool,
+    /// Location ids to leave alone (`--skip-location`), besides `.qr-promote.yaml`'s.
+    pub skip_ids: Vec<String>,
 }
 
 fn norm_path(p: &str) -> String {
@@ -84,10 +88,11 @@ impl Selection {
                 )));
             }
         }
-        for id in &self.ids {
+        let ids = self.ids.iter().map(|i| ("--location", i));
+        for (flag, id) in ids.chain(self.skip_ids.iter().map(|i| ("--skip-location", i))) {
             if !all.iter().any(|l| &l.id == id) {
                 return Err(Error::input(format!(
-                    "--location {id}: no such location; locations: {}",
+                    "{flag} {id}: no such location; locations: {}",
                     list(&|l| Some(format!("{} ({})", l.id, l.at())))
                 )));
             }
@@ -135,6 +140,17 @@ pub struct FileChange {
     #[serde(skip)]
     pub after: Vec<u8>,
     pub edits: Vec<Edit>,
+    /// The digests that follow the moved tags.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub digests: Vec<DigestEdit>,
+}
+
+/// A location left alone on purpose.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Skipped {
+    pub location: Location,
+    /// `--skip-location`, or the `.qr-promote.yaml` entry (and its reason).
+    pub why: String,
 }
 
 /// A computed promotion.
@@ -148,6 +164,8 @@ pub struct Plan {
     pub files: Vec<FileChange>,
     /// Drifted locations left alone.
     pub drifted: Vec<Location>,
+    /// Locations left alone by `.qr-promote.yaml` or `--skip-location`, with the reason.
+    pub skipped: Vec<Skipped>,
     /// Selected locations already at the new version.
     pub unchanged: Vec<Location>,
 }
@@ -202,12 +220,14 @@ pub fn compute(
     files: &BTreeMap<String, Vec<u8>>,
     to: &str,
     sel: &Selection,
+    digests: &DigestSource<'_>,
 ) -> Result<Plan> {
     if let Some(e) = discovery.errors.first() {
         return Err(Error::input(format!("{e}")));
     }
     sel.check(&discovery.locations)?;
     let mut drifted = Vec::new();
+    let mut skipped = Vec::new();
     let mut unchanged = Vec::new();
     let mut by_file: BTreeMap<&str, Vec<&Location>> = BTreeMap::new();
     for l in &discovery.locations {
@@ -216,6 +236,35 @@ pub fn compute(
         }
         if !l.in_sync && !sel.include_drifted {
             drifted.push(l.clone());
+            continue;
+        }
+        // A location named with --location moves whatever the configuration says.
+        let named = sel.ids.iter().any(|i| i == &l.id);
+        if sel.skip_ids.iter().any(|i| i == &l.id) {
+            skipped.push(Skipped {
+                location: l.clone(),
+                why: "--skip-location".to_string(),
+            });
+            continue;
+        }
+        let key = LocationRef {
+            id: &l.id,
+            path: &l.path,
+            key_path: l.key_path.as_deref(),
+        };
+        if let Some(s) = checkout.config.skips(&key).filter(|_| !named) {
+            skipped.push(Skipped {
+                location: l.clone(),
+                why: format!(
+                    "{CONFIG_FILE}:{} ({}){}",
+                    s.line,
+                    s.describe(),
+                    s.reason
+                        .as_deref()
+                        .map(|r| format!(": {r}"))
+                        .unwrap_or_default()
+                ),
+            });
             continue;
         }
         if same_commit(&l.value, to) {
@@ -238,12 +287,14 @@ pub fn compute(
                     // A saas target file that mentions no needle: read where discovery read it.
                     read_inside(&checkout.root, path)?
                 };
-                let (after, edits) = edit::edit_file(path, &bytes, locs, to, c, refs)?;
+                let (after, edits, digests) =
+                    edit::edit_file_with(path, &bytes, locs, to, c, refs, digests)?;
                 Ok(FileChange {
                     path: path.to_string(),
                     before: bytes,
                     after,
                     edits,
+                    digests,
                 })
             })
             .collect()
@@ -255,6 +306,7 @@ pub fn compute(
         to: to.to_string(),
         files: out,
         drifted,
+        skipped,
         unchanged,
     })
 }

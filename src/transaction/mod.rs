@@ -459,6 +459,7 @@ mod tests {
             before: before.as_bytes().to_vec(),
             after: after.as_bytes().to_vec(),
             edits: Vec::new(),
+            digests: Vec::new(),
         }
     }
 

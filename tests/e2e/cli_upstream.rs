@@ -703,3 +703,99 @@ fn upstream_credentials_stay_out_of_messages_and_the_cache() {
     let open = crate::support::not_private(&cache.join("upstreams"));
     assert!(open.is_empty(), "{open:?}");
 }
+
+/// A file with a digest after an image's tag, and a tag with its digest beside it.
+fn sidecar(image_tag: &str, image_digest: &str, opa_tag: &str, opa_digest: &str) -> String {
+    format!(
+        "---\n$schema: /app-sre/saas-file-2.yml\nname: saas-opa\nresourceTemplates:\n- name: opa\n  url: https://github.com/app-sre/opa-sidecar\n  parameters:\n    IMAGE: quay.io/app-sre/qontract-reconcile:{image_tag}@{image_digest}\n    OPA_IMAGE_TAG: {opa_tag}\n    OPA_IMAGE_DIGEST: \"{opa_digest}\"\n  targets: []\n"
+    )
+}
+
+#[test]
+fn digests_follow_their_tags_from_the_registry() {
+    let reg = start_registry(false);
+    let w = World::new();
+    let (old, new) = (&w.ids[0], &w.ids[3]);
+    let over = format!("quay.io={}", reg.url);
+    let qr = "app-sre/qontract-reconcile";
+    let opa = "app-sre/qontract-reconcile-opa";
+    let (qr_old, qr_new) = (
+        push_image(&reg.url, qr, &old[..7], None),
+        push_image(&reg.url, qr, &new[..7], None),
+    );
+    let (opa_old, opa_new) = (
+        push_image(&reg.url, opa, old, None),
+        push_image(&reg.url, opa, new, None),
+    );
+    assert_ne!(qr_old, qr_new);
+    let rel = "data/services/opa/saas-opa.yml";
+    w.sb.write(rel, &sidecar(&old[..7], &qr_old, old, &opa_old));
+    let r = w.run(&["apply", "--to", new, "--registry-url", &over]).ok();
+    assert_eq!(
+        w.sb.read(rel),
+        sidecar(&new[..7], &qr_new, new, &opa_new),
+        "{}",
+        r.stdout
+    );
+    for (line, digest) in [(8, &qr_new), (10, &opa_new)] {
+        assert!(
+            r.stdout
+                .lines()
+                .any(|l| l.trim_start().starts_with("digest ")
+                    && l.contains(&format!("{rel}:{line} "))
+                    && l.contains(&format!("-> {digest}"))),
+            "{}",
+            r.stdout
+        );
+    }
+}
+
+#[test]
+fn a_digest_that_cannot_be_known_stops_the_promotion() {
+    let reg = start_registry(false);
+    let w = World::new();
+    let (old, new) = (&w.ids[0], &w.ids[3]);
+    let over = format!("quay.io={}", reg.url);
+    let qr_old = push_image(&reg.url, "app-sre/qontract-reconcile", &old[..7], None);
+    push_image(&reg.url, "app-sre/qontract-reconcile", &new[..7], None);
+    let rel = "data/services/opa/saas-opa.yml";
+    let fake = format!("sha256:{}", "e".repeat(64));
+    // The sidecar image is not in the registry: its new digest cannot be known.
+    w.sb.write(rel, &sidecar(&old[..7], &qr_old, old, &fake));
+    let before = w.sb.snapshot();
+    let r = w
+        .run(&["apply", "--to", new, "--registry-url", &over])
+        .code(1);
+    assert!(
+        r.stderr.contains(&format!(
+            "error: {rel}:10: the digest of quay.io/app-sre/qontract-reconcile-opa:{new} cannot be known"
+        )) && r.stderr.contains("nothing written"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr.contains("hint: ") && r.stderr.contains("--skip-location"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(w.sb.snapshot(), before);
+    // Without the configuration, the sibling's image is not known either: refused, naming it.
+    w.sb.write(".qr-promote.yaml", "version: 1\n");
+    let r = w
+        .run(&["apply", "--to", new, "--registry-url", &over])
+        .code(1);
+    assert!(
+        r.stderr.contains(&format!("error: {rel}:10: ")),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stderr.contains(".qr-promote.yaml"), "{}", r.stderr);
+    // Offline, no digest can be asked.
+    let r = w.run(&["apply", "--offline", "--to", new]).code(1);
+    assert!(
+        r.stderr.contains(&format!("error: {rel}:8: the digest of")),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stderr.contains("drop --offline"), "{}", r.stderr);
+}

@@ -315,3 +315,66 @@ fn an_ambiguous_env_tag_the_tree_does_not_settle_is_refused_with_the_candidates(
     );
     assert_eq!(sb.snapshot(), before);
 }
+
+#[test]
+fn the_configuration_leaves_locations_alone_and_is_read_strictly() {
+    let sb = Sandbox::fixture("eras");
+    sb.write(
+        ".qr-promote.yaml",
+        "version: 1\nskip:\n  - key: resourceTemplates[terraform-repo-executor].targets[0].parameters.QR_IMAGE_TAG\n    reason: the executor is promoted on its own\n  - path: data/services/qr/cicd/saas-qontract-api.yml\n",
+    );
+    let r = sb.run(&["--json", "plan", "--offline", "--to", NEW]).ok();
+    let v = r.json();
+    let files: Vec<&str> = v["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f.as_str().unwrap())
+        .collect();
+    assert_eq!(
+        files,
+        [
+            ".env",
+            "data/services/qr/cicd/saas-qontract-manager.yml",
+            "data/services/qr/cicd/target/production/qontract-api.yml"
+        ]
+    );
+    let why: Vec<&str> = v["skipped"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["why"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        why,
+        [
+            ".qr-promote.yaml:5 (path data/services/qr/cicd/saas-qontract-api.yml)",
+            ".qr-promote.yaml:3 (key resourceTemplates[terraform-repo-executor].targets[0].parameters.QR_IMAGE_TAG): the executor is promoted on its own",
+        ]
+    );
+    // --location names one anyway.
+    let r = sb
+        .run(&[
+            "--json",
+            "plan",
+            "--offline",
+            "--to",
+            NEW,
+            "--location",
+            "7b5b854d",
+        ])
+        .ok();
+    assert_eq!(
+        r.json()["edits"][0]["key_path"],
+        "resourceTemplates[terraform-repo-executor].targets[0].parameters.QR_IMAGE_TAG"
+    );
+    // An unknown key is an error naming its line; nothing is read further.
+    sb.write(".qr-promote.yaml", "version: 1\nskips:\n  - path: x\n");
+    let r = sb.run(&["status"]).code(1);
+    assert!(
+        r.stderr
+            .starts_with("error: .qr-promote.yaml:2: the top level: unknown key \"skips\""),
+        "{}",
+        r.stderr
+    );
+}
