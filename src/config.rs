@@ -398,19 +398,7 @@ fn string<'a>(n: &'a Node, what: &str) -> std::result::Result<&'a str, Bad> {
     match &n.kind {
         NodeKind::Scalar(s, style) => {
             let not_text = s.trim().is_empty()
-                || (*style == Style::Plain
-                    && matches!(
-                        s.as_str(),
-                        "~" | "null"
-                            | "Null"
-                            | "NULL"
-                            | "true"
-                            | "True"
-                            | "TRUE"
-                            | "false"
-                            | "False"
-                            | "FALSE"
-                    ));
+                || (*style == Style::Plain && crate::yaml::quote::is_null_or_bool(s));
             if not_text {
                 bad(n.line, format!("{what}: {} is not a value", shown(n)))
             } else if s.chars().any(char::is_control) {

@@ -56,22 +56,15 @@ pub fn reads_as_number(s: &str) -> bool {
 /// schema or under YAML 1.1 as PyYAML (which the qontract tools use) resolves it: the one test
 /// that decides whether a new tag must be quoted.
 pub fn plain_is_not_string(s: &str) -> bool {
-    reads_as_number(s)
-        || matches!(
-            s,
-            // YAML 1.2 core null and bool.
-            "" | "~"
-                | "null"
-                | "Null"
-                | "NULL"
-                | "true"
-                | "True"
-                | "TRUE"
-                | "false"
-                | "False"
-                | "FALSE"
-        )
-        || yaml11_not_string(s)
+    reads_as_number(s) || s.is_empty() || is_null_or_bool(s) || yaml11_not_string(s)
+}
+
+/// A plain scalar that the YAML 1.2 core schema reads as null or a bool.
+pub fn is_null_or_bool(s: &str) -> bool {
+    matches!(
+        s,
+        "~" | "null" | "Null" | "NULL" | "true" | "True" | "TRUE" | "false" | "False" | "FALSE"
+    )
 }
 
 /// YAML 1.1 types (yaml.org/type/*.html, and PyYAML's resolver where it differs).
