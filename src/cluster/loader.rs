@@ -9,7 +9,10 @@ use super::model::{
 };
 use super::sharding::{read_sharding, Strategy};
 use crate::checkout::{normalize_repo_url, Checkout, Component};
-use crate::discovery::locations::SAAS_SCHEMA;
+use crate::discovery::locations::is_saas_schema;
+
+/// What every saas file's `$schema` starts with, whatever its version.
+const SAAS_SCHEMA_PREFIX: &str = "/app-sre/saas-file-";
 use crate::error::{Error, Result};
 use crate::util::is_commit_hex;
 use crate::util::short_id;
@@ -110,7 +113,8 @@ impl Model {
             ACCOUNT_SCHEMA,
             OCM_SCHEMA,
             INTEGRATION_SCHEMA,
-            SAAS_SCHEMA,
+            // Saas files of every schema version.
+            SAAS_SCHEMA_PREFIX,
         ]
         .iter()
         .map(|s| s.to_string())
@@ -202,7 +206,7 @@ impl Model {
                     }
                     Err(e) => m.warnings.push(format!("{e}; integration left out")),
                 },
-                Some(SAAS_SCHEMA) => saas.push(doc),
+                Some(s) if is_saas_schema(s) => saas.push(doc),
                 _ => {}
             }
         }
