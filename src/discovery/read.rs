@@ -1,7 +1,6 @@
 //! Reading one file of the walk: at most [`MAX_YAML_BYTES`], searched for the needles, kept
 //! when it mentions one; a larger file is searched to its end without being held.
 
-use std::ffi::CStr;
 use std::io::Read;
 use std::os::fd::{AsFd, BorrowedFd};
 
@@ -13,12 +12,17 @@ use crate::error::io_message;
 
 impl Worker<'_> {
     pub(super) fn read(&self, p: Pending, buf: &mut Vec<u8>, found: &mut Harvest) {
+        let read = read_into(p.dir.fd.as_fd(), p.name(), p.symlink, buf);
+        if matches!(&read, Err(e) if e.kind() == std::io::ErrorKind::NotFound && !p.symlink) {
+            // Removed since the folder was listed (a link whose file is gone is reported).
+            return;
+        }
         found.yaml_files += 1;
         found.read_files += 1;
-        let (len, file) = match read_into(p.dir.as_fd(), &p.name, p.symlink, buf) {
+        let (len, file) = match read {
             Ok(n) => n,
             Err(e) => {
-                found.unreadable.push((p.rel, io_message(&e)));
+                found.unreadable.push((p.rel(), io_message(&e)));
                 return;
             }
         };
@@ -28,13 +32,13 @@ impl Worker<'_> {
             if !file.metadata().is_ok_and(|m| m.is_file()) {
                 found
                     .unreadable
-                    .push((p.rel, "not a regular file".to_string()));
+                    .push((p.rel(), "not a regular file".to_string()));
                 return;
             }
             match self.mentions_past(&buf[..len], file) {
-                Ok(true) => found.too_large.push(p.rel),
-                Ok(false) => found.large_skipped.push(p.rel),
-                Err(e) => found.unreadable.push((p.rel, io_message(&e))),
+                Ok(true) => found.too_large.push(p.rel()),
+                Ok(false) => found.large_skipped.push(p.rel()),
+                Err(e) => found.unreadable.push((p.rel(), io_message(&e))),
             }
             return;
         }
@@ -79,12 +83,12 @@ impl Worker<'_> {
                 std::os::unix::fs::MetadataExt::ino(&m),
             ),
             Err(e) => {
-                found.unreadable.push((p.rel, io_message(&e)));
+                found.unreadable.push((p.rel(), io_message(&e)));
                 return;
             }
         };
         found.files.push(ScannedFile {
-            rel: p.rel,
+            rel: p.rel(),
             bytes: text.to_vec(),
             hits,
             symlink: p.symlink,
@@ -131,7 +135,7 @@ impl Worker<'_> {
 /// FIFO is never waited on.
 fn read_into(
     dir: BorrowedFd<'_>,
-    name: &CStr,
+    name: &[u8],
     follow: bool,
     buf: &mut Vec<u8>,
 ) -> std::io::Result<(usize, std::fs::File)> {

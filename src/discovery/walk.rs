@@ -65,25 +65,49 @@ pub fn is_yaml_name(name: &[u8]) -> bool {
     name.ends_with(b".yml") || name.ends_with(b".yaml")
 }
 
-/// A unit of work: a folder to list (by its name in an open parent folder, or by its path), or
-/// a batch of files to read.
+/// A unit of work: a folder to list (by its name in an open folder, or by its path), or a
+/// batch of files to read.
 pub(super) enum Work {
     Dir {
-        parent: Option<Arc<OwnedFd>>,
+        parent: Option<Arc<Folder>>,
         name: CString,
         rel: String,
     },
     Files(Vec<Pending>),
 }
 
-pub(super) struct Pending {
-    /// The open folder the file is in, and its name there.
-    pub(super) dir: Arc<OwnedFd>,
-    pub(super) name: CString,
+/// A listed folder: its open descriptor, its path and the names in its listing, which the
+/// files to read point into (so that a file needs no path or name of its own unless it is kept
+/// or cannot be read).
+pub(super) struct Folder {
+    pub(super) fd: OwnedFd,
     pub(super) rel: String,
+    names: Box<[u8]>,
+}
+
+pub(super) struct Pending {
+    /// The folder the file is in; its name is `names[at..at + len]` there.
+    pub(super) dir: Arc<Folder>,
+    at: u32,
+    len: u16,
     pub(super) key: u64,
     pub(super) symlink: bool,
     pub(super) stamp: Option<Stamp>,
+}
+
+impl Pending {
+    pub(super) fn name(&self) -> &[u8] {
+        let at = self.at as usize;
+        self.dir
+            .names
+            .get(at..at + usize::from(self.len))
+            .unwrap_or_default()
+    }
+
+    /// Repository-relative path with `/` separators.
+    pub(super) fn rel(&self) -> String {
+        format!("{}/{}", self.dir.rel, String::from_utf8_lossy(self.name()))
+    }
 }
 
 /// Files read per work item: small enough that two threads share a large folder.
@@ -107,6 +131,9 @@ pub(super) struct Worker<'a> {
     pub(super) shared: usize,
     /// Component bits: a cached file clean for all of them is not read.
     pub(super) wanted: u64,
+    /// The walk keeps a scan cache: files and folders are stamped. Without one (a first run
+    /// with `--no-scan-cache`) no stamp is taken, which saves a system call per file and folder.
+    pub(super) stamping: bool,
     pub(super) queue: &'a Mutex<Queue>,
     pub(super) cond: &'a Condvar,
     pub(super) cache: &'a ScanCache,
@@ -238,6 +265,7 @@ fn scan_at(
         alone: &alone,
         shared: needles.shared.len(),
         wanted,
+        stamping: cache_file.is_some(),
         queue: &queue,
         cond: &cond,
         cache: &cache,
@@ -349,10 +377,11 @@ impl Worker<'_> {
     fn run(&self) -> Harvest {
         let mut found = Harvest::default();
         let mut buf: Vec<u8> = vec![0; 256 * 1024];
+        let mut entries = vec![std::mem::MaybeUninit::<u8>::uninit(); 32 * 1024];
         while let Some(work) = self.next_work() {
             let more = match work {
                 Work::Dir { parent, name, rel } => {
-                    self.list(parent.as_deref(), &name, rel, &mut found)
+                    self.list(parent.as_deref(), &name, rel, &mut entries, &mut found)
                 }
                 Work::Files(files) => {
                     for p in files {
@@ -370,33 +399,38 @@ impl Worker<'_> {
     /// files to read, in batches, become new work.
     fn list(
         &self,
-        parent: Option<&OwnedFd>,
+        parent: Option<&Folder>,
         name: &CStr,
         rel: String,
+        entries: &mut [std::mem::MaybeUninit<u8>],
         found: &mut Harvest,
     ) -> Vec<Work> {
         let mut more = Vec::new();
-        let at = parent.map_or(rustix::fs::CWD, |p| p.as_fd());
+        let at = parent.map_or(rustix::fs::CWD, |p| p.fd.as_fd());
         // `data/` and `resources/` may be links to folders; below them only real folders are
         // listed, and a folder swapped for a link meanwhile is not followed.
         let mut flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
         if parent.is_some() {
             flags |= OFlags::NOFOLLOW;
         }
-        let opened = rustix::fs::openat(at, name, flags, Mode::empty())
-            .and_then(|fd| Ok((rustix::fs::fstat(&fd)?, fd)));
-        let (st, fd) = match opened {
+        let opened = rustix::fs::openat(at, name, flags, Mode::empty()).and_then(|fd| {
+            let st = match self.stamping {
+                true => Some(Stamp::of(&rustix::fs::fstat(&fd)?)),
+                false => None,
+            };
+            Ok((st, fd))
+        });
+        let (dstamp, fd) = match opened {
             Ok(x) => x,
             Err(e) => {
                 found.unreadable.push((rel, io_message(&e.into())));
                 return more;
             }
         };
-        let dstamp = Stamp::of(&st);
         let dkey = path_key(&rel);
-        let listing = match self.cache.dirs.get(&dkey) {
-            Some((cached, l)) if *cached == dstamp => l.clone(),
-            _ => match read_listing(fd.as_fd()) {
+        let listing = match (dstamp, self.cache.dirs.get(&dkey)) {
+            (Some(st), Some((cached, l))) if *cached == st => l.clone(),
+            _ => match read_listing(fd.as_fd(), entries) {
                 Ok(l) => {
                     found.listed += 1;
                     Listing::New(l)
@@ -407,33 +441,43 @@ impl Worker<'_> {
                 }
             },
         };
-        let fd = Arc::new(fd);
+        // The names are the listing's bytes; without stamps the listing is not cached, so a new
+        // one is moved rather than copied.
+        let (names, listing): (Box<[u8]>, _) = match listing {
+            Listing::New(v) if dstamp.is_none() => (v.into_boxed_slice(), None),
+            l => (self.cache.listing(&l).into(), Some(l)),
+        };
+        let dir = Arc::new(Folder { fd, rel, names });
+        let (rel, bytes) = (&dir.rel, &dir.names[..]);
         let mut files = Vec::new();
         let mut prefix = crate::util::Fnv::new();
         prefix.write(rel.as_bytes());
         prefix.write(b"/");
-        let bytes = self.cache.listing(&listing);
-        for (kind, name) in listing_entries(bytes) {
-            let Ok(cname) = CString::new(name) else {
-                continue;
-            };
+        for (kind, range) in listing_entries(bytes) {
+            let name = &bytes[range.clone()];
             let child_rel = || format!("{rel}/{}", String::from_utf8_lossy(name));
             if kind == KIND_DIR {
+                let Ok(cname) = CString::new(name) else {
+                    continue;
+                };
                 more.push(Work::Dir {
-                    parent: Some(fd.clone()),
+                    parent: Some(dir.clone()),
                     name: cname,
                     rel: child_rel(),
                 });
                 continue;
             }
+            let (Ok(at), Ok(len)) = (u32::try_from(range.start), u16::try_from(range.len())) else {
+                continue;
+            };
             let mut h = prefix;
             h.write(name);
             let key = h.finish();
             let symlink = kind == KIND_LINK;
-            let stamp = if symlink {
+            let stamp = if symlink || !self.stamping {
                 None
             } else {
-                match rustix::fs::statat(fd.as_fd(), &cname, AtFlags::SYMLINK_NOFOLLOW) {
+                match rustix::fs::statat(dir.fd.as_fd(), name, AtFlags::SYMLINK_NOFOLLOW) {
                     Ok(st) => Some(Stamp::of(&st)),
                     Err(rustix::io::Errno::NOENT) => continue,
                     Err(_) => None,
@@ -454,9 +498,9 @@ impl Worker<'_> {
                 continue;
             }
             files.push(Pending {
-                dir: fd.clone(),
-                name: cname,
-                rel: child_rel(),
+                dir: dir.clone(),
+                at,
+                len,
                 key,
                 symlink,
                 stamp,
@@ -465,7 +509,9 @@ impl Worker<'_> {
                 more.push(Work::Files(std::mem::take(&mut files)));
             }
         }
-        found.dirs.push((dkey, dstamp, listing));
+        if let (Some(st), Some(l)) = (dstamp, listing) {
+            found.dirs.push((dkey, st, l));
+        }
         if !files.is_empty() {
             more.push(Work::Files(files));
         }
