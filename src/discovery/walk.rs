@@ -7,13 +7,13 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use std::sync::{Arc, Condvar, Mutex};
 
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 use rustix::fs::{AtFlags, Mode, OFlags};
 
 use super::cache::{
     listing_entries, needles_key, path_key, read_listing, CachedFile, Listing, ScanCache, Stamp,
     KIND_DIR, KIND_LINK,
 };
+use super::read::Search;
 use crate::checkout::TREES;
 use crate::error::{io_message, Error, Result};
 
@@ -124,11 +124,7 @@ pub(super) struct Worker<'a> {
     pub(super) trees: &'a [std::path::PathBuf],
     /// Folders outside the trees walked through a link, by real path (each once).
     pub(super) linked: &'a Mutex<std::collections::HashSet<std::path::PathBuf>>,
-    pub(super) longest_needle: usize,
-    pub(super) matcher: &'a AhoCorasick,
-    pub(super) alone: &'a [memchr::memmem::Finder<'a>],
-    /// The number of shared needles: the index of the first `alone` one.
-    pub(super) shared: usize,
+    pub(super) search: &'a Search,
     /// Component bits: a cached file clean for all of them is not read.
     pub(super) wanted: u64,
     /// The walk keeps a scan cache: files and folders are stamped. Without one (a first run
@@ -217,18 +213,7 @@ fn scan_at(
         Some(p) => ScanCache::load(p, &every),
         None => ScanCache::default(),
     };
-    // Leftmost-longest lets the automaton use its vectorized prefilter; a needle that occurs only
-    // inside a longer one (`qontract_reconcile_image_tag` in `go_qontract_reconcile_image_tag`)
-    // is not a mention of its own.
-    let matcher = AhoCorasickBuilder::new()
-        .match_kind(MatchKind::LeftmostLongest)
-        .build(&needles.shared)
-        .map_err(|e| Error::input(format!("cannot search for {:?}: {e}", needles.shared)))?;
-    let alone: Vec<memchr::memmem::Finder<'_>> = needles
-        .alone
-        .iter()
-        .map(|n| memchr::memmem::Finder::new(n.as_bytes()))
-        .collect();
+    let search = Search::new(&needles.shared, &needles.alone).map_err(Error::input)?;
     let real_root = std::fs::canonicalize(root).map_err(|e| Error::io(root, e))?;
     let mut trees = Vec::new();
     for t in TREES {
@@ -260,10 +245,7 @@ fn scan_at(
         root: &real_root,
         trees: &trees,
         linked: &linked,
-        longest_needle: every.iter().map(String::len).max().unwrap_or(0),
-        matcher: &matcher,
-        alone: &alone,
-        shared: needles.shared.len(),
+        search: &search,
         wanted,
         stamping: cache_file.is_some(),
         queue: &queue,
@@ -641,6 +623,33 @@ mod tests {
         assert_eq!(rels(&second), rels(&first));
         assert_eq!((second.yaml_files, second.read_files), (4, 3));
         assert_eq!(second.files[2].hits, [0, 1]);
+    }
+
+    #[test]
+    fn a_walk_without_a_cache_finds_what_a_walk_with_one_finds() {
+        let t = Tree::new();
+        std::os::unix::fs::symlink("../data/a.yml", t.dir.path().join("resources/link.yml"))
+            .unwrap();
+        t.write("shared/s.txt", "x: beta\n");
+        std::os::unix::fs::symlink("../shared/s.txt", t.dir.path().join("resources/s.yml"))
+            .unwrap();
+        let cold = scan_at(t.dir.path(), &t.needles, None, 0, now() + LATER).unwrap();
+        let warm = t.scan(0, &[]);
+        assert_eq!(rels(&cold), rels(&warm));
+        assert_eq!(
+            rels(&cold),
+            [
+                "data/a.yml",
+                "data/b.yml",
+                "data/both.yml",
+                "resources/s.yml"
+            ]
+        );
+        assert_eq!(
+            (cold.yaml_files, cold.read_files),
+            (warm.yaml_files, warm.read_files)
+        );
+        assert!(cold.cache.is_none());
     }
 
     #[test]
