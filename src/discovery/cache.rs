@@ -3,11 +3,12 @@
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
+use std::mem::MaybeUninit;
 use std::ops::Range;
 use std::os::fd::BorrowedFd;
 use std::path::Path;
 
-use rustix::fs::{AtFlags, Dir, FileType, Stat};
+use rustix::fs::{AtFlags, FileType, RawDir, Stat};
 
 use super::walk::is_yaml_name;
 
@@ -271,23 +272,29 @@ pub(super) fn decode(bytes: &[u8], key: u64) -> Option<(PathMap, DirMap)> {
 }
 
 /// The entries of a listing: (kind, name).
-pub(super) fn listing_entries(mut b: &[u8]) -> impl Iterator<Item = (u8, &[u8])> {
+/// The entries of a listing: kind, and where the name is in it.
+pub(super) fn listing_entries(b: &[u8]) -> impl Iterator<Item = (u8, Range<usize>)> + '_ {
+    let mut at = 0;
     std::iter::from_fn(move || {
-        let (&kind, rest) = b.split_first()?;
-        let (len, rest) = rest.split_at_checked(2)?;
+        let kind = *b.get(at)?;
+        let len = b.get(at + 1..at + 3)?;
         let len = u16::from_le_bytes([len[0], len[1]]) as usize;
-        let (name, rest) = rest.split_at_checked(len)?;
-        b = rest;
+        let name = at + 3..at + 3 + len;
+        b.get(name.clone())?;
+        at = name.end;
         Some((kind, name))
     })
 }
 
-/// The YAML files, links and subfolders of an open folder, as a listing.
-pub(super) fn read_listing(fd: BorrowedFd<'_>) -> rustix::io::Result<Vec<u8>> {
-    // A duplicate of the descriptor (cheaper than opening the folder again) to read entries from.
-    let mut dir = Dir::new(rustix::io::dup(fd)?)?;
+/// The YAML files, links and subfolders of an open folder, as a listing; `buf` holds the
+/// entries as they are read (the folder's own descriptor is read, not a duplicate of it).
+pub(super) fn read_listing(
+    fd: BorrowedFd<'_>,
+    buf: &mut [MaybeUninit<u8>],
+) -> rustix::io::Result<Vec<u8>> {
+    let mut dir = RawDir::new(fd, buf);
     let mut out = Vec::new();
-    while let Some(entry) = dir.read() {
+    while let Some(entry) = dir.next() {
         let entry = entry?;
         let name = entry.file_name().to_bytes();
         if name == b"." || name == b".." || name.len() > usize::from(u16::MAX) {

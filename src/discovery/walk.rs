@@ -7,13 +7,13 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use std::sync::{Arc, Condvar, Mutex};
 
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 use rustix::fs::{AtFlags, Mode, OFlags};
 
 use super::cache::{
     listing_entries, needles_key, path_key, read_listing, CachedFile, Listing, ScanCache, Stamp,
     KIND_DIR, KIND_LINK,
 };
+use super::read::Search;
 use crate::checkout::TREES;
 use crate::error::{io_message, Error, Result};
 
@@ -65,25 +65,49 @@ pub fn is_yaml_name(name: &[u8]) -> bool {
     name.ends_with(b".yml") || name.ends_with(b".yaml")
 }
 
-/// A unit of work: a folder to list (by its name in an open parent folder, or by its path), or
-/// a batch of files to read.
+/// A unit of work: a folder to list (by its name in an open folder, or by its path), or a
+/// batch of files to read.
 pub(super) enum Work {
     Dir {
-        parent: Option<Arc<OwnedFd>>,
+        parent: Option<Arc<Folder>>,
         name: CString,
         rel: String,
     },
     Files(Vec<Pending>),
 }
 
-pub(super) struct Pending {
-    /// The open folder the file is in, and its name there.
-    pub(super) dir: Arc<OwnedFd>,
-    pub(super) name: CString,
+/// A listed folder: its open descriptor, its path and the names in its listing, which the
+/// files to read point into (so that a file needs no path or name of its own unless it is kept
+/// or cannot be read).
+pub(super) struct Folder {
+    pub(super) fd: OwnedFd,
     pub(super) rel: String,
+    names: Box<[u8]>,
+}
+
+pub(super) struct Pending {
+    /// The folder the file is in; its name is `names[at..at + len]` there.
+    pub(super) dir: Arc<Folder>,
+    at: u32,
+    len: u16,
     pub(super) key: u64,
     pub(super) symlink: bool,
     pub(super) stamp: Option<Stamp>,
+}
+
+impl Pending {
+    pub(super) fn name(&self) -> &[u8] {
+        let at = self.at as usize;
+        self.dir
+            .names
+            .get(at..at + usize::from(self.len))
+            .unwrap_or_default()
+    }
+
+    /// Repository-relative path with `/` separators.
+    pub(super) fn rel(&self) -> String {
+        format!("{}/{}", self.dir.rel, String::from_utf8_lossy(self.name()))
+    }
 }
 
 /// Files read per work item: small enough that two threads share a large folder.
@@ -100,13 +124,12 @@ pub(super) struct Worker<'a> {
     pub(super) trees: &'a [std::path::PathBuf],
     /// Folders outside the trees walked through a link, by real path (each once).
     pub(super) linked: &'a Mutex<std::collections::HashSet<std::path::PathBuf>>,
-    pub(super) longest_needle: usize,
-    pub(super) matcher: &'a AhoCorasick,
-    pub(super) alone: &'a [memchr::memmem::Finder<'a>],
-    /// The number of shared needles: the index of the first `alone` one.
-    pub(super) shared: usize,
+    pub(super) search: &'a Search,
     /// Component bits: a cached file clean for all of them is not read.
     pub(super) wanted: u64,
+    /// The walk keeps a scan cache: files and folders are stamped. Without one (a first run
+    /// with `--no-scan-cache`) no stamp is taken, which saves a system call per file and folder.
+    pub(super) stamping: bool,
     pub(super) queue: &'a Mutex<Queue>,
     pub(super) cond: &'a Condvar,
     pub(super) cache: &'a ScanCache,
@@ -190,18 +213,7 @@ fn scan_at(
         Some(p) => ScanCache::load(p, &every),
         None => ScanCache::default(),
     };
-    // Leftmost-longest lets the automaton use its vectorized prefilter; a needle that occurs only
-    // inside a longer one (`qontract_reconcile_image_tag` in `go_qontract_reconcile_image_tag`)
-    // is not a mention of its own.
-    let matcher = AhoCorasickBuilder::new()
-        .match_kind(MatchKind::LeftmostLongest)
-        .build(&needles.shared)
-        .map_err(|e| Error::input(format!("cannot search for {:?}: {e}", needles.shared)))?;
-    let alone: Vec<memchr::memmem::Finder<'_>> = needles
-        .alone
-        .iter()
-        .map(|n| memchr::memmem::Finder::new(n.as_bytes()))
-        .collect();
+    let search = Search::new(&needles.shared, &needles.alone).map_err(Error::input)?;
     let real_root = std::fs::canonicalize(root).map_err(|e| Error::io(root, e))?;
     let mut trees = Vec::new();
     for t in TREES {
@@ -233,11 +245,9 @@ fn scan_at(
         root: &real_root,
         trees: &trees,
         linked: &linked,
-        longest_needle: every.iter().map(String::len).max().unwrap_or(0),
-        matcher: &matcher,
-        alone: &alone,
-        shared: needles.shared.len(),
+        search: &search,
         wanted,
+        stamping: cache_file.is_some(),
         queue: &queue,
         cond: &cond,
         cache: &cache,
@@ -349,10 +359,11 @@ impl Worker<'_> {
     fn run(&self) -> Harvest {
         let mut found = Harvest::default();
         let mut buf: Vec<u8> = vec![0; 256 * 1024];
+        let mut entries = vec![std::mem::MaybeUninit::<u8>::uninit(); 32 * 1024];
         while let Some(work) = self.next_work() {
             let more = match work {
                 Work::Dir { parent, name, rel } => {
-                    self.list(parent.as_deref(), &name, rel, &mut found)
+                    self.list(parent.as_deref(), &name, rel, &mut entries, &mut found)
                 }
                 Work::Files(files) => {
                     for p in files {
@@ -370,33 +381,38 @@ impl Worker<'_> {
     /// files to read, in batches, become new work.
     fn list(
         &self,
-        parent: Option<&OwnedFd>,
+        parent: Option<&Folder>,
         name: &CStr,
         rel: String,
+        entries: &mut [std::mem::MaybeUninit<u8>],
         found: &mut Harvest,
     ) -> Vec<Work> {
         let mut more = Vec::new();
-        let at = parent.map_or(rustix::fs::CWD, |p| p.as_fd());
+        let at = parent.map_or(rustix::fs::CWD, |p| p.fd.as_fd());
         // `data/` and `resources/` may be links to folders; below them only real folders are
         // listed, and a folder swapped for a link meanwhile is not followed.
         let mut flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
         if parent.is_some() {
             flags |= OFlags::NOFOLLOW;
         }
-        let opened = rustix::fs::openat(at, name, flags, Mode::empty())
-            .and_then(|fd| Ok((rustix::fs::fstat(&fd)?, fd)));
-        let (st, fd) = match opened {
+        let opened = rustix::fs::openat(at, name, flags, Mode::empty()).and_then(|fd| {
+            let st = match self.stamping {
+                true => Some(Stamp::of(&rustix::fs::fstat(&fd)?)),
+                false => None,
+            };
+            Ok((st, fd))
+        });
+        let (dstamp, fd) = match opened {
             Ok(x) => x,
             Err(e) => {
                 found.unreadable.push((rel, io_message(&e.into())));
                 return more;
             }
         };
-        let dstamp = Stamp::of(&st);
         let dkey = path_key(&rel);
-        let listing = match self.cache.dirs.get(&dkey) {
-            Some((cached, l)) if *cached == dstamp => l.clone(),
-            _ => match read_listing(fd.as_fd()) {
+        let listing = match (dstamp, self.cache.dirs.get(&dkey)) {
+            (Some(st), Some((cached, l))) if *cached == st => l.clone(),
+            _ => match read_listing(fd.as_fd(), entries) {
                 Ok(l) => {
                     found.listed += 1;
                     Listing::New(l)
@@ -407,33 +423,43 @@ impl Worker<'_> {
                 }
             },
         };
-        let fd = Arc::new(fd);
+        // The names are the listing's bytes; without stamps the listing is not cached, so a new
+        // one is moved rather than copied.
+        let (names, listing): (Box<[u8]>, _) = match listing {
+            Listing::New(v) if dstamp.is_none() => (v.into_boxed_slice(), None),
+            l => (self.cache.listing(&l).into(), Some(l)),
+        };
+        let dir = Arc::new(Folder { fd, rel, names });
+        let (rel, bytes) = (&dir.rel, &dir.names[..]);
         let mut files = Vec::new();
         let mut prefix = crate::util::Fnv::new();
         prefix.write(rel.as_bytes());
         prefix.write(b"/");
-        let bytes = self.cache.listing(&listing);
-        for (kind, name) in listing_entries(bytes) {
-            let Ok(cname) = CString::new(name) else {
-                continue;
-            };
+        for (kind, range) in listing_entries(bytes) {
+            let name = &bytes[range.clone()];
             let child_rel = || format!("{rel}/{}", String::from_utf8_lossy(name));
             if kind == KIND_DIR {
+                let Ok(cname) = CString::new(name) else {
+                    continue;
+                };
                 more.push(Work::Dir {
-                    parent: Some(fd.clone()),
+                    parent: Some(dir.clone()),
                     name: cname,
                     rel: child_rel(),
                 });
                 continue;
             }
+            let (Ok(at), Ok(len)) = (u32::try_from(range.start), u16::try_from(range.len())) else {
+                continue;
+            };
             let mut h = prefix;
             h.write(name);
             let key = h.finish();
             let symlink = kind == KIND_LINK;
-            let stamp = if symlink {
+            let stamp = if symlink || !self.stamping {
                 None
             } else {
-                match rustix::fs::statat(fd.as_fd(), &cname, AtFlags::SYMLINK_NOFOLLOW) {
+                match rustix::fs::statat(dir.fd.as_fd(), name, AtFlags::SYMLINK_NOFOLLOW) {
                     Ok(st) => Some(Stamp::of(&st)),
                     Err(rustix::io::Errno::NOENT) => continue,
                     Err(_) => None,
@@ -454,9 +480,9 @@ impl Worker<'_> {
                 continue;
             }
             files.push(Pending {
-                dir: fd.clone(),
-                name: cname,
-                rel: child_rel(),
+                dir: dir.clone(),
+                at,
+                len,
                 key,
                 symlink,
                 stamp,
@@ -465,7 +491,9 @@ impl Worker<'_> {
                 more.push(Work::Files(std::mem::take(&mut files)));
             }
         }
-        found.dirs.push((dkey, dstamp, listing));
+        if let (Some(st), Some(l)) = (dstamp, listing) {
+            found.dirs.push((dkey, st, l));
+        }
         if !files.is_empty() {
             more.push(Work::Files(files));
         }
@@ -595,6 +623,33 @@ mod tests {
         assert_eq!(rels(&second), rels(&first));
         assert_eq!((second.yaml_files, second.read_files), (4, 3));
         assert_eq!(second.files[2].hits, [0, 1]);
+    }
+
+    #[test]
+    fn a_walk_without_a_cache_finds_what_a_walk_with_one_finds() {
+        let t = Tree::new();
+        std::os::unix::fs::symlink("../data/a.yml", t.dir.path().join("resources/link.yml"))
+            .unwrap();
+        t.write("shared/s.txt", "x: beta\n");
+        std::os::unix::fs::symlink("../shared/s.txt", t.dir.path().join("resources/s.yml"))
+            .unwrap();
+        let cold = scan_at(t.dir.path(), &t.needles, None, 0, now() + LATER).unwrap();
+        let warm = t.scan(0, &[]);
+        assert_eq!(rels(&cold), rels(&warm));
+        assert_eq!(
+            rels(&cold),
+            [
+                "data/a.yml",
+                "data/b.yml",
+                "data/both.yml",
+                "resources/s.yml"
+            ]
+        );
+        assert_eq!(
+            (cold.yaml_files, cold.read_files),
+            (warm.yaml_files, warm.read_files)
+        );
+        assert!(cold.cache.is_none());
     }
 
     #[test]
