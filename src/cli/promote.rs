@@ -61,8 +61,9 @@ pub struct PromoteArgs {
     /// Allow a new version that is an ancestor of the current one.
     #[arg(long)]
     pub allow_rollback: bool,
-    /// Who is promoting (not notified); default: git `user.email` of the checkout.
-    #[arg(long, value_name = "EMAIL")]
+    /// Who is promoting: any of their addresses, or their org_username or github_username; that
+    /// person is not notified. Default: git `user.email` of the checkout.
+    #[arg(long, value_name = "WHO")]
     pub me: Option<String>,
     /// How to print the change report: `text`, or `markdown` (a merge-request description).
     #[arg(long, value_name = "FORMAT", default_value = "text", value_parser = ["text", "markdown"])]
@@ -505,7 +506,7 @@ fn apply_again(
     let push_opts = push_options(args)?;
     // The change report of the promotion, from the version before the commit.
     let opts = args.promote.options(ctx)?;
-    pr.resolution = promote::resolve(&ctx.checkout, &e.before, None, &opts)?;
+    pr.resolution = promote::resolve(&ctx.checkout, &e.before, None, &opts, &mut |w| ctx.warn(&w))?;
     let onto = if args.push {
         branch::Onto::Remote {
             remote: &args.remote,

@@ -116,12 +116,16 @@ impl fmt::Display for Secret {
 }
 
 /// `@a @b: this promotion ships your changes; please take a look.` for the handles given
-/// (with or without `@`, duplicates and blanks dropped); `None` when there is nobody.
+/// (with or without `@`; duplicates, blanks and anything that is not a GitLab username,
+/// `[A-Za-z0-9_.-]`, dropped); `None` when there is nobody.
 pub fn notify_sentence(handles: &[String]) -> Option<String> {
     let mut seen: Vec<&str> = Vec::new();
     for h in handles {
         let h = h.trim().trim_start_matches('@').trim();
-        if !h.is_empty() && !seen.contains(&h) {
+        let username = h
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'));
+        if !h.is_empty() && username && !seen.contains(&h) {
             seen.push(h);
         }
     }
@@ -143,6 +147,7 @@ mod tests {
     fn notify() {
         assert_eq!(notify_sentence(&[]), None);
         assert_eq!(notify_sentence(&[" ".into(), "@".into()]), None);
+        assert_eq!(notify_sentence(&["Hemslo Wang".into()]), None);
         assert_eq!(
             notify_sentence(&["a".into(), "@b".into(), "a".into()]).as_deref(),
             Some("@a @b: this promotion ships your changes; please take a look.")

@@ -7,8 +7,8 @@ use std::path::Path;
 use crate::checkout::Component;
 use crate::error::{Error, Result};
 use crate::mr;
-use crate::upstream::changes;
 use crate::upstream::git::Git;
+use crate::upstream::{changes, markdown};
 use crate::util::{is_commit_hex, short_id};
 
 use super::Promotion;
@@ -284,25 +284,30 @@ pub struct Pushed {
 }
 
 /// The merge-request description: the Markdown change report (or why there is none), and with
-/// `notify` the sentence that mentions the authors to notify.
+/// `notify` the sentence that mentions the authors to notify who have a user file: the only
+/// mentions the description holds. Authors without one are named in the report, never mentioned.
 pub fn description(pr: &Promotion, notify: bool) -> String {
-    let mut description = match &pr.resolution.changes {
-        Some(r) => changes::render_markdown(r),
-        None => pr.resolution.note.clone().unwrap_or_default(),
-    };
-    if notify {
+    let sentence = if notify {
         let handles: Vec<String> = pr
             .resolution
             .changes
             .iter()
             .flat_map(|r| r.notify.iter())
-            .map(|a| a.handle.clone().unwrap_or_else(|| a.name.clone()))
+            .filter_map(|a| a.handle.clone())
             .collect();
-        if let Some(sentence) = mr::notify_sentence(&handles) {
-            description.push_str("\n\n");
-            description.push_str(&sentence);
-            description.push('\n');
-        }
+        mr::notify_sentence(&handles)
+    } else {
+        None
+    };
+    let room = sentence.as_ref().map_or(0, |s| s.len() + 3);
+    let mut description = match &pr.resolution.changes {
+        Some(r) => markdown::render_markdown_within(r, markdown::MAX_DESCRIPTION - room),
+        None => pr.resolution.note.clone().unwrap_or_default(),
+    };
+    if let Some(sentence) = sentence {
+        description.push_str("\n\n");
+        description.push_str(&sentence);
+        description.push('\n');
     }
     description
 }

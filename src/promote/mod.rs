@@ -16,8 +16,9 @@ use crate::cluster::model::{Model, ShardMove, RECONCILE};
 use crate::discovery::{Kind, Session};
 use crate::error::{Error, Result};
 use crate::registry::{self, ImageStatus, RegistryOptions};
-use crate::upstream::changes::{self, ChangeReport};
+use crate::upstream::changes::ChangeReport;
 use crate::upstream::git::Git;
+use crate::upstream::people::Directory;
 use crate::upstream::{Relation, Resolved, Upstream, UpstreamOptions};
 use crate::util::{head, short_id};
 use plan::{Plan, Selection};
@@ -144,7 +145,7 @@ impl Promotion {
         // The tree's full id of the current version settles a short `.env` tag; the upstream's
         // settles which values are copies of it when the tree holds none.
         let tree_full = discovery.tree_full(&c.tag);
-        let resolution = resolve(checkout, &c, tree_full.as_deref(), opts)?;
+        let resolution = resolve(checkout, &c, tree_full.as_deref(), opts, warn)?;
         if tree_full.is_none() {
             if let Some(full) = &resolution.current {
                 discovery.settle(&c.tag, Some(full));
@@ -219,6 +220,7 @@ pub fn resolve(
     c: &Component,
     current: Option<&str>,
     opts: &Options,
+    warn: &mut dyn FnMut(String),
 ) -> Result<Resolution> {
     let url = opts.upstream.clone().unwrap_or_else(|| c.repo.clone());
     let upstream = Upstream::open(
@@ -289,7 +291,16 @@ pub fn resolve(
     let (changes, note) = match &relation {
         Relation::Descends { .. } => {
             let commits = upstream.commits(tag, &resolved.id)?;
-            let users = changes::load_users(&checkout.root).unwrap_or_default();
+            let dir = match Directory::load(
+                &checkout.root,
+                opts.scan_cache.then_some(opts.cache_dir.as_path()),
+            ) {
+                Ok(d) => d,
+                Err(e) => {
+                    warn(format!("authors are not matched to user files: {e}"));
+                    Directory::default()
+                }
+            };
             let me = opts
                 .me
                 .clone()
@@ -301,7 +312,7 @@ pub fn resolve(
                     &from,
                     &resolved.id,
                     commits,
-                    &users,
+                    &dir,
                     me.as_deref(),
                 )),
                 None,

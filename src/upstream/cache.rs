@@ -124,7 +124,7 @@ impl Upstream {
     }
 
     /// Resolves a version: `None` or `latest` (the head of the upstream's default branch), a
-    /// branch or tag name, or a commit id of 7 to 40 hex digits. Fetches only when the cache
+    /// branch or tag name, or a commit id of 4 to 40 hex digits (4 to 6 digits: unless no commit has it and a branch or tag has that name). Fetches only when the cache
     /// lacks the commit.
     pub fn resolve(&self, rev: Option<&str>) -> Result<Resolved> {
         match rev
@@ -133,6 +133,11 @@ impl Upstream {
         {
             None => self.resolve_latest(),
             Some(r) if is_commit_hex(r) => self.resolve_id(r, 7),
+            // A short id of 4 to 6 digits, unless no commit has it and a branch or tag has
+            // that name.
+            Some(r) if r.len() >= 4 && r.bytes().all(|b| b.is_ascii_hexdigit()) => self
+                .resolve_id(r, 4)
+                .or_else(|e| self.resolve_name(r).map_err(|_| e)),
             Some(r) => self.resolve_name(r),
         }
     }
@@ -156,8 +161,9 @@ impl Upstream {
                     return Err(Error::input(format!(
                         "{}: commit id {hex} is ambiguous: it names {}",
                         self.label(),
-                        ids.join(", ")
-                    )))
+                        self.describe(&ids).join(", ")
+                    ))
+                    .with_hint("give more digits of the id"))
                 }
                 Lookup::Missing if self.offline => {
                     return if hex.len() == 40 {
@@ -174,13 +180,25 @@ impl Upstream {
                     fetched = true;
                 }
                 Lookup::Missing => {
-                    if hex.len() == 40 && self.fetch_id(&hex).is_ok() && self.has_commit(&hex)? {
-                        return Ok(resolved(hex, None, true, true));
+                    // Not on any branch or tag: a commit that only another ref reaches (a pull
+                    // request's head), fetched by its id.
+                    let full = if hex.len() == 40 {
+                        Some(hex.clone())
+                    } else {
+                        self.advertised(&hex)?
+                    };
+                    if let Some(full) = full {
+                        if self.fetch_id(&full).is_ok() && self.has_commit(&full)? {
+                            return Ok(resolved(full, None, true, true));
+                        }
                     }
                     return Err(Error::input(format!(
                         "{}: no commit {hex} in the upstream",
                         self.label()
-                    )));
+                    ))
+                    .with_hint(
+                        "a version is `latest`, a branch, a tag, or a commit id of 4 to 40 hex digits",
+                    ));
                 }
             }
         }
@@ -252,6 +270,43 @@ impl Upstream {
         })
     }
 
+    /// The one id among the refs the upstream advertises (every ref, not only branches and
+    /// tags) that starts with `hex`, if exactly one does.
+    fn advertised(&self, hex: &str) -> Result<Option<String>> {
+        let out = self.run_remote(&["ls-remote", "origin"])?;
+        let mut ids: Vec<String> = out
+            .lines()
+            .filter_map(|l| l.split_once('\t'))
+            .map(|(id, _)| id.to_ascii_lowercase())
+            .filter(|id| is_full_id(id) && id.starts_with(hex))
+            .collect();
+        ids.sort();
+        ids.dedup();
+        Ok(if ids.len() == 1 { ids.pop() } else { None })
+    }
+
+    /// Each of `ids` as `<12 hex> (<date>, <subject>)`, in one git command.
+    fn describe(&self, ids: &[String]) -> Vec<String> {
+        let mut args = vec!["log", "--no-walk=unsorted", "--format=%H %cs, %s"];
+        args.extend(ids.iter().map(String::as_str));
+        args.push("--");
+        let lines = self.git.run(&args).unwrap_or_default();
+        ids.iter()
+            .map(|id| {
+                let line = lines
+                    .lines()
+                    .find_map(|l| l.strip_prefix(id.as_str()))
+                    .map(str::trim)
+                    .unwrap_or_default();
+                if line.is_empty() {
+                    crate::util::head(id, 12).to_string()
+                } else {
+                    format!("{} ({line})", crate::util::head(id, 12))
+                }
+            })
+            .collect()
+    }
+
     /// The commits a short id names in the cache when it names more than one, each as
     /// `<12 hex> (<date>, <subject>)`; none when it names one or none.
     pub fn ambiguity(&self, hex: &str) -> Result<Vec<String>> {
@@ -262,14 +317,7 @@ impl Upstream {
         let Lookup::Ambiguous(ids) = self.lookup(&hex)? else {
             return Ok(Vec::new());
         };
-        ids.iter()
-            .map(|id| {
-                let line = self
-                    .git
-                    .run_line(&["log", "-1", "--format=%cs, %s", id, "--"])?;
-                Ok(format!("{} ({line})", crate::util::head(id, 12)))
-            })
-            .collect()
+        Ok(self.describe(&ids))
     }
 
     /// Fetches one commit by id (servers that allow it), for commits no branch or tag reaches.

@@ -4,11 +4,15 @@
 //! - [`git`]: running the git program.
 //! - `cache`: the bare blobless clone under the cache folder, fetching, resolving revisions.
 //! - `remote`: the commands that contact the upstream, its URL and credentials.
-//! - [`changes`]: the change report of a promotion (compare link, commits, authors).
+//! - [`people`]: the checkout's users, and the persons behind a range's commits.
+//! - [`changes`]: the change report of a promotion (compare link, commits, authors), as text;
+//!   [`markdown`]: as a merge-request description that mentions nobody by accident.
 
 mod cache;
 pub mod changes;
 pub mod git;
+pub mod markdown;
+pub mod people;
 mod remote;
 
 use std::path::{Path, PathBuf};

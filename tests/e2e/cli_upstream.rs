@@ -153,7 +153,7 @@ fn plan_to_a_short_id_reports_what_ships_and_whom_to_tell() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|a| a["email"].as_str().unwrap())
+        .map(|a| a["emails"][0].as_str().unwrap())
         .collect();
     assert_eq!(authors.len(), 3, "{authors:?}");
     let notify: Vec<String> = v["changes"]["notify"]
@@ -192,7 +192,8 @@ fn latest_is_the_head_of_the_default_branch_and_markdown_is_a_description() {
         "{}",
         r.stdout
     );
-    assert!(r.stdout.contains("@ocat"), "{}", r.stdout);
+    assert!(r.stdout.contains("`ocat` (Octo Cat)"), "{}", r.stdout);
+    assert!(!r.stdout.contains("@ocat"), "no mention: {}", r.stdout);
     assert!(
         !r.stdout.contains("diff --git"),
         "markdown is the description only: {}",

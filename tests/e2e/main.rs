@@ -13,4 +13,5 @@ mod cli_verify;
 mod edits;
 mod eras;
 mod outputs;
+mod people;
 mod promote;

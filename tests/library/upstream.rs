@@ -7,6 +7,7 @@ use std::process::{Command, Stdio};
 
 use qr_promote::upstream::changes::{self, ChangeReport};
 use qr_promote::upstream::git::Git;
+use qr_promote::upstream::people::Directory;
 use qr_promote::upstream::{Relation, Upstream, UpstreamOptions};
 use tempfile::TempDir;
 
@@ -355,17 +356,79 @@ fn an_ambiguous_short_id_lists_the_candidates() {
     w.git(&["update-ref", "refs/heads/other", &b]);
     let common = a.bytes().zip(b.bytes()).take_while(|(x, y)| x == y).count();
     let up = w.open(false);
-    let e = err_of(up.resolve_id(&a[..common], 4));
+    // What users type: `--to` with the shared digits.
+    let e = err_of(up.resolve(Some(&a[..common])));
     assert!(
-        e.contains("is ambiguous") && e.contains(&a) && e.contains(&b),
+        e.contains("is ambiguous")
+            && e.contains(&format!("{} (2023-11-14, attempt", &a[..12]))
+            && e.contains(&format!("{} (2023-11-14, attempt", &b[..12])),
         "{e}"
     );
     assert!(e.contains(&format!("upstream {}", w.url())), "{e}");
-    assert_eq!(up.resolve_id(&a[..common + 1], 4).unwrap().id, a);
-    assert_eq!(up.resolve_id(&b[..common + 1], 4).unwrap().id, b);
-    // The users' entry point wants 7 digits at least.
+    // One digit more names one commit.
+    assert_eq!(up.resolve(Some(&a[..common + 1])).unwrap().id, a);
+    assert_eq!(up.resolve(Some(&b[..common + 1])).unwrap().id, b);
+    // The library's entry point can still ask for more digits.
     let e = err_of(up.resolve_id(&a[..4], 7));
     assert!(e.contains("not a commit id (7 to 40 hex digits)"), "{e}");
+}
+
+#[test]
+fn a_four_digit_id_resolves_and_a_missing_one_says_so() {
+    let w = World::standard();
+    let up = w.open(false);
+    let c3 = w.id("c3");
+    assert_eq!(up.resolve(Some(&c3[..4])).unwrap().id, c3);
+    assert_eq!(up.resolve(Some(&c3[..5].to_uppercase())).unwrap().id, c3);
+    // No commit of the upstream starts with these digits (checked with git itself).
+    let all = w.git(&["rev-list", "--all"]);
+    let missing = ["dead", "beef", "f00d", "0bad"]
+        .into_iter()
+        .find(|p| !all.lines().any(|id| id.starts_with(p)))
+        .unwrap();
+    let e = err_of(up.resolve(Some(missing)));
+    assert!(
+        e.contains(&format!("no commit {missing} in the upstream")),
+        "{e}"
+    );
+    // Fewer than 4 digits is a name, and no branch or tag has it.
+    let e = err_of(up.resolve(Some(&c3[..3])));
+    assert!(e.contains("no branch, tag or commit"), "{e}");
+}
+
+#[test]
+fn a_commit_on_a_branch_pushed_after_the_last_fetch_resolves_by_short_id() {
+    let mut w = World::standard();
+    let up = w.open(false);
+    up.resolve(None).unwrap();
+    // A branch the cache has never seen, and a commit on it.
+    w.git(&["switch", "--quiet", "-c", "later", "master"]);
+    let id = w.commit("l1", ALICE, "Later work");
+    w.git(&["switch", "--quiet", "master"]);
+    let up = w.open(false);
+    let r = up.resolve(Some(&id[..6])).unwrap();
+    assert_eq!((r.id.as_str(), r.fetched), (id.as_str(), true));
+}
+
+#[test]
+fn a_commit_only_a_pull_request_ref_reaches_is_fetched_by_id() {
+    let mut w = World::standard();
+    w.open(false).resolve(None).unwrap();
+    // A pull request's head: under refs/pull/, which a fetch of branches and tags never brings.
+    w.git(&["switch", "--quiet", "-c", "pr", "master"]);
+    let id = w.commit("p1", BOB, "Proposed change");
+    w.git(&["switch", "--quiet", "master"]);
+    w.git(&["update-ref", "refs/pull/7/head", &id]);
+    w.git(&["branch", "--quiet", "-D", "pr"]);
+    let up = w.open(false);
+    let r = up.resolve(Some(&id[..7])).unwrap();
+    assert_eq!(
+        (r.id.as_str(), r.in_cache, r.fetched),
+        (id.as_str(), true, true)
+    );
+    // And it is in the cache from now on.
+    let again = w.open(false).resolve(Some(&id[..8])).unwrap();
+    assert!(!again.fetched);
 }
 
 #[test]
@@ -573,17 +636,29 @@ fn change_report_names_authors_and_whom_to_notify() {
         "$schema: /app-sre/app-1.yml\nname: Alice Doe\norg_username: nope\n",
     )
     .unwrap();
-    let loaded = changes::load_users(&root).unwrap();
-    let handles: Vec<&str> = loaded.iter().map(|u| u.org_username.as_str()).collect();
+    std::fs::create_dir_all(root.join("data/app-interface")).unwrap();
+    std::fs::write(
+        root.join("data/app-interface/app-interface-settings.yml"),
+        "---\n$schema: /app-interface/app-interface-settings-1.yml\nsmtp:\n  mailAddress: example.com\n",
+    )
+    .unwrap();
+    let dir = Directory::load(&root, None).unwrap();
+    let handles: Vec<&str> = dir
+        .users()
+        .iter()
+        .map(|u| u.org_username.as_str())
+        .collect();
     assert_eq!(handles, ["broe", "ocat"]);
+    assert_eq!(dir.mail_domain(), Some("example.com"));
 
     let repo = "https://github.com/app-sre/qontract-reconcile.git";
+    // Carol promotes, naming herself by the address she committed with.
     let report = ChangeReport::new(
         repo,
         w.id("c1"),
         w.id("c4"),
         commits,
-        &loaded,
+        &dir,
         Some("CAROL@example.COM"),
     );
     assert_eq!(
@@ -600,26 +675,20 @@ fn change_report_names_authors_and_whom_to_notify() {
     let authors: Vec<(&str, Option<&str>)> = report
         .authors
         .iter()
-        .map(|a| (a.email.as_str(), a.handle.as_deref()))
+        .map(|a| (a.name.as_str(), a.handle.as_deref()))
         .collect();
+    // bob@example.com is the org address of broe; Octo's no-reply login is ocat's.
     assert_eq!(
         authors,
         [
-            ("bob@example.com", Some("broe")),
-            ("Carol@Example.com", None),
-            ("alice@example.com", None),
-            ("12345+octo@users.noreply.github.com", Some("ocat")),
+            ("Bob Roe", Some("broe")),
+            ("Carol Poe", None),
+            ("Alice Doe", None),
+            ("Octo Cat", Some("ocat")),
         ]
     );
-    let notify: Vec<&str> = report.notify.iter().map(|a| a.email.as_str()).collect();
-    assert_eq!(
-        notify,
-        [
-            "bob@example.com",
-            "alice@example.com",
-            "12345+octo@users.noreply.github.com"
-        ]
-    );
+    let notify: Vec<&str> = report.notify.iter().map(|a| a.name.as_str()).collect();
+    assert_eq!(notify, ["Bob Roe", "Alice Doe", "Octo Cat"]);
 
     let text = changes::render_text(&report);
     assert!(
@@ -636,13 +705,15 @@ fn change_report_names_authors_and_whom_to_notify() {
     );
     let md = changes::render_markdown(&report);
     assert!(
-        md.contains("https://github.com/app-sre/qontract-reconcile/pull/15"),
+        md.contains("[\\#15](https://github.com/app-sre/qontract-reconcile/pull/15)"),
         "{md}"
     );
-    assert!(md.contains("@broe"), "{md}");
+    assert!(md.contains("`broe` (Bob Roe)"), "{md}");
+    assert!(!md.contains("@broe"), "no mention: {md}");
     let json = serde_json::to_value(&report).unwrap();
     assert_eq!(json["commits"].as_array().unwrap().len(), 5);
     assert_eq!(json["authors"][0]["handle"], "broe");
+    assert_eq!(json["authors"][0]["emails"][0], "bob@example.com");
 }
 
 /// A checkout repository (clone of a tiny origin) for the `apply --commit` side.

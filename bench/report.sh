@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# Speed of the change report on a real-sized history, measured side by side in one hyperfine run:
+#   git log old..new (the commits' ids, subjects, names and addresses; the peer)
+#   qr-promote plan --to new --format markdown   (warm caches: resolve, ancestry, commits, the
+#                                                 checkout's 1,300 user files, persons, Markdown)
+# for a 300-commit and a 3,000-commit range of a 5,000-commit upstream written by several hundred
+# authors (organization addresses, GitHub no-reply addresses, personal addresses under a user's
+# name or GitHub login, bots), on a generated checkout of 5,200 files with 1,300 user files.
+# Targets: the 300-commit plan under 150 ms, the 3,000-commit one under 300 ms.
+# Usage: bench/report.sh   (needs hyperfine: apt-get install hyperfine)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+command -v hyperfine >/dev/null || { echo "needs hyperfine (apt-get install hyperfine)" >&2; exit 1; }
+cargo build --release --quiet --bin qr-promote --bin qr-gen-tree
+bin="$PWD/target/release/qr-promote"
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+# Sealed, deterministic git.
+export HOME="$work/home" GIT_CONFIG_GLOBAL=/dev/null GIT_CONFIG_NOSYSTEM=1
+export GIT_AUTHOR_DATE="1700000000 +0000" GIT_COMMITTER_DATE="1700000000 +0000"
+export QR_PROMOTE_CACHE="$work/cache"
+mkdir -p "$HOME"
+
+tree="$work/tree"
+./target/release/qr-gen-tree "$tree" 5200 >/dev/null
+users=$(grep -rl '^\$schema: /access/user-1.yml' "$tree/data" | wc -l)
+mkdir -p "$tree/data/app-interface"
+printf -- '---\n$schema: /app-interface/app-interface-settings-1.yml\n\nsmtp:\n  mailAddress: example.org\n' \
+  >"$tree/data/app-interface/app-interface-settings.yml"
+# The org_username and github_username of each generated user (u<i>, gh<i>) and their name.
+mapfile -t people < <(grep -rh -A2 '^name: ' $(grep -rl '^\$schema: /access/user-1.yml' "$tree/data") \
+  | paste - - - -d'|' | sed -n 's/^name: \(.*\)|org_username: u\([0-9]*\)|github_username: gh.*$/\2|\1/p' | head -400)
+
+up="$work/upstream"
+git init --quiet --bare --initial-branch=master "$up"
+{
+  for i in $(seq 1 5000); do
+    k=$((i * 7919 % ${#people[@]}))
+    n="${people[$k]%%|*}"
+    name="${people[$k]#*|}"
+    case $((i % 6)) in
+      0) who="$name <u$n@example.org>" ;;
+      1) who="gh$n <$n+gh$n@users.noreply.github.com>" ;;
+      2) who="gh$n <personal$n@gmail.com>" ;;
+      3) who="$name <u$n@example.org>" ;;
+      4) who="Outside Contributor $((i % 97)) <c$((i % 97))@elsewhere.net>" ;;
+      5) if [ $((i % 30)) -eq 5 ]; then who="red-hat-konflux[bot] <1+red-hat-konflux[bot]@users.noreply.github.com>"
+         else who="gh$n <$n+gh$n@users.noreply.github.com>"; fi ;;
+    esac
+    msg="Change number $i: use @retry for ~x (#$i)"
+    data="line $i"
+    echo "commit refs/heads/master"
+    echo "mark :$i"
+    echo "author $who $((1700000000 + i * 60)) +0000"
+    echo "committer $who $((1700000000 + i * 60)) +0000"
+    echo "data ${#msg}"
+    echo "$msg"
+    [ "$i" -gt 1 ] && echo "from :$((i - 1))"
+    echo "M 644 inline file$((i % 50)).txt"
+    echo "data ${#data}"
+    echo "$data"
+    echo
+  done
+} | git -C "$up" fast-import --quiet
+new=$(git -C "$up" rev-parse master)
+authors=$(git -C "$up" log --format='%ae' | sort -u | wc -l)
+echo "upstream: 5000 commits, $authors addresses; checkout: $users user files" >&2
+
+measure() {
+  local range=$1 label=$2
+  local old
+  old=$(git -C "$up" rev-parse "master~$range")
+  rm -rf "$work/co"
+  cp -a "$tree" "$work/co"
+  # Pin the checkout's qontract-reconcile to the old commit.
+  grep -rl 4f2a9c1e8b7d6a5f4e3d2c1b0a9f8e7d6c5b4a39 "$work/co" | xargs sed -i "s/4f2a9c1e8b7d6a5f4e3d2c1b0a9f8e7d6c5b4a39/$old/g"
+  grep -rl 4f2a9c1 "$work/co" | xargs -r sed -i "s/4f2a9c1/${old:0:7}/g"
+  ( cd "$work/co" && git init -q . && git add -A && git -c user.name=b -c user.email=b@b commit -qm tree )
+  local plan="$bin -C $work/co plan --to $new --upstream $up --skip-image-check --format markdown"
+  sleep 3
+  $plan >"$work/out-$label.md"
+  grep -q "Authors to notify" "$work/out-$label.md"
+  hyperfine -N -w 3 -r "${RUNS:-20}" --export-json "$work/$label.json" \
+    "git -C $up log --format=%H%x1f%s%x1f%an%x1f%ae $old..$new" \
+    "$plan" >/dev/null
+  python3 - "$work/$label.json" "$label" "$work/out-$label.md" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))["results"]
+g, p = (x["mean"] * 1000 for x in r)
+size = len(open(sys.argv[3], encoding="utf-8").read())
+print(f"{sys.argv[2]:>12}  git log {g:6.1f} ms  plan with report {p:6.1f} ms (/git log {p/g:.1f})  description {size} chars")
+PY
+}
+
+measure 300 "300 commits"
+measure 3000 "3000 commits"
