@@ -12,6 +12,9 @@
 //!                  upstream (resolve, relation, change report) ─┐
 //!                  registry (does the image exist?) ────────────┴─> promote::Promotion
 //!
+//! bot: for each component, the remote's state ──> promote::Promotion ──> transaction ──> push
+//!      with a lease ──> the merge request opened, updated or closed through mr (GitLab API)
+//!
 //! checkout ──> cluster::model ──> deployments, pr-check runs ──> cluster::verify <── cluster::kube
 //!               namespaces,        (cluster::sharding)            verdicts             live objects
 //!               integrations,      cluster::pin (overrides)
@@ -30,11 +33,13 @@
 //! - [`upstream`]: the git program, the upstream cache, the change report.
 //! - [`registry`], [`mr`] on [`http`] (URL rules, client, errors) and [`redact`] (secrets out of
 //!   every message).
+//! - [`bot`]: the same, unattended: one merge request per component, kept current.
 //! - [`cluster`]: the model of where the integrations run, pins, and verify.
 //! - [`cli`]: arguments and printing only; one module per subcommand.
 //! - [`error`]: the library error, with its kind, hint and cause.
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
+pub mod bot;
 pub mod checkout;
 pub mod cli;
 pub mod cluster;

@@ -226,9 +226,34 @@ pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
     Ok(std::time::Duration::from_millis(millis))
 }
 
+/// A duration as [`parse_duration`] reads it: `500ms`, `90s`, `5m`, `1h30m`.
+pub fn human_duration(d: std::time::Duration) -> String {
+    let ms = d.as_millis();
+    if ms % 1000 != 0 || ms == 0 {
+        return format!("{ms}ms");
+    }
+    let (h, m, s) = (ms / 3_600_000, ms / 60_000 % 60, ms / 1000 % 60);
+    let mut out = String::new();
+    for (n, unit) in [(h, "h"), (m, "m"), (s, "s")] {
+        if n > 0 {
+            out.push_str(&format!("{n}{unit}"));
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn durations_read_back() {
+        for text in ["500ms", "90s", "5m", "1h30m", "1h0m5s", "0ms"] {
+            let d = parse_duration(text).unwrap();
+            assert_eq!(parse_duration(&human_duration(d)).unwrap(), d, "{text}");
+        }
+        assert_eq!(human_duration(std::time::Duration::from_secs(90)), "1m30s");
+    }
 
     #[test]
     fn head_cuts_on_character_boundaries() {

@@ -21,6 +21,8 @@ pub struct CliError {
     pub message: String,
     pub hints: Vec<String>,
     pub source: Option<Error>,
+    /// Already told the user (printed where it happened): only the exit status is left.
+    pub quiet: bool,
 }
 
 impl CliError {
@@ -31,7 +33,14 @@ impl CliError {
             message: message.into(),
             hints: Vec::new(),
             source: None,
+            quiet: false,
         }
+    }
+
+    /// The same error, already told: `main` prints nothing more.
+    pub fn quiet(mut self) -> CliError {
+        self.quiet = true;
+        self
     }
 
     pub fn hint(mut self, hint: impl Into<String>) -> CliError {
@@ -55,6 +64,7 @@ impl From<Error> for CliError {
             message: e.to_string(),
             hints: e.hint().map(str::to_string).into_iter().collect(),
             source: Some(e),
+            quiet: false,
         }
     }
 }

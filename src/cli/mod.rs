@@ -13,6 +13,7 @@ use crate::transaction::{self, CheckoutLock};
 
 pub use error::{CliError, CliErrorKind};
 
+mod bot;
 mod deployments;
 mod error;
 mod pin;
@@ -29,6 +30,8 @@ pub const EXIT_ERROR: u8 = 1;
 pub const EXIT_USAGE: u8 = 2;
 /// Exit status: `verify` found differences.
 pub const EXIT_DIFFERS: u8 = 3;
+/// Exit status: `bot` waited for an image that did not appear in time.
+pub const EXIT_TIMED_OUT: u8 = 4;
 
 /// Promote qontract-reconcile (and the other components of `.env`) across every place of an
 /// app-interface checkout that pins its version.
@@ -85,6 +88,9 @@ pub enum Command {
     PrCheck(pr_check::Args),
     /// Compare what runs in the cluster with what the checkout says: images, rollouts, pins.
     Verify(verify::Args),
+    /// For CI on every upstream push: promote, push and keep one merge request per component
+    /// current (GitLab API).
+    Bot(bot::Args),
 }
 
 /// Result of a subcommand.
@@ -196,6 +202,8 @@ pub fn main() -> ExitCode {
     match run(&cli) {
         Ok(Status::Success) => ExitCode::from(EXIT_OK),
         Ok(Status::Differs) => ExitCode::from(EXIT_DIFFERS),
+        Ok(Status::TimedOut) => ExitCode::from(EXIT_TIMED_OUT),
+        Err(e) if e.quiet => ExitCode::from(e.exit_code()),
         Err(e) => {
             eprintln!("error: {}", e.message);
             for h in &e.hints {
@@ -242,6 +250,8 @@ pub enum Status {
     Success,
     /// Exit 3: `verify` found that the cluster differs from the checkout.
     Differs,
+    /// Exit 4: `bot` waited for an image that did not appear in time.
+    TimedOut,
 }
 
 fn run(cli: &Cli) -> Result<Status, CliError> {
@@ -249,6 +259,7 @@ fn run(cli: &Cli) -> Result<Status, CliError> {
         Command::Apply(_) => Some("apply"),
         Command::Pin(_) => Some("pin"),
         Command::Unpin(_) => Some("unpin"),
+        Command::Bot(_) => Some("bot"),
         _ => None,
     };
     let ctx = Context::new(cli, writes)?;
@@ -261,6 +272,7 @@ fn run(cli: &Cli) -> Result<Status, CliError> {
         Command::Unpin(a) => pin::cmd_unpin(&ctx, a),
         Command::PrCheck(a) => pr_check::cmd_pr_check(&ctx, a),
         Command::Verify(a) => return verify::cmd_verify(&ctx, a),
+        Command::Bot(a) => return bot::cmd_bot(&ctx, a),
     }?;
     Ok(Status::Success)
 }

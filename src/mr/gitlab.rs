@@ -165,12 +165,7 @@ impl GitLab {
             .iter()
             .find(|mr| mr["target_branch"].as_str() == Some(req.target.as_str()))
             .or_else(|| open.first());
-        let labels = req
-            .labels
-            .iter()
-            .map(|l| l.trim())
-            .collect::<Vec<_>>()
-            .join(",");
+        let labels = labels_of(req);
         let title = req.one_line_title();
         let (answer, url, method, created) = match existing.and_then(|mr| mr["iid"].as_u64()) {
             Some(iid) => {
@@ -217,6 +212,110 @@ impl GitLab {
         })
     }
 
+    /// The open merge requests into `target`, every page (`GET merge_requests?state=opened`).
+    pub fn open_mrs(&self, target: &str) -> Result<Vec<MergeRequest>> {
+        let client = self.client();
+        let url = format!("{}/merge_requests", self.project_url());
+        let mut all = Vec::new();
+        for page in 1..=MAX_PAGES {
+            let page = page.to_string();
+            let answer = self.call(
+                &client,
+                Method::Get,
+                &url,
+                &[
+                    ("state", "opened"),
+                    ("target_branch", target),
+                    ("per_page", "100"),
+                    ("page", &page),
+                ],
+                None,
+            )?;
+            let list = answer
+                .as_array()
+                .ok_or_else(|| self.fail(&url, "GET", "answered something other than a list"))?;
+            all.extend(list.iter().filter_map(MergeRequest::of));
+            if list.len() < 100 {
+                break;
+            }
+        }
+        Ok(all)
+    }
+
+    /// Opens a merge request (`POST merge_requests`). GitLab's 409, another open merge request of
+    /// the same source branch, is [`Created::Exists`].
+    pub fn create_mr(&self, req: &MrRequest) -> Result<Created> {
+        req.validate()?;
+        let url = format!("{}/merge_requests", self.project_url());
+        let body = serde_json::json!({
+            "source_branch": req.branch,
+            "target_branch": req.target,
+            "title": req.one_line_title(),
+            "description": req.description,
+            "labels": labels_of(req),
+        });
+        match self.call_status(&self.client(), Method::Post, &url, &[], Some(&body))? {
+            Ok(v) => MergeRequest::of(&v)
+                .map(Created::Opened)
+                .ok_or_else(|| self.fail(&url, "POST", "answered without an iid")),
+            Err((409, _)) => Ok(Created::Exists),
+            Err((status, message)) => Err(self.http_error(&url, "POST", status, &message)),
+        }
+    }
+
+    /// Sets a merge request's title and description and adds the request's labels (labels
+    /// reviewers set stay): `PUT merge_requests/:iid`.
+    pub fn update_mr(&self, iid: u64, req: &MrRequest) -> Result<MergeRequest> {
+        req.validate()?;
+        let url = format!("{}/merge_requests/{iid}", self.project_url());
+        let mut body = serde_json::json!({
+            "title": req.one_line_title(),
+            "description": req.description,
+        });
+        let labels = labels_of(req);
+        if !labels.is_empty() {
+            body["add_labels"] = labels.into();
+        }
+        let v = self.call(&self.client(), Method::Put, &url, &[], Some(&body))?;
+        MergeRequest::of(&v).ok_or_else(|| self.fail(&url, "PUT", "answered without an iid"))
+    }
+
+    /// Closes a merge request (`PUT merge_requests/:iid` with `state_event: close`).
+    pub fn close_mr(&self, iid: u64) -> Result<()> {
+        let url = format!("{}/merge_requests/{iid}", self.project_url());
+        let body = serde_json::json!({ "state_event": "close" });
+        self.call(&self.client(), Method::Put, &url, &[], Some(&body))?;
+        Ok(())
+    }
+
+    /// The bodies of a merge request's notes, newest first (`GET merge_requests/:iid/notes`,
+    /// the first 100).
+    pub fn notes(&self, iid: u64) -> Result<Vec<String>> {
+        let url = format!("{}/merge_requests/{iid}/notes", self.project_url());
+        let v = self.call(
+            &self.client(),
+            Method::Get,
+            &url,
+            &[("sort", "desc"), ("per_page", "100")],
+            None,
+        )?;
+        let list = v
+            .as_array()
+            .ok_or_else(|| self.fail(&url, "GET", "answered something other than a list"))?;
+        Ok(list
+            .iter()
+            .filter_map(|n| n["body"].as_str().map(str::to_string))
+            .collect())
+    }
+
+    /// Adds a note to a merge request (`POST merge_requests/:iid/notes`).
+    pub fn add_note(&self, iid: u64, body: &str) -> Result<()> {
+        let url = format!("{}/merge_requests/{iid}/notes", self.project_url());
+        let body = serde_json::json!({ "body": body });
+        self.call(&self.client(), Method::Post, &url, &[], Some(&body))?;
+        Ok(())
+    }
+
     fn client(&self) -> Client {
         Client::new(ClientConfig {
             connect_timeout: None,
@@ -239,6 +338,21 @@ impl GitLab {
         query: &[(&str, &str)],
         body: Option<&serde_json::Value>,
     ) -> Result<serde_json::Value> {
+        let name = method.as_str();
+        self.call_status(client, method, url, query, body)?
+            .map_err(|(status, message)| self.http_error(url, name, status, &message))
+    }
+
+    /// A request whose answer is JSON on success, else GitLab's status and message; the outer
+    /// error is for a server that cannot be reached or answers invalid JSON.
+    fn call_status(
+        &self,
+        client: &Client,
+        method: Method,
+        url: &str,
+        query: &[(&str, &str)],
+        body: Option<&serde_json::Value>,
+    ) -> Result<std::result::Result<serde_json::Value, (u16, String)>> {
         let token = self.token.expose();
         let text = body.map(|b| b.to_string()).unwrap_or_default();
         let mut headers = vec![("PRIVATE-TOKEN", token), ("Accept", "application/json")];
@@ -260,17 +374,76 @@ impl GitLab {
         let status = reply.status;
         if (200..300).contains(&status) {
             return serde_json::from_str(&reply.body)
+                .map(Ok)
                 .map_err(|e| self.fail(url, method, &format!("answered invalid JSON: {e}")));
         }
-        let message = gitlab_message(&reply.body);
+        Ok(Err((status, gitlab_message(&reply.body))))
+    }
+
+    fn http_error(&self, url: &str, method: &str, status: u16, message: &str) -> Error {
         let hint = match status {
             401 => " (is the token valid and unexpired?)",
             403 => " (does the token have the api scope and Developer access?)",
             404 => " (is the project path right, and visible to the token?)",
             _ => "",
         };
-        Err(self.fail(url, method, &format!("HTTP {status}: {message}{hint}")))
+        self.fail(url, method, &format!("HTTP {status}: {message}{hint}"))
     }
+}
+
+/// The most pages of merge requests read (100 each).
+const MAX_PAGES: usize = 20;
+
+/// A merge request as the API answers it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct MergeRequest {
+    pub iid: u64,
+    pub source_branch: String,
+    pub target_branch: String,
+    pub title: String,
+    pub description: String,
+    pub labels: Vec<String>,
+    pub web_url: String,
+}
+
+impl MergeRequest {
+    fn of(v: &serde_json::Value) -> Option<MergeRequest> {
+        let s = |k: &str| v[k].as_str().unwrap_or_default().to_string();
+        Some(MergeRequest {
+            iid: v["iid"].as_u64()?,
+            source_branch: s("source_branch"),
+            target_branch: s("target_branch"),
+            title: s("title"),
+            description: s("description"),
+            labels: v["labels"]
+                .as_array()
+                .map(|l| {
+                    l.iter()
+                        .filter_map(|x| x.as_str().map(str::to_string))
+                        .collect()
+                })
+                .unwrap_or_default(),
+            web_url: s("web_url"),
+        })
+    }
+}
+
+/// What creating a merge request did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Created {
+    /// Opened now.
+    Opened(MergeRequest),
+    /// GitLab refused: an open merge request of the same source branch exists (opened by
+    /// another run since the list was read).
+    Exists,
+}
+
+fn labels_of(req: &MrRequest) -> String {
+    req.labels
+        .iter()
+        .map(|l| l.trim())
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 /// GitLab's own `message` (a string, a list, or an object of field → list), else `error`

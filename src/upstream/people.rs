@@ -154,6 +154,12 @@ impl Directory {
         self.by_github.get(&name).copied()
     }
 
+    /// The `org_username` of the user `who` names (see [`Directory::user_named`]).
+    pub fn handle_of(&self, who: &str) -> Option<&str> {
+        self.user_named(who)
+            .map(|i| self.users[i].org_username.as_str())
+    }
+
     /// The user `who` names: an address (as [`Directory::user_of`] matches it), an
     /// `org_username` or a `github_username`, with or without `@`.
     pub fn user_named(&self, who: &str) -> Option<usize> {

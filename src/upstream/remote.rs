@@ -14,6 +14,16 @@ use crate::error::{io_message, Error, Result};
 use crate::redact::{redact_known, redact_url, split_userinfo};
 use crate::upstream::git::{one_line, Git};
 
+/// How many times a command that met another run's lock in the cache is tried again.
+const LOCK_RETRIES: usize = 6;
+
+/// Git's words when another process holds a lock in the same repository.
+fn is_lock_contention(stderr: &str) -> bool {
+    stderr.contains("cannot lock ref")
+        || (stderr.contains(".lock") && stderr.contains("File exists"))
+        || stderr.contains("Unable to create") && stderr.contains(".lock")
+}
+
 /// How long a fetch runs before the spinner shows.
 const SPINNER_DELAY: Duration = Duration::from_millis(300);
 
@@ -22,6 +32,20 @@ impl Upstream {
     pub(super) fn run_remote(&self, args: &[&str]) -> Result<String> {
         self.refuse_offline("contact the upstream")?;
         if !self.progress {
+            // Another run fetching into the same cache holds a ref's lock for a moment: wait
+            // for it rather than fail.
+            let mut pause = Duration::from_millis(50);
+            for _ in 0..LOCK_RETRIES {
+                let out = self.remote_git.output(args)?;
+                if out.success {
+                    return Ok(out.stdout);
+                }
+                if !is_lock_contention(&out.stderr) {
+                    return Err(self.remote_error(&out.stderr));
+                }
+                std::thread::sleep(pause);
+                pause *= 2;
+            }
             let out = self.remote_git.output(args)?;
             return if out.success {
                 Ok(out.stdout)

@@ -7,6 +7,7 @@ mod support;
 
 mod atomicity;
 mod bad_input;
+mod bot;
 mod cli_model;
 mod cli_upstream;
 mod cli_verify;

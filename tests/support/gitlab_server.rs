@@ -1,5 +1,6 @@
-//! A local HTTP server shaped like GitLab's merge-request API: list by `source_branch` and
-//! `state=opened`, create, update, with GitLab's error answers (401, 409, 422, 404).
+//! A local HTTP server shaped like GitLab's merge-request API: list (by `source_branch`, or by
+//! `state` and `target_branch`, a page at a time), create, update, close (`state_event`), and
+//! notes, with GitLab's error answers (401, 409, 422, 404).
 
 use std::sync::{Arc, Mutex};
 
@@ -24,6 +25,16 @@ pub struct Mr {
     pub title: String,
     pub description: String,
     pub labels: Vec<String>,
+    /// `opened` or `closed`.
+    pub state: String,
+    /// The notes' bodies, oldest first.
+    pub notes: Vec<String>,
+}
+
+impl Mr {
+    pub fn is_open(&self) -> bool {
+        self.state == "opened"
+    }
 }
 
 #[derive(Default)]
@@ -66,6 +77,7 @@ pub fn mr_json(mr: &Mr) -> serde_json::Value {
         "title": mr.title,
         "description": mr.description,
         "labels": mr.labels,
+        "state": mr.state,
         "web_url": format!("https://gitlab.test/group/app-interface/-/merge_requests/{}", mr.iid),
     })
 }
@@ -87,19 +99,73 @@ pub fn gitlab_answer(state: &mut State, req: &Req) -> (u16, String) {
     };
     match (req.method.as_str(), path) {
         ("GET", PROJECT_PATH) => {
-            let source = query(&req.target, "source_branch").unwrap_or_default();
-            assert_eq!(query(&req.target, "state").as_deref(), Some("opened"));
-            // A race: another run's merge request is not listed yet.
-            if source == "promote/race" {
-                return (200, "[]".into());
+            let state_q = query(&req.target, "state");
+            if let Some(source) = query(&req.target, "source_branch") {
+                assert_eq!(state_q.as_deref(), Some("opened"));
+                // A race: another run's merge request is not listed yet.
+                if source == "promote/race" {
+                    return (200, "[]".into());
+                }
+                let found: Vec<_> = state
+                    .mrs
+                    .iter()
+                    .filter(|m| m.source == source && m.is_open())
+                    .map(mr_json)
+                    .collect();
+                return (200, serde_json::Value::from(found).to_string());
+            }
+            let target = query(&req.target, "target_branch");
+            let per_page: usize = query(&req.target, "per_page")
+                .and_then(|p| p.parse().ok())
+                .unwrap_or(20);
+            let page: usize = query(&req.target, "page")
+                .and_then(|p| p.parse().ok())
+                .unwrap_or(1);
+            if per_page == 0 || per_page > 100 || page == 0 {
+                return (
+                    400,
+                    r#"{"error":"per_page does not have a valid value"}"#.into(),
+                );
             }
             let found: Vec<_> = state
                 .mrs
                 .iter()
-                .filter(|m| m.source == source)
+                .rev()
+                .filter(|m| {
+                    state_q
+                        .as_deref()
+                        .is_none_or(|s| s == "all" || s == m.state)
+                })
+                .filter(|m| target.as_deref().is_none_or(|t| t == m.target))
+                .skip((page - 1) * per_page)
+                .take(per_page)
                 .map(mr_json)
                 .collect();
             (200, serde_json::Value::from(found).to_string())
+        }
+        ("GET", p) if p.starts_with(&format!("{PROJECT_PATH}/")) && p.ends_with("/notes") => {
+            let Some(mr) = mr_at(state, p) else {
+                return (404, r#"{"message":"404 Not found"}"#.into());
+            };
+            let notes: Vec<_> = mr
+                .notes
+                .iter()
+                .enumerate()
+                .rev()
+                .map(|(i, b)| serde_json::json!({"id": i + 1, "body": b, "system": false}))
+                .collect();
+            (200, serde_json::Value::from(notes).to_string())
+        }
+        ("POST", p) if p.starts_with(&format!("{PROJECT_PATH}/")) && p.ends_with("/notes") => {
+            let Some(mr) = mr_at(state, p) else {
+                return (404, r#"{"message":"404 Not found"}"#.into());
+            };
+            let Some(b) = body["body"].as_str().filter(|b| !b.trim().is_empty()) else {
+                return (400, r#"{"message":{"note":["can't be blank"]}}"#.into());
+            };
+            mr.notes.push(b.to_string());
+            let id = mr.notes.len();
+            (201, serde_json::json!({"id": id, "body": b}).to_string())
         }
         ("POST", PROJECT_PATH) => {
             let source = body["source_branch"]
@@ -110,7 +176,7 @@ pub fn gitlab_answer(state: &mut State, req: &Req) -> (u16, String) {
                 .as_str()
                 .unwrap_or_default()
                 .to_string();
-            if let Some(m) = state.mrs.iter().find(|m| m.source == source) {
+            if let Some(m) = state.mrs.iter().find(|m| m.source == source && m.is_open()) {
                 let msg = format!(
                     "Another open merge request already exists for this source branch: !{}",
                     m.iid
@@ -131,17 +197,34 @@ pub fn gitlab_answer(state: &mut State, req: &Req) -> (u16, String) {
                 title: body["title"].as_str().unwrap_or_default().into(),
                 description: body["description"].as_str().unwrap_or_default().into(),
                 labels: labels(&body["labels"]),
+                state: "opened".into(),
+                notes: Vec::new(),
             };
             state.mrs.push(mr.clone());
             (201, mr_json(&mr).to_string())
         }
         ("PUT", p) if p.starts_with(&format!("{PROJECT_PATH}/")) => {
-            let iid: u64 = p.rsplit('/').next().unwrap().parse().unwrap();
-            let Some(mr) = state.mrs.iter_mut().find(|m| m.iid == iid) else {
+            let Some(mr) = mr_at(state, p) else {
                 return (404, r#"{"message":"404 Not found"}"#.into());
             };
-            mr.title = body["title"].as_str().unwrap_or_default().into();
-            mr.description = body["description"].as_str().unwrap_or_default().into();
+            // GitLab changes only the attributes given.
+            if let Some(t) = body["title"].as_str() {
+                mr.title = t.into();
+            }
+            if let Some(d) = body["description"].as_str() {
+                mr.description = d.into();
+            }
+            match body["state_event"].as_str() {
+                Some("close") => mr.state = "closed".into(),
+                Some("reopen") => mr.state = "opened".into(),
+                Some(other) => {
+                    return (
+                        400,
+                        serde_json::json!({"error": format!("state_event does not have a valid value: {other}")}).to_string(),
+                    )
+                }
+                None => {}
+            }
             for l in labels(&body["add_labels"]) {
                 if !mr.labels.contains(&l) {
                     mr.labels.push(l);
@@ -151,6 +234,13 @@ pub fn gitlab_answer(state: &mut State, req: &Req) -> (u16, String) {
         }
         _ => (404, r#"{"message":"404 Project Not Found"}"#.into()),
     }
+}
+
+/// The merge request of a path `.../merge_requests/:iid[/notes]`.
+fn mr_at<'a>(state: &'a mut State, path: &str) -> Option<&'a mut Mr> {
+    let rest = path.strip_prefix(&format!("{PROJECT_PATH}/"))?;
+    let iid: u64 = rest.split('/').next()?.parse().ok()?;
+    state.mrs.iter_mut().find(|m| m.iid == iid)
 }
 
 pub fn serve_gitlab() -> FakeGitLab {

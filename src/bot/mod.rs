@@ -1,0 +1,798 @@
+//! Promotion for CI, on every upstream push: one merge request per component, kept current.
+//!
+//! For each component the bot works from the target branch as the remote has it now, on one
+//! branch of its own, `promote/<component>`, and converges on a state rather than running steps:
+//!
+//! 1. It reads the remote: the target branch, the bot's branch and what it holds, and the open
+//!    promotion merge requests of the component.
+//! 2. A branch holding a commit the bot did not make (no `Qr-Promote-Bot:` trailer, or amended by
+//!    someone else) is left alone: a note on its merge request says so, once.
+//! 3. The version to propose is the newer of the one asked for and the one the branch holds: a
+//!    run never moves a merge request back. A version production already runs (or passed) closes
+//!    the open merge requests as done; a rollback or a diverged commit is never proposed.
+//! 4. It waits for the image, with backoff, and pushes nothing if it does not appear in time.
+//! 5. It commits the promotion on top of the target, pushes the branch with a lease on what it
+//!    read, opens or updates the merge request (title, description, labels), and closes the
+//!    component's other promotion merge requests of older versions with a note that links it.
+//! 6. It reads the branch again: when another run moved it meanwhile, it goes back to 1, so two
+//!    overlapping runs end with one merge request at the newer version, whichever ends last.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use crate::checkout::{self, Checkout, Component};
+use crate::error::{Error, Result};
+use crate::mr::{self, Created, GitLab, MergeRequest, MrRequest};
+use crate::promote::{self, branch, ImageCheck, Promotion};
+use crate::registry::RegistryOptions;
+use crate::transaction::{self, CheckoutLock};
+use crate::upstream::git::{one_line, Git};
+use crate::upstream::people::Directory;
+use crate::upstream::{Relation, Upstream, UpstreamOptions};
+use crate::util::short_id;
+
+/// The trailer that marks the bot's commits: `Qr-Promote-Bot: <component>`.
+pub const TRAILER: &str = "Qr-Promote-Bot";
+
+/// The first words of the note left on a merge request whose branch someone else changed.
+pub const HANDS_OFF_NOTE: &str = "qr-promote leaves this branch alone";
+
+/// How many times a run reads the remote again after another run moved the branch.
+const ATTEMPTS: usize = 5;
+
+/// What the bot is asked to do.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The new version: `latest` (None), a branch or tag, a commit id.
+    pub to: Option<String>,
+    /// The upstream repository, instead of the component's `<P>_REPO`.
+    pub upstream: Option<String>,
+    /// How long to wait for the image to appear (else the component's `wait_image`, else no wait).
+    pub wait_image: Option<Duration>,
+    /// The first pause between two questions to the registry; it doubles up to a minute.
+    pub poll: Duration,
+    /// The GitHub login that pushed upstream: named in the title.
+    pub triggered_by: Option<String>,
+    /// The remote (else the component's `remote`, else `origin`).
+    pub remote: Option<String>,
+    /// The target branch (else the component's `target_branch`, else `master`).
+    pub target_branch: Option<String>,
+    /// Labels on top of the component's `labels`.
+    pub labels: Vec<String>,
+    /// Mention the authors to notify (else the component's `notify`, else no).
+    pub notify: Option<bool>,
+    pub token: mr::Secret,
+    pub gitlab_url: Option<String>,
+    pub cache_dir: std::path::PathBuf,
+    pub scan_cache: bool,
+    pub image_check: bool,
+    pub registry: RegistryOptions,
+}
+
+/// How a component ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Status {
+    /// A merge request was opened.
+    Opened,
+    /// The open merge request was moved to the new version (or its text brought up to date).
+    Updated,
+    /// The open merge request already proposes this version.
+    UpToDate,
+    /// Production already runs this version (or a newer one); no merge request was open.
+    NothingToDo,
+    /// Production already runs the version: the open merge requests were closed as done.
+    ClosedDone,
+    /// The branch holds a commit the bot did not make: left alone, with a note.
+    LeftAlone,
+    /// The image did not appear in time: nothing pushed.
+    TimedOut,
+}
+
+/// A merge request named in a report.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct MrRef {
+    pub iid: u64,
+    pub url: String,
+}
+
+impl MrRef {
+    fn of(m: &MergeRequest) -> MrRef {
+        MrRef {
+            iid: m.iid,
+            url: m.web_url.clone(),
+        }
+    }
+}
+
+/// What the bot did for one component.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Report {
+    pub component: String,
+    pub status: Status,
+    /// The version production runs (the target branch's `.env` tag).
+    pub from: String,
+    /// The version proposed (full id), when there is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    /// The component's promotion merge request, when there is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub merge_request: Option<MrRef>,
+    /// The merge requests closed by this run.
+    pub closed: Vec<MrRef>,
+    /// One line that says what happened.
+    pub message: String,
+}
+
+/// The settings of one component's run, options over `.qr-promote.yaml` over defaults.
+struct Settings {
+    remote: String,
+    target: String,
+    labels: Vec<String>,
+    notify: bool,
+    wait_image: Option<Duration>,
+}
+
+fn settings(checkout: &Checkout, c: &str, opts: &Options) -> Settings {
+    let s = checkout.config.component(c);
+    let mut labels: Vec<String> = s.map(|s| s.labels.clone()).unwrap_or_default();
+    for l in &opts.labels {
+        if !labels.contains(l) {
+            labels.push(l.clone());
+        }
+    }
+    Settings {
+        remote: opts
+            .remote
+            .clone()
+            .or_else(|| s.and_then(|s| s.remote.clone()))
+            .unwrap_or_else(|| "origin".into()),
+        target: opts
+            .target_branch
+            .clone()
+            .or_else(|| s.and_then(|s| s.target_branch.clone()))
+            .unwrap_or_else(|| "master".into()),
+        labels,
+        notify: opts.notify.or(s.and_then(|s| s.notify)).unwrap_or(false),
+        wait_image: opts.wait_image.or(s.and_then(|s| s.wait_image)),
+    }
+}
+
+/// The bot's branch of a component.
+pub fn bot_branch(c: &str) -> String {
+    format!("promote/{c}")
+}
+
+/// Runs the bot for `components` (in order, each on its own), with the checkout's lock held.
+/// A component that fails is an error in its place; the others still run.
+pub fn run(
+    lock: &CheckoutLock,
+    components: &[String],
+    opts: &Options,
+    warn: &mut dyn FnMut(String),
+) -> Result<Vec<Result<Report>>> {
+    let root = lock.root().to_path_buf();
+    let git = Git::new(&root).with_label(root.display().to_string());
+    let dirty = git.run(&["status", "--porcelain", "--untracked-files=no"])?;
+    if !dirty.trim().is_empty() {
+        return Err(Error::refused(format!(
+            "{}: the checkout has uncommitted changes; the bot needs a clean one",
+            root.display()
+        ))
+        .with_hint("run it on a fresh clone, or commit or stash the changes"));
+    }
+    let head = git.output(&["symbolic-ref", "--quiet", "--short", "HEAD"])?;
+    let original = if head.success {
+        head.stdout.trim().to_string()
+    } else {
+        git.run_line(&["rev-parse", "HEAD"])?
+    };
+    let mut out = Vec::new();
+    for c in components {
+        let r = run_one(lock, &git, c, opts, warn);
+        out.push(r);
+    }
+    // Back where the checkout was.
+    let now = git.run_line(&["rev-parse", "HEAD"]).unwrap_or_default();
+    let was = git
+        .run_line(&["rev-parse", &format!("{original}^{{commit}}")])
+        .unwrap_or_default();
+    let on_branch = git
+        .output(&["symbolic-ref", "--quiet", "--short", "HEAD"])
+        .map(|o| o.stdout.trim() == original)
+        .unwrap_or(false);
+    if now != was || (head.success && !on_branch) {
+        git.run(&["checkout", "--quiet", &original, "--"])?;
+    }
+    Ok(out)
+}
+
+/// The component's state on the remote, as read at the start of an attempt.
+struct Remote {
+    /// The target branch's head.
+    base: String,
+    /// The bot branch's tip, when it exists.
+    tip: Option<String>,
+    /// What the bot branch holds.
+    branch: Branch,
+    /// The bot branch's open merge request.
+    mine: Option<MergeRequest>,
+    /// The component's other open promotion merge requests (`promote/<component>-<new7>`).
+    others: Vec<MergeRequest>,
+}
+
+enum Branch {
+    Absent,
+    /// Its commits are all in the target already (merged): free to reuse.
+    Merged,
+    /// One commit of the bot's: the version it proposes (the `.env` tag at the tip) and whether
+    /// it sits on the target's head.
+    Ours {
+        version: String,
+        on_base: bool,
+    },
+    /// Commits the bot did not make: why.
+    Edited(String),
+}
+
+fn run_one(
+    lock: &CheckoutLock,
+    git: &Git,
+    c: &str,
+    opts: &Options,
+    warn: &mut dyn FnMut(String),
+) -> Result<Report> {
+    let root = lock.root().to_path_buf();
+    let first = Checkout::open(&root)?;
+    let component = first.component(c)?.clone();
+    let set = settings(&first, c, opts);
+    mr::remote_url(git, &set.remote)?;
+    let gitlab = mr::gitlab_for_remote(
+        git,
+        &set.remote,
+        opts.gitlab_url.as_deref(),
+        opts.token.clone(),
+    )?;
+    let upstream = Upstream::open(
+        opts.upstream.as_deref().unwrap_or(&component.repo),
+        UpstreamOptions {
+            cache_dir: opts.cache_dir.clone(),
+            offline: false,
+            progress: false,
+        },
+    )?;
+    let wanted = upstream.resolve(opts.to.as_deref())?;
+    let branch = bot_branch(c);
+    let mut waited = false;
+    for _ in 0..ATTEMPTS {
+        let remote = read_remote(git, &gitlab, &set, &component, &branch, &upstream)?;
+        checkout_detached(git, &remote.base)?;
+        let checkout = Checkout::open(&root)?;
+        let now = checkout.component(c)?.clone();
+        if let Branch::Edited(why) = &remote.branch {
+            return left_alone(&gitlab, &now, &remote, why);
+        }
+        // The newer of what was asked and what the branch proposes.
+        let mut version = wanted.id.clone();
+        if let Branch::Ours { version: v, .. } = &remote.branch {
+            if v != &version {
+                if let Relation::Descends { .. } = upstream.relation(&version, v)? {
+                    version = v.clone();
+                }
+            }
+        }
+        let pr = compute(&checkout, c, &version, opts, warn)?;
+        match &pr.resolution.relation {
+            Some(Relation::Same) | Some(Relation::Rollback { .. }) => {
+                return done_already(&gitlab, &upstream, &now, &remote, &pr);
+            }
+            _ if pr.plan.is_empty() => return done_already(&gitlab, &upstream, &now, &remote, &pr),
+            _ => {}
+        }
+        if !waited {
+            if let Some(timeout) = wait_for_image(&pr, c, &set, opts)? {
+                return Ok(Report {
+                    component: c.to_string(),
+                    status: Status::TimedOut,
+                    from: now.tag.clone(),
+                    version: Some(version),
+                    merge_request: remote.mine.as_ref().map(MrRef::of),
+                    closed: Vec::new(),
+                    message: timeout,
+                });
+            }
+            waited = true;
+        }
+        let title = title(
+            &checkout,
+            &pr,
+            opts.triggered_by.as_deref(),
+            &opts.cache_dir,
+        );
+        let req = MrRequest {
+            remote: set.remote.clone(),
+            branch: branch.clone(),
+            target: set.target.clone(),
+            title,
+            description: branch::description(&pr, set.notify),
+            labels: set.labels.clone(),
+        };
+        let current =
+            matches!(&remote.branch, Branch::Ours { version: v, on_base: true } if *v == version);
+        let pushed = if current {
+            remote.tip.clone()
+        } else {
+            let id = commit(lock, git, &pr, &branch, &remote.base)?;
+            if !push(git, &set.remote, &branch, &id, remote.tip.as_deref())? {
+                continue;
+            }
+            Some(id)
+        };
+        let (status, mr) = match &remote.mine {
+            Some(m)
+                if current
+                    && m.title == req.one_line_title()
+                    && m.description == req.description =>
+            {
+                (Status::UpToDate, m.clone())
+            }
+            Some(m) => (Status::Updated, gitlab.update_mr(m.iid, &req)?),
+            None => match gitlab.create_mr(&req)? {
+                Created::Opened(m) => (Status::Opened, m),
+                Created::Exists => continue,
+            },
+        };
+        let closed = close_superseded(&gitlab, &upstream, &remote.others, &mr, &version)?;
+        // Another run may have moved the branch since this one pushed: read it all again.
+        if ls_branch(git, &set.remote, &branch)? != pushed {
+            continue;
+        }
+        let message = match status {
+            Status::Opened => format!(
+                "opened !{} for {} -> {}",
+                mr.iid,
+                short_id(&now.tag),
+                short_id(&version)
+            ),
+            Status::UpToDate => format!("!{} already proposes {}", mr.iid, short_id(&version)),
+            _ => format!(
+                "updated !{} to {} -> {}",
+                mr.iid,
+                short_id(&now.tag),
+                short_id(&version)
+            ),
+        };
+        return Ok(Report {
+            component: c.to_string(),
+            status,
+            from: now.tag.clone(),
+            version: Some(version),
+            merge_request: Some(MrRef::of(&mr)),
+            closed,
+            message,
+        });
+    }
+    Err(Error::external(format!(
+        "{c}: the branch {branch} kept moving under this run ({ATTEMPTS} attempts); another run is at work"
+    ))
+    .with_hint("run again"))
+}
+
+/// The remote's state for the component.
+fn read_remote(
+    git: &Git,
+    gitlab: &GitLab,
+    set: &Settings,
+    component: &Component,
+    branch: &str,
+    upstream: &Upstream,
+) -> Result<Remote> {
+    let tracking = mr::fetch_target(git, &set.remote, &set.target)?;
+    let base = git.run_line(&["rev-parse", &format!("{tracking}^{{commit}}")])?;
+    let tip = ls_branch(git, &set.remote, branch)?;
+    let state = match &tip {
+        None => Branch::Absent,
+        Some(t) => {
+            let local = format!("refs/remotes/{}/{branch}", set.remote);
+            let fetch = git.output(&[
+                "fetch",
+                "--quiet",
+                "--no-tags",
+                &set.remote,
+                &format!("+refs/heads/{branch}:{local}"),
+            ])?;
+            if !fetch.success {
+                return Err(Error::external(format!(
+                    "{}: cannot fetch {branch} from {}: {}",
+                    git.label(),
+                    set.remote,
+                    one_line(&fetch.stderr)
+                )));
+            }
+            classify(git, &base, t, component, upstream)?
+        }
+    };
+    let prefix = format!("{branch}-");
+    let mut mine = None;
+    let mut others = Vec::new();
+    for m in gitlab.open_mrs(&set.target)? {
+        if m.source_branch == branch {
+            mine = Some(m);
+        } else if m.source_branch.starts_with(&prefix) {
+            others.push(m);
+        }
+    }
+    Ok(Remote {
+        base,
+        tip,
+        branch: state,
+        mine,
+        others,
+    })
+}
+
+/// The tip of `branch` on the remote, if it exists.
+fn ls_branch(git: &Git, remote: &str, branch: &str) -> Result<Option<String>> {
+    let r = format!("refs/heads/{branch}");
+    let out = git.output(&["ls-remote", "--", remote, &r])?;
+    if !out.success {
+        return Err(Error::external(format!(
+            "{}: cannot read {remote}: {}",
+            git.label(),
+            one_line(&out.stderr)
+        )));
+    }
+    Ok(out.stdout.lines().find_map(|l| {
+        let (id, name) = l.split_once('\t')?;
+        (name.trim() == r).then(|| id.trim().to_string())
+    }))
+}
+
+/// What the bot branch holds: one commit of the bot's (its trailer names the component, its
+/// author is its committer), or something else.
+fn classify(
+    git: &Git,
+    base: &str,
+    tip: &str,
+    component: &Component,
+    upstream: &Upstream,
+) -> Result<Branch> {
+    let log = git.run(&[
+        "log",
+        &format!(
+            "--format=%H%x1f%ae%x1f%ce%x1f%(trailers:key={TRAILER},valueonly,separator=%x2C)%x1e"
+        ),
+        &format!("{base}..{tip}"),
+        "--",
+    ])?;
+    let commits: Vec<Vec<&str>> = log
+        .split('\x1e')
+        .map(|r| r.trim_matches('\n'))
+        .filter(|r| !r.is_empty())
+        .map(|r| r.split('\x1f').collect())
+        .collect();
+    let foreign: Vec<&Vec<&str>> = commits
+        .iter()
+        .filter(|f| {
+            f.len() < 4 || f[3].trim() != component.name || !f[1].eq_ignore_ascii_case(f[2])
+        })
+        .collect();
+    if let Some(f) = foreign.first() {
+        return Ok(Branch::Edited(format!(
+            "commit {} on the branch was not made by qr-promote",
+            short_id(f.first().copied().unwrap_or_default())
+        )));
+    }
+    if commits.is_empty() {
+        return Ok(Branch::Merged);
+    }
+    if commits.len() != 1 {
+        return Ok(Branch::Edited(format!(
+            "the branch holds {} commits on top of the target, not one promotion",
+            commits.len()
+        )));
+    }
+    let env = git.run(&["show", &format!("{tip}:{}", checkout::ENV_FILE)])?;
+    let tag = checkout::parse_env(&env)
+        .into_iter()
+        .find(|v| v.name == component.tag_var())
+        .map(|v| v.value);
+    let Some(tag) = tag else {
+        return Ok(Branch::Edited(format!(
+            "the branch's .env has no {}",
+            component.tag_var()
+        )));
+    };
+    let version = upstream.resolve_id(&tag, 7)?.id;
+    let parent = git.run_line(&["rev-parse", &format!("{tip}^")])?;
+    Ok(Branch::Ours {
+        version,
+        on_base: parent == base,
+    })
+}
+
+/// Puts the worktree at `base` (detached), unless it is there already.
+fn checkout_detached(git: &Git, base: &str) -> Result<()> {
+    let head = git.run_line(&["rev-parse", "HEAD"])?;
+    if head != base {
+        git.run(&["checkout", "--quiet", "--detach", base, "--"])?;
+    }
+    Ok(())
+}
+
+/// The promotion of `c` to `version` on the checkout as it is now. A version that production
+/// already passed is not an error here: the caller sees the relation.
+fn compute(
+    checkout: &Checkout,
+    c: &str,
+    version: &str,
+    opts: &Options,
+    warn: &mut dyn FnMut(String),
+) -> Result<Promotion> {
+    let o = promote::Options {
+        component: c.to_string(),
+        to: Some(version.to_string()),
+        upstream: opts.upstream.clone(),
+        cache_dir: opts.cache_dir.clone(),
+        scan_cache: opts.scan_cache,
+        offline: false,
+        progress: false,
+        allow_rollback: true,
+        me: None,
+        selection: Default::default(),
+        image_check: opts.image_check,
+        registry: opts.registry.clone(),
+    };
+    Promotion::compute(checkout, &o, warn)
+}
+
+/// Waits for the promotion's image with backoff; the reason when it did not appear in time.
+fn wait_for_image(
+    pr: &Promotion,
+    c: &str,
+    set: &Settings,
+    opts: &Options,
+) -> Result<Option<String>> {
+    let started = Instant::now();
+    let mut image = pr.image.clone();
+    let mut pause = opts.poll.max(Duration::from_millis(10));
+    loop {
+        match &image {
+            ImageCheck::Exists { .. } | ImageCheck::NotChecked { .. } => return Ok(None),
+            ImageCheck::Unreachable { .. } => {
+                image.require()?;
+                return Ok(None);
+            }
+            ImageCheck::NotFound { image: name } => {
+                let Some(limit) = set.wait_image else {
+                    return Ok(Some(format!("{name} not found; nothing pushed")));
+                };
+                let spent = started.elapsed();
+                if spent >= limit {
+                    return Ok(Some(format!(
+                        "{name} did not appear within {}; nothing pushed",
+                        crate::util::human_duration(limit)
+                    )));
+                }
+                std::thread::sleep(pause.min(limit - spent));
+                pause = (pause * 2).min(Duration::from_secs(60));
+            }
+        }
+        let o = promote::Options {
+            component: c.to_string(),
+            to: Some(pr.plan.to.clone()),
+            upstream: None,
+            cache_dir: opts.cache_dir.clone(),
+            scan_cache: opts.scan_cache,
+            offline: false,
+            progress: false,
+            allow_rollback: true,
+            me: None,
+            selection: Default::default(),
+            image_check: true,
+            registry: opts.registry.clone(),
+        };
+        image = promote::check_image(&pr.component, &pr.plan.to, &o);
+    }
+}
+
+/// The merge request's title: the commit subject, and who pushed upstream (`by @handle` when a
+/// user file has their GitHub login, else the login).
+fn title(checkout: &Checkout, pr: &Promotion, by: Option<&str>, cache_dir: &Path) -> String {
+    let c = &pr.component;
+    let subject = branch::subject(c, &c.tag, &pr.plan.to);
+    let Some(login) = by.map(str::trim).filter(|l| !l.is_empty()) else {
+        return subject;
+    };
+    let dir = Directory::load(&checkout.root, Some(cache_dir)).unwrap_or_default();
+    match dir.handle_of(login) {
+        Some(h) => format!("{subject} by @{h}"),
+        None => format!("{subject} by {}", login.trim_start_matches('@')),
+    }
+}
+
+/// Writes and commits the promotion on a fresh local `branch` at `base`; returns the commit.
+/// The worktree is back at `base` afterwards.
+fn commit(
+    lock: &CheckoutLock,
+    git: &Git,
+    pr: &Promotion,
+    branch_name: &str,
+    base: &str,
+) -> Result<String> {
+    let c = &pr.component;
+    let local = format!("refs/heads/{branch_name}");
+    if git.run_ok(&["rev-parse", "--verify", "--quiet", &local])? {
+        git.run(&["update-ref", "-d", &local])?;
+    }
+    let written = transaction::write_all(lock, &pr.plan.files)?;
+    let subject = branch::subject(c, &c.tag, &pr.plan.to);
+    let body = format!(
+        "{}\n\n{TRAILER}: {}\n",
+        branch::commit_body(pr).trim_end(),
+        c.name
+    );
+    let id = git.commit_promotion(&written, branch_name, &subject, &body);
+    // Whatever happened, the worktree goes back to the target's head, detached.
+    let back = git.run(&["checkout", "--quiet", "--force", "--detach", base, "--"]);
+    let id = id?;
+    back?;
+    Ok(id)
+}
+
+/// Pushes `id` to the remote's `branch`, leased on `expected` (the tip read, or none: the branch
+/// must not exist). `false` when the lease failed: someone moved the branch meanwhile.
+fn push(git: &Git, remote: &str, branch: &str, id: &str, expected: Option<&str>) -> Result<bool> {
+    let lease = format!(
+        "--force-with-lease=refs/heads/{branch}:{}",
+        expected.unwrap_or_default()
+    );
+    let refspec = format!("{id}:refs/heads/{branch}");
+    let out = git.output(&["push", "--porcelain", &lease, "--", remote, &refspec])?;
+    if out.success {
+        return Ok(true);
+    }
+    // The lease failed on our side ("stale info"), or the remote's ref moved between what it
+    // advertised and its update ("cannot lock ref ...: is at X but expected Y"): another run
+    // pushed meanwhile.
+    let moved = |t: &str| {
+        t.contains("stale info")
+            || t.contains("[rejected]")
+            || (t.contains("cannot lock ref") && t.contains("but expected"))
+            || t.contains("failed to update ref")
+    };
+    if moved(&out.stdout) || moved(&out.stderr) {
+        return Ok(false);
+    }
+    Err(Error::external(format!(
+        "{}: push of {branch} to {remote} failed: {}",
+        git.label(),
+        crate::redact::redact(&one_line(&out.stderr))
+    )))
+}
+
+/// Closes the other promotion merge requests of versions `version` descends from (or equals),
+/// each with a note that links `successor`.
+fn close_superseded(
+    gitlab: &GitLab,
+    upstream: &Upstream,
+    others: &[MergeRequest],
+    successor: &MergeRequest,
+    version: &str,
+) -> Result<Vec<MrRef>> {
+    let mut closed = Vec::new();
+    for o in others {
+        let Some((_, _, new7)) = branch::parse_subject(&o.title) else {
+            continue;
+        };
+        let older = matches!(
+            upstream.relation(new7, version),
+            Ok(Relation::Same) | Ok(Relation::Descends { .. })
+        );
+        if !older {
+            continue;
+        }
+        gitlab.add_note(
+            o.iid,
+            &format!(
+                "Superseded by !{} ({}), which promotes `{}`: closing.",
+                successor.iid,
+                successor.web_url,
+                short_id(version)
+            ),
+        )?;
+        gitlab.close_mr(o.iid)?;
+        closed.push(MrRef::of(o));
+    }
+    Ok(closed)
+}
+
+/// Production already runs the version (or a newer one): the open promotion merge requests
+/// whose versions it has are closed as done (the bot's own proposes no newer version, or the
+/// version asked for would have been that one).
+fn done_already(
+    gitlab: &GitLab,
+    upstream: &Upstream,
+    now: &Component,
+    remote: &Remote,
+    pr: &Promotion,
+) -> Result<Report> {
+    let mut closed = Vec::new();
+    let shipped = |m: &MergeRequest| {
+        branch::parse_subject(&m.title).is_some_and(|(_, _, new7)| {
+            matches!(
+                upstream.relation(new7, &now.tag),
+                Ok(Relation::Same) | Ok(Relation::Descends { .. })
+            )
+        })
+    };
+    let others = remote.others.iter().filter(|m| shipped(m));
+    for m in remote.mine.iter().chain(others) {
+        gitlab.add_note(
+            m.iid,
+            &format!(
+                "Production already runs `{}`, which includes this promotion: closing as done.",
+                short_id(&now.tag)
+            ),
+        )?;
+        gitlab.close_mr(m.iid)?;
+        closed.push(MrRef::of(m));
+    }
+    let status = if closed.is_empty() {
+        Status::NothingToDo
+    } else {
+        Status::ClosedDone
+    };
+    let message = match (&pr.resolution.relation, closed.is_empty()) {
+        (Some(Relation::Rollback { .. }), true) => format!(
+            "production already runs {}, newer than {}",
+            short_id(&now.tag),
+            short_id(&pr.plan.to)
+        ),
+        (_, true) => format!("production already runs {}", short_id(&pr.plan.to)),
+        (_, false) => format!(
+            "production already runs {}: closed {}",
+            short_id(&now.tag),
+            closed
+                .iter()
+                .map(|m| format!("!{}", m.iid))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    };
+    Ok(Report {
+        component: now.name.clone(),
+        status,
+        from: now.tag.clone(),
+        version: Some(pr.plan.to.clone()),
+        merge_request: None,
+        closed,
+        message,
+    })
+}
+
+/// The branch holds someone else's commit: a note on its merge request (once), nothing else.
+fn left_alone(gitlab: &GitLab, now: &Component, remote: &Remote, why: &str) -> Result<Report> {
+    if let Some(m) = &remote.mine {
+        let tip = remote.tip.as_deref().map(short_id).unwrap_or_default();
+        let note = format!(
+            "{HANDS_OFF_NOTE}: {why} (at `{tip}`). It will not push to it again; merge or close this merge request, or delete the branch, to let it propose newer versions."
+        );
+        let noted = gitlab
+            .notes(m.iid)?
+            .iter()
+            .any(|n| n.starts_with(HANDS_OFF_NOTE) && n.contains(&format!("`{tip}`")));
+        if !noted {
+            gitlab.add_note(m.iid, &note)?;
+        }
+    }
+    Ok(Report {
+        component: now.name.clone(),
+        status: Status::LeftAlone,
+        from: now.tag.clone(),
+        version: None,
+        merge_request: remote.mine.as_ref().map(MrRef::of),
+        closed: Vec::new(),
+        message: format!("left {} alone: {why}", bot_branch(&now.name)),
+    })
+}

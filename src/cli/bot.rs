@@ -1,0 +1,161 @@
+//! `qr-promote bot`: promotion for CI, one merge request per component kept current.
+
+use std::time::Duration;
+
+use serde_json::json;
+
+use super::promote::parse_seconds;
+use super::{CliError, Context, Status};
+use crate::bot::{self, Report};
+use crate::mr;
+use crate::registry::{self, RegistryOptions};
+
+/// Arguments of `bot`.
+#[derive(Debug, clap::Args)]
+#[command(
+    after_help = "Exit status: 0 when every component ended well (opened, updated, \
+up to date, nothing to do, closed as done, left alone); 4 when an image did not appear in time \
+(nothing pushed for it); 1 when a component failed or was refused."
+)]
+pub struct Args {
+    /// The components to promote, each in its own merge request (default: qontract-reconcile).
+    #[arg(value_name = "COMPONENT")]
+    pub components: Vec<String>,
+    /// The new version: `latest` (default), a branch or tag, a commit id (the pushed commit).
+    #[arg(long, value_name = "REV")]
+    pub to: Option<String>,
+    /// The upstream repository (URL or path); default: the component's `<P>_REPO` of .env.
+    #[arg(long, value_name = "URL|PATH")]
+    pub upstream: Option<String>,
+    /// How long to wait for the new image to appear in the registry (default: the component's
+    /// `wait_image` in .qr-promote.yaml, else no wait).
+    #[arg(long, value_name = "DURATION", value_parser = super::verify::parse_duration)]
+    pub wait_image: Option<Duration>,
+    /// The first pause between two questions to the registry while waiting; it doubles, up to a
+    /// minute.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = super::verify::parse_duration)]
+    pub image_poll: Duration,
+    /// The GitHub login that pushed upstream: named in the title (`@org_username` when a user
+    /// file has that GitHub login).
+    #[arg(long, value_name = "LOGIN")]
+    pub triggered_by: Option<String>,
+    /// The remote to push to (default: the component's `remote`, else origin).
+    #[arg(long, value_name = "NAME")]
+    pub remote: Option<String>,
+    /// The branch the merge request targets (default: the component's `target_branch`, else
+    /// master).
+    #[arg(long, value_name = "NAME")]
+    pub target_branch: Option<String>,
+    /// A label for the merge request, on top of the component's `labels` (repeatable).
+    #[arg(long = "label", value_name = "LABEL")]
+    pub labels: Vec<String>,
+    /// Mention the authors to notify in the description (default: the component's `notify`).
+    #[arg(long)]
+    pub notify: bool,
+    /// The GitLab base URL (default: derived from the remote URL).
+    #[arg(long, value_name = "URL")]
+    pub gitlab_url: Option<String>,
+    /// A file holding the GitLab token (mode 0600); default `GITLAB_TOKEN`.
+    #[arg(long, value_name = "FILE")]
+    pub token_file: Option<std::path::PathBuf>,
+    /// Do not ask the registry whether the new image exists.
+    #[arg(long)]
+    pub skip_image_check: bool,
+    /// Registry endpoint for a host, `HOST=URL` (mirrors, tests; http only for loopback).
+    #[arg(long = "registry-url", value_name = "HOST=URL")]
+    pub registry_urls: Vec<String>,
+    /// Seconds allowed for one registry request (more than 0, at most a day).
+    #[arg(long, value_name = "SECONDS", default_value = "20", value_parser = parse_seconds)]
+    pub registry_timeout: Duration,
+}
+
+/// `bot`: each component in turn; a summary line (or JSON document) for each.
+pub fn cmd_bot(ctx: &Context, args: &Args) -> Result<Status, CliError> {
+    let token = mr::resolve_token(args.token_file.as_deref())?;
+    let mut registry = RegistryOptions::from_env();
+    for spec in &args.registry_urls {
+        registry
+            .overrides
+            .push(registry::parse_registry_override(spec)?);
+    }
+    registry.request_timeout = args.registry_timeout;
+    let components = if args.components.is_empty() {
+        vec![crate::cluster::model::RECONCILE.to_string()]
+    } else {
+        args.components.clone()
+    };
+    if args.upstream.is_some() && components.len() > 1 {
+        return Err(CliError::new(
+            "bot: --upstream names one upstream; give one component with it",
+        ));
+    }
+    let opts = bot::Options {
+        to: args.to.clone(),
+        upstream: args.upstream.clone(),
+        wait_image: args.wait_image,
+        poll: args.image_poll,
+        triggered_by: args.triggered_by.clone(),
+        remote: args.remote.clone(),
+        target_branch: args.target_branch.clone(),
+        labels: args.labels.clone(),
+        notify: args.notify.then_some(true),
+        token,
+        gitlab_url: args.gitlab_url.clone(),
+        cache_dir: ctx.cache_dir.clone(),
+        scan_cache: ctx.use_scan_cache,
+        image_check: !args.skip_image_check,
+        registry,
+    };
+    let results = bot::run(ctx.lock()?, &components, &opts, &mut |w| ctx.warn(&w))?;
+    let mut status = Status::Success;
+    let mut docs = Vec::new();
+    let mut failed = None;
+    for (c, r) in components.iter().zip(results) {
+        match r {
+            Ok(report) => {
+                if report.status == bot::Status::TimedOut && status == Status::Success {
+                    status = Status::TimedOut;
+                }
+                if !ctx.json {
+                    ctx.print(&report_lines(&report));
+                }
+                docs.push(serde_json::to_value(&report).unwrap_or_default());
+            }
+            Err(e) => {
+                let e = CliError::from(e);
+                if !ctx.json {
+                    eprintln!("error: {c}: {}", e.message);
+                    for h in &e.hints {
+                        eprintln!("hint: {h}");
+                    }
+                }
+                docs.push(json!({"component": c, "status": "error", "message": e.message}));
+                failed = Some(e);
+            }
+        }
+    }
+    if ctx.json {
+        ctx.print_json(&json!({ "components": docs }));
+    }
+    match failed {
+        Some(e) if ctx.json => Err(e.quiet()),
+        Some(_) => Err(CliError::new("bot: a component failed (above)").quiet()),
+        None => Ok(status),
+    }
+}
+
+/// `<component>: <status>: <message>` and the merge requests it names.
+fn report_lines(r: &Report) -> String {
+    let status = serde_json::to_value(r.status)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default();
+    let mut s = format!("{}: {status}: {}\n", r.component, r.message);
+    if let Some(m) = &r.merge_request {
+        s.push_str(&format!("  merge request !{}: {}\n", m.iid, m.url));
+    }
+    for m in &r.closed {
+        s.push_str(&format!("  closed !{}: {}\n", m.iid, m.url));
+    }
+    s
+}
