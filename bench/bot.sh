@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# Speed of one unattended run, as CI makes it: `qr-promote --no-scan-cache bot` on a fresh
+# shallow clone of a corpus-sized checkout (12,700 files, written by qr-gen-tree; TREE=path
+# measures an existing checkout instead), against a local upstream, a bare remote and a local
+# HTTP server that answers like GitLab's merge-request API (no merge request open; one created).
+# Every run opens the merge request anew: the branch is deleted before each. Measured side by
+# side with hyperfine: `git clone --depth 1` of the same remote (the peer, the part of CI that
+# comes before the bot) and the bot's run. Target: the bot's run under one second.
+# Usage: bench/bot.sh   (needs hyperfine and python3)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+command -v hyperfine >/dev/null || { echo "needs hyperfine (apt-get install hyperfine)" >&2; exit 1; }
+cargo build --release --quiet --bin qr-promote --bin qr-gen-tree
+bin="$PWD/target/release/qr-promote"
+work=$(mktemp -d)
+server_pid=
+cleanup() { [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null; rm -rf "$work"; }
+trap cleanup EXIT
+export HOME="$work/home" GIT_CONFIG_GLOBAL=/dev/null GIT_CONFIG_NOSYSTEM=1
+export QR_PROMOTE_CACHE="$work/cache" GITLAB_TOKEN=bench-token
+mkdir -p "$HOME"
+
+# The upstream: 300 commits.
+up="$work/upstream"
+git init --quiet --bare --initial-branch=master "$up"
+for i in $(seq 1 300); do
+  msg="Change $i (#$i)"; data="line $i"
+  printf 'commit refs/heads/master\nmark :%d\nauthor A <a@example.org> %d +0000\ncommitter A <a@example.org> %d +0000\ndata %d\n%s\n' \
+    "$i" $((1700000000 + i)) $((1700000000 + i)) ${#msg} "$msg"
+  [ "$i" -gt 1 ] && echo "from :$((i - 1))"
+  printf 'M 644 inline f.txt\ndata %d\n%s\n\n' ${#data} "$data"
+done | git -C "$up" fast-import --quiet
+old=$(git -C "$up" rev-parse master~100)
+new=$(git -C "$up" rev-parse master)
+
+# The checkout, pinned to the old commit, pushed to a bare remote.
+tree="$work/tree"
+if [ -n "${TREE:-}" ]; then
+  cp -a "$TREE" "$tree"; rm -rf "$tree/.git"
+  cur=$(sed -n 's/^export RECONCILE_IMAGE_TAG=//p' "$tree/.env")
+  full=$(grep -rhoE "\b${cur}[0-9a-f]{33}\b" "$tree/data" | head -1 || true)
+  [ -n "$full" ] && grep -rl "$full" "$tree" | xargs sed -i "s/$full/$old/g"
+  grep -rl "$cur" "$tree" | xargs sed -i "s/$cur/${old:0:7}/g"
+else
+  ./target/release/qr-gen-tree "$tree" 12700 >/dev/null
+  grep -rl 4f2a9c1e8b7d6a5f4e3d2c1b0a9f8e7d6c5b4a39 "$tree" | xargs sed -i "s/4f2a9c1e8b7d6a5f4e3d2c1b0a9f8e7d6c5b4a39/$old/g"
+  grep -rl 4f2a9c1 "$tree" | xargs -r sed -i "s/4f2a9c1/${old:0:7}/g"
+fi
+( cd "$tree" && git init -q -b master && git add -A && git -c user.name=b -c user.email=b@b commit -qm tree )
+remote="$work/remote.git"
+git clone -q --bare "$tree" "$remote"
+files=$(cd "$tree" && git ls-files | wc -l)
+
+# A server shaped like GitLab's merge-request API.
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+python3 - "$port" >/dev/null 2>&1 <<'PY' &
+import http.server, json, sys
+class H(http.server.BaseHTTPRequestHandler):
+    def answer(self, code, body):
+        b = json.dumps(body).encode()
+        self.send_response(code); self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(b))); self.end_headers(); self.wfile.write(b)
+    def do_GET(self): self.answer(200, [])
+    def do_POST(self):
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        self.answer(201, {"iid": 1, "source_branch": "promote/qontract-reconcile", "target_branch": "master",
+                          "title": "t", "description": "", "labels": [],
+                          "web_url": "https://gitlab.test/group/app-interface/-/merge_requests/1"})
+    def log_message(self, *a): pass
+http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
+PY
+server_pid=$!
+sleep 1
+
+clone="$work/clone"
+prepare="rm -rf $clone && git clone -q --depth 1 file://$remote $clone \
+ && git -C $clone remote set-url origin https://gitlab.test/group/app-interface.git \
+ && git -C $clone config url.$remote.insteadOf https://gitlab.test/group/app-interface.git \
+ && git -C $clone config user.email bot@example.org && git -C $clone config user.name Bot \
+ && (git -C $remote update-ref -d refs/heads/promote/qontract-reconcile || true)"
+botcmd="$bin -C $clone --no-scan-cache bot --to $new --upstream $up --skip-image-check --gitlab-url http://127.0.0.1:$port"
+# Warm the upstream cache once (a CI runner keeps it, or the first fetch is network time).
+bash -c "$prepare" && $botcmd >/dev/null
+hyperfine -N -w 2 -r "${RUNS:-10}" --export-json "$work/bot.json" \
+  --prepare "rm -rf $work/peer" "git clone -q --depth 1 file://$remote $work/peer" \
+  --prepare "bash -c '$prepare'" "$botcmd" >/dev/null
+python3 - "$work/bot.json" "$files" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))["results"]
+c, b = (x["mean"] * 1000 for x in r)
+print(f"{sys.argv[2]} files  git clone --depth 1 {c:6.1f} ms  bot (opens the merge request) {b:6.1f} ms  (/clone {b/c:.2f})")
+PY
