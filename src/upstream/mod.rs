@@ -6,6 +6,7 @@
 //! - `remote`: the commands that contact the upstream, its URL and credentials.
 //! - [`changes`]: the change report of a promotion (compare link, commits, authors).
 
+pub mod ancestry;
 mod cache;
 pub mod changes;
 pub mod git;
