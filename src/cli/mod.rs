@@ -15,11 +15,13 @@ pub use error::{CliError, CliErrorKind};
 
 mod deployments;
 mod error;
+mod history;
 mod pin;
 mod pr_check;
 mod promote;
 mod status;
 mod verify;
+mod where_;
 
 /// Exit status: success.
 pub const EXIT_OK: u8 = 0;
@@ -27,7 +29,8 @@ pub const EXIT_OK: u8 = 0;
 pub const EXIT_ERROR: u8 = 1;
 /// Exit status: the command line itself is wrong.
 pub const EXIT_USAGE: u8 = 2;
-/// Exit status: `verify` found differences.
+/// Exit status: `verify` found differences; `where`: the commit does not run everywhere;
+/// `history --contains`: no promotion shipped the commit.
 pub const EXIT_DIFFERS: u8 = 3;
 
 /// Promote qontract-reconcile (and the other components of `.env`) across every place of an
@@ -85,6 +88,12 @@ pub enum Command {
     PrCheck(pr_check::Args),
     /// Compare what runs in the cluster with what the checkout says: images, rollouts, pins.
     Verify(verify::Args),
+    /// For each location of a component: does it run this commit yet, and since which promotion.
+    #[command(after_help = where_::EXIT_HELP)]
+    Where(where_::Args),
+    /// The promotions of a component in the checkout's git history, with their lead times.
+    #[command(after_help = history::EXIT_HELP)]
+    History(history::Args),
 }
 
 /// Result of a subcommand.
@@ -195,7 +204,7 @@ pub fn main() -> ExitCode {
     };
     match run(&cli) {
         Ok(Status::Success) => ExitCode::from(EXIT_OK),
-        Ok(Status::Differs) => ExitCode::from(EXIT_DIFFERS),
+        Ok(Status::Differs | Status::NotEverywhere) => ExitCode::from(EXIT_DIFFERS),
         Err(e) => {
             eprintln!("error: {}", e.message);
             for h in &e.hints {
@@ -242,6 +251,9 @@ pub enum Status {
     Success,
     /// Exit 3: `verify` found that the cluster differs from the checkout.
     Differs,
+    /// Exit 3: `where` found locations that do not run the commit yet (`history --contains`:
+    /// no promotion shipped it).
+    NotEverywhere,
 }
 
 fn run(cli: &Cli) -> Result<Status, CliError> {
@@ -261,6 +273,8 @@ fn run(cli: &Cli) -> Result<Status, CliError> {
         Command::Unpin(a) => pin::cmd_unpin(&ctx, a),
         Command::PrCheck(a) => pr_check::cmd_pr_check(&ctx, a),
         Command::Verify(a) => return verify::cmd_verify(&ctx, a),
+        Command::Where(a) => return where_::cmd_where(&ctx, a),
+        Command::History(a) => return history::cmd_history(&ctx, a),
     }?;
     Ok(Status::Success)
 }

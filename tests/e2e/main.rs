@@ -12,5 +12,6 @@ mod cli_upstream;
 mod cli_verify;
 mod edits;
 mod eras;
+mod history;
 mod outputs;
 mod promote;
