@@ -183,14 +183,18 @@ impl Record {
                 root.display()
             )));
         }
-        let full = log::read(&git, Walk::Full, paths)?;
-        let mainline = log::read(&git, Walk::Mainline, paths)?;
-        let uncommitted = if uncommitted {
-            log::uncommitted(&git, paths)?
-        } else {
-            Vec::new()
-        };
-        Ok(Record::new(full, mainline, uncommitted))
+        // The passes run side by side.
+        let (full, mainline, changed) = std::thread::scope(|s| {
+            let full = s.spawn(|| log::read(&git, Walk::Full, paths));
+            let changed = uncommitted.then(|| s.spawn(|| log::uncommitted(&git, paths)));
+            let mainline = log::read(&git, Walk::Mainline, paths);
+            (join(full), mainline, changed.map(join))
+        });
+        Ok(Record::new(
+            full?,
+            mainline?,
+            changed.transpose()?.unwrap_or_default(),
+        ))
     }
 
     /// A record of passes already read.
@@ -387,6 +391,11 @@ impl Record {
     }
 }
 
+/// The result of a scoped thread (its panic is the caller's).
+fn join<T>(h: std::thread::ScopedJoinHandle<'_, T>) -> T {
+    h.join().unwrap_or_else(|e| std::panic::resume_unwind(e))
+}
+
 /// What a part moved: its files, and the version it moved them to.
 struct Moved {
     paths: Vec<String>,
@@ -509,13 +518,22 @@ pub fn history(
     query: &Query,
 ) -> Result<Report> {
     let paths = location_paths(locations);
-    let record = Record::read(&checkout.root, &paths, false)?;
-    let mut promotions = record.promotions(c, &paths);
-    let upstream = opts.open(c)?;
-    let rev = match &query.contains {
-        Some(r) => Some(runs::resolve_rev(&upstream, r, "history")?),
-        None => None,
-    };
+    // The checkout's history is read while the upstream's graph is.
+    let (record, upstream) = std::thread::scope(|s| {
+        let record = s.spawn(|| Record::read(&checkout.root, &paths, false));
+        let upstream = (|| -> Result<_> {
+            let upstream = opts.open(c)?;
+            let rev = match &query.contains {
+                Some(r) => Some(runs::resolve_rev(&upstream, r, "history")?),
+                None => None,
+            };
+            let graph = upstream.graph(&[])?;
+            Ok((upstream, rev, graph))
+        })();
+        (join(record), upstream)
+    });
+    let mut promotions = record?.promotions(c, &paths);
+    let (upstream, rev, graph) = upstream?;
     let mut versions: Vec<&str> = promotions
         .iter()
         .flat_map(|p| [p.old.as_str(), p.new.as_str()])
@@ -523,8 +541,9 @@ pub fn history(
     if let Some(r) = &rev {
         versions.push(&r.id);
     }
-    let graph = runs::graph_with(
+    let graph = runs::complete(
         &upstream,
+        graph,
         &versions,
         rev.as_ref().is_some_and(|r| r.fetched),
     )?;
@@ -712,6 +731,23 @@ export RECONCILE_IMAGE_TAG=3333333\n";
     }
 
     #[test]
+    fn a_location_moved_before_the_env_is_a_part_too() {
+        // Stage first (s, at 50), then .env (p, at 60): both on the mainline.
+        let s = commit("s", &["root"], 50, vec![target("1111111", "2222222")]);
+        let p = commit("p", &["s"], 60, vec![env("1111111", "2222222")]);
+        let r = Record::new(vec![p.clone(), s.clone()], vec![p, s], vec![]);
+        let ps = r.promotions(&component(), &[ENV_FILE.into(), "data/saas.yaml".into()]);
+        assert_eq!(ps.len(), 1);
+        assert_eq!(ps[0].parts.len(), 1);
+        assert_eq!(ps[0].parts[0].commit.id, "s");
+        assert_eq!(
+            ps[0].completed().commit,
+            "p",
+            "complete when the last of them landed"
+        );
+    }
+
+    #[test]
     fn files_that_hold_no_location_make_no_part() {
         let r = record();
         let ps = r.promotions(&component(), &[ENV_FILE.into()]);
@@ -751,6 +787,12 @@ export RECONCILE_IMAGE_TAG=3333333\n";
         assert_eq!(s.lead_times, [370]);
         let s = ps[1].shipped.as_ref().unwrap();
         assert_eq!(s.lead_times, [80]);
+        let mut back = ps[1].clone();
+        std::mem::swap(&mut back.old, &mut back.new);
+        ship(std::slice::from_mut(&mut back), &graph);
+        let s = back.shipped.as_ref().unwrap();
+        assert_eq!((s.commits, s.undone), (0, 1), "a rollback ships nothing");
+        assert!(s.lead_times.is_empty());
         let rev = runs::Rev::test(&id(2), 20);
         assert!(matches!(
             shipping(&ps, &graph, &rev),

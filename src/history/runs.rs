@@ -102,11 +102,22 @@ pub fn resolve_rev(upstream: &Upstream, rev: &str, what: &str) -> Result<Rev> {
     })
 }
 
-/// The upstream's graph, holding `versions` when the upstream does: fetched once when the cache
-/// lacks one of them (unless offline, or `fetched` says it was fetched already).
-pub fn graph_with(upstream: &Upstream, versions: &[&str], fetched: bool) -> Result<Graph> {
+/// The upstream's graph `graph` (of the cache's branches and tags), made to hold `versions`
+/// when the upstream does: read again with those the cache holds apart from its branches, and
+/// fetched once when the cache lacks one (unless offline, or `fetched` says it was fetched
+/// already).
+pub fn complete(
+    upstream: &Upstream,
+    graph: Graph,
+    versions: &[&str],
+    fetched: bool,
+) -> Result<Graph> {
+    let missing = |g: &Graph| versions.iter().any(|v| g.find(v).is_none());
+    if !missing(&graph) {
+        return Ok(graph);
+    }
     let graph = upstream.graph(versions)?;
-    if fetched || upstream.is_offline() || versions.iter().all(|v| graph.find(v).is_some()) {
+    if fetched || upstream.is_offline() || !missing(&graph) {
         return Ok(graph);
     }
     upstream
@@ -184,11 +195,22 @@ pub fn find(
     rev: &str,
     opts: &Options,
 ) -> Result<Whereabouts> {
-    let upstream = opts.open(c)?;
-    let mut rev = resolve_rev(&upstream, rev, "where")?;
+    let paths = super::location_paths(locations);
+    // The checkout's history is read while the upstream resolves the commit.
+    let (record, upstream) = std::thread::scope(|s| {
+        let record = s.spawn(|| Record::read(&checkout.root, &paths, true));
+        let upstream = (|| -> Result<_> {
+            let upstream = opts.open(c)?;
+            let rev = resolve_rev(&upstream, rev, "where")?;
+            let graph = upstream.graph(&[])?;
+            Ok((upstream, rev, graph))
+        })();
+        (super::join(record), upstream)
+    });
+    let (upstream, mut rev, graph) = upstream?;
     let mut versions: Vec<&str> = locations.iter().map(|l| l.value.as_str()).collect();
     versions.push(&rev.id);
-    let graph = graph_with(&upstream, &versions, rev.fetched)?;
+    let graph = complete(&upstream, graph, &versions, rev.fetched)?;
     let Some(r) = graph.find(&rev.id) else {
         return Err(Error::external(format!(
             "where: commit {} is not in the cache of upstream {}",
@@ -197,8 +219,7 @@ pub fn find(
         )));
     };
     rev.time = Some(graph.time(r));
-    let paths = super::location_paths(locations);
-    let (record, no_history) = match Record::read(&checkout.root, &paths, true) {
+    let (record, no_history) = match record {
         Ok(rec) => (Some(rec), None),
         Err(e) => (None, Some(e.to_string())),
     };

@@ -614,3 +614,29 @@ fn history_needs_a_git_checkout() {
         .iter()
         .all(|l| l["since"].is_null()));
 }
+
+#[test]
+fn offline_history_of_a_component_whose_upstream_cache_is_empty() {
+    let w = World::new();
+    // qontract-schemas moved once (in `other`); its upstream was never fetched.
+    let r =
+        w.sb.run(&["--json", "history", "qontract-schemas", "--offline"])
+            .ok();
+    let v = r.json();
+    assert_eq!(ids(&v["promotions"], "commit"), [w.id("other")]);
+    assert_eq!(v["promotions"][0]["old"], "9e8f7a6");
+    assert_eq!(v["promotions"][0]["new"], "1a2b3c4");
+    assert_eq!(v["promotions"][0]["commits"], serde_json::Value::Null);
+    assert_eq!(
+        v["unknown_versions"],
+        serde_json::json!(["9e8f7a6", "1a2b3c4"])
+    );
+    assert!(
+        r.stderr
+            .contains("lacks 2 promoted versions (offline): 9e8f7a6, 1a2b3c4"),
+        "{}",
+        r.stderr
+    );
+    let r = w.sb.run(&["history", "qontract-schemas", "--offline"]).ok();
+    assert!(r.stdout.contains("9e8f7a6 -> 1a2b3c4  ?"), "{}", r.stdout);
+}
