@@ -445,7 +445,7 @@ pub fn ship(promotions: &mut [Promotion], graph: &Graph) {
             undone: graph.range(new, old).len(),
             lead_times: shipped
                 .iter()
-                .map(|n| (done - graph.time(*n)).max(0))
+                .map(|n| done.saturating_sub(graph.time(*n)).max(0))
                 .collect(),
         });
     }
@@ -601,7 +601,7 @@ fn shipping(promotions: &[Promotion], graph: &Graph, rev: &runs::Rev) -> Shippin
         }
         return Shipping::By {
             promotion: k,
-            lead_time: (p.completed().time - graph.time(r)).max(0),
+            lead_time: p.completed().time.saturating_sub(graph.time(r)).max(0),
         };
     }
     Shipping::Not

@@ -170,7 +170,8 @@ impl Spread {
         let median = if n % 2 == 1 {
             v[n / 2]
         } else {
-            (v[n / 2 - 1] + v[n / 2]).div_euclid(2)
+            let (a, b) = (i128::from(v[n / 2 - 1]), i128::from(v[n / 2]));
+            i64::try_from((a + b).div_euclid(2)).unwrap_or(v[n / 2])
         };
         // Nearest rank: the ceil(0.9 n)-th value.
         let rank = (9 * n).div_ceil(10).max(1);
@@ -255,6 +256,8 @@ mod tests {
         let hundred: Vec<i64> = (1..=100).collect();
         let s = Spread::of(&hundred).unwrap();
         assert_eq!((s.median, s.p90, s.max), (50, 90, 100));
+        let extreme = Spread::of(&[i64::MAX, i64::MAX - 2]).unwrap();
+        assert_eq!(extreme.median, i64::MAX - 1);
         let eleven: Vec<i64> = (1..=11).collect();
         assert_eq!(Spread::of(&eleven).unwrap().p90, 10);
     }

@@ -6,6 +6,7 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod ancestry;
 mod model;
 mod mr;
 mod proptest_edit;
