@@ -78,6 +78,12 @@ pub enum Command {
     Plan(promote::PlanArgs),
     /// Write the promotion: all files or none.
     Apply(promote::ApplyArgs),
+    /// For each location of a component: does it run this commit yet, and since which promotion.
+    #[command(after_help = where_::EXIT_HELP)]
+    Where(where_::Args),
+    /// The promotions of a component in the checkout's git history, with their lead times.
+    #[command(after_help = history::EXIT_HELP)]
+    History(history::Args),
     /// Every object the integrations-manager runs: namespace, kind, name, shard, image, pin.
     Deployments(deployments::Args),
     /// Pin shards of an integration to an image (`shardSpecOverrides[].imageRef`).
@@ -88,12 +94,6 @@ pub enum Command {
     PrCheck(pr_check::Args),
     /// Compare what runs in the cluster with what the checkout says: images, rollouts, pins.
     Verify(verify::Args),
-    /// For each location of a component: does it run this commit yet, and since which promotion.
-    #[command(after_help = where_::EXIT_HELP)]
-    Where(where_::Args),
-    /// The promotions of a component in the checkout's git history, with their lead times.
-    #[command(after_help = history::EXIT_HELP)]
-    History(history::Args),
 }
 
 /// Result of a subcommand.
@@ -203,8 +203,9 @@ pub fn main() -> ExitCode {
         }
     };
     match run(&cli) {
+        Ok(Status::NotEverywhere) => ExitCode::from(EXIT_DIFFERS),
         Ok(Status::Success) => ExitCode::from(EXIT_OK),
-        Ok(Status::Differs | Status::NotEverywhere) => ExitCode::from(EXIT_DIFFERS),
+        Ok(Status::Differs) => ExitCode::from(EXIT_DIFFERS),
         Err(e) => {
             eprintln!("error: {}", e.message);
             for h in &e.hints {
@@ -249,11 +250,11 @@ fn recover(root: &Path, held: Option<&CheckoutLock>, wait: std::time::Duration) 
 pub enum Status {
     /// Exit 0.
     Success,
-    /// Exit 3: `verify` found that the cluster differs from the checkout.
-    Differs,
     /// Exit 3: `where` found locations that do not run the commit yet (`history --contains`:
     /// no promotion shipped it).
     NotEverywhere,
+    /// Exit 3: `verify` found that the cluster differs from the checkout.
+    Differs,
 }
 
 fn run(cli: &Cli) -> Result<Status, CliError> {
@@ -268,13 +269,13 @@ fn run(cli: &Cli) -> Result<Status, CliError> {
         Command::Status(a) => status::cmd_status(&ctx, a),
         Command::Plan(a) => promote::cmd_plan(&ctx, a),
         Command::Apply(a) => promote::cmd_apply(&ctx, a),
+        Command::Where(a) => return where_::cmd_where(&ctx, a),
+        Command::History(a) => return history::cmd_history(&ctx, a),
         Command::Deployments(a) => deployments::cmd_deployments(&ctx, a),
         Command::Pin(a) => pin::cmd_pin(&ctx, a),
         Command::Unpin(a) => pin::cmd_unpin(&ctx, a),
         Command::PrCheck(a) => pr_check::cmd_pr_check(&ctx, a),
         Command::Verify(a) => return verify::cmd_verify(&ctx, a),
-        Command::Where(a) => return where_::cmd_where(&ctx, a),
-        Command::History(a) => return history::cmd_history(&ctx, a),
     }?;
     Ok(Status::Success)
 }

@@ -23,7 +23,10 @@ fn git(dir: &Path, home: &Path, date: u64, args: &[&str]) -> (bool, String) {
         .env("GIT_COMMITTER_NAME", "Up Stream")
         .env("GIT_COMMITTER_EMAIL", "up@example.org")
         .env("GIT_AUTHOR_DATE", format!("{} +0000", 1_700_000_000 + date))
-        .env("GIT_COMMITTER_DATE", format!("{} +0000", 1_700_000_000 + date))
+        .env(
+            "GIT_COMMITTER_DATE",
+            format!("{} +0000", 1_700_000_000 + date),
+        )
         .output()
         .unwrap();
     (
