@@ -19,6 +19,9 @@
 //!               namespaces,        (cluster::sharding)            verdicts             live objects
 //!               integrations,      cluster::pin (overrides)
 //!               shards
+//!
+//! checkout's git history ──> history (promotions: landing, parts) ──> history::runs
+//!   (two git log passes)        upstream::ancestry (graph, dates) ──┘   where a commit runs
 //! ```
 //!
 //! - [`checkout`]: the root, `.env` and its components; [`config`]: its `.qr-promote.yaml`.
@@ -35,6 +38,8 @@
 //!   every message).
 //! - [`bot`]: the same, unattended: one merge request per component, kept current.
 //! - [`cluster`]: the model of where the integrations run, pins, and verify.
+//! - [`history`]: a component's promotions in the checkout's git history (merges, partial
+//!   promotions, lead times), and where a commit runs.
 //! - [`cli`]: arguments and printing only; one module per subcommand.
 //! - [`error`]: the library error, with its kind, hint and cause.
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
@@ -46,6 +51,7 @@ pub mod cluster;
 pub mod config;
 pub mod discovery;
 pub mod error;
+pub mod history;
 pub mod http;
 pub mod mr;
 pub mod promote;

@@ -16,11 +16,13 @@ pub use error::{CliError, CliErrorKind};
 mod bot;
 mod deployments;
 mod error;
+mod history;
 mod pin;
 mod pr_check;
 mod promote;
 mod status;
 mod verify;
+mod where_;
 
 /// Exit status: success.
 pub const EXIT_OK: u8 = 0;
@@ -28,7 +30,8 @@ pub const EXIT_OK: u8 = 0;
 pub const EXIT_ERROR: u8 = 1;
 /// Exit status: the command line itself is wrong.
 pub const EXIT_USAGE: u8 = 2;
-/// Exit status: `verify` found differences.
+/// Exit status: `verify` found differences; `where`: the commit does not run everywhere;
+/// `history --contains`: no promotion shipped the commit.
 pub const EXIT_DIFFERS: u8 = 3;
 /// Exit status: `bot` waited for an image that did not appear in time.
 pub const EXIT_TIMED_OUT: u8 = 4;
@@ -78,6 +81,12 @@ pub enum Command {
     Plan(promote::PlanArgs),
     /// Write the promotion: all files or none.
     Apply(promote::ApplyArgs),
+    /// For each location of a component: does it run this commit yet, and since which promotion.
+    #[command(after_help = where_::EXIT_HELP)]
+    Where(where_::Args),
+    /// The promotions of a component in the checkout's git history, with their lead times.
+    #[command(after_help = history::EXIT_HELP)]
+    History(history::Args),
     /// Every object the integrations-manager runs: namespace, kind, name, shard, image, pin.
     Deployments(deployments::Args),
     /// Pin shards of an integration to an image (`shardSpecOverrides[].imageRef`).
@@ -200,6 +209,7 @@ pub fn main() -> ExitCode {
         }
     };
     match run(&cli) {
+        Ok(Status::NotEverywhere) => ExitCode::from(EXIT_DIFFERS),
         Ok(Status::Success) => ExitCode::from(EXIT_OK),
         Ok(Status::Differs) => ExitCode::from(EXIT_DIFFERS),
         Ok(Status::TimedOut) => ExitCode::from(EXIT_TIMED_OUT),
@@ -248,6 +258,9 @@ fn recover(root: &Path, held: Option<&CheckoutLock>, wait: std::time::Duration) 
 pub enum Status {
     /// Exit 0.
     Success,
+    /// Exit 3: `where` found locations that do not run the commit yet (`history --contains`:
+    /// no promotion shipped it).
+    NotEverywhere,
     /// Exit 3: `verify` found that the cluster differs from the checkout.
     Differs,
     /// Exit 4: `bot` waited for an image that did not appear in time.
@@ -267,6 +280,8 @@ fn run(cli: &Cli) -> Result<Status, CliError> {
         Command::Status(a) => status::cmd_status(&ctx, a),
         Command::Plan(a) => promote::cmd_plan(&ctx, a),
         Command::Apply(a) => promote::cmd_apply(&ctx, a),
+        Command::Where(a) => return where_::cmd_where(&ctx, a),
+        Command::History(a) => return history::cmd_history(&ctx, a),
         Command::Deployments(a) => deployments::cmd_deployments(&ctx, a),
         Command::Pin(a) => pin::cmd_pin(&ctx, a),
         Command::Unpin(a) => pin::cmd_unpin(&ctx, a),

@@ -8,6 +8,7 @@
 //! - [`changes`]: the change report of a promotion (compare link, commits, authors), as text;
 //!   [`markdown`]: as a merge-request description that mentions nobody by accident.
 
+pub mod ancestry;
 mod cache;
 pub mod changes;
 pub mod git;

@@ -6,6 +6,7 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod ancestry;
 mod ci_examples;
 mod model;
 mod mr;
