@@ -31,7 +31,10 @@ fn words(line: &str) -> Vec<String> {
                         }
                     }
                     _ => {
-                        while chars.peek().is_some_and(|n| n.is_ascii_alphanumeric() || *n == '_') {
+                        while chars
+                            .peek()
+                            .is_some_and(|n| n.is_ascii_alphanumeric() || *n == '_')
+                        {
                             chars.next();
                         }
                     }
@@ -93,6 +96,15 @@ fn every_ci_example_runs_a_bot_command_line_the_tool_accepts() {
 fn shell_words() {
     assert_eq!(
         words(r#"qr-promote bot "$A" --to "${B}" --x "$(params.c)" --json > out.json"#),
-        ["qr-promote", "bot", "value", "--to", "value", "--x", "value", "--json"]
+        [
+            "qr-promote",
+            "bot",
+            "value",
+            "--to",
+            "value",
+            "--x",
+            "value",
+            "--json"
+        ]
     );
 }
