@@ -529,7 +529,14 @@ fn compute(
     opts: &Options,
     warn: &mut dyn FnMut(String),
 ) -> Result<Promotion> {
-    let o = promote::Options {
+    let o = promote_options(c, version, opts, opts.image_check);
+    Promotion::compute(checkout, &o, warn)
+}
+
+/// The options of the bot's promotion of `c` to `version` (rollbacks let through: the caller
+/// sees the relation and proposes none).
+fn promote_options(c: &str, version: &str, opts: &Options, image_check: bool) -> promote::Options {
+    promote::Options {
         component: c.to_string(),
         to: Some(version.to_string()),
         upstream: opts.upstream.clone(),
@@ -540,10 +547,9 @@ fn compute(
         allow_rollback: true,
         me: None,
         selection: Default::default(),
-        image_check: opts.image_check,
+        image_check,
         registry: opts.registry.clone(),
-    };
-    Promotion::compute(checkout, &o, warn)
+    }
 }
 
 /// Waits for the promotion's image with backoff; the reason when it did not appear in time.
@@ -578,20 +584,7 @@ fn wait_for_image(
                 pause = (pause * 2).min(Duration::from_secs(60));
             }
         }
-        let o = promote::Options {
-            component: c.to_string(),
-            to: Some(pr.plan.to.clone()),
-            upstream: None,
-            cache_dir: opts.cache_dir.clone(),
-            scan_cache: opts.scan_cache,
-            offline: false,
-            progress: false,
-            allow_rollback: true,
-            me: None,
-            selection: Default::default(),
-            image_check: true,
-            registry: opts.registry.clone(),
-        };
+        let o = promote_options(c, &pr.plan.to, opts, true);
         image = promote::check_image(&pr.component, &pr.plan.to, &o);
     }
 }

@@ -49,12 +49,7 @@ pub(super) fn options(ctx: &Context, upstream: Option<String>, offline: bool) ->
 /// `history`: one line per promotion, newest first, its parts under it, then the lead times.
 pub fn cmd_history(ctx: &Context, args: &Args) -> Result<Status, CliError> {
     let c = ctx.checkout.component(&args.component)?.clone();
-    c.check()?;
-    let mut session = ctx.scan(&[&c])?;
-    let d = ctx.discover(&mut session, &c)?;
-    if let Some(first) = d.errors.first() {
-        return Err(CliError::new(first.to_string()));
-    }
+    let d = ctx.locations(&c)?;
     let opts = options(ctx, args.upstream.clone(), args.offline);
     let query = Query {
         since: args.since,

@@ -181,6 +181,18 @@ impl Context {
         Ok(d)
     }
 
+    /// The locations of `c` from one walk, refusing a component whose lines in `.env` are wrong
+    /// or whose files cannot be read right.
+    pub fn locations(&self, c: &Component) -> Result<Discovery, CliError> {
+        c.check()?;
+        let mut session = self.scan(&[c])?;
+        let d = self.discover(&mut session, c)?;
+        if let Some(first) = d.errors.first() {
+            return Err(CliError::new(first.to_string()));
+        }
+        Ok(d)
+    }
+
     fn warn_all(&self, warnings: Vec<String>) {
         for w in warnings {
             self.warn(&w);

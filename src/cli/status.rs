@@ -27,18 +27,7 @@ pub fn location_table(locs: &[Location], show_state: bool) -> String {
             if show_state {
                 row.push(if l.in_sync { "in sync" } else { "drifted" }.to_string());
             }
-            row.push(match &l.key_path {
-                // A pinned copy: its key path, then where it acts.
-                Some(kp) => {
-                    let at = l.context.describe();
-                    if at.is_empty() {
-                        kp.clone()
-                    } else {
-                        format!("{kp} ({at})")
-                    }
-                }
-                None => l.context.describe(),
-            });
+            row.push(l.acts());
             row
         })
         .collect();

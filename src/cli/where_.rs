@@ -48,12 +48,7 @@ pub fn cmd_where(ctx: &Context, args: &Args) -> Result<Status, CliError> {
         .or(args.component.as_deref())
         .unwrap_or(RECONCILE);
     let c = ctx.checkout.component(name)?.clone();
-    c.check()?;
-    let mut session = ctx.scan(&[&c])?;
-    let d = ctx.discover(&mut session, &c)?;
-    if let Some(first) = d.errors.first() {
-        return Err(CliError::new(first.to_string()));
-    }
+    let d = ctx.locations(&c)?;
     let opts = options(ctx, args.upstream.clone(), args.offline);
     let w = runs::find(&ctx.checkout, &c, &d.locations, &args.rev, &opts)?;
     if ctx.json {
@@ -236,17 +231,7 @@ fn row(p: &Presence) -> Vec<String> {
         }
         None => r.extend(std::iter::repeat_n(String::new(), 4)),
     }
-    r.push(match &l.key_path {
-        Some(kp) => {
-            let at = l.context.describe();
-            if at.is_empty() {
-                kp.clone()
-            } else {
-                format!("{kp} ({at})")
-            }
-        }
-        None => l.context.describe(),
-    });
+    r.push(l.acts());
     r
 }
 

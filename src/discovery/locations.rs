@@ -161,6 +161,17 @@ impl Location {
     pub fn at(&self) -> String {
         format!("{}:{}", self.path, self.line)
     }
+
+    /// Where it acts, as tables show it: the saas target, job or pr-check it pins; for a
+    /// pinned copy its key path first.
+    pub fn acts(&self) -> String {
+        let at = self.context.describe();
+        match &self.key_path {
+            Some(kp) if at.is_empty() => kp.clone(),
+            Some(kp) => format!("{kp} ({at})"),
+            None => at,
+        }
+    }
 }
 
 /// A problem with one file.

@@ -158,9 +158,7 @@ impl GitLab {
             &[("source_branch", req.branch.as_str()), ("state", "opened")],
             None,
         )?;
-        let open = found
-            .as_array()
-            .ok_or_else(|| self.fail(&list_url, "GET", "answered something other than a list"))?;
+        let open = self.list(&list_url, &found)?;
         let existing = open
             .iter()
             .find(|mr| mr["target_branch"].as_str() == Some(req.target.as_str()))
@@ -231,9 +229,7 @@ impl GitLab {
                 ],
                 None,
             )?;
-            let list = answer
-                .as_array()
-                .ok_or_else(|| self.fail(&url, "GET", "answered something other than a list"))?;
+            let list = self.list(&url, &answer)?;
             all.extend(list.iter().filter_map(MergeRequest::of));
             if list.len() < 100 {
                 break;
@@ -299,10 +295,8 @@ impl GitLab {
             &[("sort", "desc"), ("per_page", "100")],
             None,
         )?;
-        let list = v
-            .as_array()
-            .ok_or_else(|| self.fail(&url, "GET", "answered something other than a list"))?;
-        Ok(list
+        Ok(self
+            .list(&url, &v)?
             .iter()
             .filter_map(|n| n["body"].as_str().map(str::to_string))
             .collect())
@@ -314,6 +308,12 @@ impl GitLab {
         let body = serde_json::json!({ "body": body });
         self.call(&self.client(), Method::Post, &url, &[], Some(&body))?;
         Ok(())
+    }
+
+    /// The items of an answer that must be a list.
+    fn list<'a>(&self, url: &str, v: &'a serde_json::Value) -> Result<&'a Vec<serde_json::Value>> {
+        v.as_array()
+            .ok_or_else(|| self.fail(url, "GET", "answered something other than a list"))
     }
 
     fn client(&self) -> Client {

@@ -8,33 +8,18 @@ use std::time::Duration;
 
 use crate::support::gitlab_server::{serve_gitlab, FakeGitLab, TOKEN};
 use crate::support::registry_server::{push_image, start_registry, RegistryServer};
-use crate::support::{sealed, Run, Sandbox};
+use crate::support::{commit_checkout, git, pin_example, sealed, Run, Sandbox, Upstream};
 
 const REMOTE_URL: &str = "https://gitlab.test/group/app-interface.git";
 const IMAGE: &str = "app-sre/qontract-reconcile";
 const BRANCH: &str = "promote/qontract-reconcile";
 
-fn git(dir: &Path, home: &Path, args: &[&str]) -> String {
-    let out = sealed(Command::new("git"), home)
-        .current_dir(dir)
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap().trim().to_string()
-}
-
 /// An upstream, a bare app-interface remote named by its GitLab URL, a checkout of it, a
 /// registry and the GitLab API server.
 struct World {
     sb: Sandbox,
-    upstream: PathBuf,
+    upstream: Upstream,
     remote: PathBuf,
-    ids: Vec<String>,
     registry: RegistryServer,
     gitlab: FakeGitLab,
 }
@@ -43,37 +28,24 @@ impl World {
     fn new() -> World {
         let sb = Sandbox::example();
         let home = sb.home();
-        let upstream = sb.dir.path().join("upstream");
-        std::fs::create_dir_all(&upstream).unwrap();
-        git(&upstream, &home, &["init", "-q", "-b", "master"]);
-        let mut w = World {
+        let mut up = Upstream::new(&sb);
+        let first = up.commit("Base Author", "base@example.org", "change 0 (#100)");
+        pin_example(&sb, &first);
+        commit_checkout(&sb, "Promotion Bot", "bot@example.org");
+        let w = World {
             remote: sb.dir.path().join("remote.git"),
             sb,
-            upstream,
-            ids: Vec::new(),
+            upstream: up,
             registry: start_registry(false),
             gitlab: serve_gitlab(),
         };
-        let first = w.push_upstream("Base Author", "base@example.org");
-        for (p, bytes) in w.sb.snapshot() {
-            let text = String::from_utf8(bytes).unwrap();
-            let new = text
-                .replace("a1b2c3d4e5f60718293a4b5c6d7e8f9012345678", &first)
-                .replace("a1b2c3d", &first[..7]);
-            std::fs::write(p, new).unwrap();
-        }
-        let root = w.sb.root();
-        git(&root, &home, &["init", "-q", "-b", "master"]);
-        git(&root, &home, &["config", "user.email", "bot@example.org"]);
-        git(&root, &home, &["config", "user.name", "Promotion Bot"]);
-        git(&root, &home, &["add", "-A"]);
-        git(&root, &home, &["commit", "-q", "-m", "checkout"]);
         let remote = w.remote.to_str().unwrap().to_string();
         git(
             w.sb.dir.path(),
             &home,
             &["init", "-q", "--bare", "-b", "master", &remote],
         );
+        let root = w.sb.root();
         w.configure_remote(&root);
         git(&root, &home, &["push", "-q", "origin", "master"]);
         w
@@ -100,27 +72,9 @@ impl World {
 
     /// A new upstream commit by `name <email>`; returns its id.
     fn push_upstream(&mut self, name: &str, email: &str) -> String {
-        let home = self.sb.home();
-        let n = self.ids.len();
-        std::fs::write(self.upstream.join("f.txt"), format!("{n}\n")).unwrap();
-        git(&self.upstream, &home, &["add", "f.txt"]);
-        git(
-            &self.upstream,
-            &home,
-            &[
-                "-c",
-                &format!("user.name={name}"),
-                "-c",
-                &format!("user.email={email}"),
-                "commit",
-                "-q",
-                "-m",
-                &format!("change {n} (#{})", 100 + n),
-            ],
-        );
-        let id = git(&self.upstream, &home, &["rev-parse", "HEAD"]);
-        self.ids.push(id.clone());
-        id
+        let n = self.upstream.ids.len();
+        self.upstream
+            .commit(name, email, &format!("change {n} (#{})", 100 + n))
     }
 
     fn image(&self, id: &str) {
@@ -129,7 +83,7 @@ impl World {
 
     /// `qr-promote bot` in `dir` with the world's upstream, registry and GitLab.
     fn bot_in(&self, dir: &Path, args: &[&str]) -> Command {
-        let up = self.upstream.to_string_lossy().into_owned();
+        let up = self.upstream.url();
         let reg = format!("quay.io={}", self.registry.url);
         let mut c = self.sb.cmd();
         c.current_dir(dir).env("GITLAB_TOKEN", TOKEN).args([
@@ -205,11 +159,11 @@ impl World {
 #[test]
 fn three_upstream_pushes_leave_one_merge_request_at_the_newest() {
     let mut w = World::new();
-    let base = w.ids[0].clone();
+    let base = w.upstream.ids[0].clone();
     // Someone promoted the first push by hand, with a merge request of its own.
     let u1 = w.push_upstream("Ada Lovelace", "ada@example.org");
     w.image(&u1);
-    let up = w.upstream.to_string_lossy().into_owned();
+    let up = w.upstream.url();
     let mut hand = w.sb.cmd();
     hand.env("GITLAB_TOKEN", TOKEN).args([
         "apply",
@@ -327,7 +281,7 @@ fn three_upstream_pushes_leave_one_merge_request_at_the_newest() {
 #[test]
 fn overlapping_runs_end_at_the_newer_version_in_either_order() {
     let mut w = World::new();
-    let base = w.ids[0].clone();
+    let base = w.upstream.ids[0].clone();
     let u1 = w.push_upstream("Ada Lovelace", "ada@example.org");
     let u2 = w.push_upstream("Ada Lovelace", "ada@example.org");
     w.image(&u1);
@@ -441,7 +395,7 @@ fn a_branch_someone_changed_is_left_alone_with_one_note() {
 #[test]
 fn the_merge_request_opens_once_the_image_appears_and_not_before() {
     let mut w = World::new();
-    let base = w.ids[0].clone();
+    let base = w.upstream.ids[0].clone();
     let u1 = w.push_upstream("Ada Lovelace", "ada@example.org");
     // Never built: the wait times out with nothing pushed.
     let r = w.bot(&["--to", &u1, "--wait-image", "1s", "--image-poll", "200ms"]);
@@ -527,7 +481,7 @@ fn production_already_at_the_version_closes_the_merge_request() {
 #[test]
 fn triggered_by_names_the_person_by_handle_when_a_user_file_has_the_login() {
     let mut w = World::new();
-    let base = w.ids[0].clone();
+    let base = w.upstream.ids[0].clone();
     let u1 = w.push_upstream("Octo Cat", "1+octocat@users.noreply.github.com");
     w.image(&u1);
     w.bot(&["--to", &u1, "--triggered-by", "OctoCat"]).ok();

@@ -1,11 +1,8 @@
 //! plan and apply against a real upstream repository and a real registry: resolution, the change
 //! report, rollbacks, `--commit`, and the image check.
 
-use std::path::Path;
-use std::process::Command;
-
 use crate::support::registry_server::{push_image, start_registry};
-use crate::support::{sealed, Run, Sandbox};
+use crate::support::{commit_checkout, git, pin_example, Run, Sandbox, Upstream};
 
 /// An upstream with commits by several authors, and the example checkout pinned to its first.
 struct World {
@@ -14,69 +11,27 @@ struct World {
     ids: Vec<String>,
 }
 
-fn git(dir: &Path, home: &Path, args: &[&str]) -> String {
-    let out = sealed(Command::new("git"), home)
-        .current_dir(dir)
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap().trim().to_string()
-}
-
 impl World {
     fn new() -> World {
         let sb = Sandbox::example();
-        let home = sb.home();
-        let upstream = sb.dir.path().join("upstream");
-        std::fs::create_dir_all(&upstream).unwrap();
-        git(&upstream, &home, &["init", "-q", "-b", "master"]);
+        let mut up = Upstream::new(&sb);
         let authors = [
             ("Base Author", "base@example.org"),
             ("Octo Cat", "12345+octocat@users.noreply.github.com"),
             ("Me Myself", "me@example.org"),
             ("Ada Lovelace", "ada@example.org"),
         ];
-        let mut ids = Vec::new();
         for (i, (name, email)) in authors.iter().enumerate() {
-            std::fs::write(upstream.join("f.txt"), format!("{i}\n")).unwrap();
-            git(&upstream, &home, &["add", "f.txt"]);
-            git(
-                &upstream,
-                &home,
-                &[
-                    "-c",
-                    &format!("user.name={name}"),
-                    "-c",
-                    &format!("user.email={email}"),
-                    "commit",
-                    "-q",
-                    "-m",
-                    &format!("change {i} (#{})", 100 + i),
-                ],
-            );
-            ids.push(git(&upstream, &home, &["rev-parse", "HEAD"]));
+            up.commit(name, email, &format!("change {i} (#{})", 100 + i));
         }
         // Pin the checkout to the first commit.
-        let old = &ids[0];
-        for (p, bytes) in sb.snapshot() {
-            let text = String::from_utf8(bytes).unwrap();
-            let new = text
-                .replace("a1b2c3d4e5f60718293a4b5c6d7e8f9012345678", old)
-                .replace("a1b2c3d", &old[..7]);
-            std::fs::write(p, new).unwrap();
+        pin_example(&sb, &up.ids[0]);
+        commit_checkout(&sb, "Me Myself", "me@example.org");
+        World {
+            sb,
+            upstream: up.path,
+            ids: up.ids,
         }
-        let root = sb.root();
-        git(&root, &home, &["init", "-q", "-b", "master"]);
-        git(&root, &home, &["config", "user.email", "me@example.org"]);
-        git(&root, &home, &["config", "user.name", "Me Myself"]);
-        git(&root, &home, &["add", "-A"]);
-        git(&root, &home, &["commit", "-q", "-m", "checkout"]);
-        World { sb, upstream, ids }
     }
 
     fn run(&self, args: &[&str]) -> Run {

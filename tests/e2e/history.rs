@@ -4,27 +4,19 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
-use crate::support::{command_output, sealed, Run, Sandbox};
+use crate::support::{command_output, git_with, Run, Sandbox};
 
 const SAAS: &str = "data/services/reconcile/cicd/saas-qontract-reconcile.yaml";
 
 /// Runs git in `dir` with the sealed environment at `date`; returns its trimmed output.
 fn git_at(dir: &Path, home: &Path, date: &str, args: &[&str]) -> String {
-    let out = sealed(Command::new("git"), home)
-        .current_dir(dir)
-        .env("GIT_AUTHOR_DATE", date)
-        .env("GIT_COMMITTER_DATE", date)
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap().trim().to_string()
+    git_with(
+        dir,
+        home,
+        &[("GIT_AUTHOR_DATE", date), ("GIT_COMMITTER_DATE", date)],
+        args,
+    )
 }
 
 /// An upstream of nine commits (`u[i]`, subject `change i (#10i)`, committed 2025-12-2i) and a

@@ -3,29 +3,14 @@
 //! bot, an author whose name is their GitHub login, an author with no user file, and subjects
 //! that GitLab would read as mentions and references.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::PathBuf;
 
-use crate::support::{sealed, Run, Sandbox};
+use crate::support::{commit_checkout, git, pin_example, Run, Sandbox, Upstream};
 
 struct World {
     sb: Sandbox,
     upstream: PathBuf,
     ids: Vec<String>,
-}
-
-fn git(dir: &Path, home: &Path, args: &[&str]) -> String {
-    let out = sealed(Command::new("git"), home)
-        .current_dir(dir)
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap().trim().to_string()
 }
 
 /// The upstream's commits after the base, oldest first: author name, address, subject.
@@ -70,39 +55,12 @@ const USERS: &[(&str, &str, &str, Option<&str>)] = &[
 impl World {
     fn new() -> World {
         let sb = Sandbox::example();
-        let home = sb.home();
-        let upstream = sb.dir.path().join("upstream");
-        std::fs::create_dir_all(&upstream).unwrap();
-        git(&upstream, &home, &["init", "-q", "-b", "master"]);
-        let mut ids = Vec::new();
+        let mut up = Upstream::new(&sb);
         let base = [("Base Author", "base@example.net", "Base")];
-        for (i, (name, email, subject)) in base.iter().chain(COMMITS).enumerate() {
-            std::fs::write(upstream.join("f.txt"), format!("{i}\n")).unwrap();
-            git(&upstream, &home, &["add", "f.txt"]);
-            git(
-                &upstream,
-                &home,
-                &[
-                    "-c",
-                    &format!("user.name={name}"),
-                    "-c",
-                    &format!("user.email={email}"),
-                    "commit",
-                    "-q",
-                    "-m",
-                    subject,
-                ],
-            );
-            ids.push(git(&upstream, &home, &["rev-parse", "HEAD"]));
+        for (name, email, subject) in base.iter().chain(COMMITS) {
+            up.commit(name, email, subject);
         }
-        let old = &ids[0];
-        for (p, bytes) in sb.snapshot() {
-            let text = String::from_utf8(bytes).unwrap();
-            let new = text
-                .replace("a1b2c3d4e5f60718293a4b5c6d7e8f9012345678", old)
-                .replace("a1b2c3d", &old[..7]);
-            std::fs::write(p, new).unwrap();
-        }
+        pin_example(&sb, &up.ids[0]);
         for (file, name, org, gh) in USERS {
             let gh = gh.map_or(String::new(), |g| format!("github_username: {g}\n"));
             std::fs::write(
@@ -117,13 +75,12 @@ impl World {
             "---\n$schema: /app-interface/app-interface-settings-1.yml\n\nsmtp:\n  mailAddress: example.org\n  timeout: 30\n",
         )
         .unwrap();
-        let root = sb.root();
-        git(&root, &home, &["init", "-q", "-b", "master"]);
-        git(&root, &home, &["config", "user.email", "mme@example.org"]);
-        git(&root, &home, &["config", "user.name", "Me Myself"]);
-        git(&root, &home, &["add", "-A"]);
-        git(&root, &home, &["commit", "-q", "-m", "checkout"]);
-        World { sb, upstream, ids }
+        commit_checkout(&sb, "Me Myself", "mme@example.org");
+        World {
+            sb,
+            upstream: up.path,
+            ids: up.ids,
+        }
     }
 
     fn run(&self, args: &[&str]) -> Run {

@@ -304,3 +304,91 @@ pub fn command_output(sb: &Sandbox, r: &Run) -> String {
         clean(&r.stderr)
     )
 }
+
+/// Runs git in `dir` in the sealed environment; returns its trimmed stdout. A failure fails the
+/// test with git's message.
+pub fn git(dir: &Path, home: &Path, args: &[&str]) -> String {
+    git_with(dir, home, &[], args)
+}
+
+/// [`git`] with more environment variables (a date, an identity).
+pub fn git_with(dir: &Path, home: &Path, env: &[(&str, &str)], args: &[&str]) -> String {
+    let out = sealed(Command::new("git"), home)
+        .current_dir(dir)
+        .envs(env.iter().copied())
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "git {args:?} in {}: {}",
+        dir.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+/// An upstream repository built by a test: one file changed by each commit.
+pub struct Upstream {
+    pub path: PathBuf,
+    home: PathBuf,
+    /// The commits, oldest first.
+    pub ids: Vec<String>,
+}
+
+impl Upstream {
+    /// An empty repository (branch `master`) at `<sandbox>/upstream`.
+    pub fn new(sb: &Sandbox) -> Upstream {
+        let path = sb.dir.path().join("upstream");
+        std::fs::create_dir_all(&path).unwrap();
+        git(&path, &sb.home(), &["init", "-q", "-b", "master"]);
+        Upstream {
+            path,
+            home: sb.home(),
+            ids: Vec::new(),
+        }
+    }
+
+    /// A commit by `name <email>` with `subject`; returns its id.
+    pub fn commit(&mut self, name: &str, email: &str, subject: &str) -> String {
+        let n = self.ids.len();
+        std::fs::write(self.path.join("f.txt"), format!("{n}\n")).unwrap();
+        git(&self.path, &self.home, &["add", "f.txt"]);
+        let (user, mail) = (format!("user.name={name}"), format!("user.email={email}"));
+        git(
+            &self.path,
+            &self.home,
+            &["-c", &user, "-c", &mail, "commit", "-q", "-m", subject],
+        );
+        let id = git(&self.path, &self.home, &["rev-parse", "HEAD"]);
+        self.ids.push(id.clone());
+        id
+    }
+
+    /// The path as the command line takes it.
+    pub fn url(&self) -> String {
+        self.path.to_string_lossy().into_owned()
+    }
+}
+
+/// Points every copy of the example checkout's qontract-reconcile version at `id`.
+pub fn pin_example(sb: &Sandbox, id: &str) {
+    for (p, bytes) in sb.snapshot() {
+        let text = String::from_utf8(bytes).unwrap();
+        let new = text
+            .replace("a1b2c3d4e5f60718293a4b5c6d7e8f9012345678", id)
+            .replace(CURRENT, &id[..7]);
+        std::fs::write(p, new).unwrap();
+    }
+}
+
+/// Makes the sandbox's checkout a git repository (branch `master`) with one commit, the
+/// identity `name <email>` configured.
+pub fn commit_checkout(sb: &Sandbox, name: &str, email: &str) {
+    let (root, home) = (sb.root(), sb.home());
+    git(&root, &home, &["init", "-q", "-b", "master"]);
+    git(&root, &home, &["config", "user.email", email]);
+    git(&root, &home, &["config", "user.name", name]);
+    git(&root, &home, &["add", "-A"]);
+    git(&root, &home, &["commit", "-q", "-m", "checkout"]);
+}
