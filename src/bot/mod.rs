@@ -11,8 +11,8 @@
 //!    run never moves a merge request back. A version production already runs (or passed) closes
 //!    the open merge requests as done; a rollback or a diverged commit is never proposed.
 //! 4. It waits for the image, with backoff, and pushes nothing if it does not appear in time.
-//! 5. It commits the promotion on top of the target, pushes the branch with a lease on what it
-//!    read, opens or updates the merge request (title, description, labels), and closes the
+//! 5. It commits the promotion on top of the target (git objects only: the checkout's files,
+//!    index and branches are not touched), pushes the branch with a lease on what it read, opens or updates the merge request (title, description, labels), and closes the
 //!    component's other promotion merge requests of older versions with a note that links it.
 //! 6. It reads the branch again: when another run moved it meanwhile, it goes back to 1, so two
 //!    overlapping runs end with one merge request at the newer version, whichever ends last.
@@ -25,7 +25,7 @@ use crate::error::{Error, Result};
 use crate::mr::{self, Created, GitLab, MergeRequest, MrRequest};
 use crate::promote::{self, branch, ImageCheck, Promotion};
 use crate::registry::RegistryOptions;
-use crate::transaction::{self, CheckoutLock};
+use crate::transaction::CheckoutLock;
 use crate::upstream::git::{one_line, Git};
 use crate::upstream::people::Directory;
 use crate::upstream::{Relation, Upstream, UpstreamOptions};
@@ -322,7 +322,7 @@ fn run_one(
         let pushed = if current {
             remote.tip.clone()
         } else {
-            let id = commit(lock, git, &pr, &branch, &remote.base)?;
+            let id = commit(git, &root, &pr, &remote.base)?;
             if !push(git, &set.remote, &branch, &id, remote.tip.as_deref())? {
                 continue;
             }
@@ -604,33 +604,29 @@ fn title(checkout: &Checkout, pr: &Promotion, by: Option<&str>, cache_dir: &Path
     }
 }
 
-/// Writes and commits the promotion on a fresh local `branch` at `base`; returns the commit.
-/// The worktree is back at `base` afterwards.
-fn commit(
-    lock: &CheckoutLock,
-    git: &Git,
-    pr: &Promotion,
-    branch_name: &str,
-    base: &str,
-) -> Result<String> {
+/// Commits the promotion on top of `base` without touching the worktree, the index or a branch
+/// (the files as they are in `base`, the new bytes from the plan); returns the commit.
+fn commit(git: &Git, root: &Path, pr: &Promotion, base: &str) -> Result<String> {
     let c = &pr.component;
-    let local = format!("refs/heads/{branch_name}");
-    if git.run_ok(&["rev-parse", "--verify", "--quiet", &local])? {
-        git.run(&["update-ref", "-d", &local])?;
+    let real_root = std::fs::canonicalize(root).map_err(|e| Error::io(root, e))?;
+    let mut files = Vec::new();
+    for f in &pr.plan.files {
+        // The path git knows: through links inside the checkout, the file they lead to.
+        let real = checkout::real_path_inside(&real_root, &f.path)?;
+        let rel = real
+            .strip_prefix(&real_root)
+            .map_err(|_| Error::refused(format!("{}: not inside the checkout", f.path)))?
+            .to_string_lossy()
+            .into_owned();
+        files.push((rel, f.after.clone()));
     }
-    let written = transaction::write_all(lock, &pr.plan.files)?;
     let subject = branch::subject(c, &c.tag, &pr.plan.to);
-    let body = format!(
-        "{}\n\n{TRAILER}: {}\n",
+    let message = format!(
+        "{subject}\n\n{}\n\n{TRAILER}: {}\n",
         branch::commit_body(pr).trim_end(),
         c.name
     );
-    let id = git.commit_promotion(&written, branch_name, &subject, &body);
-    // Whatever happened, the worktree goes back to the target's head, detached.
-    let back = git.run(&["checkout", "--quiet", "--force", "--detach", base, "--"]);
-    let id = id?;
-    back?;
-    Ok(id)
+    git.commit_on(base, &files, &message)
 }
 
 /// Pushes `id` to the remote's `branch`, leased on `expected` (the tip read, or none: the branch

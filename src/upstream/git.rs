@@ -270,6 +270,68 @@ impl Git {
         self.run_line(&["rev-parse", "HEAD"])
     }
 
+    /// Makes a commit on top of `base` whose tree is `base`'s with `files` (repository-relative
+    /// paths of files `base` has, and their new bytes) replaced, keeping each file's mode; the
+    /// message is `message`. Neither the worktree, the index nor any branch is touched (a
+    /// private index under the git folder is used and removed). Returns the new commit's id.
+    pub fn commit_on(
+        &self,
+        base: &str,
+        files: &[(String, Vec<u8>)],
+        message: &str,
+    ) -> Result<String> {
+        if files.is_empty() {
+            return Err(Error::input(format!("{}: no files to commit", self.label)));
+        }
+        let mut ls = vec!["ls-tree", "-z", base, "--"];
+        ls.extend(files.iter().map(|(p, _)| p.as_str()));
+        let listed = self.run(&ls)?;
+        let mut modes = std::collections::HashMap::new();
+        for entry in listed.split('\0').filter(|e| !e.is_empty()) {
+            // `<mode> <type> <id>\t<path>`
+            let Some((meta, path)) = entry.split_once('\t') else {
+                continue;
+            };
+            let mut m = meta.split(' ');
+            if let (Some(mode), Some("blob")) = (m.next(), m.next()) {
+                modes.insert(path.to_string(), mode.to_string());
+            }
+        }
+        let mut info = String::new();
+        for (path, bytes) in files {
+            let Some(mode) = modes.get(path) else {
+                return Err(Error::refused(format!(
+                    "{}: {path} is not a file of {}",
+                    self.label,
+                    short_id(base)
+                )));
+            };
+            if mode == "120000" {
+                return Err(Error::refused(format!(
+                    "{}: {path} is a symbolic link in {}; the promotion edits what it points to",
+                    self.label,
+                    short_id(base)
+                )));
+            }
+            let blob = self.run_with_input(&["hash-object", "-w", "--stdin"], bytes)?;
+            info.push_str(&format!("{mode} {}\t{path}\n", blob.trim()));
+        }
+        let git_dir = self.run_line(&["rev-parse", "--absolute-git-dir"])?;
+        let index = Path::new(&git_dir).join(format!("qr-promote-index-{}", std::process::id()));
+        let indexed = self.clone().with_env("GIT_INDEX_FILE", &index);
+        let made = (|| {
+            indexed.run(&["read-tree", base])?;
+            indexed.run_with_input(&["update-index", "--index-info"], info.as_bytes())?;
+            let tree = indexed.run_line(&["write-tree"])?;
+            indexed.run_with_input(
+                &["commit-tree", &tree, "-p", base, "-F", "-"],
+                message.as_bytes(),
+            )
+        })();
+        let _ = std::fs::remove_file(&index);
+        Ok(made?.trim().to_string())
+    }
+
     /// The base to compare against: `explicit` (which must name a commit), else `origin/master`
     /// when it exists, else `master`, else none.
     pub fn resolve_base(&self, explicit: Option<&str>) -> Result<Option<String>> {

@@ -185,7 +185,12 @@ fn three_upstream_pushes_leave_one_merge_request_at_the_newest() {
     // The second push: the bot opens its merge request and closes the older one.
     let u2 = w.push_upstream("Octo Cat", "1+octocat@users.noreply.github.com");
     w.image(&u2);
+    let files_before = w.sb.snapshot();
     let r = w.bot(&["--to", &u2, "--label", "bot/automerge"]).ok();
+    assert!(
+        w.sb.snapshot() == files_before,
+        "the bot commits without writing the checkout's files"
+    );
     assert!(
         r.stdout.starts_with(&format!(
             "qontract-reconcile: opened: opened !2 for {} -> {}\n",
@@ -261,6 +266,21 @@ fn three_upstream_pushes_leave_one_merge_request_at_the_newest() {
     let mut changed: Vec<&str> = files.lines().collect();
     changed.sort();
     assert_eq!(changed, planned);
+    // Each file keeps its mode (the example has none executable: compare with the target).
+    let modes = |rev: &str| {
+        let mut out = Vec::new();
+        for f in &planned {
+            out.push(
+                w.remote_git(&["ls-tree", rev, "--", f])
+                    .split(' ')
+                    .next()
+                    .unwrap()
+                    .to_string(),
+            );
+        }
+        out
+    };
+    assert_eq!(modes(BRANCH), modes("master"));
     // Running again changes nothing.
     let r = Run::of(w.bot_in(&clone, &["--to", &u3]).output().unwrap()).ok();
     assert!(
