@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Speed of one unattended run, as CI makes it: `qr-promote --no-scan-cache bot` on a fresh
-# shallow clone of a corpus-sized checkout (12,700 files, written by qr-gen-tree; TREE=path
+# shallow clone of a corpus-sized checkout (12,700 files, written by the gen-tree example; TREE=path
 # measures an existing checkout instead), against a local upstream, a bare remote and a local
 # HTTP server that answers like GitLab's merge-request API (no merge request open; one created).
 # Every run opens the merge request anew: the branch is deleted before each. Measured side by
@@ -10,7 +10,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v hyperfine >/dev/null || { echo "needs hyperfine (apt-get install hyperfine)" >&2; exit 1; }
-cargo build --release --quiet --bin qr-promote --bin qr-gen-tree
+cargo build --release --quiet --bin qr-promote --example gen-tree
 bin="$PWD/target/release/qr-promote"
 work=$(mktemp -d)
 server_pid=
@@ -42,7 +42,7 @@ if [ -n "${TREE:-}" ]; then
   [ -n "$full" ] && grep -rl "$full" "$tree" | xargs sed -i "s/$full/$old/g"
   grep -rl "$cur" "$tree" | xargs sed -i "s/$cur/${old:0:7}/g"
 else
-  ./target/release/qr-gen-tree "$tree" 12700 >/dev/null
+  ./target/release/examples/gen-tree "$tree" 12700 >/dev/null
   grep -rl 4f2a9c1e8b7d6a5f4e3d2c1b0a9f8e7d6c5b4a39 "$tree" | xargs sed -i "s/4f2a9c1e8b7d6a5f4e3d2c1b0a9f8e7d6c5b4a39/$old/g"
   grep -rl 4f2a9c1 "$tree" | xargs -r sed -i "s/4f2a9c1/${old:0:7}/g"
 fi

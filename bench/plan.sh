@@ -6,7 +6,7 @@
 #   qr-promote plan --offline --to <id>                 (warm: the scan cache filled by one run)
 #   qr-promote --no-scan-cache plan --offline --to <id> (cold: a first run, CI on a fresh clone)
 # and prints cold/rg and warm/git grep. Targets: cold at most 1.0, warm at most 0.4.
-# Usage: bench/plan.sh [N...] (default: 12700 63500 127000 files, written by qr-gen-tree)
+# Usage: bench/plan.sh [N...] (default: 12700 63500 127000 files, written by the gen-tree example)
 # Set TREE=path to measure an existing checkout (for example an unpacked app-interface) instead;
 # a TREE without `.git` is committed to a new repository there first (git grep needs one).
 set -euo pipefail
@@ -16,7 +16,7 @@ command -v rg >/dev/null || {
   echo "needs ripgrep, the peer of the cold plan: apt-get install ripgrep (or cargo install ripgrep)" >&2
   exit 1
 }
-cargo build --release --quiet --bin qr-promote --bin qr-gen-tree
+cargo build --release --quiet --bin qr-promote --example gen-tree
 bin="$PWD/target/release/qr-promote"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -54,7 +54,7 @@ sizes=("$@")
 [ ${#sizes[@]} -gt 0 ] || sizes=(12700 63500 127000)
 for n in "${sizes[@]}"; do
   tree="$work/tree-$n"
-  ./target/release/qr-gen-tree "$tree" "$n"
+  ./target/release/examples/gen-tree "$tree" "$n"
   measure "$tree" "$n files"
   rm -rf "$tree" || true
 done

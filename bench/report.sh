@@ -11,7 +11,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v hyperfine >/dev/null || { echo "needs hyperfine (apt-get install hyperfine)" >&2; exit 1; }
-cargo build --release --quiet --bin qr-promote --bin qr-gen-tree
+cargo build --release --quiet --bin qr-promote --example gen-tree
 bin="$PWD/target/release/qr-promote"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -23,7 +23,7 @@ export QR_PROMOTE_CACHE="$work/cache"
 mkdir -p "$HOME"
 
 tree="$work/tree"
-./target/release/qr-gen-tree "$tree" 5200 >/dev/null
+./target/release/examples/gen-tree "$tree" 5200 >/dev/null
 users=$(grep -rl '^\$schema: /access/user-1.yml' "$tree/data" | wc -l)
 mkdir -p "$tree/data/app-interface"
 printf -- '---\n$schema: /app-interface/app-interface-settings-1.yml\n\nsmtp:\n  mailAddress: example.org\n' \

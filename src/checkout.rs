@@ -287,6 +287,31 @@ impl Checkout {
         Ok(())
     }
 
+    /// The checkout that holds `start`: `start` itself, else the nearest folder above it with
+    /// `.env` and `data/`, as git finds a repository's root from a subfolder. The search stops at
+    /// the top of a git repository. When none is found, the error is [`Checkout::check_root`]'s
+    /// for `start`.
+    pub fn find_root(start: &Path) -> Result<std::path::PathBuf> {
+        let first = Checkout::check_root(start);
+        if first.is_ok() {
+            return Ok(start.to_path_buf());
+        }
+        if start.join(".git").exists() {
+            return first.map(|_| start.to_path_buf());
+        }
+        let absolute = std::fs::canonicalize(start).map_err(|e| Error::io(start, e))?;
+        for dir in absolute.ancestors().skip(1) {
+            if dir.join(ENV_FILE).is_file() && dir.join("data").is_dir() {
+                Checkout::check_root(dir)?;
+                return Ok(dir.to_path_buf());
+            }
+            if dir.join(".git").exists() {
+                break;
+            }
+        }
+        first.map(|_| start.to_path_buf())
+    }
+
     /// Opens the checkout at `root` (see [`Checkout::check_root`]).
     pub fn open(root: &Path) -> Result<Checkout> {
         Checkout::check_root(root)?;

@@ -24,6 +24,18 @@ pub enum ErrorKind {
     External,
 }
 
+impl ErrorKind {
+    /// Its name in JSON documents: `input`, `refused`, `io`, `external`.
+    pub fn name(self) -> &'static str {
+        match self {
+            ErrorKind::Input => "input",
+            ErrorKind::Refused => "refused",
+            ErrorKind::Io => "io",
+            ErrorKind::External => "external",
+        }
+    }
+}
+
 /// Everything the library refuses or fails at.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {

@@ -40,7 +40,8 @@
 //! - [`cluster`]: the model of where the integrations run, pins, and verify.
 //! - [`history`]: a component's promotions in the checkout's git history (merges, partial
 //!   promotions, lead times), and where a commit runs.
-//! - [`cli`]: arguments and printing only; one module per subcommand.
+//! - [`cli`]: arguments and printing only; one module per subcommand. [`pager`]: long text
+//!   through the user's pager.
 //! - [`error`]: the library error, with its kind, hint and cause.
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
@@ -54,6 +55,7 @@ pub mod error;
 pub mod history;
 pub mod http;
 pub mod mr;
+pub mod pager;
 pub mod promote;
 pub mod redact;
 pub mod registry;

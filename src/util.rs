@@ -84,6 +84,11 @@ pub fn on_all_cores<T: Sync, R: Send>(items: &[T], f: impl Fn(&[T]) -> Vec<R> + 
     })
 }
 
+/// `1 location`, `2 locations`: a count and its noun.
+pub fn count(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
 /// Rows as aligned columns, two spaces apart, each line starting with `indent`; the last column
 /// is not padded and trailing spaces are trimmed. Widths are taken over all rows.
 pub fn align(rows: &[Vec<String>], indent: &str) -> Vec<String> {
@@ -182,64 +187,26 @@ pub fn short_id(id: &str) -> &str {
 
 const DURATION_EXAMPLES: &str = "give a number and a unit, e.g. 90s, 5m, 1h or 500ms";
 
-/// Parses a duration: numbers with a unit (`ms`, `s`, `m`, `h`), e.g. `90s`, `5m`, `1h30m`.
+/// Parses a duration with `humantime`: numbers with a unit, e.g. `90s`, `5m`, `1h30m`, `1h 30m`,
+/// `500ms`, `2days`; a bare number is refused (seconds or minutes?).
 pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
     let s = text.trim();
     if s.is_empty() {
         return Err(format!("empty duration; {DURATION_EXAMPLES}"));
     }
-    let mut millis: u64 = 0;
-    let mut rest = s;
-    while !rest.is_empty() {
-        let digits = rest
-            .find(|c: char| !c.is_ascii_digit())
-            .unwrap_or(rest.len());
-        if digits == 0 {
-            return Err(format!("{s:?} is not a duration; {DURATION_EXAMPLES}"));
-        }
-        let (number, tail) = rest.split_at(digits);
-        let unit_len = tail
-            .find(|c: char| !c.is_ascii_alphabetic())
-            .unwrap_or(tail.len());
-        let (unit, tail) = tail.split_at(unit_len);
-        let per: u64 = match unit {
-            "ms" => 1,
-            "s" => 1_000,
-            "m" => 60_000,
-            "h" => 3_600_000,
-            "" if tail.is_empty() => return Err(format!("{s:?} has no unit; {DURATION_EXAMPLES}")),
-            "" => return Err(format!("{s:?} is not a duration; {DURATION_EXAMPLES}")),
-            other => {
-                return Err(format!(
-                    "{s:?}: unknown unit {other:?}; {DURATION_EXAMPLES}"
-                ))
-            }
-        };
-        millis = number
-            .parse::<u64>()
-            .ok()
-            .and_then(|n| n.checked_mul(per))
-            .and_then(|n| n.checked_add(millis))
-            .ok_or_else(|| format!("{s:?} is too long"))?;
-        rest = tail;
+    if s.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(format!("{s:?} has no unit; {DURATION_EXAMPLES}"));
     }
-    Ok(std::time::Duration::from_millis(millis))
+    humantime::parse_duration(s)
+        .map_err(|e| format!("{s:?} is not a duration ({e}); {DURATION_EXAMPLES}"))
 }
 
-/// A duration as [`parse_duration`] reads it: `500ms`, `90s`, `5m`, `1h30m`.
+/// A duration as [`parse_duration`] reads it back: `500ms`, `1m 30s`, `1h`.
 pub fn human_duration(d: std::time::Duration) -> String {
-    let ms = d.as_millis();
-    if ms % 1000 != 0 || ms == 0 {
-        return format!("{ms}ms");
+    if d.is_zero() {
+        return "0s".to_string();
     }
-    let (h, m, s) = (ms / 3_600_000, ms / 60_000 % 60, ms / 1000 % 60);
-    let mut out = String::new();
-    for (n, unit) in [(h, "h"), (m, "m"), (s, "s")] {
-        if n > 0 {
-            out.push_str(&format!("{n}{unit}"));
-        }
-    }
-    out
+    humantime::format_duration(d).to_string()
 }
 
 #[cfg(test)]
@@ -252,7 +219,7 @@ mod tests {
             let d = parse_duration(text).unwrap();
             assert_eq!(parse_duration(&human_duration(d)).unwrap(), d, "{text}");
         }
-        assert_eq!(human_duration(std::time::Duration::from_secs(90)), "1m30s");
+        assert_eq!(human_duration(std::time::Duration::from_secs(90)), "1m 30s");
     }
 
     #[test]

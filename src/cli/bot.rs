@@ -124,9 +124,9 @@ pub fn cmd_bot(ctx: &Context, args: &Args) -> Result<Status, CliError> {
             Err(e) => {
                 let e = CliError::from(e);
                 if !ctx.json {
-                    eprintln!("error: {c}: {}", e.message);
+                    anstream::eprintln!("{} {c}: {}", super::style::error(), e.message);
                     for h in &e.hints {
-                        eprintln!("hint: {h}");
+                        anstream::eprintln!("{} {h}", super::style::hint());
                     }
                 }
                 docs.push(json!({"component": c, "status": "error", "message": e.message}));

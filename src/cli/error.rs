@@ -48,6 +48,14 @@ impl CliError {
         self
     }
 
+    /// The kind as `--json` errors name it: `input`, `refused`, `io`, `external`, `usage`.
+    pub fn kind_name(&self) -> &'static str {
+        match self.kind {
+            CliErrorKind::Failed(k) => k.name(),
+            CliErrorKind::Usage => "usage",
+        }
+    }
+
     /// The exit status: 1 for every kind of library failure, and for what the command line
     /// refuses after parsing (clap's own usage errors are 2).
     pub fn exit_code(&self) -> u8 {

@@ -1,7 +1,7 @@
 //! The command line: global options, the shared context, one module per subcommand, and the one
 //! error type that maps every failure to a message, hints and an exit code.
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -15,14 +15,20 @@ pub use error::{CliError, CliErrorKind};
 
 mod bot;
 mod deployments;
+mod docs;
 mod error;
 mod history;
 mod pin;
 mod pr_check;
 mod promote;
 mod status;
+mod style;
 mod verify;
 mod where_;
+
+/// The version of the shape of every JSON document the commands print: it changes when a
+/// field is removed or changes meaning (fields are added without a change).
+pub const SCHEMA_VERSION: u32 = 1;
 
 /// Exit status: success.
 pub const EXIT_OK: u8 = 0;
@@ -69,6 +75,12 @@ pub struct Cli {
         value_parser = verify::parse_duration
     )]
     pub lock_wait: std::time::Duration,
+    /// When to colour the output: auto (a terminal, unless NO_COLOR is set), always, never.
+    #[arg(long, global = true, value_name = "WHEN", default_value = "auto", value_parser = ["auto", "always", "never"])]
+    pub color: String,
+    /// Never show long output through a pager ($QR_PROMOTE_PAGER, $PAGER, else less).
+    #[arg(long, global = true)]
+    pub no_pager: bool,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -100,6 +112,10 @@ pub enum Command {
     /// For CI on every upstream push: promote, push and keep one merge request per component
     /// current (GitLab API).
     Bot(bot::Args),
+    /// Print the completion script for a shell (bash, zsh, fish, elvish, powershell).
+    Completions(docs::CompletionsArgs),
+    /// Print the manual page (roff): `qr-promote man | man -l -`.
+    Man(docs::ManArgs),
 }
 
 /// Result of a subcommand.
@@ -114,7 +130,8 @@ pub struct Context {
     pub checkout: Checkout,
     /// The checkout's lock, held for the whole run of a command that writes.
     pub lock: Option<CheckoutLock>,
-    out: std::io::Stdout,
+    /// Long text goes through the pager (a terminal, and no `--no-pager`).
+    pager: bool,
 }
 
 impl Context {
@@ -122,21 +139,21 @@ impl Context {
     /// first; every command finishes a transaction that an earlier run left interrupted before
     /// it reads anything.
     fn new(cli: &Cli, writes: Option<&str>) -> Result<Context, CliError> {
-        Checkout::check_root(&cli.repo)?;
+        let root = Checkout::find_root(&cli.repo)?;
         let lock = match writes {
-            Some(command) => Some(CheckoutLock::acquire(&cli.repo, command, cli.lock_wait)?),
+            Some(command) => Some(CheckoutLock::acquire(&root, command, cli.lock_wait)?),
             None => None,
         };
-        recover(&cli.repo, lock.as_ref(), cli.lock_wait)?;
-        let checkout = Checkout::open(&cli.repo)?;
+        recover(&root, lock.as_ref(), cli.lock_wait)?;
+        let checkout = Checkout::open(&root)?;
         Ok(Context {
             json: cli.json,
-            root: cli.repo.clone(),
+            root,
             cache_dir: cli.cache_dir.clone().unwrap_or_else(default_cache_dir),
             use_scan_cache: !cli.no_scan_cache,
             checkout,
             lock,
-            out: std::io::stdout(),
+            pager: !cli.no_pager && !cli.json && std::io::stdout().is_terminal(),
         })
     }
 
@@ -147,22 +164,49 @@ impl Context {
             .ok_or_else(|| CliError::new("internal: a command that writes runs without the lock"))
     }
 
-    /// Writes to stdout (a closed pipe is not an error).
+    /// Writes to stdout (a closed pipe is not an error); colour is dropped where it does not
+    /// belong.
     pub fn print(&self, s: &str) {
-        let mut out = self.out.lock();
+        let mut out = anstream::stdout().lock();
         let _ = out.write_all(s.as_bytes());
     }
 
-    /// Prints a JSON document.
+    /// Like [`Context::print`], through the pager when the text is longer than the terminal.
+    pub fn print_paged(&self, s: &str) {
+        let rows = terminal_size::terminal_size().map_or(0, |(_, h)| usize::from(h.0));
+        if self.pager && rows > 0 && s.lines().count() >= rows {
+            if let Some(cmd) = crate::pager::configured() {
+                let coloured = !matches!(
+                    anstream::AutoStream::choice(&std::io::stdout()),
+                    anstream::ColorChoice::Never
+                );
+                let text = if coloured {
+                    s.to_string()
+                } else {
+                    anstream::adapter::strip_str(s).to_string()
+                };
+                if crate::pager::page(&cmd, &text) {
+                    return;
+                }
+            }
+        }
+        self.print(s);
+    }
+
+    /// Prints a JSON document; an object carries `"schema_version"` (see [`SCHEMA_VERSION`]).
     pub fn print_json(&self, v: &serde_json::Value) {
-        let s = serde_json::to_string_pretty(v).unwrap_or_default();
+        let mut v = v.clone();
+        if let Some(map) = v.as_object_mut() {
+            map.insert("schema_version".into(), SCHEMA_VERSION.into());
+        }
+        let s = serde_json::to_string_pretty(&v).unwrap_or_default();
         self.print(&s);
         self.print("\n");
     }
 
     /// A warning on stderr.
     pub fn warn(&self, s: &str) {
-        eprintln!("warning: {s}");
+        anstream::eprintln!("{} {s}", style::warning());
     }
 
     /// Walks the checkout once (see [`Session::scan`]) and prints its warnings.
@@ -214,7 +258,14 @@ pub fn default_cache_dir() -> PathBuf {
 /// Runs the command line; the binary's `main`.
 pub fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
-        Ok(c) => c,
+        Ok(c) => {
+            match c.color.as_str() {
+                "always" => anstream::ColorChoice::Always.write_global(),
+                "never" => anstream::ColorChoice::Never.write_global(),
+                _ => {}
+            }
+            c
+        }
         Err(e) => {
             let _ = e.print();
             return ExitCode::from(if e.use_stderr() { EXIT_USAGE } else { EXIT_OK });
@@ -227,9 +278,18 @@ pub fn main() -> ExitCode {
         Ok(Status::TimedOut) => ExitCode::from(EXIT_TIMED_OUT),
         Err(e) if e.quiet => ExitCode::from(e.exit_code()),
         Err(e) => {
-            eprintln!("error: {}", e.message);
+            if cli.json {
+                // Scripts read stdout: the error is a JSON document there too.
+                let doc = serde_json::json!({
+                    "schema_version": SCHEMA_VERSION,
+                    "error": {"kind": e.kind_name(), "message": e.message, "hints": e.hints},
+                });
+                let text = serde_json::to_string_pretty(&doc).unwrap_or_default();
+                let _ = writeln!(std::io::stdout().lock(), "{text}");
+            }
+            anstream::eprintln!("{} {}", style::error(), e.message);
             for h in &e.hints {
-                eprintln!("hint: {h}");
+                anstream::eprintln!("{} {h}", style::hint());
             }
             ExitCode::from(e.exit_code())
         }
@@ -260,7 +320,7 @@ fn recover(root: &Path, held: Option<&CheckoutLock>, wait: std::time::Duration) 
         }
     };
     if let Some(r) = transaction::recover(lock.root(), lock.state_dir())? {
-        eprintln!("note: {r}");
+        anstream::eprintln!("{} {r}", style::note());
     }
     Ok(())
 }
@@ -280,6 +340,23 @@ pub enum Status {
 }
 
 fn run(cli: &Cli) -> Result<Status, CliError> {
+    // The command line describing itself needs no checkout.
+    match &cli.command {
+        Command::Completions(a) => {
+            let mut text = Vec::new();
+            docs::cmd_completions(&mut text, a)?;
+            // A closed pipe (`| head`) is not an error.
+            let _ = std::io::stdout().lock().write_all(&text);
+            return Ok(Status::Success);
+        }
+        Command::Man(a) => {
+            let mut text = Vec::new();
+            docs::cmd_man(&mut text, a)?;
+            let _ = std::io::stdout().lock().write_all(&text);
+            return Ok(Status::Success);
+        }
+        _ => {}
+    }
     let writes = match &cli.command {
         Command::Apply(_) => Some("apply"),
         Command::Pin(_) => Some("pin"),
@@ -289,8 +366,8 @@ fn run(cli: &Cli) -> Result<Status, CliError> {
     };
     let ctx = Context::new(cli, writes)?;
     match &cli.command {
-        Command::Status(a) => status::cmd_status(&ctx, a),
-        Command::Plan(a) => promote::cmd_plan(&ctx, a),
+        Command::Status(a) => return status::cmd_status(&ctx, a),
+        Command::Plan(a) => return promote::cmd_plan(&ctx, a),
         Command::Apply(a) => promote::cmd_apply(&ctx, a),
         Command::Where(a) => return where_::cmd_where(&ctx, a),
         Command::History(a) => return history::cmd_history(&ctx, a),
@@ -300,6 +377,7 @@ fn run(cli: &Cli) -> Result<Status, CliError> {
         Command::PrCheck(a) => pr_check::cmd_pr_check(&ctx, a),
         Command::Verify(a) => return verify::cmd_verify(&ctx, a),
         Command::Bot(a) => return bot::cmd_bot(&ctx, a),
+        Command::Completions(_) | Command::Man(_) => Ok(()),
     }?;
     Ok(Status::Success)
 }

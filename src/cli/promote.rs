@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde_json::json;
 
 use super::status::location_table;
-use super::{CliError, CmdResult, Context};
+use super::{CliError, CmdResult, Context, Status};
 use crate::discovery::Kind;
 use crate::mr;
 use crate::promote::plan::{Plan, Selection};
@@ -113,6 +113,9 @@ pub fn parse_seconds(text: &str) -> Result<Duration, String> {
 pub struct PlanArgs {
     #[command(flatten)]
     pub promote: PromoteArgs,
+    /// Exit with status 3 when there is something to promote (as `git diff --exit-code`).
+    #[arg(long)]
+    pub exit_code: bool,
 }
 
 /// Arguments of `apply`.
@@ -301,14 +304,20 @@ fn print_promotion(ctx: &Context, pr: &Promotion, markdown: bool) {
         ctx.print(&report_text(pr, true));
         return;
     }
-    ctx.print(&summary(&pr.plan));
-    ctx.print(&shard_note(pr));
-    ctx.print(&format!("{}\n", pr.image.line()));
+    ctx.print(&promotion_text(pr));
+}
+
+/// The summary of a promotion as text: what moves, the shards that stay, the image, the report.
+fn promotion_text(pr: &Promotion) -> String {
+    let mut s = summary(&pr.plan);
+    s.push_str(&shard_note(pr));
+    s.push_str(&format!("{}\n", pr.image.line()));
     let report = report_text(pr, false);
     if !report.is_empty() {
-        ctx.print("\n");
-        ctx.print(&report);
+        s.push('\n');
+        s.push_str(&report);
     }
+    s
 }
 
 /// `N shards of X stay on REF (a, b); M move to NEW`, one line per integration and ref.
@@ -402,10 +411,10 @@ fn compute(ctx: &Context, args: &PromoteArgs) -> Result<Promotion, CliError> {
 }
 
 /// `plan`: show the promotion; writes nothing.
-pub fn cmd_plan(ctx: &Context, args: &PlanArgs) -> CmdResult {
+pub fn cmd_plan(ctx: &Context, args: &PlanArgs) -> Result<Status, CliError> {
     let pr = compute(ctx, &args.promote)?;
     if nothing_to_promote(ctx, &pr) {
-        return Ok(());
+        return Ok(Status::Success);
     }
     if let ImageCheck::NotChecked { reason, .. } = &pr.image {
         if reason == "--skip-image-check" {
@@ -415,13 +424,21 @@ pub fn cmd_plan(ctx: &Context, args: &PlanArgs) -> CmdResult {
     if ctx.json {
         ctx.print_json(&plan_json(&pr, false, None));
     } else {
-        print_promotion(ctx, &pr, args.promote.format == "markdown");
-        if args.promote.format != "markdown" {
-            ctx.print("\n");
-            ctx.print(&pr.plan.diff());
+        if args.promote.format == "markdown" {
+            print_promotion(ctx, &pr, true);
+        } else {
+            // The summary, the report and the diff, through the pager when long.
+            let mut text = promotion_text(&pr);
+            text.push('\n');
+            text.push_str(&super::style::diff(&pr.plan.diff()));
+            ctx.print_paged(&text);
         }
     }
-    Ok(())
+    Ok(if args.exit_code {
+        Status::Differs
+    } else {
+        Status::Success
+    })
 }
 
 /// `apply`: write the promotion, all files or none; with `--commit` commit it, with `--push`

@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use super::{CliError, CmdResult, Context};
+use super::{CliError, Context, Status};
 use crate::discovery::locations::Location;
 
 /// Arguments of `status`.
@@ -11,13 +11,22 @@ pub struct Args {
     /// Components to show (default: every component of .env).
     #[arg(value_name = "COMPONENT")]
     pub components: Vec<String>,
+    /// Exit with status 3 when any location has drifted from .env (as `git diff --exit-code`).
+    #[arg(long)]
+    pub exit_code: bool,
 }
 
-/// Renders locations as an aligned table.
+/// Renders locations as an aligned table; with `show_state` (for `status`), under a header row
+/// and with each location's state.
 pub fn location_table(locs: &[Location], show_state: bool) -> String {
-    let rows: Vec<Vec<String>> = locs
-        .iter()
-        .map(|l| {
+    let header = show_state.then(|| {
+        ["ID", "KIND", "PATH:LINE", "VERSION", "STATE", "WHERE"]
+            .map(String::from)
+            .to_vec()
+    });
+    let rows: Vec<Vec<String>> = header
+        .into_iter()
+        .chain(locs.iter().map(|l| {
             let mut row = vec![
                 l.id.clone(),
                 l.kind.name().to_string(),
@@ -29,7 +38,7 @@ pub fn location_table(locs: &[Location], show_state: bool) -> String {
             }
             row.push(l.acts());
             row
-        })
+        }))
         .collect();
     crate::util::align(&rows, "  ")
         .into_iter()
@@ -38,7 +47,7 @@ pub fn location_table(locs: &[Location], show_state: bool) -> String {
 }
 
 /// `status`: one table per component.
-pub fn cmd_status(ctx: &Context, args: &Args) -> CmdResult {
+pub fn cmd_status(ctx: &Context, args: &Args) -> Result<Status, CliError> {
     let comps = if args.components.is_empty() {
         ctx.checkout.components.clone()
     } else {
@@ -51,16 +60,18 @@ pub fn cmd_status(ctx: &Context, args: &Args) -> CmdResult {
     let mut text = String::new();
     let mut docs = Vec::new();
     let mut errors = Vec::new();
+    let mut any_drifted = false;
     for c in &comps {
         c.check()?;
         let d = ctx.discover(&mut scanned, c)?;
         errors.extend(d.errors.iter().map(|e| e.to_string()));
         let drifted = d.locations.iter().filter(|l| !l.in_sync).count();
+        any_drifted |= drifted > 0;
         text.push_str(&format!(
-            "{} {} ({} locations{})\n",
+            "{} {} ({}{})\n",
             c.name,
             c.tag,
-            d.locations.len(),
+            crate::util::count(d.locations.len(), "location", "locations"),
             if drifted > 0 {
                 format!(", {drifted} drifted")
             } else {
@@ -93,6 +104,7 @@ pub fn cmd_status(ctx: &Context, args: &Args) -> CmdResult {
         } else {
             first.clone()
         })),
-        None => Ok(()),
+        None if args.exit_code && any_drifted => Ok(Status::Differs),
+        None => Ok(Status::Success),
     }
 }

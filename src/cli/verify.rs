@@ -153,7 +153,7 @@ fn wait_until_ok(
             if !ctx.json {
                 ctx.print(&format!(
                     "\n--wait {} is up; the last report:\n\n{}",
-                    human(wait),
+                    crate::util::human_duration(wait),
                     last.render_table()
                 ));
             }
@@ -177,7 +177,10 @@ fn wait_until_ok(
         }
     }
     if checks > 1 && !ctx.json {
-        ctx.print(&format!("{}\n", last.summary()));
+        ctx.print(&format!(
+            "{}\n",
+            super::style::verdict(&last.summary(), last.is_ok())
+        ));
     }
     Ok(last)
 }
@@ -319,25 +322,6 @@ fn parse_interval(text: &str) -> Result<Duration, String> {
     Ok(d)
 }
 
-/// A duration as `parse_duration` reads it: `1h30m`, `90ms`, `0s`.
-fn human(d: Duration) -> String {
-    let ms = d.as_millis();
-    if ms == 0 {
-        return "0s".to_string();
-    }
-    let parts = [
-        (ms / 3_600_000, "h"),
-        (ms / 60_000 % 60, "m"),
-        (ms / 1_000 % 60, "s"),
-        (ms % 1_000, "ms"),
-    ];
-    parts
-        .iter()
-        .filter(|(n, _)| *n > 0)
-        .map(|(n, unit)| format!("{n}{unit}"))
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -361,18 +345,28 @@ mod tests {
             "\"90\" has no unit; give a number and a unit, e.g. 90s, 5m, 1h or 500ms"
         );
         assert!(
-            err("5d").starts_with("\"5d\": unknown unit \"d\""),
+            err("5x").starts_with("\"5x\" is not a duration (unknown time unit \"x\""),
             "{}",
-            err("5d")
+            err("5x")
+        );
+        // humantime's longer units are welcome.
+        assert_eq!(
+            parse_duration("2days").unwrap(),
+            Duration::from_secs(172_800)
+        );
+        assert_eq!(
+            parse_duration("1h 30m").unwrap(),
+            Duration::from_secs(5_400)
         );
         assert!(err("").starts_with("empty duration"));
         assert!(err("s").starts_with("\"s\" is not a duration"));
         assert!(err("-5s").starts_with("\"-5s\" is not a duration"));
-        assert!(err("1.5m").starts_with("\"1.5m\" is not a duration"));
-        assert!(err("5 s").starts_with("\"5 s\" is not a duration"));
-        assert_eq!(
-            err("99999999999999999999h"),
-            "\"99999999999999999999h\" is too long"
+        assert_eq!(parse_duration("1.5m").unwrap(), Duration::from_secs(90));
+        assert!(
+            err("99999999999999999999h")
+                .starts_with("\"99999999999999999999h\" is not a duration ("),
+            "{}",
+            err("99999999999999999999h")
         );
         assert_eq!(
             parse_interval("0s").unwrap_err(),
@@ -393,8 +387,16 @@ mod tests {
     fn human_durations_read_back() {
         for ms in [0, 200, 1_000, 90_000, 3_600_000, 5_400_250] {
             let d = Duration::from_millis(ms);
-            assert_eq!(parse_duration(&human(d)).unwrap(), d, "{}", human(d));
+            assert_eq!(
+                parse_duration(&crate::util::human_duration(d)).unwrap(),
+                d,
+                "{}",
+                crate::util::human_duration(d)
+            );
         }
-        assert_eq!(human(Duration::from_secs(90)), "1m30s");
+        assert_eq!(
+            crate::util::human_duration(Duration::from_secs(90)),
+            "1m 30s"
+        );
     }
 }

@@ -176,7 +176,7 @@ pub fn suggest(name: &str, known: &[&str]) -> String {
     // Names that contain the given one come first, then the closest by edit distance.
     let mut near: Vec<(bool, usize, &str)> = known
         .iter()
-        .map(|k| (!k.contains(name), edit_distance(name, k), *k))
+        .map(|k| (!k.contains(name), strsim::levenshtein(name, k), *k))
         .filter(|(far, d, _)| *d <= (name.len() / 3).max(1) || !far)
         .collect();
     near.sort();
@@ -187,21 +187,6 @@ pub fn suggest(name: &str, known: &[&str]) -> String {
         let names: Vec<&str> = near.iter().take(5).map(|(_, _, k)| *k).collect();
         format!(" (did you mean {}?)", names.join(", "))
     }
-}
-
-/// Levenshtein distance.
-pub fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut cur = vec![i + 1; b.len() + 1];
-        for (j, cb) in b.iter().enumerate() {
-            let cost = usize::from(ca != *cb);
-            cur[j + 1] = (prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1);
-        }
-        prev = cur;
-    }
-    prev.last().copied().unwrap_or(0)
 }
 
 /// "unknown X" with close names.
@@ -465,7 +450,7 @@ mod tests {
             "f929a38"
         );
         assert_eq!(tag_of_ref("master"), "master");
-        assert_eq!(edit_distance("ter-int-de", "ter-int-dev"), 1);
+        assert_eq!(strsim::levenshtein("ter-int-de", "ter-int-dev"), 1);
         assert_eq!(suggest("zzz", &["terraform-resources"]), "");
         assert_eq!(
             suggest("app", &["app-sre", "b"]),

@@ -575,7 +575,7 @@ components:
             ("  qr:\n    target_branch: -x\n", "3: components.qr.target_branch: \"-x\" is not a branch name"),
             ("  qr:\n    remote: 'my remote'\n", "3: components.qr.remote: \"my remote\" is not a remote name"),
             ("  qr:\n    wait_image: 10\n", "3: components.qr.wait_image: \"10\" has no unit"),
-            ("  qr:\n    wait_image: 10 minutes\n", "3: components.qr.wait_image: \"10 minutes\""),
+            ("  qr:\n    wait_image: 10 lightyears\n", "3: components.qr.wait_image: \"10 lightyears\" is not a duration"),
             ("  qr:\n    wait_image: 0s\n", "3: components.qr.wait_image: \"0s\": more than 0, at most 24h"),
             ("  qr:\n    wait_image: 25h\n", "3: components.qr.wait_image: \"25h\": more than 0, at most 24h"),
             ("  qr:\n    notify: yes\n", "3: components.qr.notify: \"yes\" is not true or false"),

@@ -239,7 +239,9 @@ pub fn resolve(
             resolved,
             relation: None,
             changes: None,
-            note: Some("offline, and the upstream cache lacks the commit: no change report, ancestry not checked".into()),
+            note: Some(
+                "offline, and the upstream cache lacks the commit; ancestry not checked".into(),
+            ),
         });
     }
     let candidates = upstream.ambiguity(tag)?;

@@ -8,6 +8,7 @@ mod support;
 
 mod ancestry;
 mod ci_examples;
+mod install;
 mod model;
 mod mr;
 mod proptest_edit;

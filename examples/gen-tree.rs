@@ -1,4 +1,4 @@
-//! `qr-gen-tree DIR N`: writes a deterministic app-interface-shaped checkout of about N YAML
+//! `cargo run --release --example gen-tree -- DIR N`: writes a deterministic app-interface-shaped checkout of about N YAML
 //! files (namespaces, saas files, users, integrations, Jenkins and Tekton resources, some five
 //! kilobytes each on average), for benchmarks. The same N always gives the same bytes.
 
@@ -155,7 +155,7 @@ fn main() -> ExitCode {
         args.get(1),
         args.get(2).and_then(|n| n.parse::<usize>().ok()),
     ) else {
-        eprintln!("usage: qr-gen-tree DIR N");
+        eprintln!("usage: gen-tree DIR N");
         return ExitCode::from(2);
     };
     match generate(Path::new(dir), n) {
