@@ -45,7 +45,23 @@ pub const EXIT_TIMED_OUT: u8 = 4;
 /// Promote qontract-reconcile (and the other components of `.env`) across every place of an
 /// app-interface checkout that pins its version.
 #[derive(Debug, Parser)]
-#[command(name = "qr-promote", version, about, max_term_width = 100)]
+#[command(
+    name = "qr-promote",
+    version,
+    about,
+    max_term_width = 100,
+    after_help = "Examples:
+  qr-promote status                          # every component and where it is pinned
+  qr-promote plan --to 4f2a9c1               # what a promotion would change
+  qr-promote apply --to 4f2a9c1 --commit     # write it, all files or none, and commit it
+  qr-promote where '#1234'                   # does this pull request run everywhere yet?
+  qr-promote history --since 2026-01-01      # the promotions, with lead times
+  qr-promote -C ~/app-interface verify       # does the cluster run what the checkout says?
+
+Exit status: 0 success; 1 an error or a refusal (nothing written); 2 a wrong command line;
+3 differences (verify; where; status and plan with --exit-code); 4 bot: an image did not
+appear in time."
+)]
 pub struct Cli {
     /// Root of the app-interface checkout (holds .env, data/, resources/).
     #[arg(

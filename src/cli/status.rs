@@ -7,6 +7,10 @@ use crate::discovery::locations::Location;
 
 /// Arguments of `status`.
 #[derive(Debug, clap::Args)]
+#[command(
+    after_help = "Exit status: 0 (with --exit-code: 0 when every location is in sync with .env, 3 when one
+has drifted); 1 on an error; 2 when the command line is wrong."
+)]
 pub struct Args {
     /// Components to show (default: every component of .env).
     #[arg(value_name = "COMPONENT")]

@@ -521,7 +521,11 @@ fn wait_interval_and_durations_are_checked_on_the_command_line() {
         ),
         (
             &["verify", "--wait", "2d"][..],
-            "invalid value '2d' for '--wait <DURATION>': \"2d\": unknown unit \"d\"",
+            "invalid value '2d' for '--wait <DURATION>': \"2d\": give at most 24h",
+        ),
+        (
+            &["verify", "--wait", "5x"][..],
+            "invalid value '5x' for '--wait <DURATION>': \"5x\" is not a duration (unknown time unit \"x\"",
         ),
         (
             &["verify", "--wait", "1m", "--interval", "0s"][..],
