@@ -1,5 +1,12 @@
 //! The OCI distribution client: manifest `HEAD`/`GET`, the `401` challenge (Bearer token or
 //! Basic), retries of `5xx`, `429` and dropped connections with a bounded backoff.
+//!
+//! Credentials are a user and password, sent as Basic authorization to the registry or to its
+//! token endpoint (`GET realm?service=...&scope=...`), or an identity token (an auth file's
+//! `identitytoken`, or a credential helper's answer with the user `<token>`): an OAuth2 refresh
+//! token, exchanged at the token endpoint with `POST grant_type=refresh_token` as Docker's
+//! distribution client and containers/image do. A registry that asks for Basic authorization
+//! cannot take an identity token: that is an authentication error saying so.
 
 use std::time::Duration;
 
@@ -104,6 +111,8 @@ pub(super) struct Check<'a> {
     opts: &'a RegistryOptions,
     client: Client,
     secrets: Vec<String>,
+    /// The credential helpers asked that had nothing for the host, for messages.
+    helpers_without: Vec<String>,
 }
 
 impl<'a> Check<'a> {
@@ -128,6 +137,7 @@ impl<'a> Check<'a> {
             opts,
             client,
             secrets: Vec::new(),
+            helpers_without: Vec::new(),
         }
     }
 
@@ -233,11 +243,11 @@ impl<'a> Check<'a> {
             (Some(c), _) => format!("using {}", c.describe(host)),
             (None, true) => format!(
                 "with an anonymous token; no credentials for {host} in the auth files ({})",
-                self.files_checked()
+                self.places_looked()
             ),
             (None, false) => format!(
                 "no credentials were sent; none for {host} in the auth files ({})",
-                self.files_checked()
+                self.places_looked()
             ),
         };
         self.error(
@@ -246,29 +256,33 @@ impl<'a> Check<'a> {
         )
     }
 
-    fn files_checked(&self) -> String {
-        if self.opts.auth_files.is_empty() {
-            return "none configured".into();
+    /// The auth files read, and the helpers they named that had nothing for the host.
+    fn places_looked(&self) -> String {
+        let mut shown = if self.opts.auth_files.is_empty() {
+            "none configured".to_string()
+        } else {
+            self.opts
+                .auth_files
+                .iter()
+                .map(|f| f.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        if !self.helpers_without.is_empty() {
+            shown.push_str("; credential helpers without them: ");
+            shown.push_str(&self.helpers_without.join(", "));
         }
-        self.opts
-            .auth_files
-            .iter()
-            .map(|f| f.display().to_string())
-            .collect::<Vec<_>>()
-            .join(", ")
+        shown
     }
 
     fn credentials(&mut self) -> Result<Option<Credentials>, RegistryError> {
-        let creds = find_credentials(&self.name, &self.opts.auth_files)
+        let lookup = find_credentials(&self.name, &self.opts.auth_files, &self.opts.helper_dirs)
             .map_err(|why| self.error(RegistryErrorKind::Auth, why))?;
-        if let Some(c) = &creds {
-            self.secrets.push(c.password.clone());
-            self.secrets.push(c.raw.clone());
-            let header = c.basic_header();
-            self.secrets
-                .push(header.trim_start_matches("Basic ").to_string());
+        self.helpers_without = lookup.helpers_without;
+        if let Some(c) = &lookup.found {
+            self.secrets.extend(c.secrets());
         }
-        Ok(creds)
+        Ok(lookup.found)
     }
 
     /// Answer a `401`: returns the `Authorization` value to retry with, and the credentials used.
@@ -298,7 +312,17 @@ impl<'a> Check<'a> {
             let Some(creds) = self.credentials()? else {
                 return Err(self.auth_failed(401, false, None));
             };
-            return Ok((creds.basic_header(), Some(creds)));
+            let Some(basic) = creds.basic_header() else {
+                return Err(self.error(
+                    RegistryErrorKind::Auth,
+                    format!(
+                        "{host} asks for Basic authentication (HTTP 401), which {} cannot \
+                         give: an identity token is exchanged only at a token endpoint",
+                        creds.describe(&host)
+                    ),
+                ));
+            };
+            return Ok((basic, Some(creds)));
         }
         Err(self.error(
             RegistryErrorKind::Auth,
@@ -336,8 +360,23 @@ impl<'a> Check<'a> {
             "scope",
             challenge.param("scope").unwrap_or(default_scope.as_str()),
         ));
-        let auth = creds.map(Credentials::basic_header);
-        let reply = self.send(Method::Get, &realm, &query, auth.as_deref())?;
+        let reply = match creds.and_then(Credentials::identity_token) {
+            // OAuth2 refresh token grant (the token endpoint's POST form, as Docker sends it).
+            Some(token) => {
+                let mut form = query.clone();
+                form.extend([
+                    ("grant_type", "refresh_token"),
+                    ("client_id", OAUTH_CLIENT_ID),
+                    ("refresh_token", token),
+                ]);
+                let body = form_encode(&form);
+                self.send_form(&realm, &body)?
+            }
+            None => {
+                let auth = creds.and_then(Credentials::basic_header);
+                self.send(Method::Get, &realm, &query, auth.as_deref())?
+            }
+        };
         let realm_shown = shown_url(&realm);
         match reply.status {
             200..=299 => {}
@@ -346,7 +385,7 @@ impl<'a> Check<'a> {
                     Some(c) => format!("using {}", c.describe(&host)),
                     None => format!(
                         "anonymously; no credentials for {host} in the auth files ({})",
-                        self.files_checked()
+                        self.places_looked()
                     ),
                 };
                 return Err(self.error(
@@ -408,6 +447,25 @@ impl<'a> Check<'a> {
             headers: &headers,
             ..Request::new(method, url)
         };
+        self.send_request(&request)
+    }
+
+    /// `POST` a form (`application/x-www-form-urlencoded`) to `url`, with the same retries.
+    fn send_form(&self, url: &str, body: &str) -> Result<Reply, RegistryError> {
+        let headers = [
+            ("Accept", "application/json"),
+            ("Content-Type", "application/x-www-form-urlencoded"),
+        ];
+        let request = Request {
+            headers: &headers,
+            body,
+            ..Request::new(Method::Post, url)
+        };
+        self.send_request(&request)
+    }
+
+    fn send_request(&self, request: &Request<'_>) -> Result<Reply, RegistryError> {
+        let url = request.url;
         let tries = self.opts.retries.saturating_add(1);
         let shown = shown_url(url);
         let mut attempt: u32 = 0;
@@ -418,7 +476,7 @@ impl<'a> Check<'a> {
                 .opts
                 .backoff
                 .saturating_mul(2u32.saturating_pow(attempt.saturating_sub(1)));
-            match self.client.send(&request) {
+            match self.client.send(request) {
                 Ok(reply) if reply.status >= 500 => {
                     if last {
                         return Err(self.error(
@@ -460,6 +518,30 @@ impl<'a> Check<'a> {
             }
         }
     }
+}
+
+/// The `client_id` an OAuth2 token request names (the distribution token protocol asks for one).
+const OAUTH_CLIENT_ID: &str = "qr-promote";
+
+/// `k=v&k=v`, each part percent-encoded for a form body.
+fn form_encode(pairs: &[(&str, &str)]) -> String {
+    use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+    const FORM: &AsciiSet = &NON_ALPHANUMERIC
+        .remove(b'-')
+        .remove(b'.')
+        .remove(b'_')
+        .remove(b'~');
+    pairs
+        .iter()
+        .map(|(k, v)| {
+            format!(
+                "{}={}",
+                utf8_percent_encode(k, FORM),
+                utf8_percent_encode(v, FORM)
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("&")
 }
 
 /// The registry's class of a network failure.
@@ -571,6 +653,19 @@ mod tests {
             assert!(!is_manifest_type(&media_type(t)), "{t}");
         }
         assert_eq!(printable("text/html\u{1b}[31m"), "text/html?[31m");
+    }
+
+    #[test]
+    fn form_bodies() {
+        assert_eq!(
+            form_encode(&[
+                ("grant_type", "refresh_token"),
+                ("scope", "repository:a/b:pull"),
+                ("refresh_token", "a+b/c=d e&f"),
+            ]),
+            "grant_type=refresh_token&scope=repository%3Aa%2Fb%3Apull\
+             &refresh_token=a%2Bb%2Fc%3Dd%20e%26f"
+        );
     }
 
     #[test]

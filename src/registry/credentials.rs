@@ -1,135 +1,541 @@
-//! Registry credentials from the container auth files (`REGISTRY_AUTH_FILE`, podman's
-//! `auth.json`, Docker's `config.json`).
+//! Registry credentials, looked up as podman looks them up (containers-auth.json(5) and
+//! containers/image `pkg/docker/config`: `getAuthFilePaths`, `findCredentialsInFile`), with the
+//! credential helpers of Docker's `config.json` (`credHelpers`, `credsStore`) run as the Docker
+//! CLI runs them (docker-credential-helpers `client.Get`).
+//!
+//! The files, in order ([`AuthEnv::auth_files`]): `$REGISTRY_AUTH_FILE`;
+//! `${XDG_RUNTIME_DIR}/containers/auth.json` (`/run/containers/$UID/auth.json` without
+//! `XDG_RUNTIME_DIR`); `${XDG_CONFIG_HOME:-~/.config}/containers/auth.json`;
+//! `${DOCKER_CONFIG:-~/.docker}/config.json`; `~/.dockercfg` (Docker's legacy format: the `auths`
+//! map alone). The first file that has credentials for the registry host wins. podman reads only
+//! `$REGISTRY_AUTH_FILE` when it is set; here the files after it are still read when it has
+//! nothing for the host, so that setting it never loses credentials the user has elsewhere.
+//!
+//! In one file:
+//! 1. a `credHelpers` entry for the host: its helper's answer is the file's answer (found, or
+//!    "not found" and the next file is read), as in podman and Docker;
+//! 2. else the `auths` entry that matches the image best: `host/namespace/...` keys (a podman
+//!    extension, the longest matching namespace first), then the host as `host`, `https://host`,
+//!    `https://host/v1/` (Docker Hub: `docker.io`, `index.docker.io`, `registry-1.docker.io`);
+//!    an entry with an empty `auth` (the marker Docker writes next to a `credsStore`) is no entry;
+//! 3. else the file's `credsStore` (Docker's default helper), asked for the host.
+//!
+//! A helper `docker-credential-NAME` is looked for in the directories given (`$PATH`), run as
+//! `docker-credential-NAME get` with the server address on its standard input (the host; Docker
+//! Hub as `https://index.docker.io/v1/`, the address `docker login` stores it under); its
+//! standard error is discarded. Exit status 0 with `{"ServerURL","Username","Secret"}` is the
+//! credential; a non-zero exit whose output is `credentials not found in native keychain` means
+//! "none here". A `Username` of `<token>` makes `Secret` an identity token (an OAuth2 refresh
+//! token, Docker's convention), which only a Bearer token endpoint accepts. Any other failure is an
+//! error naming the helper, never quoting what it printed.
 
 use std::fmt;
-use std::io;
+use std::io::{self, Read as _, Write as _};
 use std::path::{Path, PathBuf};
+use std::process::{Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 
 use super::reference::ImageName;
 use crate::redact::MARKER;
 
-/// The auth files to read, in order: `$REGISTRY_AUTH_FILE`,
-/// `${XDG_RUNTIME_DIR}/containers/auth.json`, `~/.docker/config.json` (unset variables are
-/// skipped).
+/// What a helper prints when it holds nothing for the server (docker-credential-helpers'
+/// `errCredentialsNotFoundMessage`, compared after trimming white space).
+const NOT_FOUND_MESSAGE: &str = "credentials not found in native keychain";
+
+/// The user name that makes a helper's `Secret` an identity token.
+const TOKEN_USERNAME: &str = "<token>";
+
+/// The time a helper has to answer (a helper may ask for a passphrase).
+const HELPER_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The most bytes read from a helper's answer.
+const HELPER_OUTPUT_LIMIT: u64 = 64 * 1024;
+
+/// The environment the auth files are found from: the variables podman and Docker read.
+///
+/// [`AuthEnv::from_env`] reads the process environment; a caller (or a test) can also fill it in
+/// and pass [`AuthEnv::auth_files`] as `RegistryOptions::auth_files`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuthEnv {
+    /// `$REGISTRY_AUTH_FILE`: an auth file read before all others.
+    pub registry_auth_file: Option<PathBuf>,
+    /// `$XDG_RUNTIME_DIR`: podman's own `containers/auth.json` is there.
+    pub xdg_runtime_dir: Option<PathBuf>,
+    /// The user id, for `/run/containers/UID/auth.json` when `xdg_runtime_dir` is unset.
+    pub uid: Option<u32>,
+    /// `$XDG_CONFIG_HOME` (default `~/.config`).
+    pub xdg_config_home: Option<PathBuf>,
+    /// `$DOCKER_CONFIG`: the folder of Docker's `config.json` (default `~/.docker`).
+    pub docker_config: Option<PathBuf>,
+    /// `$HOME`.
+    pub home: Option<PathBuf>,
+}
+
+impl AuthEnv {
+    /// The variables of this process; unset and empty ones are `None`.
+    pub fn from_env() -> Self {
+        let var = |name: &str| {
+            std::env::var_os(name)
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+        };
+        AuthEnv {
+            registry_auth_file: var("REGISTRY_AUTH_FILE"),
+            xdg_runtime_dir: var("XDG_RUNTIME_DIR"),
+            uid: Some(rustix::process::getuid().as_raw()),
+            xdg_config_home: var("XDG_CONFIG_HOME"),
+            docker_config: var("DOCKER_CONFIG"),
+            home: var("HOME"),
+        }
+    }
+
+    /// The auth files to read, in podman's order (see the module documentation); a location
+    /// whose variables are unset is left out.
+    pub fn auth_files(&self) -> Vec<PathBuf> {
+        let auth_json = |dir: &Path| dir.join("containers").join("auth.json");
+        let mut files = Vec::new();
+        files.extend(self.registry_auth_file.clone());
+        match (&self.xdg_runtime_dir, self.uid) {
+            (Some(dir), _) => files.push(auth_json(dir)),
+            (None, Some(uid)) => files.push(
+                Path::new("/run/containers")
+                    .join(uid.to_string())
+                    .join("auth.json"),
+            ),
+            (None, None) => {}
+        }
+        let home = self.home.as_deref();
+        if let Some(config) = self
+            .xdg_config_home
+            .clone()
+            .or_else(|| home.map(|h| h.join(".config")))
+        {
+            files.push(auth_json(&config));
+        }
+        if let Some(docker) = self
+            .docker_config
+            .clone()
+            .or_else(|| home.map(|h| h.join(".docker")))
+        {
+            files.push(docker.join("config.json"));
+        }
+        files.extend(home.map(|h| h.join(LEGACY_FILE_NAME)));
+        files
+    }
+}
+
+/// The name of Docker's legacy auth file, read in its own format (the `auths` map alone).
+const LEGACY_FILE_NAME: &str = ".dockercfg";
+
+/// The auth files of this process's environment ([`AuthEnv::from_env`]).
 pub(super) fn default_auth_files() -> Vec<PathBuf> {
-    let var = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty());
-    let mut files = Vec::new();
-    if let Some(f) = var("REGISTRY_AUTH_FILE") {
-        files.push(PathBuf::from(f));
+    AuthEnv::from_env().auth_files()
+}
+
+/// The directories searched for `docker-credential-NAME`: those of this process's `PATH`
+/// (empty entries left out).
+pub(super) fn default_helper_dirs() -> Vec<PathBuf> {
+    std::env::var_os("PATH")
+        .map(|path| {
+            std::env::split_paths(&path)
+                .filter(|dir| !dir.as_os_str().is_empty())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The secret half of a credential.
+#[derive(Clone)]
+pub(super) enum Secret {
+    /// A password (or a registry's robot token) sent with the user name.
+    Password(String),
+    /// An identity token: an OAuth2 refresh token, exchanged at the registry's token endpoint.
+    IdentityToken(String),
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Secret::Password(_) => f.debug_tuple("Password").field(&MARKER).finish(),
+            Secret::IdentityToken(_) => f.debug_tuple("IdentityToken").field(&MARKER).finish(),
+        }
     }
-    if let Some(dir) = var("XDG_RUNTIME_DIR") {
-        files.push(Path::new(&dir).join("containers").join("auth.json"));
+}
+
+/// Which entry of a file named a helper.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum HelperEntry {
+    /// `credHelpers`, for the registry host.
+    CredHelpers,
+    /// `credsStore`, the default for every host.
+    CredsStore,
+}
+
+impl HelperEntry {
+    fn key(self) -> &'static str {
+        match self {
+            HelperEntry::CredHelpers => "credHelpers",
+            HelperEntry::CredsStore => "credsStore",
+        }
     }
-    if let Some(home) = var("HOME") {
-        files.push(Path::new(&home).join(".docker").join("config.json"));
+}
+
+/// Where credentials came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Origin {
+    /// An `auths` entry of an auth file.
+    File(PathBuf),
+    /// A credential helper that a file named.
+    Helper {
+        /// `docker-credential-NAME`.
+        program: String,
+        entry: HelperEntry,
+        file: PathBuf,
+    },
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Origin::File(file) => write!(f, "{}", file.display()),
+            Origin::Helper {
+                program,
+                entry,
+                file,
+            } => write!(f, "{program} ({} in {})", entry.key(), file.display()),
+        }
     }
-    files
 }
 
 /// Credentials found for a registry host. `Debug` never shows the secret.
 #[derive(Clone)]
 pub(super) struct Credentials {
+    /// The user name; empty for an identity token without one.
     pub(super) user: String,
-    pub(super) password: String,
-    /// The auth string as stored in the file (base64 `user:password`).
-    pub(super) raw: String,
-    pub(super) source: PathBuf,
+    pub(super) secret: Secret,
+    pub(super) origin: Origin,
 }
 
 impl fmt::Debug for Credentials {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let secret = match self.secret {
+            Secret::Password(_) => "password",
+            Secret::IdentityToken(_) => "identity token",
+        };
         f.debug_struct("Credentials")
             .field("user", &self.user)
-            .field("password", &MARKER)
-            .field("source", &self.source)
+            .field(secret, &MARKER)
+            .field("origin", &self.origin)
             .finish()
     }
 }
 
 impl Credentials {
-    pub(super) fn basic_header(&self) -> String {
-        let pair = format!("{}:{}", self.user, self.password);
-        format!(
-            "Basic {}",
-            base64::engine::general_purpose::STANDARD.encode(pair)
-        )
+    /// `Basic base64(user:password)`; `None` for an identity token, which is no password.
+    pub(super) fn basic_header(&self) -> Option<String> {
+        match &self.secret {
+            Secret::Password(password) => Some(format!(
+                "Basic {}",
+                base64::engine::general_purpose::STANDARD
+                    .encode(format!("{}:{password}", self.user))
+            )),
+            Secret::IdentityToken(_) => None,
+        }
     }
 
-    /// "credentials for HOST from FILE" (the user name is shown, the secret never).
+    /// The identity token, when the secret is one.
+    pub(super) fn identity_token(&self) -> Option<&str> {
+        match &self.secret {
+            Secret::IdentityToken(token) => Some(token),
+            Secret::Password(_) => None,
+        }
+    }
+
+    /// Every form of the secret a message could carry, to scrub from messages.
+    pub(super) fn secrets(&self) -> Vec<String> {
+        match &self.secret {
+            Secret::Password(password) => {
+                let pair = format!("{}:{password}", self.user);
+                vec![
+                    password.clone(),
+                    base64::engine::general_purpose::STANDARD.encode(&pair),
+                    base64::engine::general_purpose::STANDARD_NO_PAD.encode(&pair),
+                ]
+            }
+            Secret::IdentityToken(token) => vec![token.clone()],
+        }
+    }
+
+    /// What was used and where it came from (the user name is shown, the secret never):
+    /// "credentials of user `U` for HOST from docker-credential-pass (credHelpers in FILE)".
     pub(super) fn describe(&self, host: &str) -> String {
-        format!(
-            "credentials of user `{}` for {} from {}",
-            self.user,
-            host,
-            self.source.display()
-        )
+        match self.secret {
+            Secret::Password(_) => format!(
+                "credentials of user `{}` for {host} from {}",
+                self.user, self.origin
+            ),
+            Secret::IdentityToken(_) => {
+                format!("an identity token for {host} from {}", self.origin)
+            }
+        }
     }
 }
 
-/// Find credentials for `name` in the auth files: the first file with a matching entry wins; in a
-/// file, the most specific key (`host/namespace` before `host`) wins.
+/// What a lookup found, and which helpers it asked that had nothing.
+#[derive(Debug, Default)]
+pub(super) struct Lookup {
+    pub(super) found: Option<Credentials>,
+    /// The helpers that answered "not found", as [`Origin`] shows them.
+    pub(super) helpers_without: Vec<String>,
+}
+
+/// Find credentials for `name` in `files` (in order), running the helpers they name from
+/// `helper_dirs`. An error is one line naming the file or the helper, without secrets.
 pub(super) fn find_credentials(
     name: &ImageName,
     files: &[PathBuf],
-) -> Result<Option<Credentials>, String> {
+    helper_dirs: &[PathBuf],
+) -> Result<Lookup, String> {
+    let helpers = Helpers {
+        dirs: helper_dirs,
+        timeout: HELPER_TIMEOUT,
+    };
+    let mut lookup = Lookup::default();
     for file in files {
-        let text = match std::fs::read_to_string(file) {
-            Ok(text) => text,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
-            Err(e) => {
-                return Err(format!(
-                    "cannot read auth file {}: {}",
-                    file.display(),
-                    crate::error::io_message(&e)
-                ))
-            }
-        };
-        // The parser's message may quote file content (a secret): only its position is shown.
-        let json: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
-            format!(
-                "auth file {} is not valid JSON (line {}, column {})",
-                file.display(),
-                e.line(),
-                e.column()
-            )
-        })?;
-        let Some(auths) = json.get("auths").and_then(|a| a.as_object()) else {
-            continue;
-        };
-        let best = auths
-            .iter()
-            .filter_map(|(key, entry)| {
-                let specificity = auth_key_match(key, name)?;
-                let raw = entry.get("auth")?.as_str()?.trim();
-                (!raw.is_empty()).then_some((specificity, raw))
-            })
-            .max_by_key(|(specificity, _)| *specificity);
-        let Some((_, raw)) = best else { continue };
-        let decoded = base64::engine::general_purpose::STANDARD
-            .decode(raw)
-            .or_else(|_| base64::engine::general_purpose::STANDARD_NO_PAD.decode(raw))
-            .ok()
-            .and_then(|bytes| String::from_utf8(bytes).ok());
-        let Some((user, password)) = decoded.as_deref().and_then(|d| d.split_once(':')) else {
+        if let Some(found) = lookup_file(name, file, &helpers, &mut lookup.helpers_without)? {
+            lookup.found = Some(found);
+            break;
+        }
+    }
+    Ok(lookup)
+}
+
+/// The credentials one file gives for `name`, if any.
+fn lookup_file(
+    name: &ImageName,
+    file: &Path,
+    helpers: &Helpers<'_>,
+    helpers_without: &mut Vec<String>,
+) -> Result<Option<Credentials>, String> {
+    let text = match std::fs::read_to_string(file) {
+        Ok(text) => text,
+        Err(e)
+            if matches!(
+                e.kind(),
+                io::ErrorKind::NotFound | io::ErrorKind::NotADirectory
+            ) =>
+        {
+            return Ok(None)
+        }
+        Err(e) => {
             return Err(format!(
-                "auth file {}: the `auth` entry for {} is not base64 of user:password",
+                "cannot read auth file {}: {}",
                 file.display(),
-                name.host
+                crate::error::io_message(&e)
+            ))
+        }
+    };
+    // The parser's message may quote file content (a secret): only its position is shown.
+    let json: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
+        format!(
+            "auth file {} is not valid JSON (line {}, column {})",
+            file.display(),
+            e.line(),
+            e.column()
+        )
+    })?;
+    let Some(json) = json.as_object() else {
+        return Err(format!("auth file {} is not a JSON object", file.display()));
+    };
+    if file.file_name().is_some_and(|n| n == LEGACY_FILE_NAME) {
+        // Docker's legacy format: the `auths` map alone, keyed by host or URL.
+        return from_auths(name, file, json, true);
+    }
+
+    // 1. `credHelpers` for the host (never for a namespace: helpers store hosts).
+    if let Some(helper) = cred_helper_for(name, file, json)? {
+        return helpers.ask(
+            &helper,
+            HelperEntry::CredHelpers,
+            name,
+            file,
+            helpers_without,
+        );
+    }
+    // 2. `auths`.
+    if let Some(auths) = json.get("auths") {
+        let Some(auths) = auths.as_object() else {
+            return Err(format!(
+                "auth file {}: `auths` is not an object",
+                file.display()
             ));
         };
-        return Ok(Some(Credentials {
-            user: user.to_string(),
-            password: password.to_string(),
-            raw: raw.to_string(),
-            source: file.clone(),
-        }));
+        if let Some(found) = from_auths(name, file, auths, false)? {
+            return Ok(Some(found));
+        }
+    }
+    // 3. `credsStore`.
+    match json.get("credsStore") {
+        None | Some(serde_json::Value::Null) => Ok(None),
+        Some(serde_json::Value::String(s)) if s.trim().is_empty() => Ok(None),
+        Some(serde_json::Value::String(store)) => {
+            let store = helper_name(store, file, HelperEntry::CredsStore, &name.host)?;
+            helpers.ask(&store, HelperEntry::CredsStore, name, file, helpers_without)
+        }
+        Some(_) => Err(format!(
+            "auth file {}: `credsStore` is not a string",
+            file.display()
+        )),
+    }
+}
+
+/// The helper a file's `credHelpers` names for the registry host: an exact key first, then one
+/// that names the host as a URL (`https://host`).
+fn cred_helper_for(
+    name: &ImageName,
+    file: &Path,
+    json: &serde_json::Map<String, serde_json::Value>,
+) -> Result<Option<String>, String> {
+    let helpers = match json.get("credHelpers") {
+        None | Some(serde_json::Value::Null) => return Ok(None),
+        Some(serde_json::Value::Object(helpers)) => helpers,
+        Some(_) => {
+            return Err(format!(
+                "auth file {}: `credHelpers` is not an object",
+                file.display()
+            ))
+        }
+    };
+    let entry = helpers
+        .iter()
+        .find(|(key, _)| key.trim().eq_ignore_ascii_case(&name.host))
+        .or_else(|| {
+            helpers
+                .iter()
+                .find(|(key, _)| auth_key_match(key, name) == Some(0))
+        });
+    let Some((_, value)) = entry else {
+        return Ok(None);
+    };
+    match value.as_str() {
+        Some(helper) => helper_name(helper, file, HelperEntry::CredHelpers, &name.host).map(Some),
+        None => Err(format!(
+            "auth file {}: the `credHelpers` entry for {} is not a string",
+            file.display(),
+            name.host
+        )),
+    }
+}
+
+/// A helper name as a file gives it, checked: letters, digits, `.`, `_`, `-` (the program is
+/// `docker-credential-NAME`, never a path).
+fn helper_name(value: &str, file: &Path, entry: HelperEntry, host: &str) -> Result<String, String> {
+    let value = value.trim();
+    let ok = !value.is_empty()
+        && value.len() <= 100
+        && value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+    if ok {
+        return Ok(value.to_string());
+    }
+    let shown: String = value
+        .chars()
+        .map(|c| if c.is_ascii_graphic() { c } else { '?' })
+        .take(100)
+        .collect();
+    let which = match entry {
+        HelperEntry::CredHelpers => format!("the `credHelpers` entry for {host}"),
+        HelperEntry::CredsStore => "`credsStore`".to_string(),
+    };
+    Err(format!(
+        "auth file {}: {which} is `{shown}`, not a credential helper name \
+         (letters, digits, `.`, `_`, `-`)",
+        file.display()
+    ))
+}
+
+/// The best `auths` entry for `name` (see [`auth_key_match`]); in the legacy format only host
+/// keys count, as in podman.
+fn from_auths(
+    name: &ImageName,
+    file: &Path,
+    auths: &serde_json::Map<String, serde_json::Value>,
+    legacy: bool,
+) -> Result<Option<Credentials>, String> {
+    let mut candidates: Vec<(usize, &serde_json::Value)> = auths
+        .iter()
+        .filter_map(|(key, entry)| {
+            let specificity = auth_key_match(key, name)?;
+            (!legacy || specificity == 0).then_some((specificity, entry))
+        })
+        .collect();
+    // The most specific first; the order of equally specific keys is the file's.
+    candidates.sort_by_key(|(specificity, _)| std::cmp::Reverse(*specificity));
+    for (_, entry) in candidates {
+        if let Some(found) = auth_entry(name, file, entry)? {
+            return Ok(Some(found));
+        }
     }
     Ok(None)
 }
 
-/// Does an auth file key apply to the image? `Some(specificity)` when it does.
+/// One `auths` entry: `{"auth": base64(user:password)}`, with an optional `identitytoken`.
+/// An entry with neither (Docker's `{}` next to a `credsStore`) is `None`.
+fn auth_entry(
+    name: &ImageName,
+    file: &Path,
+    entry: &serde_json::Value,
+) -> Result<Option<Credentials>, String> {
+    let field = |key: &str| {
+        entry
+            .get(key)
+            .and_then(|v| v.as_str())
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+    };
+    let origin = Origin::File(file.to_path_buf());
+    let user = match field("auth") {
+        None => None,
+        Some(raw) => {
+            let decoded = base64::engine::general_purpose::STANDARD
+                .decode(raw)
+                .or_else(|_| base64::engine::general_purpose::STANDARD_NO_PAD.decode(raw))
+                .ok()
+                .and_then(|bytes| String::from_utf8(bytes).ok());
+            let Some((user, password)) = decoded.as_deref().and_then(|d| d.split_once(':')) else {
+                return Err(format!(
+                    "auth file {}: the `auth` entry for {} is not base64 of user:password",
+                    file.display(),
+                    name.host
+                ));
+            };
+            // containers/image trims NUL padding some tools leave after the password.
+            Some((
+                user.to_string(),
+                password.trim_end_matches('\0').to_string(),
+            ))
+        }
+    };
+    if let Some(token) = field("identitytoken") {
+        return Ok(Some(Credentials {
+            user: user.map(|(u, _)| u).unwrap_or_default(),
+            secret: Secret::IdentityToken(token.to_string()),
+            origin,
+        }));
+    }
+    Ok(user.map(|(user, password)| Credentials {
+        user,
+        secret: Secret::Password(password),
+        origin,
+    }))
+}
+
+/// Does an auth file key apply to the image? `Some(specificity)` when it does: 0 for the host,
+/// the namespace's length for `host/namespace`.
 ///
 /// Keys may be `host`, `https://host`, `https://host/v1/` (Docker), or `host/namespace` (podman).
 fn auth_key_match(key: &str, name: &ImageName) -> Option<usize> {
@@ -158,10 +564,237 @@ fn auth_key_match(key: &str, name: &ImageName) -> Option<usize> {
     under.then_some(path.len())
 }
 
+/// The server address a helper is asked for: the host, and for Docker Hub the address
+/// `docker login` stores its credentials under.
+fn server_address(name: &ImageName) -> &str {
+    if name.host == "docker.io" {
+        "https://index.docker.io/v1/"
+    } else {
+        &name.host
+    }
+}
+
+/// How credential helpers are found and run.
+struct Helpers<'a> {
+    dirs: &'a [PathBuf],
+    timeout: Duration,
+}
+
+impl Helpers<'_> {
+    /// Ask helper `NAME` (named by `entry` of `file`) for the host of `name`.
+    fn ask(
+        &self,
+        helper: &str,
+        entry: HelperEntry,
+        name: &ImageName,
+        file: &Path,
+        helpers_without: &mut Vec<String>,
+    ) -> Result<Option<Credentials>, String> {
+        let origin = Origin::Helper {
+            program: format!("docker-credential-{helper}"),
+            entry,
+            file: file.to_path_buf(),
+        };
+        let Some(program) = self.find(helper) else {
+            let remedy = match entry {
+                HelperEntry::CredHelpers => {
+                    format!("its `credHelpers` entry for {}", name.host)
+                }
+                HelperEntry::CredsStore => "its `credsStore`".to_string(),
+            };
+            return Err(format!(
+                "credential helper {origin} is not installed: no executable \
+                 docker-credential-{helper} on PATH; install it, or remove {remedy} from {}",
+                file.display()
+            ));
+        };
+        let server = server_address(name);
+        let failed = |why: String| format!("credential helper {origin}, asked for {server}, {why}");
+        let answer = run_helper(&program, server, self.timeout).map_err(failed)?;
+        match parse_helper_answer(&answer) {
+            Ok(Some((user, secret))) => Ok(Some(Credentials {
+                user,
+                secret,
+                origin,
+            })),
+            Ok(None) => {
+                helpers_without.push(origin.to_string());
+                Ok(None)
+            }
+            Err(why) => Err(failed(why)),
+        }
+    }
+
+    /// The first executable `docker-credential-NAME` in the directories.
+    fn find(&self, helper: &str) -> Option<PathBuf> {
+        use std::os::unix::fs::PermissionsExt as _;
+        let program = format!("docker-credential-{helper}");
+        self.dirs.iter().map(|dir| dir.join(&program)).find(|p| {
+            std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        })
+    }
+}
+
+/// What a helper answered to `get`: its exit status and standard output. `Debug` shows only the
+/// output's length.
+struct HelperAnswer {
+    status: ExitStatus,
+    stdout: Vec<u8>,
+}
+
+impl fmt::Debug for HelperAnswer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HelperAnswer")
+            .field("status", &self.status)
+            .field("stdout_bytes", &self.stdout.len())
+            .finish()
+    }
+}
+
+/// Run `PROGRAM get` with `server` on standard input; standard error is discarded. The error
+/// completes "credential helper X ...".
+fn run_helper(program: &Path, server: &str, timeout: Duration) -> Result<HelperAnswer, String> {
+    let mut child = Command::new(program)
+        .arg("get")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| format!("cannot be run: {}", crate::error::io_message(&e)))?;
+    let (sender, receiver) = mpsc::channel();
+    if let Some(stdout) = child.stdout.take() {
+        std::thread::spawn(move || {
+            let mut out = Vec::new();
+            let _ = stdout.take(HELPER_OUTPUT_LIMIT).read_to_end(&mut out);
+            let _ = sender.send(out);
+        });
+    }
+    if let Some(mut stdin) = child.stdin.take() {
+        // A helper that exits without reading its input closes the pipe: its exit status says
+        // what happened.
+        let _ = stdin.write_all(server.as_bytes());
+    }
+    let deadline = Instant::now() + timeout;
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break status,
+            Ok(None) if Instant::now() >= deadline => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(format!(
+                    "did not answer within {} s",
+                    timeout.as_secs_f64().ceil()
+                ));
+            }
+            Ok(None) => std::thread::sleep(Duration::from_millis(10)),
+            Err(e) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(format!(
+                    "could not be waited for: {}",
+                    crate::error::io_message(&e)
+                ));
+            }
+        }
+    };
+    // A process the helper left running may hold its output open: wait a little, not forever.
+    let stdout = receiver
+        .recv_timeout(Duration::from_secs(2))
+        .map_err(|_| "exited, but its output stayed open".to_string())?;
+    Ok(HelperAnswer { status, stdout })
+}
+
+/// A helper's answer: `Some((user, secret))`, `None` for "not found", or an error completing
+/// "credential helper X, asked for HOST, ..." that never quotes the output (it may hold a
+/// secret).
+fn parse_helper_answer(answer: &HelperAnswer) -> Result<Option<(String, Secret)>, String> {
+    let text = String::from_utf8_lossy(&answer.stdout);
+    if !answer.status.success() {
+        if text.trim() == NOT_FOUND_MESSAGE {
+            return Ok(None);
+        }
+        let how = match (answer.status.code(), signal_of(&answer.status)) {
+            (Some(code), _) => format!("exit status {code}"),
+            (None, Some(signal)) => format!("signal {signal}"),
+            (None, None) => "an unknown status".to_string(),
+        };
+        return Err(format!(
+            "failed with {how} (its output is not shown: it may hold a secret)"
+        ));
+    }
+    let json: Option<serde_json::Value> = serde_json::from_str(text.trim()).ok();
+    let field = |key: &str| -> Option<String> {
+        json.as_ref()?
+            .get(key)?
+            .as_str()
+            .map(|s| s.trim_end_matches(['\r', '\n']).to_string())
+    };
+    let not_json = "answered something other than its JSON credentials (not shown: it may hold \
+                    a secret)";
+    if !json.as_ref().is_some_and(|j| j.is_object()) {
+        return Err(not_json.to_string());
+    }
+    let user = field("Username").unwrap_or_default();
+    let secret = field("Secret").unwrap_or_default();
+    match (user.is_empty(), secret.is_empty()) {
+        // containers/image: an empty answer is no credential.
+        (true, true) => Ok(None),
+        (_, true) => Err("answered without a `Secret`".to_string()),
+        (true, false) => Err("answered without a `Username`".to_string()),
+        (false, false) if user == TOKEN_USERNAME => {
+            Ok(Some((String::new(), Secret::IdentityToken(secret))))
+        }
+        (false, false) => Ok(Some((user, Secret::Password(secret)))),
+    }
+}
+
+fn signal_of(status: &ExitStatus) -> Option<i32> {
+    use std::os::unix::process::ExitStatusExt as _;
+    status.signal()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::registry::reference::tests::name;
+
+    fn enc(s: &str) -> String {
+        base64::engine::general_purpose::STANDARD.encode(s)
+    }
+
+    fn answer(code: i32, stdout: &str) -> HelperAnswer {
+        use std::os::unix::process::ExitStatusExt as _;
+        HelperAnswer {
+            status: ExitStatus::from_raw(code << 8),
+            stdout: stdout.as_bytes().to_vec(),
+        }
+    }
+
+    fn password(c: &Credentials) -> &str {
+        match &c.secret {
+            Secret::Password(p) => p,
+            Secret::IdentityToken(_) => panic!("an identity token"),
+        }
+    }
+
+    /// Write an executable script through a shell, so that no file descriptor open for writing
+    /// is ever held by this multi-threaded process (another thread's fork could inherit it and
+    /// make the exec fail with ETXTBSY).
+    fn write_script(path: &Path, body: &str) {
+        let mut child = Command::new("sh")
+            .args(["-c", "cat > \"$0\" && chmod 700 \"$0\""])
+            .arg(path)
+            .stdin(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(body.as_bytes())
+            .unwrap();
+        assert!(child.wait().unwrap().success());
+    }
 
     #[test]
     fn auth_keys() {
@@ -180,11 +813,59 @@ mod tests {
     }
 
     #[test]
+    fn auth_files_in_podmans_order() {
+        let env = AuthEnv {
+            registry_auth_file: Some("/x/auth.json".into()),
+            xdg_runtime_dir: Some("/run/user/1000".into()),
+            uid: Some(1000),
+            xdg_config_home: None,
+            docker_config: None,
+            home: Some("/home/u".into()),
+        };
+        let files: Vec<String> = env
+            .auth_files()
+            .iter()
+            .map(|f| f.display().to_string())
+            .collect();
+        assert_eq!(
+            files,
+            [
+                "/x/auth.json",
+                "/run/user/1000/containers/auth.json",
+                "/home/u/.config/containers/auth.json",
+                "/home/u/.docker/config.json",
+                "/home/u/.dockercfg",
+            ]
+        );
+        let env = AuthEnv {
+            registry_auth_file: None,
+            xdg_runtime_dir: None,
+            xdg_config_home: Some("/cfg".into()),
+            docker_config: Some("/dcfg".into()),
+            ..env
+        };
+        let files: Vec<String> = env
+            .auth_files()
+            .iter()
+            .map(|f| f.display().to_string())
+            .collect();
+        assert_eq!(
+            files,
+            [
+                "/run/containers/1000/auth.json",
+                "/cfg/containers/auth.json",
+                "/dcfg/config.json",
+                "/home/u/.dockercfg",
+            ]
+        );
+        assert!(AuthEnv::default().auth_files().is_empty());
+    }
+
+    #[test]
     fn credentials_from_files() {
         let dir = tempfile::tempdir().unwrap();
         let first = dir.path().join("auth.json");
         let second = dir.path().join("config.json");
-        let enc = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
         std::fs::write(
             &first,
             format!(
@@ -203,26 +884,204 @@ mod tests {
         )
         .unwrap();
         let files = vec![dir.path().join("missing.json"), first, second.clone()];
-        let c = find_credentials(&name("quay.io/app-sre/qr"), &files)
+        let c = find_credentials(&name("quay.io/app-sre/qr"), &files, &[])
             .unwrap()
+            .found
             .unwrap();
-        assert_eq!((c.user.as_str(), c.password.as_str()), ("bot", "pa:ss"));
-        assert_eq!(c.source, second);
+        assert_eq!((c.user.as_str(), password(&c)), ("bot", "pa:ss"));
+        assert_eq!(c.origin, Origin::File(second.clone()));
         assert!(!format!("{c:?}").contains("pa:ss"));
-        let c = find_credentials(&name("quay.io/other/qr"), &files)
+        assert_eq!(
+            c.describe("quay.io"),
+            format!(
+                "credentials of user `bot` for quay.io from {}",
+                second.display()
+            )
+        );
+        let c = find_credentials(&name("quay.io/other/qr"), &files, &[])
             .unwrap()
+            .found
             .unwrap();
         assert_eq!(c.user, "robot");
-        assert!(find_credentials(&name("ghcr.io/a/b"), &files)
+        assert!(find_credentials(&name("ghcr.io/a/b"), &files, &[])
             .unwrap()
+            .found
             .is_none());
 
         let broken = dir.path().join("broken.json");
         std::fs::write(&broken, r#"{"auths": {"quay.io": {"auth": "c2VjcmV0"}"#).unwrap();
-        let err = find_credentials(&name("quay.io/a/b"), &[broken]).unwrap_err();
+        let err = find_credentials(&name("quay.io/a/b"), &[broken], &[]).unwrap_err();
         assert!(
             err.contains("not valid JSON") && !err.contains("c2VjcmV0"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn empty_markers_identity_tokens_and_legacy_files() {
+        let dir = tempfile::tempdir().unwrap();
+        // Docker's `{}` marker is no entry: the less specific key answers.
+        let marker = dir.path().join("marker.json");
+        std::fs::write(
+            &marker,
+            format!(
+                r#"{{"auths": {{"quay.io/app-sre": {{}}, "quay.io": {{"auth": "{}"}}}}}}"#,
+                enc("u:p\u{0}")
+            ),
+        )
+        .unwrap();
+        let c = find_credentials(&name("quay.io/app-sre/qr"), &[marker], &[])
+            .unwrap()
+            .found
+            .unwrap();
+        assert_eq!((c.user.as_str(), password(&c)), ("u", "p"));
+
+        let token = dir.path().join("token.json");
+        std::fs::write(
+            &token,
+            format!(
+                r#"{{"auths": {{"quay.io": {{"auth": "{}", "identitytoken": "refresh-Tok3n"}}}}}}"#,
+                enc("me:")
+            ),
+        )
+        .unwrap();
+        let c = find_credentials(&name("quay.io/a/b"), &[token], &[])
+            .unwrap()
+            .found
+            .unwrap();
+        assert_eq!(c.identity_token(), Some("refresh-Tok3n"));
+        assert!(c.basic_header().is_none());
+        assert!(!format!("{c:?}").contains("refresh-Tok3n"));
+        assert!(c
+            .describe("quay.io")
+            .starts_with("an identity token for quay.io from "));
+
+        // `~/.dockercfg`: the map alone, host keys only.
+        let legacy = dir.path().join(".dockercfg");
+        std::fs::write(
+            &legacy,
+            format!(
+                r#"{{"https://index.docker.io/v1/": {{"auth": "{}", "email": "a@b"}}, "quay.io/app-sre": {{"auth": "{}"}}}}"#,
+                enc("hub:pw"),
+                enc("ns:pw")
+            ),
+        )
+        .unwrap();
+        let files = [legacy];
+        let c = find_credentials(&name("alpine"), &files, &[])
+            .unwrap()
+            .found
+            .unwrap();
+        assert_eq!(c.user, "hub");
+        assert!(find_credentials(&name("quay.io/app-sre/qr"), &files, &[])
+            .unwrap()
+            .found
+            .is_none());
+
+        // Wrong shapes are errors naming the file and the key.
+        for (text, what) in [
+            (
+                r#"{"credHelpers": ["x"]}"#,
+                "`credHelpers` is not an object",
+            ),
+            (r#"{"credHelpers": {"quay.io": 1}}"#, "not a string"),
+            (r#"{"credsStore": 3}"#, "`credsStore` is not a string"),
+            (
+                r#"{"credsStore": "../../bin/sh"}"#,
+                "not a credential helper name",
+            ),
+            (r#"{"auths": []}"#, "`auths` is not an object"),
+            (r#"[]"#, "not a JSON object"),
+        ] {
+            let file = dir.path().join("bad.json");
+            std::fs::write(&file, text).unwrap();
+            let err = find_credentials(&name("quay.io/a/b"), std::slice::from_ref(&file), &[])
+                .unwrap_err();
+            assert!(
+                err.contains(what) && err.contains(&file.display().to_string()),
+                "{text}: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn helper_answers() {
+        let ok = answer(
+            0,
+            r#"{"ServerURL":"quay.io","Username":"bot","Secret":"s3cret"}"#,
+        );
+        let Some((user, Secret::Password(secret))) = parse_helper_answer(&ok).unwrap() else {
+            panic!("a password");
+        };
+        assert_eq!((user.as_str(), secret.as_str()), ("bot", "s3cret"));
+
+        let token = answer(0, r#"{"Username":"<token>","Secret":"id-t0ken"}"#);
+        let Some((user, Secret::IdentityToken(t))) = parse_helper_answer(&token).unwrap() else {
+            panic!("an identity token");
+        };
+        assert_eq!((user.as_str(), t.as_str()), ("", "id-t0ken"));
+
+        let not_found = answer(1, "credentials not found in native keychain\n");
+        assert!(parse_helper_answer(&not_found).unwrap().is_none());
+        let empty = answer(0, r#"{"ServerURL":"","Username":"","Secret":""}"#);
+        assert!(parse_helper_answer(&empty).unwrap().is_none());
+
+        for (bad, what) in [
+            (answer(1, "error: s3cret leaked"), "exit status 1"),
+            (answer(3, ""), "exit status 3"),
+            (answer(0, "s3cret"), "not shown"),
+            (answer(0, r#"["s3cret"]"#), "not shown"),
+            (answer(0, r#"{"Username":"bot"}"#), "without a `Secret`"),
+            (answer(0, r#"{"Secret":"s3cret"}"#), "without a `Username`"),
+        ] {
+            let err = parse_helper_answer(&bad).unwrap_err();
+            assert!(err.contains(what), "{err}");
+            assert!(!err.contains("s3cret") && !err.contains('\n'), "{err}");
+        }
+    }
+
+    #[test]
+    fn helpers_run_found_and_timed_out() {
+        let dir = tempfile::tempdir().unwrap();
+        let helper = dir.path().join("docker-credential-unit");
+        write_script(
+            &helper,
+            "#!/bin/sh\n[ \"$1\" = get ] || exit 9\nread -r host\n\
+             printf '{\"ServerURL\":\"%s\",\"Username\":\"u-%s\",\"Secret\":\"pw\"}' \"$host\" \"$host\"\n",
+        );
+        let helpers = Helpers {
+            dirs: &[dir.path().join("nowhere"), dir.path().to_path_buf()],
+            timeout: Duration::from_secs(20),
+        };
+        assert_eq!(helpers.find("unit"), Some(helper.clone()));
+        assert_eq!(helpers.find("other"), None);
+        let config = dir.path().join("config.json");
+        std::fs::write(&config, r#"{"credHelpers": {"quay.io": "unit"}}"#).unwrap();
+        let mut without = Vec::new();
+        let c = lookup_file(&name("quay.io/a/b"), &config, &helpers, &mut without)
+            .unwrap()
+            .unwrap();
+        assert_eq!((c.user.as_str(), password(&c)), ("u-quay.io", "pw"));
+        assert_eq!(
+            c.describe("quay.io"),
+            format!(
+                "credentials of user `u-quay.io` for quay.io from docker-credential-unit \
+                 (credHelpers in {})",
+                config.display()
+            )
+        );
+        // Docker Hub is asked for under the address `docker login` stores.
+        std::fs::write(&config, r#"{"credsStore": "unit"}"#).unwrap();
+        let c = lookup_file(&name("alpine"), &config, &helpers, &mut without)
+            .unwrap()
+            .unwrap();
+        assert_eq!(c.user, "u-https://index.docker.io/v1/");
+
+        let slow = dir.path().join("docker-credential-slow");
+        write_script(&slow, "#!/bin/sh\nexec sleep 30\n");
+        let started = Instant::now();
+        let err = run_helper(&slow, "quay.io", Duration::from_millis(300)).unwrap_err();
+        assert!(err.contains("did not answer within"), "{err}");
+        assert!(started.elapsed() < Duration::from_secs(10));
     }
 }

@@ -1,7 +1,8 @@
 //! Registry image check: does `image:tag` exist in its container registry (OCI distribution API)?
 //!
 //! [`check_image`] sends `HEAD /v2/<name>/manifests/<tag>`, follows a `401` challenge once
-//! (`Bearer` token or `Basic` credentials from the container auth files), retries `5xx` and `429`
+//! (`Bearer` token or `Basic` credentials from the container auth files and the credential helpers
+//! they name, looked up in podman's order: see [`AuthEnv`]), retries `5xx` and `429`
 //! with a bounded backoff, and answers [`ImageStatus::Exists`] (with the manifest digest),
 //! [`ImageStatus::NotFound`], or a one-line [`RegistryError`] when the registry cannot be asked.
 //! [`digest`] is the same request for the manifest digest an image reference or a `*_DIGEST`
@@ -18,6 +19,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 pub use client::{MANIFEST_ACCEPT, MAX_RETRY_AFTER};
+pub use credentials::AuthEnv;
 
 use crate::http;
 use crate::redact::redact_url;
@@ -38,8 +40,13 @@ pub struct RegistryOptions {
     pub connect_timeout: Duration,
     /// Time allowed for one whole request (default 20 s).
     pub request_timeout: Duration,
-    /// Container auth files (`{"auths": {...}}`), the first holding credentials for a host wins.
+    /// Container auth files (podman's `auth.json`, Docker's `config.json`, `.dockercfg`), the
+    /// first holding credentials for a host wins: in each, a `credHelpers` entry for the host,
+    /// else an `auths` entry, else `credsStore` (see [`AuthEnv`]).
     pub auth_files: Vec<PathBuf>,
+    /// The directories searched, in order, for the credential helpers the auth files name
+    /// (`docker-credential-NAME`); [`from_env`](RegistryOptions::from_env) takes `$PATH`.
+    pub helper_dirs: Vec<PathBuf>,
     /// Tries after the first for `5xx`, `429` and dropped connections (default 2: 3 tries).
     pub retries: u32,
     /// Wait before the first retry, doubled for each following one (default 200 ms).
@@ -53,25 +60,35 @@ impl Default for RegistryOptions {
 }
 
 impl RegistryOptions {
-    /// Default options, with `auth_files` taken from the environment (see [`default_auth_files`]).
+    /// Default options, with `auth_files` and `helper_dirs` taken from the environment (see
+    /// [`default_auth_files`] and [`default_helper_dirs`]).
     ///
     /// [`default_auth_files`]: RegistryOptions::default_auth_files
+    /// [`default_helper_dirs`]: RegistryOptions::default_helper_dirs
     pub fn from_env() -> Self {
         RegistryOptions {
             overrides: Vec::new(),
             connect_timeout: Duration::from_secs(5),
             request_timeout: Duration::from_secs(20),
             auth_files: RegistryOptions::default_auth_files(),
+            helper_dirs: RegistryOptions::default_helper_dirs(),
             retries: 2,
             backoff: Duration::from_millis(200),
         }
     }
 
-    /// The auth files to read, in order: `$REGISTRY_AUTH_FILE`,
-    /// `${XDG_RUNTIME_DIR}/containers/auth.json`, `~/.docker/config.json` (unset variables are
-    /// skipped).
+    /// The auth files to read, in podman's order: `$REGISTRY_AUTH_FILE`,
+    /// `${XDG_RUNTIME_DIR}/containers/auth.json`,
+    /// `${XDG_CONFIG_HOME:-~/.config}/containers/auth.json`,
+    /// `${DOCKER_CONFIG:-~/.docker}/config.json`, `~/.dockercfg` (locations whose variables are
+    /// unset are left out): [`AuthEnv::auth_files`] of [`AuthEnv::from_env`].
     pub fn default_auth_files() -> Vec<PathBuf> {
         credentials::default_auth_files()
+    }
+
+    /// The directories of `$PATH`, where credential helpers are looked for.
+    pub fn default_helper_dirs() -> Vec<PathBuf> {
+        credentials::default_helper_dirs()
     }
 }
 

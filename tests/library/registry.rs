@@ -1,6 +1,10 @@
 //! Image checks against a real registry (`docker-registry`), and against a scripted fake one for
-//! Bearer tokens, rate limits and server errors.
+//! Bearer tokens, rate limits and server errors; credentials from auth files in podman's order and
+//! from credential helpers (shell scripts the tests write).
 
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -8,7 +12,8 @@ use std::time::{Duration, Instant};
 use base64::Engine as _;
 use qr_promote::error::ErrorKind;
 use qr_promote::registry::{
-    check_image, digest, image_ref, ImageStatus, RegistryError, RegistryErrorKind, RegistryOptions,
+    check_image, digest, image_ref, AuthEnv, ImageStatus, RegistryError, RegistryErrorKind,
+    RegistryOptions,
 };
 
 use crate::support::fake_registry::{serve, FakeResponse};
@@ -20,12 +25,13 @@ const IMAGE: &str = "quay.io/app-sre/qontract-reconcile";
 const REPO: &str = "app-sre/qontract-reconcile";
 
 /// Options that send `quay.io` to `url`, with no auth file unless given.
-fn opts(url: &str, auth_files: Vec<std::path::PathBuf>) -> RegistryOptions {
+fn opts(url: &str, auth_files: Vec<PathBuf>) -> RegistryOptions {
     RegistryOptions {
         overrides: vec![("quay.io".into(), url.into())],
         connect_timeout: Duration::from_secs(2),
         request_timeout: Duration::from_secs(10),
         auth_files,
+        helper_dirs: vec![],
         retries: 2,
         backoff: Duration::from_millis(100),
     }
@@ -554,4 +560,490 @@ fn unresolvable_host_is_an_error() {
         err.to_string().contains("registry.qr-promote.invalid"),
         "{err}"
     );
+}
+
+// Credential helpers and the order of the auth files.
+
+/// Write an executable `#!/bin/sh` script at `path`. It is written by a shell, so that no file
+/// descriptor open for writing it is ever held by this multi-threaded test process (another
+/// thread's fork could inherit one, and running the script would fail with ETXTBSY).
+fn write_script(path: &Path, body: &str) {
+    let mut child = Command::new("sh")
+        .args(["-c", "cat > \"$0\" && chmod 700 \"$0\""])
+        .arg(path)
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(body.as_bytes())
+        .unwrap();
+    assert!(
+        child.wait().unwrap().success(),
+        "writing {}",
+        path.display()
+    );
+}
+
+/// A credential helper `docker-credential-NAME` in `dir`, answering `get` for `host` with `user`
+/// and `secret` and "credentials not found" for any other server. It records the server it was
+/// asked for in `dir/NAME.asked`.
+fn write_helper(dir: &Path, name: &str, host: &str, user: &str, secret: &str) {
+    write_script(
+        &dir.join(format!("docker-credential-{name}")),
+        &format!(
+            r#"#!/bin/sh
+[ "$1" = get ] || {{ echo "unexpected action $1" >&2; exit 2; }}
+server=$(cat)
+printf '%s' "$server" > "$(dirname "$0")/{name}.asked"
+if [ "$server" = '{host}' ]; then
+  printf '{{"ServerURL":"%s","Username":"%s","Secret":"%s"}}\n' "$server" '{user}' '{secret}'
+else
+  echo 'credentials not found in native keychain'
+  exit 1
+fi
+"#
+        ),
+    );
+}
+
+/// What helper `name` in `dir` was asked for.
+fn asked(dir: &Path, name: &str) -> String {
+    std::fs::read_to_string(dir.join(format!("{name}.asked"))).unwrap_or_default()
+}
+
+/// Options that send `quay.io` to `url`, reading `auth_files` and finding helpers in `bin`.
+fn helper_opts(url: &str, auth_files: Vec<PathBuf>, bin: &Path) -> RegistryOptions {
+    RegistryOptions {
+        helper_dirs: vec![bin.join("not-there"), bin.to_path_buf()],
+        ..opts(url, auth_files)
+    }
+}
+
+fn write_json(path: &Path, json: serde_json::Value) -> PathBuf {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).unwrap();
+    }
+    std::fs::write(path, serde_json::to_string_pretty(&json).unwrap()).unwrap();
+    path.to_path_buf()
+}
+
+#[test]
+fn credential_helper_named_by_cred_helpers() {
+    let reg = start_registry(true);
+    let digest = push_image(&reg.url, REPO, "abc1234", reg.creds());
+    let bin = tempfile::tempdir().unwrap();
+    write_helper(
+        bin.path(),
+        "testhelper",
+        "quay.io",
+        TEST_USER,
+        TEST_PASSWORD,
+    );
+    let config = write_json(
+        &reg.dir().join("docker/config.json"),
+        serde_json::json!({
+            "auths": { "quay.io": {} },
+            "credHelpers": { "ghcr.io": "other", "quay.io": "testhelper" },
+        }),
+    );
+    let opts = helper_opts(&reg.url, vec![config.clone()], bin.path());
+    assert_eq!(
+        check_image(IMAGE, "abc1234", &opts).unwrap(),
+        ImageStatus::Exists {
+            digest: Some(digest)
+        },
+        "{}",
+        reg.log()
+    );
+    assert_eq!(asked(bin.path(), "testhelper"), "quay.io");
+    assert_eq!(
+        check_image(IMAGE, "0000000", &opts).unwrap(),
+        ImageStatus::NotFound
+    );
+
+    // A helper answering a wrong password: the message names the helper and the file.
+    let wrong_password = "Wr0ng-helper-pa55word";
+    write_helper(bin.path(), "wrong", "quay.io", TEST_USER, wrong_password);
+    let config = write_json(
+        &reg.dir().join("wrong/config.json"),
+        serde_json::json!({ "credHelpers": { "quay.io": "wrong" } }),
+    );
+    let err = check_image(
+        IMAGE,
+        "abc1234",
+        &helper_opts(&reg.url, vec![config.clone()], bin.path()),
+    )
+    .unwrap_err();
+    assert_eq!(err.kind(), RegistryErrorKind::Auth, "{err}");
+    assert!(
+        err.to_string().contains(&format!(
+            "authentication failed at quay.io (HTTP 401) using credentials of user `{TEST_USER}` \
+             for quay.io from docker-credential-wrong (credHelpers in {})",
+            config.display()
+        )),
+        "{err}"
+    );
+    assert_clean(
+        &err,
+        &[
+            wrong_password,
+            TEST_PASSWORD,
+            &b64(&format!("{TEST_USER}:{wrong_password}")),
+        ],
+    );
+}
+
+#[test]
+fn credential_helper_named_by_creds_store() {
+    let reg = start_registry(true);
+    let digest = push_image(&reg.url, REPO, "abc1234", reg.creds());
+    let bin = tempfile::tempdir().unwrap();
+    write_helper(
+        bin.path(),
+        "testhelper",
+        "quay.io",
+        TEST_USER,
+        TEST_PASSWORD,
+    );
+    // Docker writes an empty `auths` entry next to its `credsStore`: it is no credential.
+    let config = write_json(
+        &reg.dir().join("config.json"),
+        serde_json::json!({ "auths": { "https://quay.io": {} }, "credsStore": "testhelper" }),
+    );
+    let opts = helper_opts(&reg.url, vec![config], bin.path());
+    assert_eq!(
+        check_image(IMAGE, "abc1234", &opts).unwrap(),
+        ImageStatus::Exists {
+            digest: Some(digest)
+        },
+        "{}",
+        reg.log()
+    );
+    assert_eq!(asked(bin.path(), "testhelper"), "quay.io");
+}
+
+#[test]
+fn helper_without_credentials_falls_through_to_a_later_file() {
+    let reg = start_registry(true);
+    let digest = push_image(&reg.url, REPO, "abc1234", reg.creds());
+    let bin = tempfile::tempdir().unwrap();
+    // Knows only ghcr.io: "credentials not found in native keychain" for quay.io.
+    write_helper(bin.path(), "empty", "ghcr.io", "nobody", "N0t-this-one");
+    let first = write_json(
+        &reg.dir().join("run/containers/auth.json"),
+        serde_json::json!({ "credHelpers": { "quay.io": "empty" } }),
+    );
+    let second = write_json(
+        &reg.dir().join("home/.docker/config.json"),
+        serde_json::json!({ "credsStore": "empty" }),
+    );
+    let third = reg.write_auth_file("auth.json", "quay.io", TEST_USER, TEST_PASSWORD);
+    let files = vec![first.clone(), second.clone(), third];
+    let opts = helper_opts(&reg.url, files.clone(), bin.path());
+    assert_eq!(
+        check_image(IMAGE, "abc1234", &opts).unwrap(),
+        ImageStatus::Exists {
+            digest: Some(digest)
+        },
+        "{}",
+        reg.log()
+    );
+    assert_eq!(asked(bin.path(), "empty"), "quay.io");
+
+    // Without the third file: no credentials, and the message says which helpers had none.
+    let opts = helper_opts(&reg.url, files[..2].to_vec(), bin.path());
+    let err = check_image(IMAGE, "abc1234", &opts).unwrap_err();
+    assert_eq!(err.kind(), RegistryErrorKind::Auth, "{err}");
+    assert!(
+        err.to_string().contains(&format!(
+            "no credentials were sent; none for quay.io in the auth files ({}, {}; credential \
+             helpers without them: docker-credential-empty (credHelpers in {}), \
+             docker-credential-empty (credsStore in {}))",
+            first.display(),
+            second.display(),
+            first.display(),
+            second.display()
+        )),
+        "{err}"
+    );
+    assert_clean(&err, &["N0t-this-one"]);
+}
+
+#[test]
+fn missing_helper_is_a_clear_error() {
+    let reg = start_registry(true);
+    push_image(&reg.url, REPO, "abc1234", reg.creds());
+    let bin = tempfile::tempdir().unwrap();
+    let later = reg.write_auth_file("later.json", "quay.io", TEST_USER, TEST_PASSWORD);
+    for (json, remedy) in [
+        (
+            serde_json::json!({ "credHelpers": { "quay.io": "absent" } }),
+            "remove its `credHelpers` entry for quay.io from",
+        ),
+        (
+            serde_json::json!({ "credsStore": "absent" }),
+            "remove its `credsStore` from",
+        ),
+    ] {
+        let config = write_json(&reg.dir().join("config.json"), json);
+        let opts = helper_opts(&reg.url, vec![config.clone(), later.clone()], bin.path());
+        let err = check_image(IMAGE, "abc1234", &opts).unwrap_err();
+        assert_eq!(err.kind(), RegistryErrorKind::Auth, "{err}");
+        let shown = err.to_string();
+        assert!(
+            shown.starts_with(&format!(
+                "cannot check image {IMAGE}:abc1234: credential helper "
+            )),
+            "{shown}"
+        );
+        assert!(
+            shown.contains("docker-credential-absent")
+                && shown
+                    .contains("is not installed: no executable docker-credential-absent on PATH")
+                && shown.contains(&format!("install it, or {remedy} {}", config.display())),
+            "{shown}"
+        );
+        assert_clean(&err, &[TEST_PASSWORD]);
+    }
+}
+
+#[test]
+fn failing_helper_errors_hide_its_output() {
+    let reg = start_registry(true);
+    push_image(&reg.url, REPO, "abc1234", reg.creds());
+    let bin = tempfile::tempdir().unwrap();
+    let leaked = "L3aked-secret-of-the-helper";
+    for (name, script, what) in [
+        (
+            "failing",
+            format!("#!/bin/sh\necho 'error: {leaked}'\necho '{leaked}' >&2\nexit 3\n"),
+            "failed with exit status 3 (its output is not shown: it may hold a secret)",
+        ),
+        (
+            "garbled",
+            format!("#!/bin/sh\ncat >/dev/null\necho 'Username={TEST_USER} Secret={leaked}'\n"),
+            "answered something other than its JSON credentials (not shown: it may hold a secret)",
+        ),
+        (
+            "nosecret",
+            format!("#!/bin/sh\ncat >/dev/null\necho '{{\"Username\":\"{TEST_USER}\"}}'\n"),
+            "answered without a `Secret`",
+        ),
+    ] {
+        write_script(
+            &bin.path().join(format!("docker-credential-{name}")),
+            &script,
+        );
+        let config = write_json(
+            &reg.dir().join(format!("{name}.json")),
+            serde_json::json!({ "credHelpers": { "quay.io": name } }),
+        );
+        let opts = helper_opts(&reg.url, vec![config.clone()], bin.path());
+        let err = check_image(IMAGE, "abc1234", &opts).unwrap_err();
+        assert_eq!(err.kind(), RegistryErrorKind::Auth, "{err}");
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "cannot check image {IMAGE}:abc1234: credential helper docker-credential-{name} \
+                 (credHelpers in {}), asked for quay.io, {what}",
+                config.display()
+            )
+        );
+        assert_clean(&err, &[leaked, TEST_PASSWORD]);
+    }
+}
+
+/// A home folder with podman's and Docker's files, each holding `quay.io` credentials whose
+/// password says which file it is in; `good` is the file with the registry's real password.
+struct Home {
+    dir: tempfile::TempDir,
+}
+
+impl Home {
+    fn new() -> Self {
+        Home {
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    /// The environment: `$HOME` here, `$XDG_RUNTIME_DIR` at `run/`, the other variables unset.
+    fn env(&self) -> AuthEnv {
+        AuthEnv {
+            xdg_runtime_dir: Some(self.path("run")),
+            home: Some(self.dir.path().to_path_buf()),
+            ..AuthEnv::default()
+        }
+    }
+
+    /// Write `quay.io` credentials in `rel`: the real password when `good`, else a wrong one.
+    fn write(&self, rel: &str, good: bool) -> PathBuf {
+        let path = self.path(rel);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        let password = if good { TEST_PASSWORD } else { WRONG };
+        crate::support::registry_server::write_auth_file(&path, "quay.io", TEST_USER, password)
+    }
+}
+
+const WRONG: &str = "Wr0ng-pa55word-of-a-lower-file";
+
+#[test]
+fn auth_json_in_xdg_config_home_wins_over_docker_config() {
+    let reg = start_registry(true);
+    let digest = push_image(&reg.url, REPO, "abc1234", reg.creds());
+    let exists = ImageStatus::Exists {
+        digest: Some(digest),
+    };
+    let home = Home::new();
+    let check = |env: &AuthEnv| check_image(IMAGE, "abc1234", &opts(&reg.url, env.auth_files()));
+
+    home.write(".config/containers/auth.json", true);
+    home.write(".docker/config.json", false);
+    assert_eq!(check(&home.env()).unwrap(), exists, "{}", reg.log());
+
+    // The other way round: the auth.json's wrong password is used, and named.
+    let config_auth = home.write(".config/containers/auth.json", false);
+    home.write(".docker/config.json", true);
+    let err = check(&home.env()).unwrap_err();
+    assert_eq!(err.kind(), RegistryErrorKind::Auth, "{err}");
+    assert!(
+        err.to_string().contains(&config_auth.display().to_string()),
+        "{err}"
+    );
+    assert_clean(&err, &[WRONG, TEST_PASSWORD]);
+
+    // `$XDG_CONFIG_HOME` moves the auth.json; `$DOCKER_CONFIG` moves config.json.
+    let env = AuthEnv {
+        xdg_config_home: Some(home.path("xdg")),
+        docker_config: Some(home.path("dockercfg")),
+        ..home.env()
+    };
+    home.write("xdg/containers/auth.json", true);
+    home.write("dockercfg/config.json", false);
+    assert_eq!(check(&env).unwrap(), exists);
+    home.write("xdg/containers/auth.json", false);
+    home.write("dockercfg/config.json", true);
+    assert!(check(&env).is_err());
+    std::fs::remove_file(home.path("xdg/containers/auth.json")).unwrap();
+    assert_eq!(check(&env).unwrap(), exists);
+}
+
+#[test]
+fn registry_auth_file_wins_over_both() {
+    let reg = start_registry(true);
+    let digest = push_image(&reg.url, REPO, "abc1234", reg.creds());
+    let exists = ImageStatus::Exists {
+        digest: Some(digest),
+    };
+    let home = Home::new();
+    let check = |env: &AuthEnv| check_image(IMAGE, "abc1234", &opts(&reg.url, env.auth_files()));
+    let env = AuthEnv {
+        registry_auth_file: Some(home.path("ci/auth.json")),
+        ..home.env()
+    };
+    assert_eq!(
+        env.auth_files(),
+        [
+            home.path("ci/auth.json"),
+            home.path("run/containers/auth.json"),
+            home.path(".config/containers/auth.json"),
+            home.path(".docker/config.json"),
+            home.path(".dockercfg"),
+        ]
+    );
+
+    home.write("ci/auth.json", true);
+    home.write("run/containers/auth.json", false);
+    home.write(".config/containers/auth.json", false);
+    home.write(".docker/config.json", false);
+    assert_eq!(check(&env).unwrap(), exists, "{}", reg.log());
+
+    let ci = home.write("ci/auth.json", false);
+    home.write("run/containers/auth.json", true);
+    let err = check(&env).unwrap_err();
+    assert!(err.to_string().contains(&ci.display().to_string()), "{err}");
+    assert_clean(&err, &[WRONG, TEST_PASSWORD]);
+
+    // Without REGISTRY_AUTH_FILE, podman's runtime auth.json comes first.
+    assert_eq!(check(&home.env()).unwrap(), exists);
+}
+
+#[test]
+fn identity_token_from_a_helper() {
+    let bin = tempfile::tempdir().unwrap();
+    let identity = "Id3ntity-t0ken-from-the-helper";
+    write_helper(bin.path(), "tokens", "quay.io", "<token>", identity);
+    let config = write_json(
+        &bin.path().join("config.json"),
+        serde_json::json!({ "credsStore": "tokens" }),
+    );
+
+    // A token endpoint that takes the OAuth2 refresh token grant.
+    let fake = serve(move |req, url| {
+        if req.path() == "/token" {
+            let grant =
+                format!("grant_type=refresh_token&client_id=qr-promote&refresh_token={identity}");
+            if req.method == "POST" && req.body.ends_with(&grant) {
+                return FakeResponse::status(200).json(r#"{"access_token":"Acc3ss-token"}"#);
+            }
+            return FakeResponse::status(401).json(r#"{"details":"bad refresh token"}"#);
+        }
+        if req.header("authorization") != Some("Bearer Acc3ss-token") {
+            let challenge = format!(
+                r#"Bearer realm="{url}/token",service="fake-registry",scope="repository:{REPO}:pull""#
+            );
+            return FakeResponse::status(401).header("WWW-Authenticate", &challenge);
+        }
+        FakeResponse::status(200).header("Docker-Content-Digest", "sha256:70ce11")
+    });
+    let opts = helper_opts(&fake.url, vec![config.clone()], bin.path());
+    assert_eq!(
+        check_image(IMAGE, "abc1234", &opts).unwrap(),
+        ImageStatus::Exists {
+            digest: Some("sha256:70ce11".into())
+        }
+    );
+    let token_req = fake
+        .requests()
+        .into_iter()
+        .find(|r| r.path() == "/token")
+        .unwrap();
+    assert_eq!(
+        token_req.header("content-type"),
+        Some("application/x-www-form-urlencoded")
+    );
+    assert!(
+        token_req.body.starts_with(&format!(
+            "service=fake-registry&scope=repository%3A{}%3Apull&",
+            REPO.replace('/', "%2F")
+        )),
+        "{}",
+        token_req.body
+    );
+    assert_eq!(token_req.header("authorization"), None);
+
+    // A registry that asks for Basic authentication cannot take an identity token.
+    let reg = start_registry(true);
+    let err = check_image(
+        IMAGE,
+        "abc1234",
+        &helper_opts(&reg.url, vec![config.clone()], bin.path()),
+    )
+    .unwrap_err();
+    assert_eq!(err.kind(), RegistryErrorKind::Auth, "{err}");
+    assert!(
+        err.to_string().contains(&format!(
+            "quay.io asks for Basic authentication (HTTP 401), which an identity token for \
+             quay.io from docker-credential-tokens (credsStore in {}) cannot give",
+            config.display()
+        )),
+        "{err}"
+    );
+    assert_clean(&err, &[identity]);
 }
