@@ -63,24 +63,29 @@ pub fn shown_url(url: &str) -> String {
 /// (127.0.0.0/8, ::1, localhost); no credentials (`credentials_hint` says what to use instead).
 pub fn check_url(url: &str, credentials_hint: &str) -> Result<(), String> {
     let shown = shown_url(url);
-    let Some((scheme, rest)) = url.split_once("://") else {
+    if !url.contains("://") {
         return Err(format!(
             "`{shown}` is not a URL (expected http:// or https://)"
         ));
-    };
-    let auth = rest.split(['/', '?', '#']).next().unwrap_or_default();
-    if auth.contains('@') {
+    }
+    if url.trim() != url || url.contains(char::is_whitespace) {
+        return Err(format!("`{shown}` is not a valid URL"));
+    }
+    let parsed = url::Url::parse(url).map_err(|e| format!("`{shown}` is not a valid URL ({e})"))?;
+    if !parsed.username().is_empty() || parsed.password().is_some() {
         return Err(format!(
             "`{shown}` must not contain credentials; {credentials_hint}"
         ));
     }
-    let host = url_host(auth);
-    if host.is_empty() || rest.contains(char::is_whitespace) {
-        return Err(format!("`{shown}` is not a valid URL"));
-    }
-    match scheme.to_ascii_lowercase().as_str() {
+    let loopback = match parsed.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        None => return Err(format!("`{shown}` is not a valid URL")),
+    };
+    match parsed.scheme() {
         "https" => Ok(()),
-        "http" if is_loopback(host) => Ok(()),
+        "http" if loopback => Ok(()),
         "http" => Err(format!(
             "`{shown}`: plain http is allowed only for loopback addresses \
              (127.0.0.0/8, ::1, localhost); use https"
