@@ -191,18 +191,73 @@ impl Plan {
     }
 }
 
-/// The git-style unified diff of one file.
+/// The git-style unified diff of one file: three lines of context, and each hunk header followed
+/// by the nearest line above the hunk that starts with a letter, `_` or `$` (git's default
+/// "function" context: for YAML, the top-level key the hunk is under).
 pub fn unified_diff(path: &str, before: &[u8], after: &[u8]) -> String {
     let a = String::from_utf8_lossy(before);
     let b = String::from_utf8_lossy(after);
     let diff = similar::TextDiff::from_lines(a.as_ref(), b.as_ref());
-    let body = diff
-        .unified_diff()
-        .context_radius(3)
-        .missing_newline_hint(true)
-        .header(&format!("a/{path}"), &format!("b/{path}"))
-        .to_string();
-    format!("diff --git a/{path} b/{path}\n{body}")
+    let old_lines: Vec<&str> = a.split_inclusive('\n').collect();
+    let mut out = format!("diff --git a/{path} b/{path}\n--- a/{path}\n+++ b/{path}\n");
+    for group in diff.grouped_ops(3) {
+        let (Some(first), Some(last)) = (group.first(), group.last()) else {
+            continue;
+        };
+        let old = first.old_range().start..last.old_range().end;
+        let new = first.new_range().start..last.new_range().end;
+        out.push_str(&format!(
+            "@@ -{} +{} @@",
+            hunk_range(&old),
+            hunk_range(&new)
+        ));
+        if let Some(f) = funcname(&old_lines[..old.start.min(old_lines.len())]) {
+            out.push(' ');
+            out.push_str(&f);
+        }
+        out.push('\n');
+        for op in &group {
+            for change in diff.iter_changes(op) {
+                out.push(match change.tag() {
+                    similar::ChangeTag::Equal => ' ',
+                    similar::ChangeTag::Delete => '-',
+                    similar::ChangeTag::Insert => '+',
+                });
+                let line = change.value();
+                out.push_str(line);
+                if !line.ends_with('\n') {
+                    out.push_str("\n\\ No newline at end of file\n");
+                }
+            }
+        }
+    }
+    out
+}
+
+/// A hunk's range as git writes it: `start,len` (1-based), `start` alone for one line, and the
+/// line before with `,0` for none.
+fn hunk_range(r: &std::ops::Range<usize>) -> String {
+    match r.len() {
+        0 => format!("{},0", r.start),
+        1 => format!("{}", r.start + 1),
+        n => format!("{},{n}", r.start + 1),
+    }
+}
+
+/// The nearest of `lines` (from the last) that starts with a letter, `_` or `$`, trailing blanks
+/// removed, at most 80 bytes: git's default hunk context.
+fn funcname(lines: &[&str]) -> Option<String> {
+    let line = lines.iter().rev().find(|l| {
+        l.chars()
+            .next()
+            .is_some_and(|c| c.is_alphabetic() || c == '_' || c == '$')
+    })?;
+    let line = line.trim_end();
+    let mut end = line.len().min(80);
+    while !line.is_char_boundary(end) {
+        end -= 1;
+    }
+    Some(line[..end].to_string())
 }
 
 /// The bytes of a file of the checkout (never through a link out of it).
@@ -309,4 +364,55 @@ pub fn compute(
         skipped,
         unchanged,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hunks_carry_git_s_context_line() {
+        let before = "managed:\n- name: a\n  spec:\n    x: 1\n    y: 2\n    z: 3\n    w: 4\n    v: 5\n    u: 6\n    t: 7\n";
+        let after = before.replace("t: 7", "t: 8");
+        assert_eq!(
+            unified_diff("f.yml", before.as_bytes(), after.as_bytes()),
+            "diff --git a/f.yml b/f.yml\n--- a/f.yml\n+++ b/f.yml\n@@ -7,4 +7,4 @@ managed:\n     w: 4\n     v: 5\n     u: 6\n-    t: 7\n+    t: 8\n"
+        );
+        // At the top, no context; one line alone; no final newline.
+        assert_eq!(
+            unified_diff("g", b"a: 1", b"a: 2"),
+            "diff --git a/g b/g\n--- a/g\n+++ b/g\n@@ -1 +1 @@\n-a: 1\n\\ No newline at end of file\n+a: 2\n\\ No newline at end of file\n"
+        );
+    }
+
+    #[test]
+    fn the_diff_is_what_git_prints() {
+        // git itself, on the same two files, as the reference.
+        let dir = tempfile::tempdir().unwrap();
+        let before = "---\n$schema: /app-sre/integration-1.yml\nname: x\nmanaged:\n- namespace:\n    $ref: /a.yml\n  spec:\n    cache: true\n    extraArgs: --a\n    resources:\n      cpu: 1\n      memory: 2\n    logs:\n      slack: true\n    shards: 3\n    image: 1\npr_check:\n  cmd: x\n";
+        let after = before
+            .replace("shards: 3", "shards: 4")
+            .replace("cmd: x", "cmd: y");
+        std::fs::write(dir.path().join("a"), before).unwrap();
+        std::fs::write(dir.path().join("b"), &after).unwrap();
+        let out = std::process::Command::new("git")
+            .current_dir(dir.path())
+            .args([
+                "-c",
+                "core.quotepath=off",
+                "diff",
+                "--no-index",
+                "--no-color",
+                "--no-prefix",
+                "a",
+                "b",
+            ])
+            .output()
+            .unwrap();
+        let git = String::from_utf8(out.stdout).unwrap();
+        let git_hunks: Vec<&str> = git.lines().skip_while(|l| !l.starts_with("@@")).collect();
+        let ours = unified_diff("a", before.as_bytes(), after.as_bytes());
+        let our_hunks: Vec<&str> = ours.lines().skip_while(|l| !l.starts_with("@@")).collect();
+        assert_eq!(our_hunks, git_hunks);
+    }
 }
