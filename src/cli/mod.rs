@@ -17,6 +17,7 @@ mod bot;
 mod deployments;
 mod error;
 mod history;
+mod logging;
 mod pin;
 mod pr_check;
 mod promote;
@@ -50,6 +51,8 @@ pub struct Cli {
         default_value = "."
     )]
     pub repo: PathBuf,
+    #[command(flatten)]
+    pub logging: logging::Verbosity,
     /// Print one JSON document on stdout instead of text.
     #[arg(long, global = true)]
     pub json: bool,
@@ -220,6 +223,7 @@ pub fn main() -> ExitCode {
             return ExitCode::from(if e.use_stderr() { EXIT_USAGE } else { EXIT_OK });
         }
     };
+    logging::init(cli.logging);
     match run(&cli) {
         Ok(Status::NotEverywhere) => ExitCode::from(EXIT_DIFFERS),
         Ok(Status::Success) => ExitCode::from(EXIT_OK),
@@ -228,6 +232,7 @@ pub fn main() -> ExitCode {
         Err(e) if e.quiet => ExitCode::from(e.exit_code()),
         Err(e) => {
             eprintln!("error: {}", e.message);
+            logging::print_causes(&e);
             for h in &e.hints {
                 eprintln!("hint: {h}");
             }

@@ -17,3 +17,4 @@ mod history;
 mod outputs;
 mod people;
 mod promote;
+mod verbose;
