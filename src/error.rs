@@ -10,6 +10,23 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// An error from below (I/O, a parser, an HTTP client), kept as the cause.
 pub type Source = Box<dyn std::error::Error + Send + Sync + 'static>;
 
+/// The cause of an input error, behind one thin pointer (so that [`Error`] stays small): it
+/// says what the error it holds says, and has the same sources.
+#[derive(Debug)]
+pub struct Cause(Source);
+
+impl std::fmt::Display for Cause {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::error::Error for Cause {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.0.source()
+    }
+}
+
 /// What kind of failure an [`Error`] is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -43,6 +60,8 @@ pub enum Error {
     Input {
         message: String,
         hint: Option<String>,
+        #[source]
+        source: Option<Box<Cause>>,
     },
     #[error("{message}")]
     Refused {
@@ -70,6 +89,7 @@ impl Error {
         Error::Input {
             message: msg.into(),
             hint: None,
+            source: None,
         }
     }
 
@@ -124,10 +144,13 @@ impl Error {
         self
     }
 
-    /// The same error with its cause (an external failure).
+    /// The same error with its cause (an external failure, or input that a parser or a
+    /// library rejected).
     pub fn with_source(mut self, cause: impl Into<Source>) -> Error {
-        if let Error::External { source, .. } = &mut self {
-            *source = Some(cause.into());
+        match &mut self {
+            Error::External { source, .. } => *source = Some(cause.into()),
+            Error::Input { source, .. } => *source = Some(Box::new(Cause(cause.into()))),
+            Error::Refused { .. } | Error::Io { .. } => {}
         }
         self
     }
@@ -186,5 +209,13 @@ mod tests {
             std::error::Error::source(&ext).map(|s| s.to_string()),
             Some("broken pipe".to_string())
         );
+        let input = Error::input("kc.yaml: not a usable kubeconfig")
+            .with_source(std::io::Error::other("bad YAML"));
+        assert_eq!(
+            std::error::Error::source(&input).map(|s| s.to_string()),
+            Some("bad YAML".to_string())
+        );
+        // Results of the command line carry it: it stays within 64 bytes.
+        assert!(std::mem::size_of::<Error>() <= 64);
     }
 }

@@ -59,6 +59,23 @@ pub fn shown_url(url: &str) -> String {
     redact_url(&shown)
 }
 
+/// A request's URL as events show it: with its query parameters, without control characters,
+/// bounded, credentials and secret query values redacted ([`redact_url`]).
+pub fn logged_url(url: &str, query: &[(&str, &str)]) -> String {
+    let mut full = url.to_string();
+    for (k, v) in query {
+        full.push(if full.contains('?') { '&' } else { '?' });
+        full.push_str(k);
+        full.push('=');
+        full.push_str(v);
+    }
+    let mut shown: String = full.chars().filter(|c| !c.is_control()).take(500).collect();
+    if full.chars().count() > 500 {
+        shown.push_str("...");
+    }
+    redact_url(&shown)
+}
+
 /// Checks a URL to send requests to: `https://...`, or `http://...` for a loopback host only
 /// (127.0.0.0/8, ::1, localhost); no credentials (`credentials_hint` says what to use instead).
 pub fn check_url(url: &str, credentials_hint: &str) -> Result<(), String> {
@@ -287,8 +304,38 @@ impl Client {
         }
     }
 
-    /// Sends one request and reads the answer, whatever its status.
+    /// Sends one request and reads the answer, whatever its status. Its events: at level info the
+    /// method, URL (credentials and secret query values redacted), status and time; at debug the
+    /// sizes of the request and the answer, its type, and a redirect's target. Headers and bodies
+    /// are never shown (they carry tokens).
     pub fn send(&self, req: &Request<'_>) -> Result<Reply, ureq::Error> {
+        let start = std::time::Instant::now();
+        let sent = self.exchange(req);
+        if tracing::enabled!(tracing::Level::INFO) {
+            let elapsed = crate::util::elapsed(start.elapsed());
+            let method = req.method.as_str();
+            let url = logged_url(req.url, req.query);
+            match &sent {
+                Ok(reply) => {
+                    tracing::info!(status = reply.status, elapsed = %elapsed, "{method} {url}");
+                    tracing::debug!(
+                        request_bytes = req.body.len(),
+                        answer_bytes = reply.body.len(),
+                        content_type = reply.header("content-type").unwrap_or_default(),
+                        "{method} {url}: sizes"
+                    );
+                }
+                Err(e) => tracing::info!(
+                    error = %self.failure(e, req.url),
+                    elapsed = %elapsed,
+                    "{method} {url}: no answer"
+                ),
+            }
+        }
+        sent
+    }
+
+    fn exchange(&self, req: &Request<'_>) -> Result<Reply, ureq::Error> {
         fn dress<B>(mut b: ureq::RequestBuilder<B>, req: &Request<'_>) -> ureq::RequestBuilder<B> {
             for (k, v) in req.headers {
                 b = b.header(*k, *v);
@@ -309,6 +356,19 @@ impl Client {
             Method::Put => dress(agent.put(req.url), req).send(req.body)?,
             Method::Post => dress(agent.post(req.url), req).send(req.body)?,
         };
+        if tracing::enabled!(tracing::Level::DEBUG) {
+            use ureq::ResponseExt;
+            let at = response.get_uri().to_string();
+            let path = |u: &str| u.split(['?', '#']).next().unwrap_or_default().to_string();
+            if path(&at) != path(req.url) {
+                tracing::debug!(
+                    "{} {}: redirected to {}",
+                    req.method.as_str(),
+                    logged_url(req.url, req.query),
+                    logged_url(&at, &[])
+                );
+            }
+        }
         let status = response.status().as_u16();
         let headers = response.headers().clone();
         let body = if req.method == Method::Head {
@@ -319,7 +379,14 @@ impl Client {
                 .with_config()
                 .limit(self.config.body_limit)
                 .read_to_string()
-                .unwrap_or_default()
+                .unwrap_or_else(|e| {
+                    tracing::debug!(
+                        "{} {}: answer unreadable: {e}",
+                        req.method.as_str(),
+                        logged_url(req.url, req.query)
+                    );
+                    String::new()
+                })
         };
         Ok(Reply {
             status,
@@ -465,6 +532,13 @@ mod tests {
             "https://[redacted]@h/a"
         );
         assert_eq!(shown_url(&"x".repeat(250)).len(), 203);
+        assert_eq!(
+            logged_url(
+                "https://u:p@h/token?x=1",
+                &[("scope", "repository:a:pull"), ("access_token", "T")]
+            ),
+            "https://[redacted]@h/token?x=1&scope=repository:a:pull&access_token=[redacted]"
+        );
         assert_eq!(encode_segment("group/sub proj~x"), "group%2Fsub%20proj~x");
         assert!(url_is_loopback("http://[::1]:5/x"));
         assert!(!url_is_loopback("localhost"));

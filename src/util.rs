@@ -209,6 +209,16 @@ pub fn human_duration(d: std::time::Duration) -> String {
     humantime::format_duration(d).to_string()
 }
 
+/// A time as events show it: milliseconds with one decimal (`12.3ms`), seconds from 10 s on
+/// (`12.35s`).
+pub fn elapsed(d: std::time::Duration) -> String {
+    if d.as_secs() >= 10 {
+        format!("{:.2}s", d.as_secs_f64())
+    } else {
+        format!("{:.1}ms", d.as_secs_f64() * 1000.0)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -220,6 +230,14 @@ mod tests {
             assert_eq!(parse_duration(&human_duration(d)).unwrap(), d, "{text}");
         }
         assert_eq!(human_duration(std::time::Duration::from_secs(90)), "1m 30s");
+    }
+
+    #[test]
+    fn elapsed_times() {
+        use std::time::Duration;
+        assert_eq!(elapsed(Duration::from_micros(12_345)), "12.3ms");
+        assert_eq!(elapsed(Duration::from_millis(9_999)), "9999.0ms");
+        assert_eq!(elapsed(Duration::from_millis(12_345)), "12.35s");
     }
 
     #[test]

@@ -18,6 +18,7 @@ mod deployments;
 mod docs;
 mod error;
 mod history;
+mod logging;
 mod pin;
 mod pr_check;
 mod promote;
@@ -72,6 +73,8 @@ pub struct Cli {
         default_value = "."
     )]
     pub repo: PathBuf,
+    #[command(flatten)]
+    pub logging: logging::Verbosity,
     /// Print one JSON document on stdout instead of text.
     #[arg(long, global = true)]
     pub json: bool,
@@ -287,6 +290,7 @@ pub fn main() -> ExitCode {
             return ExitCode::from(if e.use_stderr() { EXIT_USAGE } else { EXIT_OK });
         }
     };
+    logging::init(cli.logging);
     match run(&cli) {
         Ok(Status::NotEverywhere) => ExitCode::from(EXIT_DIFFERS),
         Ok(Status::Success) => ExitCode::from(EXIT_OK),
@@ -304,6 +308,7 @@ pub fn main() -> ExitCode {
                 let _ = writeln!(std::io::stdout().lock(), "{text}");
             }
             anstream::eprintln!("{} {}", style::error(), e.message);
+            logging::print_causes(&e);
             for h in &e.hints {
                 anstream::eprintln!("{} {h}", style::hint());
             }

@@ -260,6 +260,25 @@ pub fn fetch_live(
     rt.block_on(fetch_async(kubeconfig, context, namespaces))
 }
 
+/// What to do when the cluster cannot be asked: read the objects from a file instead.
+const FROM_FILE: &str = "or read the objects from a file: `--from FILE`, the JSON of \
+    `oc get deployments,statefulsets,cronjobs -n NAMESPACE -o json`";
+
+/// What to do when there is no usable configuration or context.
+fn login_hint() -> String {
+    format!(
+        "log in with `oc login SERVER`, or choose a context with \
+         `kubectl config use-context NAME` (or `--context NAME`); {FROM_FILE}"
+    )
+}
+
+/// A configuration error: its message (the cause's chain on one line) and hint, the cause kept.
+fn config_error(message: String, cause: impl Into<crate::error::Source>) -> Error {
+    Error::input(message)
+        .with_hint(login_hint())
+        .with_source(cause)
+}
+
 async fn fetch_async(
     kubeconfig: Option<&Path>,
     context: Option<&str>,
@@ -275,22 +294,19 @@ async fn fetch_async(
         Some(path) => {
             let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
             let kc = Kubeconfig::from_yaml(&text).map_err(|e| {
-                Error::input(format!(
-                    "{}: not a usable kubeconfig: {}",
-                    path.display(),
-                    flat(&e)
-                ))
+                let msg = format!("{}: not a usable kubeconfig: {}", path.display(), flat(&e));
+                config_error(msg, e)
             })?;
             Config::from_custom_kubeconfig(kc, &options)
                 .await
-                .map_err(|e| Error::input(format!("{}: {}", path.display(), flat(&e))))?
+                .map_err(|e| config_error(format!("{}: {}", path.display(), flat(&e)), e))?
         }
         None if context.is_some() => Config::from_kubeconfig(&options)
             .await
-            .map_err(|e| Error::input(format!("kubeconfig: {}", flat(&e))))?,
+            .map_err(|e| config_error(format!("kubeconfig: {}", flat(&e)), e))?,
         None => Config::infer()
             .await
-            .map_err(|e| Error::input(format!("no Kubernetes configuration: {}", flat(&e))))?,
+            .map_err(|e| config_error(format!("no Kubernetes configuration: {}", flat(&e)), e))?,
     };
     let mut config = config;
     // Fail in seconds, not minutes, when the API is black-holed (VPN down, wrong cluster).
@@ -298,8 +314,15 @@ async fn fetch_async(
     config.read_timeout = Some(std::time::Duration::from_secs(60));
     let server = config.cluster_url.to_string();
     let server = server.trim_end_matches('/').to_string();
-    let client = ::kube::Client::try_from(config)
-        .map_err(|e| Error::external(format!("Kubernetes client for {server}: {}", flat(&e))))?;
+    tracing::debug!(
+        kubeconfig = %kubeconfig.map_or_else(|| "default".to_string(), |p| p.display().to_string()),
+        context = %context.unwrap_or("current"),
+        "Kubernetes API at {}",
+        crate::redact::redact_url(&server)
+    );
+    let client = ::kube::Client::try_from(config).map_err(|e| {
+        Error::external(format!("Kubernetes client for {server}: {}", flat(&e))).with_source(e)
+    })?;
     let mut out = Vec::new();
     for ns in namespaces {
         if ns.is_empty()
@@ -317,16 +340,24 @@ async fn fetch_async(
                 .list(&::kube::api::ListParams::default())
                 .map_err(|e| {
                     Error::external(format!("listing {} in {ns}: {}", kind.plural(), flat(&e)))
+                        .with_source(e)
                 })?;
-            let text = client
-                .request_text(req)
-                .await
-                .map_err(|e| api_error(&e, &server, ns, kind))?;
+            let shown = format!("{server}{}", req.uri());
+            let shown = crate::redact::redact_url(shown.trim_end_matches('?'));
+            let start = std::time::Instant::now();
+            let answer = client.request_text(req).await;
+            log_call(&shown, start.elapsed(), &answer);
+            let text = answer.map_err(|e| api_error(e, &server, ns, kind))?;
             let source = format!("{server}{}", kind.api_path(ns));
             let doc: Value = serde_json::from_str(&text)
-                .map_err(|e| Error::external(format!("{source}: not JSON: {e}")))?;
+                .map_err(|e| Error::external(format!("{source}: not JSON: {e}")).with_source(e))?;
             let mut page = Vec::new();
             parse_list(&doc, &source, Some(kind), Some(ns), &mut page)?;
+            tracing::debug!(
+                objects = page.len(),
+                "{} in namespace {ns} listed",
+                kind.plural()
+            );
             // An answer for this collection holds only this kind in this namespace.
             out.extend(
                 page.into_iter()
@@ -337,24 +368,65 @@ async fn fetch_async(
     Ok(out)
 }
 
+/// The events of one call of the Kubernetes API (`GET`, the URL `shown` without credentials):
+/// at level info its status (`ok`, the API's error code, or why there was no answer) and time;
+/// at debug the answer's size. Headers (the bearer token) are never shown.
+fn log_call(
+    shown: &str,
+    elapsed: std::time::Duration,
+    answer: &std::result::Result<String, ::kube::Error>,
+) {
+    let elapsed = crate::util::elapsed(elapsed);
+    match answer {
+        Ok(text) => {
+            tracing::info!(status = %"ok", elapsed = %elapsed, "GET {shown}");
+            tracing::debug!(answer_bytes = text.len(), "GET {shown}: sizes");
+        }
+        Err(::kube::Error::Api(status)) => tracing::info!(
+            status = status.code,
+            elapsed = %elapsed,
+            "GET {shown}: {}",
+            crate::redact::redact(&one_line(&status.message))
+        ),
+        Err(e) => tracing::info!(
+            error = %crate::redact::redact(&flat(e)),
+            elapsed = %elapsed,
+            "GET {shown}: no answer"
+        ),
+    }
+}
+
 /// A kube error as one line: 403 names the namespace, 404 says the namespace was not found,
-/// anything else that is not an API answer says the server could not be reached.
-fn api_error(e: &::kube::Error, server: &str, ns: &str, kind: ObjectKind) -> Error {
-    match e {
+/// anything else that is not an API answer says the server could not be reached. Each with what
+/// to do about it, and the kube error as its cause.
+fn api_error(e: ::kube::Error, server: &str, ns: &str, kind: ObjectKind) -> Error {
+    let login = crate::redact::redact_url(server);
+    let err = match &e {
         ::kube::Error::Api(status) => {
             let msg = one_line(&status.message);
             match status.code {
                 401 => Error::external(format!(
                     "{server}: unauthorized (401): log in again or check the kubeconfig credentials"
+                ))
+                .with_hint(format!(
+                    "log in again with `oc login {login}`, or choose another context with \
+                     `kubectl config use-context NAME` (or `--context NAME`); {FROM_FILE}"
                 )),
                 403 => Error::external(format!(
                     "forbidden (403) to list {} in namespace {ns} on {server}: {msg}",
                     kind.plural()
+                ))
+                .with_hint(format!(
+                    "log in as a user who may list them (`oc login {login}`); {FROM_FILE}"
                 )),
                 404 => Error::external(format!(
                     "namespace {ns} not found (404 listing {}) on {server}: {msg}",
                     kind.plural()
-                )),
+                ))
+                .with_hint(
+                    "is it the right cluster? `kubectl config use-context NAME` (or \
+                     `--context NAME`) chooses another",
+                ),
                 code => Error::external(format!(
                     "{server}: listing {} in namespace {ns} failed ({code}): {msg}",
                     kind.plural()
@@ -364,8 +436,13 @@ fn api_error(e: &::kube::Error, server: &str, ns: &str, kind: ObjectKind) -> Err
         other => Error::external(format!(
             "cannot reach the Kubernetes API at {server}: {}",
             flat(other)
+        ))
+        .with_hint(format!(
+            "is it the right cluster? `kubectl config use-context NAME` (or `--context NAME`) \
+             chooses another, `oc login SERVER` logs in to one; {FROM_FILE}"
         )),
-    }
+    };
+    err.with_source(e)
 }
 
 /// An error and its sources, on one line: the first line of each, without "(os error N)".

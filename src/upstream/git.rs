@@ -3,10 +3,17 @@
 use std::ffi::OsString;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
 
 use crate::error::{io_message, Error, Result};
+use crate::redact::{is_secret_param, redact, redact_known, MARKER};
 use crate::util::short_id;
+
+/// The most characters of a command line an event shows.
+const SHOWN_ARGS_MAX: usize = 1000;
+/// The most lines of git's messages a trace event shows.
+const SHOWN_MESSAGE_LINES: usize = 200;
 
 /// `git` run in one directory (`git -C dir`), never prompting, with messages in English.
 #[derive(Debug, Clone)]
@@ -89,29 +96,104 @@ impl Git {
         if input.is_some() {
             cmd.stdin(Stdio::piped());
         }
-        let mut child = cmd.spawn().map_err(|e| {
-            Error::external(format!(
-                "{}: cannot run git: {}",
-                self.label,
-                io_message(&e)
-            ))
-        })?;
+        let start = Instant::now();
+        let mut child = cmd.spawn().map_err(|e| self.cannot_run(args, start, e))?;
         if let (Some(bytes), Some(mut stdin)) = (input, child.stdin.take()) {
             // A write error means git exited early; its status and stderr tell why.
             let _ = stdin.write_all(bytes);
         }
-        let out = child.wait_with_output().map_err(|e| {
-            Error::external(format!(
-                "{}: cannot run git: {}",
-                self.label,
-                io_message(&e)
-            ))
-        })?;
+        let out = child
+            .wait_with_output()
+            .map_err(|e| self.cannot_run(args, start, e))?;
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        self.log_run(
+            args,
+            start.elapsed(),
+            out.status,
+            input.map_or(0, <[u8]>::len),
+            out.stdout.len(),
+            &stderr,
+        );
         Ok(GitOutput {
             success: out.status.success(),
             stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+            stderr,
         })
+    }
+
+    /// The error of a git command that could not run (its event emitted): `err` is the cause.
+    pub(crate) fn cannot_run(&self, args: &[&str], start: Instant, err: std::io::Error) -> Error {
+        tracing::info!(
+            elapsed = %crate::util::elapsed(start.elapsed()),
+            "git -C {} {} could not run: {}",
+            self.dir.display(),
+            shown_args(args),
+            io_message(&err)
+        );
+        Error::external(format!(
+            "{}: cannot run git: {}",
+            self.label,
+            io_message(&err)
+        ))
+        .with_source(err)
+    }
+
+    /// The events of a git command that ran: at level info the command line (without
+    /// credentials, nor the environment, which carries the upstream's), its exit status and
+    /// time; at debug the sizes of what it read and printed; at trace its messages, secrets
+    /// redacted.
+    pub(crate) fn log_run(
+        &self,
+        args: &[&str],
+        elapsed: Duration,
+        status: ExitStatus,
+        stdin_len: usize,
+        stdout_len: usize,
+        stderr: &str,
+    ) {
+        if !tracing::enabled!(tracing::Level::INFO) {
+            return;
+        }
+        let exit = status
+            .code()
+            .map_or_else(|| "signal".to_string(), |c| c.to_string());
+        tracing::info!(
+            exit = %exit,
+            elapsed = %crate::util::elapsed(elapsed),
+            "git -C {} {}",
+            self.dir.display(),
+            shown_args(args)
+        );
+        let sub = subcommand(args);
+        tracing::debug!(
+            stdin_bytes = stdin_len,
+            stdout_bytes = stdout_len,
+            stderr_bytes = stderr.len(),
+            "git {sub}: sizes"
+        );
+        if tracing::enabled!(tracing::Level::TRACE) {
+            let secrets = self.env_secrets();
+            let secrets: Vec<&str> = secrets.iter().map(String::as_str).collect();
+            for line in shown_messages(stderr, &secrets) {
+                tracing::trace!("git {sub}: {line}");
+            }
+        }
+    }
+
+    /// What the environment passes as configuration values (`GIT_CONFIG_VALUE_<n>`: the
+    /// upstream's credentials), whole and by their last word, to keep out of events.
+    fn env_secrets(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for (k, v) in &self.envs {
+            if k.to_string_lossy().starts_with("GIT_CONFIG_VALUE_") {
+                let v = v.to_string_lossy();
+                if let Some(word) = v.split_whitespace().last() {
+                    out.push(word.to_string());
+                }
+                out.push(v.into_owned());
+            }
+        }
+        out
     }
 
     /// Runs git and returns its standard output; a failure is an error carrying git's message.
@@ -376,6 +458,92 @@ fn subcommand<'a>(args: &[&'a str]) -> &'a str {
     ""
 }
 
+/// A git argument list as events show it: the value of a configuration entry (`-c key=value`,
+/// `--config key=value`) whose key may carry a secret (`http.extraHeader`, `credential.*`, any
+/// key naming a token, password, cookie, ...) and an argument quoting an authorization header
+/// become [`MARKER`]; URL credentials and secret query values are redacted ([`redact`]); an
+/// argument with spaces is quoted; at most [`SHOWN_ARGS_MAX`] characters.
+pub(crate) fn shown_args(args: &[&str]) -> String {
+    let mut shown = Vec::with_capacity(args.len());
+    let mut config_next = false;
+    for a in args {
+        let text = if std::mem::take(&mut config_next) {
+            shown_config(a)
+        } else if *a == "-c" || *a == "--config" {
+            config_next = true;
+            a.to_string()
+        } else if let Some(entry) = a.strip_prefix("--config=") {
+            format!("--config={}", shown_config(entry))
+        } else if let Some(entry) = a.strip_prefix("-c").filter(|e| !e.is_empty()) {
+            format!("-c{}", shown_config(entry))
+        } else if quotes_a_secret_header(a) {
+            MARKER.to_string()
+        } else {
+            redact(a)
+        };
+        shown.push(if text.is_empty() || text.contains(char::is_whitespace) {
+            format!("{text:?}")
+        } else {
+            text
+        });
+    }
+    let line = shown.join(" ");
+    if line.len() > SHOWN_ARGS_MAX {
+        format!(
+            "{}... ({} arguments)",
+            crate::util::head(&line, SHOWN_ARGS_MAX),
+            args.len()
+        )
+    } else {
+        line
+    }
+}
+
+/// A `key=value` configuration entry as events show it (see [`shown_args`]).
+fn shown_config(entry: &str) -> String {
+    let Some((key, _)) = entry.split_once('=') else {
+        return redact(entry);
+    };
+    let k = key.to_ascii_lowercase();
+    let secret = is_secret_param(&k)
+        || k.contains("header")
+        || k.contains("cookie")
+        || k.starts_with("credential")
+        || quotes_a_secret_header(entry);
+    if secret {
+        format!("{}={MARKER}", redact(key))
+    } else {
+        redact(entry)
+    }
+}
+
+/// Whether a text quotes an HTTP header that carries credentials.
+fn quotes_a_secret_header(text: &str) -> bool {
+    let lower = text.to_ascii_lowercase();
+    ["authorization:", "private-token:", "cookie:", "job-token:"]
+        .iter()
+        .any(|h| lower.contains(h))
+}
+
+/// Git's messages as trace events show them: their lines (at most [`SHOWN_MESSAGE_LINES`]),
+/// one that quotes a header with credentials left out, the `secrets` and URL credentials
+/// redacted ([`redact_known`]).
+fn shown_messages(stderr: &str, secrets: &[&str]) -> Vec<String> {
+    stderr
+        .split(['\n', '\r'])
+        .map(str::trim_end)
+        .filter(|l| !l.trim().is_empty())
+        .take(SHOWN_MESSAGE_LINES)
+        .map(|l| {
+            if quotes_a_secret_header(l) {
+                MARKER.to_string()
+            } else {
+                redact_known(l, secrets)
+            }
+        })
+        .collect()
+}
+
 /// Git's error output as one line: its `fatal:`/`error:` lines joined, else its last line;
 /// URL credentials and secret query values redacted ([`crate::redact::redact`]).
 pub fn one_line(stderr: &str) -> String {
@@ -409,6 +577,57 @@ pub fn one_line(stderr: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn command_lines_keep_credentials_out() {
+        let basic = "Authorization: Basic Ym90OlQwS0VO";
+        let shown = shown_args(&[
+            "-c",
+            &format!("http.extraHeader={basic}"),
+            "--config=credential.helper=store --file=/x",
+            "-chttp.https://h/.cookieFile=/c",
+            "-c",
+            "core.quotePath=false",
+            "fetch",
+            "https://bot:T0KEN@h.example/a.git?private_token=P",
+            "refs/heads/a b",
+            "",
+        ]);
+        assert_eq!(
+            shown,
+            "-c http.extraHeader=[redacted] --config=credential.helper=[redacted] \
+             -chttp.https://h/.cookieFile=[redacted] -c core.quotePath=false fetch \
+             https://[redacted]@h.example/a.git?private_token=[redacted] \"refs/heads/a b\" \"\""
+        );
+        assert!(!shown.contains("Ym90OlQwS0VO") && !shown.contains("T0KEN"));
+        // A branch after `switch -c` is no configuration entry: shown as it is.
+        assert_eq!(
+            shown_args(&["switch", "--quiet", "-c", "promote/x=1"]),
+            "switch --quiet -c promote/x=1"
+        );
+        let long = vec!["x"; 1000];
+        assert!(shown_args(&long).ends_with("... (1000 arguments)"));
+    }
+
+    #[test]
+    fn messages_keep_known_secrets_and_headers_out() {
+        let err = "Cloning\r\n> Authorization: Basic Ym90\nfatal: https://u:p@h/ said T0KEN-1\n";
+        assert_eq!(
+            shown_messages(err, &["T0KEN-1"]),
+            [
+                "Cloning",
+                "[redacted]",
+                "fatal: https://[redacted]@h/ said [redacted]"
+            ]
+        );
+        let git = Git::new("/x")
+            .with_env("GIT_CONFIG_VALUE_0", "Authorization: Basic Ym90OlQw")
+            .with_env("GIT_CONFIG_KEY_0", "http.extraHeader");
+        assert_eq!(
+            git.env_secrets(),
+            ["Ym90OlQw", "Authorization: Basic Ym90OlQw"]
+        );
+    }
 
     #[test]
     fn fatal_lines_make_one_line() {

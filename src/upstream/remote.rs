@@ -55,13 +55,8 @@ impl Upstream {
         }
         let mut cmd = self.remote_git.spawn_command(args);
         cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
-        let cannot_run = |e: std::io::Error| {
-            Error::external(format!(
-                "{}: cannot run git: {}",
-                self.label(),
-                io_message(&e)
-            ))
-        };
+        let started = Instant::now();
+        let cannot_run = |e: std::io::Error| self.remote_git.cannot_run(args, started, e);
         let mut child = cmd.spawn().map_err(cannot_run)?;
         let (tx, rx) = mpsc::channel::<String>();
         let stderr = child.stderr.take();
@@ -132,6 +127,14 @@ impl Upstream {
         if let Some(b) = bar {
             b.finish_and_clear();
         }
+        self.remote_git.log_run(
+            args,
+            started.elapsed(),
+            status,
+            0,
+            stdout.len(),
+            &lines.join("\n"),
+        );
         if status.success() {
             Ok(stdout)
         } else {

@@ -57,10 +57,12 @@ fn names_with(out: &str, verdict: &str) -> Vec<String> {
         .collect()
 }
 
+/// One error line starting with `starts` (hints may follow), nothing on stdout.
 fn assert_one_error_line(r: &Run, starts: &str) {
     assert!(r.stdout.is_empty(), "stdout: {}", r.stdout);
     assert!(!r.stderr.contains("panicked"), "{}", r.stderr);
-    assert_eq!(r.stderr.lines().count(), 1, "{}", r.stderr);
+    let lines = r.stderr.lines().filter(|l| !l.starts_with("hint: "));
+    assert_eq!(lines.count(), 1, "{}", r.stderr);
     assert!(
         r.stderr.starts_with(&format!("error: {starts}")),
         "expected `error: {starts}…`, got: {}",

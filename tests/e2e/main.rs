@@ -18,3 +18,4 @@ mod history;
 mod outputs;
 mod people;
 mod promote;
+mod verbose;
