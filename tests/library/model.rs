@@ -535,7 +535,7 @@ fn the_example_checkout_demo() {
     diff --git a/data/integrations/terraform-resources.yml b/data/integrations/terraform-resources.yml
     --- a/data/integrations/terraform-resources.yml
     +++ b/data/integrations/terraform-resources.yml
-    @@ -17,6 +17,9 @@
+    @@ -17,6 +17,9 @@ managed:
          - shard:
              $ref: /aws/ter-int-dev/account.yml
            imageRef: f929a38
