@@ -5,7 +5,8 @@ use std::collections::HashMap;
 
 use super::model::{
     norm_ref, Integration, Managed, Model, Namespace, Target, ACCOUNT_SCHEMA, CLUSTER_SCHEMA,
-    ENVIRONMENT_SCHEMA, INTEGRATION_SCHEMA, NAMESPACE_SCHEMA, OCM_SCHEMA, RECONCILE,
+    ENVIRONMENT_SCHEMA, INTEGRATION_SCHEMA, NAMESPACE_SCHEMA, OCM_SCHEMA,
+    PRODUCT_ENVIRONMENT_SCHEMA, RECONCILE,
 };
 use super::sharding::{read_sharding, Strategy};
 use crate::checkout::{normalize_repo_url, Checkout, Component};
@@ -110,6 +111,7 @@ impl Model {
             NAMESPACE_SCHEMA,
             CLUSTER_SCHEMA,
             ENVIRONMENT_SCHEMA,
+            PRODUCT_ENVIRONMENT_SCHEMA,
             ACCOUNT_SCHEMA,
             OCM_SCHEMA,
             INTEGRATION_SCHEMA,
@@ -143,7 +145,8 @@ impl Model {
             env_tag: comp.tag.clone(),
             ..Model::default()
         };
-        let mut envs: HashMap<String, String> = HashMap::new();
+        // Environment path -> (name, `labels.type`).
+        let mut envs: HashMap<String, (String, Option<String>)> = HashMap::new();
         let mut clusters: HashMap<String, String> = HashMap::new();
         let mut raw_ns: Vec<(String, String, Option<String>, Option<String>)> = Vec::new();
         let mut saas: Vec<&Node> = Vec::new();
@@ -159,8 +162,12 @@ impl Model {
                         .and_then(Node::ref_path)
                         .map(norm_ref),
                 )),
-                Some(ENVIRONMENT_SCHEMA) => {
-                    envs.insert(path, name.unwrap_or_default());
+                Some(ENVIRONMENT_SCHEMA | PRODUCT_ENVIRONMENT_SCHEMA) => {
+                    let kind = doc
+                        .get("labels")
+                        .and_then(|l| l.str_at("type"))
+                        .map(str::to_string);
+                    envs.insert(path, (name.unwrap_or_default(), kind));
                 }
                 Some(CLUSTER_SCHEMA) => {
                     let name = name.unwrap_or_default();
@@ -211,12 +218,14 @@ impl Model {
             }
         }
         for (path, name, cluster, env) in raw_ns {
+            let env = env.and_then(|e| envs.get(&e).cloned());
             m.namespaces.insert(
                 path,
                 Namespace {
                     name,
                     cluster: cluster.and_then(|c| clusters.get(&c).cloned()),
-                    environment: env.and_then(|e| envs.get(&e).cloned()),
+                    environment_type: env.as_ref().and_then(|(_, t)| t.clone()),
+                    environment: env.map(|(n, _)| n),
                 },
             );
         }

@@ -16,6 +16,8 @@ use super::sharding::Sharding;
 pub const NAMESPACE_SCHEMA: &str = "/openshift/namespace-1.yml";
 pub const CLUSTER_SCHEMA: &str = "/openshift/cluster-1.yml";
 pub const ENVIRONMENT_SCHEMA: &str = "/app-sre/environment-1.yml";
+/// The schema app-interface's environment files carry today.
+pub const PRODUCT_ENVIRONMENT_SCHEMA: &str = "/products/environment-1.yml";
 pub const ACCOUNT_SCHEMA: &str = "/aws/account-1.yml";
 pub const OCM_SCHEMA: &str = "/openshift/openshift-cluster-manager-1.yml";
 pub const INTEGRATION_SCHEMA: &str = "/app-sre/integration-1.yml";
@@ -107,6 +109,8 @@ pub struct Namespace {
     pub name: String,
     pub cluster: Option<String>,
     pub environment: Option<String>,
+    /// `labels.type` of the environment (`production`, `stage`).
+    pub environment_type: Option<String>,
 }
 
 /// Something shards are cut by: an AWS account, a cluster, an OCM organization.
@@ -215,6 +219,7 @@ impl Model {
                 name: m.namespace_ref.clone(),
                 cluster: None,
                 environment: None,
+                environment_type: None,
             })
     }
 
@@ -440,7 +445,7 @@ mod tests {
     );
     const ENV: (&str, &str) = (
         "data/env.yml",
-        "$schema: /app-sre/environment-1.yml\nname: production\n",
+        "$schema: /products/environment-1.yml\nname: production\nlabels: {type: production}\n",
     );
 
     #[test]

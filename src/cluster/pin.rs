@@ -10,6 +10,14 @@ use crate::yaml::patch::{self, Op, Patched, Route, Value};
 use crate::yaml::style::{content_end, is_flow};
 use crate::yaml::{self, Node};
 
+/// Whether `r` is an OCI image tag: `[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}` (a commit `89508c2`, a
+/// release candidate `89508c2-rc`, `latest`).
+pub fn is_image_tag(r: &str) -> bool {
+    let ok = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    let mut chars = r.chars();
+    r.len() <= 128 && chars.next().is_some_and(ok) && chars.all(|c| ok(c) || c == '.' || c == '-')
+}
+
 /// Which pinned shards `unpin` releases.
 #[derive(Debug, Clone, Copy)]
 pub enum Which<'a> {
@@ -26,7 +34,7 @@ struct Wanted {
 }
 
 /// The index of the managed entry to edit: the one in `namespace` (name or `$ref`), else the one
-/// whose namespace is in the `production` environment.
+/// whose namespace's environment carries `labels.type: production`.
 pub fn select_entry(model: &Model, integ: &Integration, namespace: Option<&str>) -> Result<usize> {
     let found: Vec<usize> = integ
         .managed
@@ -34,7 +42,7 @@ pub fn select_entry(model: &Model, integ: &Integration, namespace: Option<&str>)
         .enumerate()
         .filter(|(_, m)| match namespace {
             Some(n) => model.namespace_matches(m, n),
-            None => model.namespace_of(m).environment.as_deref() == Some("production"),
+            None => model.namespace_of(m).environment_type.as_deref() == Some("production"),
         })
         .map(|(i, _)| i)
         .collect();
@@ -47,17 +55,18 @@ pub fn select_entry(model: &Model, integ: &Integration, namespace: Option<&str>)
         .map(|m| {
             let ns = model.namespace_of(m);
             format!(
-                "{}:{}: {} ({})",
+                "{}:{}: {} ({}, type {})",
                 integ.path,
                 m.line,
                 ns.name,
-                ns.environment.as_deref().unwrap_or("no environment")
+                ns.environment.as_deref().unwrap_or("no environment"),
+                ns.environment_type.as_deref().unwrap_or("none")
             )
         })
         .collect();
     let what = match namespace {
         Some(n) => format!("in namespace {n}"),
-        None => "in the production environment".to_string(),
+        None => "in an environment of type production (labels.type)".to_string(),
     };
     Err(Error::input(format!(
         "{}: {} managed entries of {} {what} (name one with a namespace); entries: {}",
@@ -289,8 +298,10 @@ pub fn pin(
         Some(r) => r.to_string(),
         None => checkout.component(RECONCILE)?.tag.clone(),
     };
-    if r.is_empty() || r.contains(char::is_whitespace) {
-        return Err(Error::input(format!("{r:?} is not an image ref")));
+    if !is_image_tag(&r) {
+        return Err(Error::input(format!(
+            "{r:?} is not an image tag (letters, digits, `_`, `.` and `-`, at most 128, not starting with `.` or `-`)"
+        )));
     }
     let path = &integ.path;
     let f = EntryFile::open(checkout, path, idx)?;
@@ -533,6 +544,23 @@ fn check(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn image_tags_follow_the_oci_grammar() {
+        for good in [
+            "89508c2",
+            "89508c2-rc",
+            "latest",
+            "_x",
+            "v1.2.3",
+            &"a".repeat(128),
+        ] {
+            assert!(is_image_tag(good), "{good}");
+        }
+        for bad in ["", "-rc", ".x", "a b", "a:b", "a/b", &"a".repeat(129)] {
+            assert!(!is_image_tag(bad), "{bad}");
+        }
+    }
 
     #[test]
     fn new_overrides_say_their_shard_and_ref() {

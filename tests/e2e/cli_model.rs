@@ -124,7 +124,9 @@ fn an_unknown_sharding_strategy_is_a_warning_not_a_failure() {
         "{}",
         r.stdout
     );
-    let r = sb.run(&["pin", "dns", "--shard", "x"]).code(1);
+    let r = sb
+        .run(&["pin", "--skip-image-check", "dns", "--shard", "x"])
+        .code(1);
     assert!(
         r.stderr.contains("a strategy qr-promote does not know"),
         "{}",
@@ -137,7 +139,15 @@ fn pin_then_unpin_gives_back_the_same_bytes() {
     let sb = Sandbox::example();
     let before = sb.read(GH);
     let r = sb
-        .run(&["pin", "gitlab-housekeeping", "--shard", "1", "--shard", "2"])
+        .run(&[
+            "pin",
+            "--skip-image-check",
+            "gitlab-housekeeping",
+            "--shard",
+            "1",
+            "--shard",
+            "2",
+        ])
         .ok();
     assert!(
         r.stdout
@@ -188,7 +198,13 @@ fn pin_refuses_to_move_a_pinned_shard_without_force() {
     let sb = Sandbox::example();
     let before = sb.snapshot();
     let r = sb
-        .run(&["pin", "terraform-resources", "--shard", "ter-int-dev"])
+        .run(&[
+            "pin",
+            "--skip-image-check",
+            "terraform-resources",
+            "--shard",
+            "ter-int-dev",
+        ])
         .code(1);
     assert!(
         r.stderr
@@ -198,7 +214,13 @@ fn pin_refuses_to_move_a_pinned_shard_without_force() {
     );
     assert_eq!(sb.snapshot(), before, "nothing written");
     let r = sb
-        .run(&["pin", "terraform-resources", "--shard", "ter-int-de"])
+        .run(&[
+            "pin",
+            "--skip-image-check",
+            "terraform-resources",
+            "--shard",
+            "ter-int-de",
+        ])
         .code(1);
     assert!(
         r.stderr.contains("did you mean ter-int-dev?"),
@@ -207,6 +229,7 @@ fn pin_refuses_to_move_a_pinned_shard_without_force() {
     );
     sb.run(&[
         "pin",
+        "--skip-image-check",
         "terraform-resources",
         "--shard",
         "ter-int-dev",
@@ -228,6 +251,7 @@ fn pin_by_ref_in_another_namespace_and_dry_run() {
     let r = sb
         .run(&[
             "pin",
+            "--skip-image-check",
             "terraform-resources",
             "--shard",
             "/aws/app-sre/account.yml",
@@ -248,6 +272,7 @@ fn pin_by_ref_in_another_namespace_and_dry_run() {
     // The same pin twice: the second changes nothing.
     let args = [
         "pin",
+        "--skip-image-check",
         "terraform-resources",
         "--shard",
         "app-sre",
@@ -268,6 +293,7 @@ fn pr_check_runs_one_per_pinned_ref_and_one_without_them() {
     let sb = Sandbox::example();
     sb.run(&[
         "pin",
+        "--skip-image-check",
         "terraform-resources",
         "--shard",
         "app-sre",
@@ -320,4 +346,61 @@ fn plan_says_which_shards_stay_pinned() {
     sb.run(&["unpin", "terraform-resources", "--all"]).ok();
     let out = plan_offline(&sb);
     assert!(!out.contains("stays on"), "{out}");
+}
+
+const LAYOUTS_GROUPS: &str = "data/integrations/openshift-groups.yml";
+
+#[test]
+fn pin_without_namespace_pins_the_entry_whose_environment_is_of_type_production() {
+    let sb = Sandbox::fixture("layouts");
+    // The stage entry comes first; the environments are named `app-interface-*-int`.
+    let r = sb
+        .run(&[
+            "pin",
+            "openshift-groups",
+            "--shard",
+            "appint-prod",
+            "--image-ref",
+            "89508c2-rc",
+            "--skip-image-check",
+        ])
+        .ok();
+    assert!(
+        r.stdout
+            .contains("wrote data/integrations/openshift-groups.yml"),
+        "{}",
+        r.stdout
+    );
+    let after = sb.read(LAYOUTS_GROUPS);
+    let prod = after
+        .find("app-interface-production-int.yml")
+        .expect("production entry");
+    let pin = after
+        .find("$ref: /openshift/appint-prod/cluster.yml")
+        .expect("new override");
+    assert!(pin > prod, "{after}");
+    assert!(after[pin..].contains("imageRef: 89508c2-rc"), "{after}");
+    // Without a production-typed environment, the entries are listed with their types.
+    sb.write(
+        "data/products/app-interface/environments/app-interface-production-int.yml",
+        "---\n$schema: /products/environment-1.yml\nname: app-interface-production-int\nlabels: {type: stage}\n",
+    );
+    let r = sb
+        .run(&[
+            "pin",
+            "openshift-groups",
+            "--shard",
+            "appint-prod",
+            "--skip-image-check",
+        ])
+        .code(1);
+    assert!(
+        r.stderr.contains(
+            "no managed entries of openshift-groups in an environment of type production"
+        ) && r
+            .stderr
+            .contains("app-interface-production-int (app-interface-production-int, type stage)"),
+        "{}",
+        r.stderr
+    );
 }
