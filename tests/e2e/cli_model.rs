@@ -404,3 +404,47 @@ fn pin_without_namespace_pins_the_entry_whose_environment_is_of_type_production(
         r.stderr
     );
 }
+
+#[test]
+fn deployments_and_pr_check_read_the_layout_before_2023() {
+    let sb = Sandbox::fixture("layouts");
+    let r = sb
+        .run(&["deployments", "--integration", "terraform-resources"])
+        .ok();
+    // spec.shardingStrategy: per-aws-account gives one StatefulSet per account; the
+    // shardSpecOverride beside spec pins ter-int-dev in production only.
+    insta::assert_snapshot!(r.stdout, @r"
+    NAMESPACE                                 KIND         NAME                                                  SHARD          IMAGE                                          PIN
+    app-interface-production-int@appint-prod  StatefulSet  qontract-reconcile-terraform-resources-app-sre        app-sre        quay.io/app-sre/qontract-reconcile:f929a38
+    app-interface-production-int@appint-prod  StatefulSet  qontract-reconcile-terraform-resources-app-sre-stage  app-sre-stage  quay.io/app-sre/qontract-reconcile:f929a38
+    app-interface-production-int@appint-prod  StatefulSet  qontract-reconcile-terraform-resources-ter-int-dev    ter-int-dev    quay.io/app-sre/qontract-reconcile:89508c2-rc  pinned
+    app-interface-stage-int@appint-stage      StatefulSet  qontract-reconcile-terraform-resources-app-sre        app-sre        quay.io/app-sre/qontract-reconcile:master
+    app-interface-stage-int@appint-stage      StatefulSet  qontract-reconcile-terraform-resources-app-sre-stage  app-sre-stage  quay.io/app-sre/qontract-reconcile:master
+    app-interface-stage-int@appint-stage      StatefulSet  qontract-reconcile-terraform-resources-ter-int-dev    ter-int-dev    quay.io/app-sre/qontract-reconcile:master
+
+    6 objects of 1 integrations in 2 namespaces, 1 pinned
+    ");
+    let r = sb
+        .run(&["pr-check", "--integration", "terraform-resources"])
+        .ok();
+    assert!(
+        r.stdout.contains("--exclude-accounts ter-int-dev")
+            && r.stdout.contains("terraform-resources_override_89508c2-rc")
+            && r.stdout.contains("--account-name ter-int-dev"),
+        "{}",
+        r.stdout
+    );
+    // A file that writes both layouts is refused with a line of each.
+    sb.write(
+        "data/integrations/mixed.yml",
+        "---\n$schema: /app-sre/integration-1.yml\nname: mixed\nmanaged:\n- namespace:\n    $ref: /services/app-interface/namespaces/app-interface-production-int.yml\n  spec:\n    shardingStrategy: per-aws-account\n- namespace:\n    $ref: /services/app-interface/namespaces/app-interface-stage-int.yml\n  sharding:\n    strategy: per-aws-account\n",
+    );
+    let r = sb
+        .run(&["pin", "mixed", "--shard", "app-sre", "--skip-image-check"])
+        .code(1);
+    assert!(
+        r.stderr.contains("data/integrations/mixed.yml:12: sharding (the layout of 2023-04 on) and data/integrations/mixed.yml:8: spec.shardingStrategy (the layout before) in one file"),
+        "{}",
+        r.stderr
+    );
+}
