@@ -448,3 +448,55 @@ fn deployments_and_pr_check_read_the_layout_before_2023() {
         r.stderr
     );
 }
+
+#[test]
+fn pin_repin_and_unpin_write_the_layout_before_2023_in_both_places() {
+    let sb = Sandbox::fixture("layouts");
+    let tu = "data/integrations/terraform-users.yml";
+    let tr = "data/integrations/terraform-resources.yml";
+    let before = sb.read(tu);
+    sb.run(&[
+        "pin",
+        "terraform-users",
+        "--shard",
+        "app-sre",
+        "--image-ref",
+        "89508c2-rc",
+        "--skip-image-check",
+    ])
+    .ok();
+    insta::assert_snapshot!("layouts_before_2023_pin_new_lists", sb.read(tu));
+    sb.run(&[
+        "pin",
+        "terraform-users",
+        "--shard",
+        "app-sre",
+        "--image-ref",
+        "f929a38",
+        "--force",
+        "--skip-image-check",
+    ])
+    .ok();
+    insta::assert_snapshot!("layouts_before_2023_repin", sb.read(tu));
+    sb.run(&["unpin", "terraform-users", "--shard", "app-sre"])
+        .ok();
+    assert_eq!(sb.read(tu), before);
+    // Appending keeps each list's own indentation: indented under pr_check, not under managed.
+    let before = sb.read(tr);
+    sb.run(&[
+        "pin",
+        "terraform-resources",
+        "--shard",
+        "app-sre",
+        "--image-ref",
+        "89508c2-rc",
+        "--skip-image-check",
+    ])
+    .ok();
+    insta::assert_snapshot!("layouts_before_2023_pin_appends", sb.read(tr));
+    sb.run(&["unpin", "terraform-resources", "--shard", "app-sre"])
+        .ok();
+    assert_eq!(sb.read(tr), before);
+    sb.run(&["unpin", "terraform-resources", "--all"]).ok();
+    insta::assert_snapshot!("layouts_before_2023_unpin_all", sb.read(tr));
+}
