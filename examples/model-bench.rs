@@ -35,7 +35,9 @@ fn generate(root: &Path) -> std::io::Result<()> {
         write(
             root,
             &format!("data/products/p/environments/{env}.yml"),
-            &format!("---\n$schema: /app-sre/environment-1.yml\nname: {env}\n"),
+            &format!(
+                "---\n$schema: /products/environment-1.yml\nname: {env}\nlabels:\n  type: {env}\n"
+            ),
         )?;
     }
     for c in 0..CLUSTERS {

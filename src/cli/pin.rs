@@ -5,7 +5,9 @@ use serde_json::json;
 use super::deployments::load_model;
 use super::{CmdResult, Context};
 use crate::cluster::pin::{self, Which};
+use crate::error::Error;
 use crate::promote::plan::{unified_diff, FileChange};
+use crate::registry::{self, ImageStatus, RegistryOptions};
 use crate::transaction;
 
 /// Arguments of `pin`.
@@ -26,6 +28,9 @@ pub struct PinArgs {
     /// Change a shard already pinned to another ref.
     #[arg(long)]
     pub force: bool,
+    /// Do not ask the registry whether `<RECONCILE_IMAGE>:<REF>` exists.
+    #[arg(long)]
+    pub skip_image_check: bool,
     /// Show the change; write nothing.
     #[arg(long)]
     pub dry_run: bool,
@@ -99,6 +104,19 @@ pub fn cmd_pin(ctx: &Context, args: &PinArgs) -> CmdResult {
         args.force,
     )?;
     let r = args.image_ref.as_deref().unwrap_or(&model.env_tag);
+    if !args.skip_image_check && change.before != change.after {
+        match registry::check_image(&model.image, r, &RegistryOptions::from_env()) {
+            Ok(ImageStatus::Exists { .. }) => {}
+            Ok(ImageStatus::NotFound) => {
+                return Err(Error::refused(format!(
+                    "{}:{r} is not in the registry; nothing written (--skip-image-check pins it anyway)",
+                    model.image
+                ))
+                .into())
+            }
+            Err(e) => ctx.warn(&format!("the image is not checked: {e}")),
+        }
+    }
     let what = format!(
         "pin {} of {} to {r}",
         args.shards.join(", "),

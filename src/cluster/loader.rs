@@ -5,9 +5,10 @@ use std::collections::HashMap;
 
 use super::model::{
     norm_ref, Integration, Managed, Model, Namespace, Target, ACCOUNT_SCHEMA, CLUSTER_SCHEMA,
-    ENVIRONMENT_SCHEMA, INTEGRATION_SCHEMA, NAMESPACE_SCHEMA, OCM_SCHEMA, RECONCILE,
+    ENVIRONMENT_SCHEMA, INTEGRATION_SCHEMA, NAMESPACE_SCHEMA, OCM_SCHEMA,
+    PRODUCT_ENVIRONMENT_SCHEMA, RECONCILE,
 };
-use super::sharding::{read_sharding, Strategy};
+use super::sharding::{read_old_overrides, read_old_sharding, read_sharding, Layout, Strategy};
 use crate::checkout::{normalize_repo_url, Checkout, Component};
 use crate::discovery::locations::is_saas_schema;
 
@@ -45,8 +46,11 @@ pub fn read_integration(rel: &str, doc: &Node) -> Result<Integration> {
         .str_at("name")
         .ok_or_else(|| Error::input(format!("{rel}:{}: integration without a name", doc.line)))?
         .to_string();
+    let entries = doc.get("managed").map(Node::items).unwrap_or(&[]);
+    let pr_check = doc.get("pr_check");
+    let layout = layout_of(rel, entries, pr_check)?;
     let mut managed = Vec::new();
-    for m in doc.get("managed").map(Node::items).unwrap_or(&[]) {
+    for m in entries {
         let Some(ns) = m.get("namespace").and_then(Node::ref_path) else {
             return Err(Error::input(format!(
                 "{rel}:{}: managed entry without a namespace $ref",
@@ -54,9 +58,10 @@ pub fn read_integration(rel: &str, doc: &Node) -> Result<Integration> {
             )));
         };
         let spec = m.get("spec");
-        let sharding = match m.get("sharding") {
-            Some(s) => Some(read_sharding(s, rel)?),
-            None => None,
+        let sharding = match (layout, m.get("sharding")) {
+            (Layout::Current, Some(s)) => Some(read_sharding(s, rel)?),
+            (Layout::Current, None) => None,
+            (Layout::Before2023, _) => read_old_sharding(m, rel)?,
         };
         managed.push(Managed {
             namespace_ref: norm_ref(ns),
@@ -73,11 +78,57 @@ pub fn read_integration(rel: &str, doc: &Node) -> Result<Integration> {
             line: m.line,
         });
     }
+    let pr_check = match (layout, pr_check) {
+        (Layout::Before2023, Some(p)) if p.as_str().is_none() => {
+            Some(match p.get("shardSpecOverride") {
+                Some(l) => read_old_overrides(l, rel)?,
+                None => Vec::new(),
+            })
+        }
+        _ => None,
+    };
     Ok(Integration {
         name,
         path: rel.to_string(),
         managed,
+        layout,
+        pr_check,
     })
+}
+
+/// The layout an integration file keeps its sharding in; a file that writes both is an error
+/// naming a line of each.
+fn layout_of(rel: &str, entries: &[Node], pr_check: Option<&Node>) -> Result<Layout> {
+    let mut current = None;
+    let mut before = None;
+    for m in entries {
+        if let Some(s) = m.get("sharding") {
+            current = current.or(Some(("sharding", s.line)));
+        }
+        let spec = m.get("spec");
+        for (key, n) in [
+            (
+                "spec.shardingStrategy",
+                spec.and_then(|s| s.get("shardingStrategy")),
+            ),
+            ("spec.shards", spec.and_then(|s| s.get("shards"))),
+            ("shardSpecOverride", m.get("shardSpecOverride")),
+        ] {
+            if let Some(n) = n {
+                before = before.or(Some((key, n.line)));
+            }
+        }
+    }
+    if let Some(n) = pr_check.and_then(|p| p.get("shardSpecOverride")) {
+        before = before.or(Some(("pr_check.shardSpecOverride", n.line)));
+    }
+    match (current, before) {
+        (Some((ck, cl)), Some((bk, bl))) => Err(Error::input(format!(
+            "{rel}:{cl}: {ck} (the layout of 2023-04 on) and {rel}:{bl}: {bk} (the layout before) in one file; write one of them"
+        ))),
+        (None, Some(_)) => Ok(Layout::Before2023),
+        _ => Ok(Layout::Current),
+    }
 }
 
 /// The version a saas target's `ref` stands for: 7 characters of a commit, else the branch.
@@ -110,6 +161,7 @@ impl Model {
             NAMESPACE_SCHEMA,
             CLUSTER_SCHEMA,
             ENVIRONMENT_SCHEMA,
+            PRODUCT_ENVIRONMENT_SCHEMA,
             ACCOUNT_SCHEMA,
             OCM_SCHEMA,
             INTEGRATION_SCHEMA,
@@ -143,7 +195,8 @@ impl Model {
             env_tag: comp.tag.clone(),
             ..Model::default()
         };
-        let mut envs: HashMap<String, String> = HashMap::new();
+        // Environment path -> (name, `labels.type`).
+        let mut envs: HashMap<String, (String, Option<String>)> = HashMap::new();
         let mut clusters: HashMap<String, String> = HashMap::new();
         let mut raw_ns: Vec<(String, String, Option<String>, Option<String>)> = Vec::new();
         let mut saas: Vec<&Node> = Vec::new();
@@ -159,8 +212,12 @@ impl Model {
                         .and_then(Node::ref_path)
                         .map(norm_ref),
                 )),
-                Some(ENVIRONMENT_SCHEMA) => {
-                    envs.insert(path, name.unwrap_or_default());
+                Some(ENVIRONMENT_SCHEMA | PRODUCT_ENVIRONMENT_SCHEMA) => {
+                    let kind = doc
+                        .get("labels")
+                        .and_then(|l| l.str_at("type"))
+                        .map(str::to_string);
+                    envs.insert(path, (name.unwrap_or_default(), kind));
                 }
                 Some(CLUSTER_SCHEMA) => {
                     let name = name.unwrap_or_default();
@@ -204,19 +261,27 @@ impl Model {
                         }
                         m.integrations.push(i);
                     }
-                    Err(e) => m.warnings.push(format!("{e}; integration left out")),
+                    Err(e) => {
+                        let why = format!("{e}; integration left out");
+                        if let Some(n) = doc.str_at("name") {
+                            m.left_out.push((n.to_string(), why.clone()));
+                        }
+                        m.warnings.push(why);
+                    }
                 },
                 Some(s) if is_saas_schema(s) => saas.push(doc),
                 _ => {}
             }
         }
         for (path, name, cluster, env) in raw_ns {
+            let env = env.and_then(|e| envs.get(&e).cloned());
             m.namespaces.insert(
                 path,
                 Namespace {
                     name,
                     cluster: cluster.and_then(|c| clusters.get(&c).cloned()),
-                    environment: env.and_then(|e| envs.get(&e).cloned()),
+                    environment_type: env.as_ref().and_then(|(_, t)| t.clone()),
+                    environment: env.map(|(n, _)| n),
                 },
             );
         }

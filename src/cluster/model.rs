@@ -9,13 +9,15 @@ use crate::error::{Error, Result};
 
 // Paths that `pin` (and `cli::verify`) import from here.
 pub use super::loader::read_integration;
-pub use super::sharding::{shard_key, ShardKey, Strategy};
+pub use super::sharding::{shard_key, Layout, ShardKey, Strategy};
 
-use super::sharding::Sharding;
+use super::sharding::{Override, Sharding};
 
 pub const NAMESPACE_SCHEMA: &str = "/openshift/namespace-1.yml";
 pub const CLUSTER_SCHEMA: &str = "/openshift/cluster-1.yml";
 pub const ENVIRONMENT_SCHEMA: &str = "/app-sre/environment-1.yml";
+/// The schema app-interface's environment files carry today.
+pub const PRODUCT_ENVIRONMENT_SCHEMA: &str = "/products/environment-1.yml";
 pub const ACCOUNT_SCHEMA: &str = "/aws/account-1.yml";
 pub const OCM_SCHEMA: &str = "/openshift/openshift-cluster-manager-1.yml";
 pub const INTEGRATION_SCHEMA: &str = "/app-sre/integration-1.yml";
@@ -99,6 +101,11 @@ pub struct Integration {
     /// Repository-relative path.
     pub path: String,
     pub managed: Vec<Managed>,
+    /// The layout the file keeps its sharding in (the current one when it says nothing).
+    pub layout: Layout,
+    /// Before 2023-04: the `pr_check.shardSpecOverride` copy of the overrides, when the file has
+    /// a `pr_check` section.
+    pub pr_check: Option<Vec<Override>>,
 }
 
 /// A namespace file.
@@ -107,6 +114,8 @@ pub struct Namespace {
     pub name: String,
     pub cluster: Option<String>,
     pub environment: Option<String>,
+    /// `labels.type` of the environment (`production`, `stage`).
+    pub environment_type: Option<String>,
 }
 
 /// Something shards are cut by: an AWS account, a cluster, an OCM organization.
@@ -164,6 +173,8 @@ pub struct Model {
     /// What the model could not read (`path:line: why`): integrations it left out, entries whose
     /// shards it cannot list.
     pub warnings: Vec<String>,
+    /// Integrations left out, by name, with why.
+    pub left_out: Vec<(String, String)>,
 }
 
 /// A `$ref` path without its leading `/`.
@@ -201,6 +212,9 @@ impl Model {
             .iter()
             .find(|i| i.name == name)
             .ok_or_else(|| {
+                if let Some((_, why)) = self.left_out.iter().find(|(n, _)| n == name) {
+                    return Error::input(why.clone());
+                }
                 let known: Vec<&str> = self.integrations.iter().map(|i| i.name.as_str()).collect();
                 unknown("integration", name, &known)
             })
@@ -215,6 +229,7 @@ impl Model {
                 name: m.namespace_ref.clone(),
                 cluster: None,
                 environment: None,
+                environment_type: None,
             })
     }
 
@@ -365,7 +380,28 @@ impl Model {
             }
             let mut strategy = None;
             let mut pins: BTreeMap<String, Vec<String>> = BTreeMap::new();
-            for m in &i.managed {
+            if let Some(copy) = &i.pr_check {
+                // Before 2023-04 the pr-check reads its own copy of the overrides.
+                strategy = i
+                    .managed
+                    .iter()
+                    .find_map(|m| m.sharding.as_ref().map(|s| s.strategy));
+                for o in copy {
+                    let (Some(r), ShardKey::Ref(path)) = (&o.image_ref, &o.shard) else {
+                        continue;
+                    };
+                    let name = self
+                        .accounts
+                        .iter()
+                        .find(|a| a.path == *path)
+                        .map_or_else(|| path.clone(), |a| a.name.clone());
+                    let list = pins.entry(r.clone()).or_default();
+                    if !list.contains(&name) {
+                        list.push(name);
+                    }
+                }
+            }
+            for m in i.managed.iter().filter(|_| i.pr_check.is_none()) {
                 let Some(sh) = &m.sharding else { continue };
                 strategy = Some(sh.strategy);
                 for s in self.entry_shards(&i.name, m) {
@@ -440,7 +476,7 @@ mod tests {
     );
     const ENV: (&str, &str) = (
         "data/env.yml",
-        "$schema: /app-sre/environment-1.yml\nname: production\n",
+        "$schema: /products/environment-1.yml\nname: production\nlabels: {type: production}\n",
     );
 
     #[test]

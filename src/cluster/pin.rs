@@ -2,13 +2,21 @@
 
 use crate::checkout::Checkout;
 use crate::cluster::model::{
-    norm_ref, read_integration, suggest, Integration, Model, ShardKey, Strategy, RECONCILE,
+    norm_ref, read_integration, suggest, Integration, Layout, Model, ShardKey, Strategy, RECONCILE,
 };
 use crate::error::{Error, Result};
 use crate::promote::plan::FileChange;
 use crate::yaml::patch::{self, Op, Patched, Route, Value};
 use crate::yaml::style::{content_end, is_flow};
 use crate::yaml::{self, Node};
+
+/// Whether `r` is an OCI image tag: `[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}` (a commit `89508c2`, a
+/// release candidate `89508c2-rc`, `latest`).
+pub fn is_image_tag(r: &str) -> bool {
+    let ok = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    let mut chars = r.chars();
+    r.len() <= 128 && chars.next().is_some_and(ok) && chars.all(|c| ok(c) || c == '.' || c == '-')
+}
 
 /// Which pinned shards `unpin` releases.
 #[derive(Debug, Clone, Copy)]
@@ -26,7 +34,7 @@ struct Wanted {
 }
 
 /// The index of the managed entry to edit: the one in `namespace` (name or `$ref`), else the one
-/// whose namespace is in the `production` environment.
+/// whose namespace's environment carries `labels.type: production`.
 pub fn select_entry(model: &Model, integ: &Integration, namespace: Option<&str>) -> Result<usize> {
     let found: Vec<usize> = integ
         .managed
@@ -34,7 +42,7 @@ pub fn select_entry(model: &Model, integ: &Integration, namespace: Option<&str>)
         .enumerate()
         .filter(|(_, m)| match namespace {
             Some(n) => model.namespace_matches(m, n),
-            None => model.namespace_of(m).environment.as_deref() == Some("production"),
+            None => model.namespace_of(m).environment_type.as_deref() == Some("production"),
         })
         .map(|(i, _)| i)
         .collect();
@@ -47,17 +55,18 @@ pub fn select_entry(model: &Model, integ: &Integration, namespace: Option<&str>)
         .map(|m| {
             let ns = model.namespace_of(m);
             format!(
-                "{}:{}: {} ({})",
+                "{}:{}: {} ({}, type {})",
                 integ.path,
                 m.line,
                 ns.name,
-                ns.environment.as_deref().unwrap_or("no environment")
+                ns.environment.as_deref().unwrap_or("no environment"),
+                ns.environment_type.as_deref().unwrap_or("none")
             )
         })
         .collect();
     let what = match namespace {
         Some(n) => format!("in namespace {n}"),
-        None => "in the production environment".to_string(),
+        None => "in an environment of type production (labels.type)".to_string(),
     };
     Err(Error::input(format!(
         "{}: {} managed entries of {} {what} (name one with a namespace); entries: {}",
@@ -206,11 +215,28 @@ fn override_value(w: &Wanted, r: &str) -> Value {
     ])
 }
 
+/// An override of the layout before 2023-04: `{shardingStrategy, awsAccount: {$ref}, imageRef}`.
+fn old_override_value(w: &Wanted, r: &str, strategy: Strategy) -> Value {
+    let account = match &w.key {
+        ShardKey::Ref(p) => Value::Map(vec![("$ref".into(), Value::Raw(format!("/{p}")))]),
+        ShardKey::Value(v) => Value::Str(v.clone()),
+    };
+    Value::Map(vec![
+        (
+            "shardingStrategy".into(),
+            Value::Raw(strategy.name().to_string()),
+        ),
+        ("awsAccount".into(), account),
+        ("imageRef".into(), Value::Str(r.to_string())),
+    ])
+}
+
 /// The integration file, its documents, and the managed entry to edit.
 struct EntryFile {
     text: String,
     docs: Vec<Node>,
     idx: usize,
+    layout: Layout,
 }
 
 impl EntryFile {
@@ -221,7 +247,55 @@ impl EntryFile {
             .map_err(|_| Error::input(format!("{path}: not valid UTF-8")))?;
         let docs = yaml::parse(&text)
             .map_err(|e| Error::input(format!("{path}:{e} (YAML syntax error)")))?;
-        Ok(EntryFile { text, docs, idx })
+        let layout = match docs.first() {
+            Some(d) => read_integration(path, d)?.layout,
+            None => Layout::Current,
+        };
+        Ok(EntryFile {
+            text,
+            docs,
+            idx,
+            layout,
+        })
+    }
+
+    /// Where the file keeps the entry's overrides.
+    fn places(&self, path: &str, layout: Layout) -> Result<Vec<Place<'_>>> {
+        let e = self.entry(path)?;
+        Ok(match layout {
+            Layout::Current => {
+                let sharding = e
+                    .get("sharding")
+                    .ok_or_else(|| Error::input(format!("{path}:{}: no sharding", e.line)))?;
+                vec![Place {
+                    list: sharding.get("shardSpecOverrides"),
+                    parent_at: self.sharding_at(),
+                    key: "shardSpecOverrides",
+                    shard_field: "shard",
+                    layout,
+                }]
+            }
+            Layout::Before2023 => {
+                let mut out = vec![Place {
+                    list: e.get("shardSpecOverride"),
+                    parent_at: Route::doc(0).key("managed").item(self.idx),
+                    key: "shardSpecOverride",
+                    shard_field: "awsAccount",
+                    layout,
+                }];
+                let pr_check = self.docs.first().and_then(|d| d.get("pr_check"));
+                if let Some(p) = pr_check.filter(|p| p.as_str().is_none()) {
+                    out.push(Place {
+                        list: p.get("shardSpecOverride"),
+                        parent_at: Route::doc(0).key("pr_check"),
+                        key: "shardSpecOverride",
+                        shard_field: "awsAccount",
+                        layout,
+                    });
+                }
+                out
+            }
+        })
     }
 
     /// The route to the entry's `sharding`.
@@ -289,27 +363,77 @@ pub fn pin(
         Some(r) => r.to_string(),
         None => checkout.component(RECONCILE)?.tag.clone(),
     };
-    if r.is_empty() || r.contains(char::is_whitespace) {
-        return Err(Error::input(format!("{r:?} is not an image ref")));
+    if !is_image_tag(&r) {
+        return Err(Error::input(format!(
+            "{r:?} is not an image tag (letters, digits, `_`, `.` and `-`, at most 128, not starting with `.` or `-`)"
+        )));
     }
     let path = &integ.path;
     let f = EntryFile::open(checkout, path, idx)?;
     let e = f.entry(path)?;
-    let sharding = e
-        .get("sharding")
-        .ok_or_else(|| Error::input(format!("{path}:{}: no sharding", e.line)))?;
-    let overrides = sharding.get("shardSpecOverrides");
-    let list_at = f.sharding_at().key("shardSpecOverrides");
+    if integ.layout == Layout::Before2023 && strategy != Strategy::PerAwsAccount {
+        return Err(Error::input(format!(
+            "{path}:{}: before 2023-04 a shardSpecOverride names AWS accounts only, and {integration} shards by {}",
+            e.line,
+            strategy.name()
+        )));
+    }
     let mut ops = Vec::new();
+    for place in f.places(path, integ.layout)? {
+        pin_ops(
+            &place,
+            &wanted,
+            &r,
+            strategy,
+            force,
+            path,
+            integration,
+            &mut ops,
+        )?;
+    }
+    f.change(path, &ops, strategy, &wanted, Some(&r))
+}
+
+/// Where a layout keeps the overrides of the entry: one list today; before 2023-04, the list
+/// beside `spec` and its copy under `pr_check`.
+struct Place<'a> {
+    list: Option<&'a Node>,
+    /// The mapping that holds the list.
+    parent_at: Route,
+    key: &'static str,
+    /// The key of an entry that names its shard.
+    shard_field: &'static str,
+    layout: Layout,
+}
+
+impl Place<'_> {
+    fn list_at(&self) -> Route {
+        self.parent_at.clone().key(self.key)
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn pin_ops(
+    place: &Place<'_>,
+    wanted: &[Wanted],
+    r: &str,
+    strategy: Strategy,
+    force: bool,
+    path: &str,
+    integration: &str,
+    ops: &mut Vec<Op>,
+) -> Result<()> {
+    let overrides = place.list;
+    let list_at = place.list_at();
     let mut seen = Vec::new();
     let mut new_items: Vec<&Wanted> = Vec::new();
-    for w in &wanted {
+    for w in wanted {
         let existing = overrides
             .map(Node::items)
             .unwrap_or(&[])
             .iter()
             .enumerate()
-            .find(|(_, o)| o.get("shard").is_some_and(|s| names(s, w)));
+            .find(|(_, o)| o.get(place.shard_field).is_some_and(|s| names(s, w)));
         let Some((i, o)) = existing else {
             if !new_items.iter().any(|n| n.name == w.name) {
                 new_items.push(w);
@@ -322,7 +446,7 @@ pub fn pin(
         seen.push(i);
         let at = list_at.clone().item(i);
         match o.get("imageRef") {
-            Some(v) if v.as_str() == Some(r.as_str()) => {}
+            Some(v) if v.as_str() == Some(r) => {}
             Some(v) => {
                 let old = v.as_str().unwrap_or_default();
                 if !force && !old.is_empty() {
@@ -333,33 +457,39 @@ pub fn pin(
                 }
                 ops.push(Op::SetScalar {
                     route: at.key("imageRef"),
-                    value: r.clone(),
+                    value: r.to_string(),
                     quote: '\'',
                 });
             }
             None => ops.push(Op::AddPair {
                 route: at,
                 key: "imageRef".into(),
-                value: Value::Str(r.clone()),
+                value: Value::Str(r.to_string()),
             }),
         }
     }
     if !new_items.is_empty() {
-        let items: Vec<Value> = new_items.iter().map(|w| override_value(w, &r)).collect();
+        let items: Vec<Value> = new_items
+            .iter()
+            .map(|w| match place.layout {
+                Layout::Current => override_value(w, r),
+                Layout::Before2023 => old_override_value(w, r, strategy),
+            })
+            .collect();
         ops.push(match overrides {
-            Some(list) if is_flow(&f.text, list) || !list.items().is_empty() => Op::Append {
+            Some(list) if list.as_str().is_none() => Op::Append {
                 route: list_at,
                 items,
             },
             // No list, or `shardSpecOverrides:` with no value or `null`.
             _ => Op::AddPair {
-                route: f.sharding_at(),
-                key: "shardSpecOverrides".into(),
+                route: place.parent_at.clone(),
+                key: place.key.into(),
                 value: Value::Seq(items),
             },
         });
     }
-    f.change(path, &ops, strategy, &wanted, Some(&r))
+    Ok(())
 }
 
 /// Removes the `imageRef` of the selected overrides of `integration` in `namespace` (default:
@@ -377,8 +507,9 @@ pub fn unpin(
     let path = &integ.path;
     let f = EntryFile::open(checkout, path, idx)?;
     let e = f.entry(path)?;
-    let sharding = e
-        .get("sharding")
+    let places = f.places(path, integ.layout)?;
+    let first = places
+        .first()
         .ok_or_else(|| Error::input(format!("{path}:{}: {integration} has no sharding", e.line)))?;
     let (strategy, wanted) = match which {
         Which::Shards(names) => resolve(model, integ, idx, names)?,
@@ -387,13 +518,16 @@ pub fn unpin(
                 .sharding
                 .as_ref()
                 .map_or(Strategy::Static, |s| s.strategy);
-            let all: Vec<Wanted> = sharding
-                .get("shardSpecOverrides")
+            let all: Vec<Wanted> = first
+                .list
                 .map(Node::items)
                 .unwrap_or(&[])
                 .iter()
                 .filter(|o| o.get("imageRef").is_some())
-                .filter_map(|o| o.get("shard").and_then(crate::cluster::model::shard_key))
+                .filter_map(|o| {
+                    o.get(first.shard_field)
+                        .and_then(crate::cluster::model::shard_key)
+                })
                 .map(|key| Wanted {
                     name: match &key {
                         ShardKey::Ref(r) | ShardKey::Value(r) => r.clone(),
@@ -404,18 +538,34 @@ pub fn unpin(
             (strategy, all)
         }
     };
-    let list = sharding.get("shardSpecOverrides");
-    let list_at = f.sharding_at().key("shardSpecOverrides");
+    let mut ops = Vec::new();
+    for (n, place) in places.iter().enumerate() {
+        // The pr_check copy may lack a pin the entry has: only the entry's list must hold them.
+        let strict = n == 0 && matches!(which, Which::Shards(_));
+        unpin_ops(place, &wanted, strict, path, integration, &mut ops)?;
+    }
+    f.change(path, &ops, strategy, &wanted, None)
+}
+
+fn unpin_ops(
+    place: &Place<'_>,
+    wanted: &[Wanted],
+    strict: bool,
+    path: &str,
+    integration: &str,
+    ops: &mut Vec<Op>,
+) -> Result<()> {
+    let list = place.list;
+    let list_at = place.list_at();
     let items = list.map(Node::items).unwrap_or(&[]);
     let mut remove_items = Vec::new();
-    let mut ops = Vec::new();
     let mut seen = Vec::new();
-    for w in &wanted {
+    for w in wanted {
         let found = items.iter().enumerate().find(|(_, o)| {
-            o.get("shard").is_some_and(|s| names(s, w)) && o.get("imageRef").is_some()
+            o.get(place.shard_field).is_some_and(|s| names(s, w)) && o.get("imageRef").is_some()
         });
         let Some((i, o)) = found else {
-            if matches!(which, Which::Shards(_)) {
+            if strict {
                 return Err(Error::input(format!(
                     "{path}: shard {} of {integration} is not pinned (no override with an imageRef)",
                     w.name
@@ -426,7 +576,12 @@ pub fn unpin(
         let others = o
             .pairs()
             .iter()
-            .filter(|(k, _)| !matches!(k.as_str(), Some("shard" | "imageRef")))
+            .filter(|(k, _)| {
+                let k = k.as_str();
+                k != Some(place.shard_field)
+                    && k != Some("imageRef")
+                    && !(place.layout == Layout::Before2023 && k == Some("shardingStrategy"))
+            })
             .count();
         if others == 0 {
             remove_items.push(i);
@@ -443,8 +598,8 @@ pub fn unpin(
     if list.is_some() {
         if !items.is_empty() && remove_items.len() == items.len() {
             ops.push(Op::RemovePair {
-                route: f.sharding_at(),
-                key: "shardSpecOverrides".into(),
+                route: place.parent_at.clone(),
+                key: place.key.into(),
             });
         } else {
             // From the last, so that each index still names its item.
@@ -456,7 +611,7 @@ pub fn unpin(
             }
         }
     }
-    f.change(path, &ops, strategy, &wanted, None)
+    Ok(())
 }
 
 /// Parses the edited file again: it must hold the same entries, the others byte for byte, and
@@ -495,6 +650,8 @@ fn check(
                     return Err(fail("another managed entry changed"));
                 }
             }
+        } else if key == "pr_check" && file.layout == Layout::Before2023 {
+            // Checked below, with the entry's overrides.
         } else if !is_flow(before, v)
             && before.get(v.span.start..content_end(before, v))
                 != text.get(nv.span.start..content_end(text, nv))
@@ -511,8 +668,16 @@ fn check(
     if sh.strategy != strategy {
         return Err(fail("strategy changed"));
     }
-    for w in wanted {
-        let got = sh.overrides.iter().find(|o| match (&o.shard, &w.key) {
+    let mut lists = vec![sh.overrides.as_slice()];
+    if let Some(copy) = &integ.pr_check {
+        lists.push(copy.as_slice());
+    }
+    for w in lists
+        .iter()
+        .flat_map(|l| wanted.iter().map(move |w| (l, w)))
+    {
+        let (list, w) = w;
+        let got = list.iter().find(|o| match (&o.shard, &w.key) {
             (ShardKey::Ref(a), ShardKey::Ref(b)) => a == b,
             (ShardKey::Value(a), ShardKey::Value(b)) => a.eq_ignore_ascii_case(b),
             _ => false,
@@ -533,6 +698,23 @@ fn check(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn image_tags_follow_the_oci_grammar() {
+        for good in [
+            "89508c2",
+            "89508c2-rc",
+            "latest",
+            "_x",
+            "v1.2.3",
+            &"a".repeat(128),
+        ] {
+            assert!(is_image_tag(good), "{good}");
+        }
+        for bad in ["", "-rc", ".x", "a b", "a:b", "a/b", &"a".repeat(129)] {
+            assert!(!is_image_tag(bad), "{bad}");
+        }
+    }
 
     #[test]
     fn new_overrides_say_their_shard_and_ref() {

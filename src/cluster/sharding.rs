@@ -66,9 +66,22 @@ pub struct Override {
     pub line: usize,
 }
 
+/// Where a file keeps its sharding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Layout {
+    /// From 2023-04: `sharding: {strategy, shards, shardSpecOverrides: [{shard, imageRef}]}`.
+    Current,
+    /// Before 2023-04: `spec.shardingStrategy`, `spec.shards`, and beside `spec` a
+    /// `shardSpecOverride` list of `{shardingStrategy, awsAccount: {$ref}, imageRef}`, written
+    /// again under the file's `pr_check`.
+    Before2023,
+}
+
 /// The `sharding` of a managed entry.
 #[derive(Debug, Clone)]
 pub struct Sharding {
+    pub layout: Layout,
     pub strategy: Strategy,
     /// The strategy as written.
     pub strategy_name: String,
@@ -141,12 +154,71 @@ pub fn read_sharding(n: &Node, rel: &str) -> Result<Sharding> {
         });
     }
     Ok(Sharding {
+        layout: Layout::Current,
         strategy,
         strategy_name: s.to_string(),
         line: n.line,
         shards,
         overrides,
     })
+}
+
+/// Reads a `shardSpecOverride` list of the layout before 2023-04: each entry names its account by
+/// `awsAccount: {$ref}` (or a `shard`).
+pub fn read_old_overrides(list: &Node, rel: &str) -> Result<Vec<Override>> {
+    let mut out = Vec::new();
+    for o in list.items() {
+        let Some(shard) = o
+            .get("awsAccount")
+            .or_else(|| o.get("shard"))
+            .and_then(shard_key)
+        else {
+            return Err(Error::input(format!(
+                "{rel}:{}: shardSpecOverride entry without an awsAccount",
+                o.line
+            )));
+        };
+        out.push(Override {
+            shard,
+            image_ref: o.str_at("imageRef").map(str::to_string),
+            sub_shards: None,
+            line: o.line,
+        });
+    }
+    Ok(out)
+}
+
+/// Reads the sharding of a managed entry of the layout before 2023-04 (`spec.shardingStrategy`,
+/// `spec.shards`, `shardSpecOverride` beside `spec`); `None` when it says nothing of sharding.
+pub fn read_old_sharding(entry: &Node, rel: &str) -> Result<Option<Sharding>> {
+    let spec = entry.get("spec");
+    let strategy_node = spec.and_then(|s| s.get("shardingStrategy"));
+    let shards_node = spec.and_then(|s| s.get("shards"));
+    let list = entry.get("shardSpecOverride");
+    let Some(first) = strategy_node.or(shards_node).or(list) else {
+        return Ok(None);
+    };
+    let s = strategy_node.and_then(Node::as_str).unwrap_or("static");
+    let shards = match shards_node.and_then(Node::as_str) {
+        Some(v) => v.parse().map_err(|_| {
+            Error::input(format!(
+                "{rel}:{}: shards {v:?} is not a number",
+                first.line
+            ))
+        })?,
+        None => 1,
+    };
+    Ok(Some(Sharding {
+        layout: Layout::Before2023,
+        strategy: Strategy::parse(s).unwrap_or(Strategy::Other),
+        strategy_name: s.to_string(),
+        line: strategy_node.map_or(first.line, |n| n.line),
+        shards,
+        overrides: match list {
+            Some(l) => read_old_overrides(l, rel)?,
+            None => Vec::new(),
+        },
+    }))
 }
 
 impl Model {

@@ -124,7 +124,9 @@ fn an_unknown_sharding_strategy_is_a_warning_not_a_failure() {
         "{}",
         r.stdout
     );
-    let r = sb.run(&["pin", "dns", "--shard", "x"]).code(1);
+    let r = sb
+        .run(&["pin", "--skip-image-check", "dns", "--shard", "x"])
+        .code(1);
     assert!(
         r.stderr.contains("a strategy qr-promote does not know"),
         "{}",
@@ -137,7 +139,15 @@ fn pin_then_unpin_gives_back_the_same_bytes() {
     let sb = Sandbox::example();
     let before = sb.read(GH);
     let r = sb
-        .run(&["pin", "gitlab-housekeeping", "--shard", "1", "--shard", "2"])
+        .run(&[
+            "pin",
+            "--skip-image-check",
+            "gitlab-housekeeping",
+            "--shard",
+            "1",
+            "--shard",
+            "2",
+        ])
         .ok();
     assert!(
         r.stdout
@@ -188,7 +198,13 @@ fn pin_refuses_to_move_a_pinned_shard_without_force() {
     let sb = Sandbox::example();
     let before = sb.snapshot();
     let r = sb
-        .run(&["pin", "terraform-resources", "--shard", "ter-int-dev"])
+        .run(&[
+            "pin",
+            "--skip-image-check",
+            "terraform-resources",
+            "--shard",
+            "ter-int-dev",
+        ])
         .code(1);
     assert!(
         r.stderr
@@ -198,7 +214,13 @@ fn pin_refuses_to_move_a_pinned_shard_without_force() {
     );
     assert_eq!(sb.snapshot(), before, "nothing written");
     let r = sb
-        .run(&["pin", "terraform-resources", "--shard", "ter-int-de"])
+        .run(&[
+            "pin",
+            "--skip-image-check",
+            "terraform-resources",
+            "--shard",
+            "ter-int-de",
+        ])
         .code(1);
     assert!(
         r.stderr.contains("did you mean ter-int-dev?"),
@@ -207,6 +229,7 @@ fn pin_refuses_to_move_a_pinned_shard_without_force() {
     );
     sb.run(&[
         "pin",
+        "--skip-image-check",
         "terraform-resources",
         "--shard",
         "ter-int-dev",
@@ -228,6 +251,7 @@ fn pin_by_ref_in_another_namespace_and_dry_run() {
     let r = sb
         .run(&[
             "pin",
+            "--skip-image-check",
             "terraform-resources",
             "--shard",
             "/aws/app-sre/account.yml",
@@ -248,6 +272,7 @@ fn pin_by_ref_in_another_namespace_and_dry_run() {
     // The same pin twice: the second changes nothing.
     let args = [
         "pin",
+        "--skip-image-check",
         "terraform-resources",
         "--shard",
         "app-sre",
@@ -268,6 +293,7 @@ fn pr_check_runs_one_per_pinned_ref_and_one_without_them() {
     let sb = Sandbox::example();
     sb.run(&[
         "pin",
+        "--skip-image-check",
         "terraform-resources",
         "--shard",
         "app-sre",
@@ -320,4 +346,157 @@ fn plan_says_which_shards_stay_pinned() {
     sb.run(&["unpin", "terraform-resources", "--all"]).ok();
     let out = plan_offline(&sb);
     assert!(!out.contains("stays on"), "{out}");
+}
+
+const LAYOUTS_GROUPS: &str = "data/integrations/openshift-groups.yml";
+
+#[test]
+fn pin_without_namespace_pins_the_entry_whose_environment_is_of_type_production() {
+    let sb = Sandbox::fixture("layouts");
+    // The stage entry comes first; the environments are named `app-interface-*-int`.
+    let r = sb
+        .run(&[
+            "pin",
+            "openshift-groups",
+            "--shard",
+            "appint-prod",
+            "--image-ref",
+            "89508c2-rc",
+            "--skip-image-check",
+        ])
+        .ok();
+    assert!(
+        r.stdout
+            .contains("wrote data/integrations/openshift-groups.yml"),
+        "{}",
+        r.stdout
+    );
+    let after = sb.read(LAYOUTS_GROUPS);
+    let prod = after
+        .find("app-interface-production-int.yml")
+        .expect("production entry");
+    let pin = after
+        .find("$ref: /openshift/appint-prod/cluster.yml")
+        .expect("new override");
+    assert!(pin > prod, "{after}");
+    assert!(after[pin..].contains("imageRef: 89508c2-rc"), "{after}");
+    // Without a production-typed environment, the entries are listed with their types.
+    sb.write(
+        "data/products/app-interface/environments/app-interface-production-int.yml",
+        "---\n$schema: /products/environment-1.yml\nname: app-interface-production-int\nlabels: {type: stage}\n",
+    );
+    let r = sb
+        .run(&[
+            "pin",
+            "openshift-groups",
+            "--shard",
+            "appint-prod",
+            "--skip-image-check",
+        ])
+        .code(1);
+    assert!(
+        r.stderr.contains(
+            "no managed entries of openshift-groups in an environment of type production"
+        ) && r
+            .stderr
+            .contains("app-interface-production-int (app-interface-production-int, type stage)"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn deployments_and_pr_check_read_the_layout_before_2023() {
+    let sb = Sandbox::fixture("layouts");
+    let r = sb
+        .run(&["deployments", "--integration", "terraform-resources"])
+        .ok();
+    // spec.shardingStrategy: per-aws-account gives one StatefulSet per account; the
+    // shardSpecOverride beside spec pins ter-int-dev in production only.
+    insta::assert_snapshot!(r.stdout, @r"
+    NAMESPACE                                 KIND         NAME                                                  SHARD          IMAGE                                          PIN
+    app-interface-production-int@appint-prod  StatefulSet  qontract-reconcile-terraform-resources-app-sre        app-sre        quay.io/app-sre/qontract-reconcile:f929a38
+    app-interface-production-int@appint-prod  StatefulSet  qontract-reconcile-terraform-resources-app-sre-stage  app-sre-stage  quay.io/app-sre/qontract-reconcile:f929a38
+    app-interface-production-int@appint-prod  StatefulSet  qontract-reconcile-terraform-resources-ter-int-dev    ter-int-dev    quay.io/app-sre/qontract-reconcile:89508c2-rc  pinned
+    app-interface-stage-int@appint-stage      StatefulSet  qontract-reconcile-terraform-resources-app-sre        app-sre        quay.io/app-sre/qontract-reconcile:master
+    app-interface-stage-int@appint-stage      StatefulSet  qontract-reconcile-terraform-resources-app-sre-stage  app-sre-stage  quay.io/app-sre/qontract-reconcile:master
+    app-interface-stage-int@appint-stage      StatefulSet  qontract-reconcile-terraform-resources-ter-int-dev    ter-int-dev    quay.io/app-sre/qontract-reconcile:master
+
+    6 objects of 1 integrations in 2 namespaces, 1 pinned
+    ");
+    let r = sb
+        .run(&["pr-check", "--integration", "terraform-resources"])
+        .ok();
+    assert!(
+        r.stdout.contains("--exclude-accounts ter-int-dev")
+            && r.stdout.contains("terraform-resources_override_89508c2-rc")
+            && r.stdout.contains("--account-name ter-int-dev"),
+        "{}",
+        r.stdout
+    );
+    // A file that writes both layouts is refused with a line of each.
+    sb.write(
+        "data/integrations/mixed.yml",
+        "---\n$schema: /app-sre/integration-1.yml\nname: mixed\nmanaged:\n- namespace:\n    $ref: /services/app-interface/namespaces/app-interface-production-int.yml\n  spec:\n    shardingStrategy: per-aws-account\n- namespace:\n    $ref: /services/app-interface/namespaces/app-interface-stage-int.yml\n  sharding:\n    strategy: per-aws-account\n",
+    );
+    let r = sb
+        .run(&["pin", "mixed", "--shard", "app-sre", "--skip-image-check"])
+        .code(1);
+    assert!(
+        r.stderr.contains("data/integrations/mixed.yml:12: sharding (the layout of 2023-04 on) and data/integrations/mixed.yml:8: spec.shardingStrategy (the layout before) in one file"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn pin_repin_and_unpin_write_the_layout_before_2023_in_both_places() {
+    let sb = Sandbox::fixture("layouts");
+    let tu = "data/integrations/terraform-users.yml";
+    let tr = "data/integrations/terraform-resources.yml";
+    let before = sb.read(tu);
+    sb.run(&[
+        "pin",
+        "terraform-users",
+        "--shard",
+        "app-sre",
+        "--image-ref",
+        "89508c2-rc",
+        "--skip-image-check",
+    ])
+    .ok();
+    insta::assert_snapshot!("layouts_before_2023_pin_new_lists", sb.read(tu));
+    sb.run(&[
+        "pin",
+        "terraform-users",
+        "--shard",
+        "app-sre",
+        "--image-ref",
+        "f929a38",
+        "--force",
+        "--skip-image-check",
+    ])
+    .ok();
+    insta::assert_snapshot!("layouts_before_2023_repin", sb.read(tu));
+    sb.run(&["unpin", "terraform-users", "--shard", "app-sre"])
+        .ok();
+    assert_eq!(sb.read(tu), before);
+    // Appending keeps each list's own indentation: indented under pr_check, not under managed.
+    let before = sb.read(tr);
+    sb.run(&[
+        "pin",
+        "terraform-resources",
+        "--shard",
+        "app-sre",
+        "--image-ref",
+        "89508c2-rc",
+        "--skip-image-check",
+    ])
+    .ok();
+    insta::assert_snapshot!("layouts_before_2023_pin_appends", sb.read(tr));
+    sb.run(&["unpin", "terraform-resources", "--shard", "app-sre"])
+        .ok();
+    assert_eq!(sb.read(tr), before);
+    sb.run(&["unpin", "terraform-resources", "--all"]).ok();
+    insta::assert_snapshot!("layouts_before_2023_unpin_all", sb.read(tr));
 }

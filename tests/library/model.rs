@@ -510,7 +510,7 @@ fn pin_errors_name_what_is_wrong() {
         data/integrations/terraform-resources.yml:5: legacy is no shard of terraform-resources: data/aws/legacy/account.yml disables it
         data/integrations/terraform-resources.yml:5: app-sre-1 is a sub-shard of app-sre: pin app-sre (its sub-shards share its override)
         data/integrations/github.yml:5: github has no sharding in namespace qr-stage
-        data/integrations/github.yml: no managed entries of github in the production environment (name one with a namespace); entries: data/integrations/github.yml:5: qr-stage (stage)
+        data/integrations/github.yml: no managed entries of github in an environment of type production (labels.type) (name one with a namespace); entries: data/integrations/github.yml:5: qr-stage (stage, type stage)
         data/integrations/aws-iam-keys.yml:5: aws-iam-keys runs as one CronJob in namespace qr-production: it has no shards to pin
         "#
     );
