@@ -96,7 +96,23 @@ pub fn check_commit(
     let c = &pr.component;
     if let Some(base) = git.resolve_base(base)? {
         let mine = subject_prefix(c);
-        let others: Vec<(String, String)> = promotion_commits_since(&git, &base)?
+        let all = promotion_commits_since(&git, &base)?;
+        // An earlier promotion of this component on HEAD: a commit on top would stack two
+        // versions in one merge request.
+        if let Some((id, subject)) = all
+            .iter()
+            .find(|(_, s)| parse_subject(s).is_some_and(|(p, _, _)| p == mine))
+        {
+            return Err(Error::refused(format!(
+                "--commit: HEAD already carries a promotion of {} not in {base}: {} {subject}; nothing written",
+                c.name,
+                short_id(id)
+            ))
+            .with_hint(format!(
+                "switch to {base} first: a newer version is a promotion of its own (`bot` keeps one merge request current)"
+            )));
+        }
+        let others: Vec<(String, String)> = all
             .into_iter()
             .filter(|(_, s)| parse_subject(s).is_none_or(|(p, _, _)| p != mine))
             .collect();
@@ -110,8 +126,26 @@ pub fn check_commit(
             }
         }
     }
+    // The branch must be free (or at HEAD already) before anything is written.
+    let branch = branch_name(c, &pr.plan.to);
+    let branch_ref = format!("refs/heads/{branch}");
+    let existing = git.output(&["rev-parse", "--verify", "--quiet", &branch_ref])?;
+    if existing.success {
+        let head = git.run_line(&["rev-parse", "--verify", "--quiet", "HEAD^{commit}"])?;
+        let at = existing.stdout.trim().to_string();
+        if at != head {
+            return Err(Error::refused(format!(
+                "--commit: branch {branch} already exists at {}, not at HEAD {}; nothing written",
+                short_id(&at),
+                short_id(&head)
+            ))
+            .with_hint(format!(
+                "an earlier run made it: switch to it to make that promotion again, or delete it (git branch -D {branch})"
+            )));
+        }
+    }
     Ok(CommitPlan {
-        branch: branch_name(c, &pr.plan.to),
+        branch,
         subject: subject(c, &c.tag, &pr.plan.to),
         git,
     })

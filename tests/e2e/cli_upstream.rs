@@ -254,6 +254,42 @@ fn apply_commit_refuses_uncommitted_changes_in_the_edited_files() {
 }
 
 #[test]
+fn apply_commit_refuses_before_writing_when_the_branch_exists_or_head_carries_a_promotion() {
+    let w = World::new();
+    // A branch of the same promotion left elsewhere.
+    let branch = format!("promote/qontract-reconcile-{}", &w.ids[3][..7]);
+    w.git(&["branch", &branch, "HEAD"]);
+    w.git(&["commit", "-q", "--allow-empty", "-m", "other work"]);
+    let before = w.sb.snapshot();
+    let r = w
+        .run(&["apply", "--to", &w.ids[3], "--skip-image-check", "--commit"])
+        .code(1);
+    assert!(
+        r.stderr
+            .contains(&format!("branch {branch} already exists at"))
+            && r.stderr.contains("nothing written"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(w.sb.snapshot(), before, "nothing written");
+    w.git(&["branch", "-D", &branch]);
+    // A promotion committed, then a newer version asked from its branch: no stacking.
+    w.run(&["apply", "--to", &w.ids[2], "--skip-image-check", "--commit"])
+        .ok();
+    let before = w.sb.snapshot();
+    let r = w
+        .run(&["apply", "--to", &w.ids[3], "--skip-image-check", "--commit"])
+        .code(1);
+    assert!(
+        r.stderr
+            .contains("HEAD already carries a promotion of qontract-reconcile"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(w.sb.snapshot(), before, "nothing written");
+}
+
+#[test]
 fn the_image_must_exist_in_the_registry() {
     let mut reg = start_registry(false);
     let w = World::new();
