@@ -31,6 +31,9 @@ pub struct PinArgs {
     /// Do not ask the registry whether `<RECONCILE_IMAGE>:<REF>` exists.
     #[arg(long)]
     pub skip_image_check: bool,
+    /// Ask the registry of HOST at URL (`quay.io=http://127.0.0.1:5000`; repeatable).
+    #[arg(long = "registry-url", value_name = "HOST=URL")]
+    pub registry_urls: Vec<String>,
     /// Show the change; write nothing.
     #[arg(long)]
     pub dry_run: bool,
@@ -105,7 +108,12 @@ pub fn cmd_pin(ctx: &Context, args: &PinArgs) -> CmdResult {
     )?;
     let r = args.image_ref.as_deref().unwrap_or(&model.env_tag);
     if !args.skip_image_check && change.before != change.after {
-        match registry::check_image(&model.image, r, &RegistryOptions::from_env()) {
+        let mut opts = RegistryOptions::from_env();
+        for spec in &args.registry_urls {
+            opts.overrides
+                .push(registry::parse_registry_override(spec)?);
+        }
+        match registry::check_image(&model.image, r, &opts) {
             Ok(ImageStatus::Exists { .. }) => {}
             Ok(ImageStatus::NotFound) => {
                 return Err(Error::refused(format!(

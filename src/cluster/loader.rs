@@ -8,7 +8,9 @@ use super::model::{
     ENVIRONMENT_SCHEMA, INTEGRATION_SCHEMA, NAMESPACE_SCHEMA, OCM_SCHEMA,
     PRODUCT_ENVIRONMENT_SCHEMA, RECONCILE,
 };
-use super::sharding::{read_old_overrides, read_old_sharding, read_sharding, Layout, Strategy};
+use super::sharding::{
+    read_old_overrides, read_old_sharding, read_sharding, Layout, ShardKey, Sharding, Strategy,
+};
 use crate::checkout::{normalize_repo_url, Checkout, Component};
 use crate::discovery::locations::is_saas_schema;
 
@@ -94,6 +96,30 @@ pub fn read_integration(rel: &str, doc: &Node) -> Result<Integration> {
         layout,
         pr_check,
     })
+}
+
+/// Warns of the overrides qontract-reconcile does not read: those of static sharding (from
+/// 2023-04 on), `subSharding` outside `per-openshift-cluster`, and shards not named by `$ref`.
+fn ignored_overrides(rel: &str, integration: &str, sh: &Sharding, warnings: &mut Vec<String>) {
+    if sh.layout != Layout::Current {
+        return;
+    }
+    for o in &sh.overrides {
+        let why = match (sh.strategy, &o.shard) {
+            (Strategy::Other, _) => continue,
+            (Strategy::Static, _) => {
+                "qontract-reconcile ignores this override: static sharding has no shardSpecOverrides (pin the entry with spec.imageRef)"
+            }
+            (_, ShardKey::Value(_)) => {
+                "qontract-reconcile ignores this override: its shard is not a $ref to an account, cluster or OCM organization file"
+            }
+            _ if o.sub_shards.is_some() && sh.strategy != Strategy::PerOpenshiftCluster => {
+                "qontract-reconcile ignores its subSharding: only per-openshift-cluster overrides have one"
+            }
+            _ => continue,
+        };
+        warnings.push(format!("{rel}:{}: {integration}: {why}", o.line));
+    }
 }
 
 /// The layout an integration file keeps its sharding in; a file that writes both is an error
@@ -257,6 +283,9 @@ impl Model {
                                     "{rel}:{}: sharding strategy {:?} is not known; the objects of {} in data/{} are not listed",
                                     sh.line, sh.strategy_name, i.name, e.namespace_ref
                                 ));
+                            }
+                            if let Some(sh) = e.sharding.as_ref() {
+                                ignored_overrides(rel, &i.name, sh, &mut m.warnings);
                             }
                         }
                         m.integrations.push(i);

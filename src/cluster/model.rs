@@ -80,6 +80,10 @@ pub struct Deployment {
     pub pinned: bool,
     /// That `imageRef`.
     pub pin_ref: Option<String>,
+    /// The arguments the object runs with for its shard: `--account-name`, `--cluster-name`,
+    /// `--org-id` with the shard's key, `--shard-id <i> --shards <n>` for static shards and
+    /// sub-shards (a single shard runs `--shard-id 0 --shards 1`; a CronJob has none).
+    pub args: Vec<String>,
 }
 
 /// One `managed[]` entry of an integration.
@@ -288,7 +292,7 @@ impl Model {
             .clone()
             .unwrap_or_else(|| self.manager_tag(ns.environment.as_deref()).to_string());
         let default_image = format!("{}:{default_tag}", self.image);
-        let make = |shard: Option<String>, pin: Option<String>| {
+        let make = |shard: Option<String>, pin: Option<String>, args: Vec<String>| {
             let entry_pin = pin.is_none() && m.image_ref.is_some();
             let image = match &pin {
                 Some(tag) => format!("{}:{tag}", self.image),
@@ -314,22 +318,40 @@ impl Model {
                 image,
                 pinned: pin.is_some() || entry_pin,
                 pin_ref: pin.or_else(|| m.image_ref.clone()),
+                args,
             }
         };
         let shards = self.shards_of(&i.name, m, false);
         if shards.is_empty() {
-            // A cron entry, an unsharded one or a single static shard: one object.
+            // A cron entry, an unsharded one or a single static shard: one object. Before
+            // 2023-04 a `shard: 0` override pins a single static shard; from 2023-04 on static
+            // sharding has no overrides.
             let static_pin = m.sharding.as_ref().and_then(|sh| {
                 (m.cron.is_none() && sh.strategy == Strategy::Static && sh.shards <= 1)
-                    .then(|| Self::override_for(sh, None, Some(0)))
+                    .then(|| Self::static_override(sh, 0))
                     .flatten()
                     .and_then(|o| o.image_ref.clone())
             });
-            out.push(make(None, static_pin));
+            let args = if m.cron.is_some() {
+                Vec::new()
+            } else {
+                ["--shard-id", "0", "--shards", "1"]
+                    .map(str::to_string)
+                    .to_vec()
+            };
+            out.push(make(None, static_pin, args));
             return;
         }
+        // Before 2023-04 the objects of an integration sharded over a single AWS account carry no
+        // suffix.
+        let one_account = i.layout == Layout::Before2023
+            && shards.len() == 1
+            && m.sharding
+                .as_ref()
+                .is_some_and(|sh| sh.strategy == Strategy::PerAwsAccount);
         for s in shards {
-            out.push(make(Some(s.name), s.pinned));
+            let name = (!one_account).then_some(s.name);
+            out.push(make(name, s.pinned, s.args));
         }
     }
 
@@ -405,10 +427,13 @@ impl Model {
                 let Some(sh) = &m.sharding else { continue };
                 strategy = Some(sh.strategy);
                 for s in self.entry_shards(&i.name, m) {
+                    // The shard as its argument names it: an OCM organization by its `orgId`
+                    // as written.
+                    let key = s.key().to_string();
                     if let Some(r) = s.pinned {
                         let list = pins.entry(r).or_default();
-                        if !list.contains(&s.parent) {
-                            list.push(s.parent);
+                        if !list.contains(&key) {
+                            list.push(key);
                         }
                     }
                 }
@@ -495,7 +520,7 @@ mod tests {
     }
 
     #[test]
-    fn org_shards_cron_and_one_static_shard() {
+    fn org_override_by_ref_without_sub_shards_cron_and_an_ignored_static_override() {
         let m = model(&[
             NS,
             ENV,
@@ -505,7 +530,7 @@ mod tests {
             ),
             (
                 "data/i.yml",
-                "$schema: /app-sre/integration-1.yml\nname: i\nmanaged:\n- namespace: {$ref: /ns.yml}\n  sharding:\n    strategy: per-ocm-organization\n    shardSpecOverrides:\n    - {shard: AbC, imageRef: 1234567, subSharding: {strategy: static, shards: 2}}\n",
+                "$schema: /app-sre/integration-1.yml\nname: i\nmanaged:\n- namespace: {$ref: /ns.yml}\n  sharding:\n    strategy: per-ocm-organization\n    shardSpecOverrides:\n    - {shard: {$ref: /ocm.yml}, imageRef: 1234567, subSharding: {strategy: static, shards: 2}}\n    - {shard: AbC, imageRef: 7654321}\n",
             ),
             (
                 "data/c.yml",
@@ -525,9 +550,17 @@ mod tests {
             d,
             [
                 "CronJob qontract-reconcile-c img:e0e0e0e Some(\"production\")",
-                "Deployment qontract-reconcile-i-abc-0 img:1234567 Some(\"production\")",
-                "Deployment qontract-reconcile-i-abc-1 img:1234567 Some(\"production\")",
-                "StatefulSet qontract-reconcile-s img:abcdef0 Some(\"production\")",
+                "Deployment qontract-reconcile-i-abc img:1234567 Some(\"production\")",
+                "StatefulSet qontract-reconcile-s img:e0e0e0e Some(\"production\")",
+            ]
+        );
+        assert_eq!(m.deployments(Some("i"), None)[0].args, ["--org-id", "AbC"]);
+        assert_eq!(
+            m.warnings,
+            [
+                "data/i.yml:8: i: qontract-reconcile ignores its subSharding: only per-openshift-cluster overrides have one",
+                "data/i.yml:9: i: qontract-reconcile ignores this override: its shard is not a $ref to an account, cluster or OCM organization file",
+                "data/s.yml:6: s: qontract-reconcile ignores this override: static sharding has no shardSpecOverrides (pin the entry with spec.imageRef)",
             ]
         );
     }

@@ -132,12 +132,7 @@ fn resolve(
                 .and_then(|o| o.org_id.as_deref())
                 .map(str::to_lowercase);
             if let Some(s) = ocm_name.and_then(|id| shards.iter().find(|s| s.parent == id)) {
-                out.push(wanted(
-                    model,
-                    sh.strategy,
-                    s.parent.clone(),
-                    s.target_ref.clone(),
-                ));
+                out.push(wanted(sh.strategy, s.parent.clone(), s.target_ref.clone()));
                 continue;
             }
             let off = model
@@ -162,27 +157,14 @@ fn resolve(
                 suggest(n, &parents)
             )));
         };
-        out.push(wanted(
-            model,
-            sh.strategy,
-            s.parent.clone(),
-            s.target_ref.clone(),
-        ));
+        out.push(wanted(sh.strategy, s.parent.clone(), s.target_ref.clone()));
     }
     Ok((sh.strategy, out))
 }
 
-fn wanted(model: &Model, strategy: Strategy, parent: String, target_ref: Option<String>) -> Wanted {
+fn wanted(strategy: Strategy, parent: String, target_ref: Option<String>) -> Wanted {
     let key = match (strategy, target_ref) {
         (s, Some(r)) if s.by_ref() => ShardKey::Ref(norm_ref(&r)),
-        (Strategy::PerOcmOrganization, _) => ShardKey::Value(
-            model
-                .ocm_orgs
-                .iter()
-                .filter_map(|o| o.org_id.clone())
-                .find(|o| o.to_lowercase() == parent)
-                .unwrap_or_else(|| parent.clone()),
-        ),
         _ => ShardKey::Value(parent.clone()),
     };
     Wanted { name: parent, key }
@@ -355,6 +337,18 @@ pub fn pin(
 ) -> Result<FileChange> {
     let integ = model.integration(integration)?;
     let idx = select_entry(model, integ, namespace)?;
+    let m = &integ.managed[idx];
+    if integ.layout == Layout::Current
+        && m.cron.is_none()
+        && m.sharding
+            .as_ref()
+            .is_some_and(|sh| sh.strategy == Strategy::Static)
+    {
+        return Err(Error::refused(format!(
+            "{}:{}: {integration}: static sharding has no per-shard image (qontract-reconcile reads no shardSpecOverrides for it); pin the whole entry with spec.imageRef instead; nothing written",
+            integ.path, m.line
+        )));
+    }
     let (strategy, wanted) = resolve(model, integ, idx, shards)?;
     if wanted.is_empty() {
         return Err(Error::input("name at least one shard to pin"));

@@ -28,12 +28,23 @@ impl Strategy {
         }
     }
 
-    /// Whether an override names its shard by `$ref`.
+    /// Whether an override names its shard by `$ref` (to an account, cluster or OCM
+    /// organization file; qontract-reconcile matches it by that file's `name`).
     pub fn by_ref(self) -> bool {
         matches!(
             self,
-            Strategy::PerAwsAccount | Strategy::PerOpenshiftCluster
+            Strategy::PerAwsAccount | Strategy::PerOpenshiftCluster | Strategy::PerOcmOrganization
         )
+    }
+
+    /// The argument that gives a shard its key (`--account-name`, `--cluster-name`, `--org-id`).
+    pub fn key_arg(self) -> Option<&'static str> {
+        match self {
+            Strategy::PerAwsAccount => Some("--account-name"),
+            Strategy::PerOpenshiftCluster => Some("--cluster-name"),
+            Strategy::PerOcmOrganization => Some("--org-id"),
+            Strategy::Static | Strategy::Other => None,
+        }
     }
 
     pub fn name(self) -> &'static str {
@@ -61,7 +72,8 @@ pub enum ShardKey {
 pub struct Override {
     pub shard: ShardKey,
     pub image_ref: Option<String>,
-    /// `subSharding` with the static strategy: the number of sub-shards.
+    /// `subSharding` with the static strategy: the number of sub-shards (1 when it gives none).
+    /// qontract-reconcile applies it to `per-openshift-cluster` overrides only.
     pub sub_shards: Option<u32>,
     pub line: usize,
 }
@@ -102,10 +114,33 @@ pub struct Shard {
     pub parent: String,
     /// The namespace (name) of the managed entry.
     pub namespace: String,
-    /// The `$ref` path of the account or cluster, for strategies that name shards by `$ref`.
+    /// The `$ref` path of the account, cluster or organization, for strategies that name shards
+    /// by `$ref`.
     pub target_ref: Option<String>,
     /// The override's `imageRef`.
     pub pinned: Option<String>,
+    /// The arguments the shard runs with: `--account-name <name>`, `--cluster-name <name>`,
+    /// `--org-id <orgId>` (as written), and `--shard-id <i> --shards <n>` for static shards and
+    /// sub-shards.
+    pub args: Vec<String>,
+}
+
+impl Shard {
+    /// The shard's key as its argument names it (`--account-name`, `--cluster-name`, `--org-id`):
+    /// an OCM organization's `orgId` as written; the shard's name otherwise.
+    pub fn key(&self) -> &str {
+        match self.args.as_slice() {
+            [flag, key, ..]
+                if matches!(
+                    flag.as_str(),
+                    "--account-name" | "--cluster-name" | "--org-id"
+                ) =>
+            {
+                key
+            }
+            _ => &self.parent,
+        }
+    }
 }
 
 /// Reads a `shardSpecOverrides` entry's shard key.
@@ -141,9 +176,12 @@ pub fn read_sharding(n: &Node, rel: &str) -> Result<Sharding> {
             )));
         };
         let sub_shards = match o.get("subSharding") {
-            Some(ss) if ss.str_at("strategy").unwrap_or("static") == "static" => {
-                ss.str_at("shards").and_then(|v| v.parse().ok())
-            }
+            Some(ss) if ss.str_at("strategy") == Some("static") => match ss.str_at("shards") {
+                Some(v) => Some(v.parse().map_err(|_| {
+                    Error::input(format!("{rel}:{}: shards {v:?} is not a number", ss.line))
+                })?),
+                None => Some(1),
+            },
             _ => None,
         };
         overrides.push(Override {
@@ -222,48 +260,64 @@ pub fn read_old_sharding(entry: &Node, rel: &str) -> Result<Option<Sharding>> {
 }
 
 impl Model {
-    /// The targets sharded over by a strategy, without those that disable `integration`.
-    fn targets(&self, strategy: Strategy, integration: &str) -> Vec<&Target> {
-        let all = match strategy {
+    /// Every target of a strategy (accounts, clusters or OCM organizations).
+    fn all_targets(&self, strategy: Strategy) -> &[Target] {
+        match strategy {
             Strategy::PerAwsAccount => &self.accounts,
             Strategy::PerOpenshiftCluster => &self.clusters,
             Strategy::PerOcmOrganization => &self.ocm_orgs,
-            Strategy::Static | Strategy::Other => return Vec::new(),
-        };
-        all.iter()
+            Strategy::Static | Strategy::Other => &[],
+        }
+    }
+
+    /// The targets sharded over by a strategy, without those that disable `integration`.
+    fn targets(&self, strategy: Strategy, integration: &str) -> Vec<&Target> {
+        self.all_targets(strategy)
+            .iter()
             .filter(|t| !t.disabled.iter().any(|d| d == integration))
             .collect()
     }
 
-    /// The override of a target or static shard, if any.
+    /// The override of a target: qontract-reconcile matches an override's `shard` (a `$ref`
+    /// resolved to its file) by the file's `name`. A shard written as a plain value names no
+    /// file, and matches nothing.
     pub(super) fn override_for<'a>(
+        &self,
         sh: &'a Sharding,
-        target: Option<&Target>,
-        index: Option<u32>,
+        target: &Target,
     ) -> Option<&'a Override> {
-        sh.overrides
-            .iter()
-            .find(|o| match (&o.shard, target, index) {
-                (ShardKey::Ref(r), Some(t), _) => *r == t.path,
-                (ShardKey::Value(v), Some(t), _) => {
-                    Some(v.as_str()) == t.org_id.as_deref()
-                        || t.org_id
-                            .as_deref()
-                            .is_some_and(|o| o.eq_ignore_ascii_case(v))
-                        || *v == t.name
-                }
-                (ShardKey::Value(v), None, Some(i)) => v.trim().parse::<u32>().ok() == Some(i),
-                _ => false,
-            })
+        sh.overrides.iter().find(|o| match &o.shard {
+            ShardKey::Ref(r) => {
+                *r == target.path
+                    || self
+                        .all_targets(sh.strategy)
+                        .iter()
+                        .any(|t| t.path == *r && t.name == target.name)
+            }
+            ShardKey::Value(_) => false,
+        })
     }
 
-    /// The shards of one managed entry (empty for an unsharded or cron entry).
+    /// The override of static shard `index`: only the layout before 2023-04 has them (a
+    /// `shard: <index>` entry); from 2023-04 on, static sharding has no `shardSpecOverrides`.
+    pub(super) fn static_override(sh: &Sharding, index: u32) -> Option<&Override> {
+        if sh.layout != Layout::Before2023 {
+            return None;
+        }
+        sh.overrides.iter().find(|o| match &o.shard {
+            ShardKey::Value(v) => v.trim().parse::<u32>().ok() == Some(index),
+            ShardKey::Ref(_) => false,
+        })
+    }
+
+    /// The shards of one managed entry (empty for an unsharded or cron entry, and for a single
+    /// static shard).
     pub fn entry_shards(&self, integration: &str, m: &Managed) -> Vec<Shard> {
         self.shards_of(integration, m, true)
     }
 
-    /// [`Model::entry_shards`]; without `full`, only the names and pins (no namespace and
-    /// `$ref` strings: `deployments` builds many thousands of objects).
+    /// [`Model::entry_shards`]; without `full`, only the names, pins and arguments (no namespace
+    /// and `$ref` strings: `deployments` builds many thousands of objects).
     pub(super) fn shards_of(&self, integration: &str, m: &Managed, full: bool) -> Vec<Shard> {
         let Some(sh) = &m.sharding else {
             return Vec::new();
@@ -277,52 +331,58 @@ impl Model {
             String::new()
         };
         let mut out = Vec::new();
-        let mut push = |parent: String, target_ref: Option<String>, o: Option<&Override>| {
-            let pinned = o.and_then(|o| o.image_ref.clone());
-            match o.and_then(|o| o.sub_shards).filter(|n| *n > 1) {
-                Some(n) => {
-                    for i in 0..n {
-                        out.push(Shard {
-                            name: format!("{parent}-{i}"),
-                            parent: parent.clone(),
-                            namespace: namespace.clone(),
-                            target_ref: target_ref.clone(),
-                            pinned: pinned.clone(),
-                        });
-                    }
-                }
-                None => {
-                    let (name, parent) = if full {
-                        (parent.clone(), parent)
-                    } else {
-                        (parent, String::new())
-                    };
-                    out.push(Shard {
-                        name,
-                        parent,
-                        namespace: namespace.clone(),
-                        target_ref,
-                        pinned,
-                    })
-                }
-            }
+        let shard = |name: String, parent: String, target_ref, pinned, args| Shard {
+            name,
+            parent,
+            namespace: namespace.clone(),
+            target_ref,
+            pinned,
+            args,
         };
         match sh.strategy {
             Strategy::Static => {
                 if sh.shards > 1 {
                     for i in 0..sh.shards {
-                        push(i.to_string(), None, Self::override_for(sh, None, Some(i)));
+                        let pinned = Self::static_override(sh, i).and_then(|o| o.image_ref.clone());
+                        let args = shard_args(&[], i, sh.shards);
+                        out.push(shard(i.to_string(), i.to_string(), None, pinned, args));
                     }
                 }
             }
+            Strategy::Other => {}
             s => {
+                let Some(flag) = s.key_arg() else {
+                    return out;
+                };
                 for t in self.targets(s, integration) {
-                    let name = match &t.org_id {
-                        Some(o) if s == Strategy::PerOcmOrganization => o.to_lowercase(),
-                        _ => t.name.clone(),
+                    let (name, key) = match &t.org_id {
+                        Some(o) if s == Strategy::PerOcmOrganization => {
+                            (o.to_lowercase(), o.clone())
+                        }
+                        _ => (t.name.clone(), t.name.clone()),
                     };
+                    let base_args = vec![flag.to_string(), key];
                     let target_ref = (full && s.by_ref()).then(|| format!("/{}", t.path));
-                    push(name, target_ref, Self::override_for(sh, Some(t), None));
+                    let o = self.override_for(sh, t);
+                    let pinned = o.and_then(|o| o.image_ref.clone());
+                    // Only `per-openshift-cluster` overrides split a shard into sub-shards.
+                    let subs = o
+                        .and_then(|o| o.sub_shards)
+                        .filter(|_| s == Strategy::PerOpenshiftCluster);
+                    match subs {
+                        Some(n) => {
+                            for i in 0..n {
+                                out.push(shard(
+                                    format!("{name}-{i}"),
+                                    name.clone(),
+                                    target_ref.clone(),
+                                    pinned.clone(),
+                                    shard_args(&base_args, i, n),
+                                ));
+                            }
+                        }
+                        None => out.push(shard(name.clone(), name, target_ref, pinned, base_args)),
+                    }
                 }
             }
         }
@@ -337,4 +397,16 @@ impl Model {
             .flat_map(|m| self.entry_shards(&i.name, m))
             .collect())
     }
+}
+
+/// `base` followed by `--shard-id <i> --shards <n>`.
+fn shard_args(base: &[String], i: u32, n: u32) -> Vec<String> {
+    let mut v = base.to_vec();
+    v.extend([
+        "--shard-id".to_string(),
+        i.to_string(),
+        "--shards".to_string(),
+        n.to_string(),
+    ]);
+    v
 }

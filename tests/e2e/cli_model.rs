@@ -137,7 +137,60 @@ fn an_unknown_sharding_strategy_is_a_warning_not_a_failure() {
 #[test]
 fn pin_then_unpin_gives_back_the_same_bytes() {
     let sb = Sandbox::example();
-    let before = sb.read(GH);
+    let before = sb.read(TR);
+    let r = sb
+        .run(&[
+            "pin",
+            "--skip-image-check",
+            "terraform-resources",
+            "--shard",
+            "app-sre",
+        ])
+        .ok();
+    assert!(
+        r.stdout
+            .contains("pin app-sre of terraform-resources to a1b2c3d: wrote data/integrations/terraform-resources.yml"),
+        "{}",
+        r.stdout
+    );
+    let v = sb
+        .run(&[
+            "--json",
+            "deployments",
+            "--integration",
+            "terraform-resources",
+            "--namespace",
+            "app-interface-production",
+        ])
+        .ok()
+        .json();
+    let pinned: Vec<(String, bool)> = v["deployments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            (
+                d["shard"].as_str().unwrap().to_string(),
+                d["pinned"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        pinned,
+        [
+            ("app-sre".to_string(), true),
+            ("ter-int-dev".to_string(), true)
+        ]
+    );
+    sb.run(&["unpin", "terraform-resources", "--shard", "app-sre"])
+        .ok();
+    assert_eq!(sb.read(TR), before);
+}
+
+#[test]
+fn pin_on_static_sharding_is_refused_and_writes_nothing() {
+    let sb = Sandbox::example();
+    let before = sb.snapshot();
     let r = sb
         .run(&[
             "pin",
@@ -145,52 +198,76 @@ fn pin_then_unpin_gives_back_the_same_bytes() {
             "gitlab-housekeeping",
             "--shard",
             "1",
-            "--shard",
-            "2",
         ])
-        .ok();
+        .code(1);
+    assert_eq!(
+        r.stderr.lines().filter(|l| l.contains(GH)).count(),
+        1,
+        "{}",
+        r.stderr
+    );
     assert!(
-        r.stdout
-            .contains("pin 1, 2 of gitlab-housekeeping to a1b2c3d: wrote data/integrations/gitlab-housekeeping.yml"),
+        r.stderr.contains(": gitlab-housekeeping: static sharding has no per-shard image (qontract-reconcile reads no shardSpecOverrides for it); pin the whole entry with spec.imageRef instead"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(sb.snapshot(), before, "nothing written");
+}
+
+#[test]
+fn pin_per_ocm_organization_writes_a_ref_to_the_organization_file() {
+    let sb = Sandbox::fixture("model");
+    let rel = "data/integrations/ocm-groups.yml";
+    sb.write(
+        rel,
+        "---\n$schema: /app-sre/integration-1.yml\nname: ocm-groups\nmanaged:\n- namespace:\n    $ref: /services/qr/namespaces/qr-production.yml\n  spec: {}\n  sharding:\n    strategy: per-ocm-organization\n",
+    );
+    // The organization by its orgId, in another case than the file writes it.
+    sb.run(&[
+        "pin",
+        "--skip-image-check",
+        "ocm-groups",
+        "--shard",
+        "1abcdef",
+        "--image-ref",
+        "abc1234",
+    ])
+    .ok();
+    insta::assert_snapshot!("pin_per_ocm_organization_ref_form", sb.read(rel));
+    let r = sb.run(&["pr-check", "--integration", "ocm-groups"]).ok();
+    assert!(
+        r.stdout.contains("ocm-groups_override_abc1234  quay.io/app-sre/qontract-reconcile:abc1234  --org-id 1AbCdEf"),
         "{}",
         r.stdout
     );
-    let after = sb.read(GH);
-    assert!(
-        after.starts_with(&before),
-        "only lines added at the end:\n{after}"
-    );
-    insta::assert_snapshot!(&after[before.len()..], @r"
-        shardSpecOverrides:
-        - shard: 1
-          imageRef: a1b2c3d
-        - shard: 2
-          imageRef: a1b2c3d
-    ");
-    let v = sb
+}
+
+#[test]
+fn pin_refuses_a_tag_missing_from_the_registry_and_writes_nothing() {
+    let reg = crate::support::registry_server::start_registry(false);
+    let sb = Sandbox::example();
+    let before = sb.snapshot();
+    let over = format!("quay.io={}", reg.url);
+    let r = sb
         .run(&[
-            "--json",
-            "deployments",
-            "--integration",
-            "gitlab-housekeeping",
+            "pin",
+            "terraform-resources",
+            "--shard",
+            "app-sre",
+            "--image-ref",
+            "0000000",
+            "--registry-url",
+            &over,
         ])
-        .ok()
-        .json();
-    let pinned: Vec<bool> = v["deployments"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|d| d["pinned"].as_bool().unwrap())
-        .collect();
-    assert_eq!(pinned, [false, true, true]);
-    sb.run(&["unpin", "gitlab-housekeeping", "--shard", "1"])
-        .ok();
-    assert!(sb
-        .read(GH)
-        .contains("- shard: 2\n      imageRef: a1b2c3d\n"));
-    assert!(!sb.read(GH).contains("- shard: 1"));
-    sb.run(&["unpin", "gitlab-housekeeping", "--all"]).ok();
-    assert_eq!(sb.read(GH), before);
+        .code(1);
+    assert!(
+        r.stderr.contains(
+            "quay.io/app-sre/qontract-reconcile:0000000 is not in the registry; nothing written"
+        ),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(sb.snapshot(), before, "nothing written");
 }
 
 #[test]

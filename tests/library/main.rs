@@ -14,5 +14,6 @@ mod mr;
 mod proptest_edit;
 mod proptest_input;
 mod registry;
+mod sharding_upstream;
 mod upstream;
 mod verify;

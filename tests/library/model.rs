@@ -67,16 +67,16 @@ fn deployments_of_every_strategy() {
     insta::assert_snapshot!(table(&m, None, None), @r#"
     CronJob qontract-reconcile-aws-iam-keys qr-production@prod-01 (production) quay.io/app-sre/qontract-reconcile:f929a38
     Deployment qontract-reconcile-github qr-stage@stage-01 (stage) quay.io/app-sre/qontract-reconcile:master
-    StatefulSet qontract-reconcile-gitlab-housekeeping-0 qr-production@prod-01 (production) quay.io/app-sre/qontract-reconcile:f929a38
+    StatefulSet qontract-reconcile-gitlab-housekeeping-0 qr-production@prod-01 (production) quay.io/app-sre/qontract-reconcile:1234abc pinned
     StatefulSet qontract-reconcile-gitlab-housekeeping-1 qr-production@prod-01 (production) quay.io/app-sre/qontract-reconcile:1234abc pinned
-    StatefulSet qontract-reconcile-gitlab-housekeeping-2 qr-production@prod-01 (production) quay.io/app-sre/qontract-reconcile:f929a38
+    StatefulSet qontract-reconcile-gitlab-housekeeping-2 qr-production@prod-01 (production) quay.io/app-sre/qontract-reconcile:1234abc pinned
     Deployment qontract-reconcile-gitlab-housekeeping qr-stage@stage-01 (stage) quay.io/app-sre/qontract-reconcile:master
     Deployment qontract-reconcile-ocm-groups-1abcdef qr-production@prod-01 (production) quay.io/app-sre/qontract-reconcile:abc1234 pinned
-    Deployment qontract-reconcile-openshift-users-edge-01 qr-production@prod-01 (production) quay.io/app-sre/qontract-reconcile:0373973 pinned
+    Deployment qontract-reconcile-openshift-users-edge-01-0 qr-production@prod-01 (production) quay.io/app-sre/qontract-reconcile:0373973 pinned
+    Deployment qontract-reconcile-openshift-users-edge-01-1 qr-production@prod-01 (production) quay.io/app-sre/qontract-reconcile:0373973 pinned
     Deployment qontract-reconcile-openshift-users-stage-01 qr-production@prod-01 (production) quay.io/app-sre/qontract-reconcile:f929a38
     StatefulSet qontract-reconcile-terraform-resources-app-int qr-production@prod-01 (production) quay.io/app-sre/qontract-reconcile:f929a38
-    StatefulSet qontract-reconcile-terraform-resources-app-sre-0 qr-production@prod-01 (production) quay.io/app-sre/qontract-reconcile:f929a38
-    StatefulSet qontract-reconcile-terraform-resources-app-sre-1 qr-production@prod-01 (production) quay.io/app-sre/qontract-reconcile:f929a38
+    StatefulSet qontract-reconcile-terraform-resources-app-sre qr-production@prod-01 (production) quay.io/app-sre/qontract-reconcile:f929a38
     StatefulSet qontract-reconcile-terraform-resources-ter-int-dev qr-production@prod-01 (production) quay.io/app-sre/qontract-reconcile:deadbee pinned
     Deployment qontract-reconcile-terraform-resources-app-int qr-stage@stage-01 (stage) quay.io/app-sre/qontract-reconcile:master
     Deployment qontract-reconcile-terraform-resources-app-sre qr-stage@stage-01 (stage) quay.io/app-sre/qontract-reconcile:master
@@ -120,7 +120,7 @@ fn shard_moves_and_pr_check_runs() {
             image_ref: "deadbee".to_string()
         }]
     );
-    assert_eq!(tr.moving.len(), 6, "{:?}", tr.moving);
+    assert_eq!(tr.moving.len(), 5, "{:?}", tr.moving);
     // A pin equal to the new version moves with it.
     let gh = moves
         .iter()
@@ -136,9 +136,8 @@ fn shard_moves_and_pr_check_runs() {
     aws-iam-keys quay.io/app-sre/qontract-reconcile:cafe123 
     github quay.io/app-sre/qontract-reconcile:cafe123 
     gitlab-housekeeping quay.io/app-sre/qontract-reconcile:cafe123 
-    gitlab-housekeeping_override_1234abc quay.io/app-sre/qontract-reconcile:1234abc 
-    ocm-groups quay.io/app-sre/qontract-reconcile:cafe123 --exclude-org-id 1abcdef
-    ocm-groups_override_abc1234 quay.io/app-sre/qontract-reconcile:abc1234 --org-id 1abcdef
+    ocm-groups quay.io/app-sre/qontract-reconcile:cafe123 --exclude-org-id 1AbCdEf
+    ocm-groups_override_abc1234 quay.io/app-sre/qontract-reconcile:abc1234 --org-id 1AbCdEf
     openshift-users quay.io/app-sre/qontract-reconcile:cafe123 --exclude-cluster edge-01
     openshift-users_override_0373973 quay.io/app-sre/qontract-reconcile:0373973 --cluster-name edge-01
     terraform-resources quay.io/app-sre/qontract-reconcile:cafe123 --exclude-accounts ter-int-dev
@@ -199,8 +198,7 @@ fn pin_adds_to_existing_overrides_two_spaces() {
         .collect();
     insta::assert_snapshot!(pinned.join("\n"), @r#"
     qontract-reconcile-terraform-resources-app-int quay.io/app-sre/qontract-reconcile:cafe123
-    qontract-reconcile-terraform-resources-app-sre-0 quay.io/app-sre/qontract-reconcile:cafe123
-    qontract-reconcile-terraform-resources-app-sre-1 quay.io/app-sre/qontract-reconcile:cafe123
+    qontract-reconcile-terraform-resources-app-sre quay.io/app-sre/qontract-reconcile:cafe123
     qontract-reconcile-terraform-resources-ter-int-dev quay.io/app-sre/qontract-reconcile:deadbee
     "#);
 }
@@ -296,23 +294,29 @@ fn unpin_all(after: &str, integration: &str) -> String {
 }
 
 #[test]
-fn pin_static_shard_in_flow_sharding_and_no_trailing_newline() {
+fn pin_on_static_sharding_is_refused_naming_the_file_and_integration() {
+    // qontract-reconcile's static sharding reads no shardSpecOverrides: a per-shard image
+    // cannot be had, only the entry's spec.imageRef.
     let text = "$schema: /app-sre/integration-1.yml\nname: gitlab-housekeeping\nmanaged:\n- namespace: {$ref: /services/qr/namespaces/qr-production.yml}\n  sharding: {strategy: static, shards: 3}";
-    let after = pin_text(
-        "data/integrations/gitlab-housekeeping.yml",
-        text,
+    let sb = Sandbox::fixture("model");
+    sb.write("data/integrations/gitlab-housekeeping.yml", text);
+    let (c, m) = load(&sb);
+    let e = pin(
+        &c,
+        &m,
         "gitlab-housekeeping",
-        &["2", "0"],
+        &s(&["2"]),
         Some("abc1234"),
+        None,
+        false,
+    )
+    .unwrap_err()
+    .to_string();
+    assert_eq!(
+        e,
+        "data/integrations/gitlab-housekeeping.yml:4: gitlab-housekeeping: static sharding has no per-shard image (qontract-reconcile reads no shardSpecOverrides for it); pin the whole entry with spec.imageRef instead; nothing written"
     );
-    insta::assert_snapshot!(after, @r#"
-    $schema: /app-sre/integration-1.yml
-    name: gitlab-housekeeping
-    managed:
-    - namespace: {$ref: /services/qr/namespaces/qr-production.yml}
-      sharding: {strategy: static, shards: 3, shardSpecOverrides: [{shard: 2, imageRef: abc1234}, {shard: 0, imageRef: abc1234}]}
-    "#);
-    assert_eq!(unpin_all(&after, "gitlab-housekeeping"), text);
+    assert_eq!(sb.read("data/integrations/gitlab-housekeeping.yml"), text);
 }
 
 #[test]
@@ -337,6 +341,9 @@ fn pin_cluster_next_to_a_flow_override_and_an_org_by_name() {
         shardSpecOverrides:
         - shard: {$ref: /openshift/edge-01/cluster.yml}
           imageRef: '0373973'
+          subSharding:
+            strategy: static
+            shards: 2
         - shard:
             $ref: /openshift/stage-01/cluster.yml
           imageRef: abc1234
@@ -364,41 +371,45 @@ fn pin_cluster_next_to_a_flow_override_and_an_org_by_name() {
       sharding:
         strategy: per-ocm-organization
         shardSpecOverrides:
-        - shard: 1abcdef
+        - shard:
+            $ref: /dependencies/ocm/production.yml
           imageRef: fff0000
     "#);
 }
 
 #[test]
 fn pin_into_block_item_without_image_ref_four_spaces_unindented() {
-    let text = "$schema: /app-sre/integration-1.yml\nname: gitlab-housekeeping\nmanaged:\n- namespace:\n      $ref: /services/qr/namespaces/qr-production.yml\n  sharding:\n      strategy: static\n      shards: 2\n      shardSpecOverrides:\n      - shard: 1\n        subSharding:\n            strategy: static\n            shards: 2\n      - {shard: 0}\n";
+    let text = "$schema: /app-sre/integration-1.yml\nname: openshift-users\nmanaged:\n- namespace:\n      $ref: /services/qr/namespaces/qr-production.yml\n  sharding:\n      strategy: per-openshift-cluster\n      shardSpecOverrides:\n      - shard:\n            $ref: /openshift/edge-01/cluster.yml\n        subSharding:\n            strategy: static\n            shards: 2\n      - {shard: {$ref: /openshift/stage-01/cluster.yml}}\n";
     let after = pin_text(
-        "data/integrations/gitlab-housekeeping.yml",
+        "data/integrations/openshift-users.yml",
         text,
-        "gitlab-housekeeping",
-        &["0", "1"],
+        "openshift-users",
+        &["stage-01", "edge-01"],
         Some("abc1234"),
     );
     insta::assert_snapshot!(after, @r#"
     $schema: /app-sre/integration-1.yml
-    name: gitlab-housekeeping
+    name: openshift-users
     managed:
     - namespace:
           $ref: /services/qr/namespaces/qr-production.yml
       sharding:
-          strategy: static
-          shards: 2
+          strategy: per-openshift-cluster
           shardSpecOverrides:
-          - shard: 1
+          - shard:
+                $ref: /openshift/edge-01/cluster.yml
             subSharding:
                 strategy: static
                 shards: 2
             imageRef: abc1234
-          - {shard: 0, imageRef: abc1234}
+          - {shard: {$ref: /openshift/stage-01/cluster.yml}, imageRef: abc1234}
     "#);
     assert_eq!(
-        unpin_all(&after, "gitlab-housekeeping"),
-        text.replace("      - {shard: 0}\n", "")
+        unpin_all(&after, "openshift-users"),
+        text.replace(
+            "      - {shard: {$ref: /openshift/stage-01/cluster.yml}}\n",
+            ""
+        )
     );
 }
 
@@ -468,6 +479,11 @@ fn unpin_removes_refs_overrides_and_the_empty_list() {
       spec: {}
       sharding:
         strategy: per-openshift-cluster
+        shardSpecOverrides:
+        - shard: {$ref: /openshift/edge-01/cluster.yml}
+          subSharding:
+            strategy: static
+            shards: 2
     "#);
     let err = unpin(
         &c,
@@ -505,14 +521,14 @@ fn pin_errors_name_what_is_wrong() {
         ]
         .join("\n"),
         @r#"
-        unknown integration terraform-resource (did you mean terraform-resources?)
-        data/integrations/terraform-resources.yml:5: unknown shard ter-int-de of terraform-resources in namespace qr-production (3 per-aws-account shards) (did you mean ter-int-dev?)
-        data/integrations/terraform-resources.yml:5: legacy is no shard of terraform-resources: data/aws/legacy/account.yml disables it
-        data/integrations/terraform-resources.yml:5: app-sre-1 is a sub-shard of app-sre: pin app-sre (its sub-shards share its override)
-        data/integrations/github.yml:5: github has no sharding in namespace qr-stage
-        data/integrations/github.yml: no managed entries of github in an environment of type production (labels.type) (name one with a namespace); entries: data/integrations/github.yml:5: qr-stage (stage, type stage)
-        data/integrations/aws-iam-keys.yml:5: aws-iam-keys runs as one CronJob in namespace qr-production: it has no shards to pin
-        "#
+    unknown integration terraform-resource (did you mean terraform-resources?)
+    data/integrations/terraform-resources.yml:5: unknown shard ter-int-de of terraform-resources in namespace qr-production (3 per-aws-account shards) (did you mean ter-int-dev?)
+    data/integrations/terraform-resources.yml:5: legacy is no shard of terraform-resources: data/aws/legacy/account.yml disables it
+    data/integrations/terraform-resources.yml:5: unknown shard app-sre-1 of terraform-resources in namespace qr-production (3 per-aws-account shards) (did you mean app-sre?)
+    data/integrations/github.yml:5: github has no sharding in namespace qr-stage
+    data/integrations/github.yml: no managed entries of github in an environment of type production (labels.type) (name one with a namespace); entries: data/integrations/github.yml:5: qr-stage (stage, type stage)
+    data/integrations/aws-iam-keys.yml:5: aws-iam-keys runs as one CronJob in namespace qr-production: it has no shards to pin
+    "#
     );
 }
 

@@ -30,6 +30,7 @@ fn desired(kind: ObjectKind, name: &str, image: &str) -> Deployment {
         image: image.into(),
         pinned: false,
         pin_ref: None,
+        args: Vec::new(),
     }
 }
 
