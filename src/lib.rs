@@ -12,8 +12,9 @@
 //!                  upstream (resolve, relation, change report) ─┐
 //!                  registry (does the image exist?) ────────────┴─> promote::Promotion
 //!
-//! bot: for each component, the remote's state ──> promote::Promotion ──> transaction ──> push
-//!      with a lease ──> the merge request opened, updated or closed through mr (GitLab API)
+//! bot: for each component, the remote's state ──> promote::Promotion ──> a commit made from git
+//!      objects on the target ──> push with a lease ──> the merge request opened, updated or
+//!      closed through mr (GitLab API)
 //!
 //! checkout ──> cluster::model ──> deployments, pr-check runs ──> cluster::verify <── cluster::kube
 //!               namespaces,        (cluster::sharding)            verdicts             live objects
