@@ -17,16 +17,22 @@
 //! 6. It reads the branch again: when another run moved it meanwhile, it goes back to 1, so two
 //!    overlapping runs end with one merge request at the newer version, whichever ends last.
 
+mod remote;
+mod requests;
+
+use remote::{checkout_detached, ls_branch, push, read_remote, Branch};
+use requests::{close_superseded, done_already, left_alone};
+
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use crate::checkout::{self, Checkout, Component};
+use crate::checkout::{self, Checkout};
 use crate::error::{Error, Result};
-use crate::mr::{self, Created, GitLab, MergeRequest, MrRequest};
+use crate::mr::{self, Created, MergeRequest, MrRequest};
 use crate::promote::{self, branch, ImageCheck, Promotion};
 use crate::registry::RegistryOptions;
 use crate::transaction::CheckoutLock;
-use crate::upstream::git::{one_line, Git};
+use crate::upstream::git::Git;
 use crate::upstream::people::Directory;
 use crate::upstream::{Relation, Upstream, UpstreamOptions};
 use crate::util::short_id;
@@ -125,12 +131,12 @@ pub struct Report {
 }
 
 /// The settings of one component's run, options over `.qr-promote.yaml` over defaults.
-struct Settings {
-    remote: String,
-    target: String,
-    labels: Vec<String>,
-    notify: bool,
-    wait_image: Option<Duration>,
+pub(super) struct Settings {
+    pub(super) remote: String,
+    pub(super) target: String,
+    pub(super) labels: Vec<String>,
+    pub(super) notify: bool,
+    pub(super) wait_image: Option<Duration>,
 }
 
 fn settings(checkout: &Checkout, c: &str, opts: &Options) -> Settings {
@@ -205,34 +211,6 @@ pub fn run(
         git.run(&["checkout", "--quiet", &original, "--"])?;
     }
     Ok(out)
-}
-
-/// The component's state on the remote, as read at the start of an attempt.
-struct Remote {
-    /// The target branch's head.
-    base: String,
-    /// The bot branch's tip, when it exists.
-    tip: Option<String>,
-    /// What the bot branch holds.
-    branch: Branch,
-    /// The bot branch's open merge request.
-    mine: Option<MergeRequest>,
-    /// The component's other open promotion merge requests (`promote/<component>-<new7>`).
-    others: Vec<MergeRequest>,
-}
-
-enum Branch {
-    Absent,
-    /// Its commits are all in the target already (merged): free to reuse.
-    Merged,
-    /// One commit of the bot's: the version it proposes (the `.env` tag at the tip) and whether
-    /// it sits on the target's head.
-    Ours {
-        version: String,
-        on_base: bool,
-    },
-    /// Commits the bot did not make: why.
-    Edited(String),
 }
 
 fn run_one(
@@ -378,148 +356,6 @@ fn run_one(
     .with_hint("run again"))
 }
 
-/// The remote's state for the component.
-fn read_remote(
-    git: &Git,
-    gitlab: &GitLab,
-    set: &Settings,
-    component: &Component,
-    branch: &str,
-    upstream: &Upstream,
-) -> Result<Remote> {
-    let tracking = mr::fetch_target(git, &set.remote, &set.target)?;
-    let base = git.run_line(&["rev-parse", &format!("{tracking}^{{commit}}")])?;
-    let tip = ls_branch(git, &set.remote, branch)?;
-    let state = match &tip {
-        None => Branch::Absent,
-        Some(t) => {
-            let local = format!("refs/remotes/{}/{branch}", set.remote);
-            let fetch = git.output(&[
-                "fetch",
-                "--quiet",
-                "--no-tags",
-                &set.remote,
-                &format!("+refs/heads/{branch}:{local}"),
-            ])?;
-            if !fetch.success {
-                return Err(Error::external(format!(
-                    "{}: cannot fetch {branch} from {}: {}",
-                    git.label(),
-                    set.remote,
-                    one_line(&fetch.stderr)
-                )));
-            }
-            classify(git, &base, t, component, upstream)?
-        }
-    };
-    let prefix = format!("{branch}-");
-    let mut mine = None;
-    let mut others = Vec::new();
-    for m in gitlab.open_mrs(&set.target)? {
-        if m.source_branch == branch {
-            mine = Some(m);
-        } else if m.source_branch.starts_with(&prefix) {
-            others.push(m);
-        }
-    }
-    Ok(Remote {
-        base,
-        tip,
-        branch: state,
-        mine,
-        others,
-    })
-}
-
-/// The tip of `branch` on the remote, if it exists.
-fn ls_branch(git: &Git, remote: &str, branch: &str) -> Result<Option<String>> {
-    let r = format!("refs/heads/{branch}");
-    let out = git.output(&["ls-remote", "--", remote, &r])?;
-    if !out.success {
-        return Err(Error::external(format!(
-            "{}: cannot read {remote}: {}",
-            git.label(),
-            one_line(&out.stderr)
-        )));
-    }
-    Ok(out.stdout.lines().find_map(|l| {
-        let (id, name) = l.split_once('\t')?;
-        (name.trim() == r).then(|| id.trim().to_string())
-    }))
-}
-
-/// What the bot branch holds: one commit of the bot's (its trailer names the component, its
-/// author is its committer), or something else.
-fn classify(
-    git: &Git,
-    base: &str,
-    tip: &str,
-    component: &Component,
-    upstream: &Upstream,
-) -> Result<Branch> {
-    let log = git.run(&[
-        "log",
-        &format!(
-            "--format=%H%x1f%ae%x1f%ce%x1f%(trailers:key={TRAILER},valueonly,separator=%x2C)%x1e"
-        ),
-        &format!("{base}..{tip}"),
-        "--",
-    ])?;
-    let commits: Vec<Vec<&str>> = log
-        .split('\x1e')
-        .map(|r| r.trim_matches('\n'))
-        .filter(|r| !r.is_empty())
-        .map(|r| r.split('\x1f').collect())
-        .collect();
-    let foreign: Vec<&Vec<&str>> = commits
-        .iter()
-        .filter(|f| {
-            f.len() < 4 || f[3].trim() != component.name || !f[1].eq_ignore_ascii_case(f[2])
-        })
-        .collect();
-    if let Some(f) = foreign.first() {
-        return Ok(Branch::Edited(format!(
-            "commit {} on the branch was not made by qr-promote",
-            short_id(f.first().copied().unwrap_or_default())
-        )));
-    }
-    if commits.is_empty() {
-        return Ok(Branch::Merged);
-    }
-    if commits.len() != 1 {
-        return Ok(Branch::Edited(format!(
-            "the branch holds {} commits on top of the target, not one promotion",
-            commits.len()
-        )));
-    }
-    let env = git.run(&["show", &format!("{tip}:{}", checkout::ENV_FILE)])?;
-    let tag = checkout::parse_env(&env)
-        .into_iter()
-        .find(|v| v.name == component.tag_var())
-        .map(|v| v.value);
-    let Some(tag) = tag else {
-        return Ok(Branch::Edited(format!(
-            "the branch's .env has no {}",
-            component.tag_var()
-        )));
-    };
-    let version = upstream.resolve_id(&tag, 7)?.id;
-    let parent = git.run_line(&["rev-parse", &format!("{tip}^")])?;
-    Ok(Branch::Ours {
-        version,
-        on_base: parent == base,
-    })
-}
-
-/// Puts the worktree at `base` (detached), unless it is there already.
-fn checkout_detached(git: &Git, base: &str) -> Result<()> {
-    let head = git.run_line(&["rev-parse", "HEAD"])?;
-    if head != base {
-        git.run(&["checkout", "--quiet", "--detach", base, "--"])?;
-    }
-    Ok(())
-}
-
 /// The promotion of `c` to `version` on the checkout as it is now. A version that production
 /// already passed is not an error here: the caller sees the relation.
 fn compute(
@@ -627,161 +463,4 @@ fn commit(git: &Git, root: &Path, pr: &Promotion, base: &str) -> Result<String> 
         c.name
     );
     git.commit_on(base, &files, &message)
-}
-
-/// Pushes `id` to the remote's `branch`, leased on `expected` (the tip read, or none: the branch
-/// must not exist). `false` when the lease failed: someone moved the branch meanwhile.
-fn push(git: &Git, remote: &str, branch: &str, id: &str, expected: Option<&str>) -> Result<bool> {
-    let lease = format!(
-        "--force-with-lease=refs/heads/{branch}:{}",
-        expected.unwrap_or_default()
-    );
-    let refspec = format!("{id}:refs/heads/{branch}");
-    let out = git.output(&["push", "--porcelain", &lease, "--", remote, &refspec])?;
-    if out.success {
-        return Ok(true);
-    }
-    // The lease failed on our side ("stale info"), or the remote's ref moved between what it
-    // advertised and its update ("cannot lock ref ...: is at X but expected Y"): another run
-    // pushed meanwhile.
-    let moved = |t: &str| {
-        t.contains("stale info")
-            || t.contains("[rejected]")
-            || (t.contains("cannot lock ref") && t.contains("but expected"))
-            || t.contains("failed to update ref")
-    };
-    if moved(&out.stdout) || moved(&out.stderr) {
-        return Ok(false);
-    }
-    Err(Error::external(format!(
-        "{}: push of {branch} to {remote} failed: {}",
-        git.label(),
-        crate::redact::redact(&one_line(&out.stderr))
-    )))
-}
-
-/// Closes the other promotion merge requests of versions `version` descends from (or equals),
-/// each with a note that links `successor`.
-fn close_superseded(
-    gitlab: &GitLab,
-    upstream: &Upstream,
-    others: &[MergeRequest],
-    successor: &MergeRequest,
-    version: &str,
-) -> Result<Vec<MrRef>> {
-    let mut closed = Vec::new();
-    for o in others {
-        let Some((_, _, new7)) = branch::parse_subject(&o.title) else {
-            continue;
-        };
-        let older = matches!(
-            upstream.relation(new7, version),
-            Ok(Relation::Same) | Ok(Relation::Descends { .. })
-        );
-        if !older {
-            continue;
-        }
-        gitlab.add_note(
-            o.iid,
-            &format!(
-                "Superseded by !{} ({}), which promotes `{}`: closing.",
-                successor.iid,
-                successor.web_url,
-                short_id(version)
-            ),
-        )?;
-        gitlab.close_mr(o.iid)?;
-        closed.push(MrRef::of(o));
-    }
-    Ok(closed)
-}
-
-/// Production already runs the version (or a newer one): the open promotion merge requests
-/// whose versions it has are closed as done (the bot's own proposes no newer version, or the
-/// version asked for would have been that one).
-fn done_already(
-    gitlab: &GitLab,
-    upstream: &Upstream,
-    now: &Component,
-    remote: &Remote,
-    pr: &Promotion,
-) -> Result<Report> {
-    let mut closed = Vec::new();
-    let shipped = |m: &MergeRequest| {
-        branch::parse_subject(&m.title).is_some_and(|(_, _, new7)| {
-            matches!(
-                upstream.relation(new7, &now.tag),
-                Ok(Relation::Same) | Ok(Relation::Descends { .. })
-            )
-        })
-    };
-    let others = remote.others.iter().filter(|m| shipped(m));
-    for m in remote.mine.iter().chain(others) {
-        gitlab.add_note(
-            m.iid,
-            &format!(
-                "Production already runs `{}`, which includes this promotion: closing as done.",
-                short_id(&now.tag)
-            ),
-        )?;
-        gitlab.close_mr(m.iid)?;
-        closed.push(MrRef::of(m));
-    }
-    let status = if closed.is_empty() {
-        Status::NothingToDo
-    } else {
-        Status::ClosedDone
-    };
-    let message = match (&pr.resolution.relation, closed.is_empty()) {
-        (Some(Relation::Rollback { .. }), true) => format!(
-            "production already runs {}, newer than {}",
-            short_id(&now.tag),
-            short_id(&pr.plan.to)
-        ),
-        (_, true) => format!("production already runs {}", short_id(&pr.plan.to)),
-        (_, false) => format!(
-            "production already runs {}: closed {}",
-            short_id(&now.tag),
-            closed
-                .iter()
-                .map(|m| format!("!{}", m.iid))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
-    };
-    Ok(Report {
-        component: now.name.clone(),
-        status,
-        from: now.tag.clone(),
-        version: Some(pr.plan.to.clone()),
-        merge_request: None,
-        closed,
-        message,
-    })
-}
-
-/// The branch holds someone else's commit: a note on its merge request (once), nothing else.
-fn left_alone(gitlab: &GitLab, now: &Component, remote: &Remote, why: &str) -> Result<Report> {
-    if let Some(m) = &remote.mine {
-        let tip = remote.tip.as_deref().map(short_id).unwrap_or_default();
-        let note = format!(
-            "{HANDS_OFF_NOTE}: {why} (at `{tip}`). It will not push to it again; merge or close this merge request, or delete the branch, to let it propose newer versions."
-        );
-        let noted = gitlab
-            .notes(m.iid)?
-            .iter()
-            .any(|n| n.starts_with(HANDS_OFF_NOTE) && n.contains(&format!("`{tip}`")));
-        if !noted {
-            gitlab.add_note(m.iid, &note)?;
-        }
-    }
-    Ok(Report {
-        component: now.name.clone(),
-        status: Status::LeftAlone,
-        from: now.tag.clone(),
-        version: None,
-        merge_request: remote.mine.as_ref().map(MrRef::of),
-        closed: Vec::new(),
-        message: format!("left {} alone: {why}", bot_branch(&now.name)),
-    })
 }

@@ -4,11 +4,9 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use super::promote::parse_seconds;
 use super::{CliError, Context, Status};
 use crate::bot::{self, Report};
 use crate::mr;
-use crate::registry::{self, RegistryOptions};
 
 /// Arguments of `bot`.
 #[derive(Debug, clap::Args)]
@@ -58,27 +56,14 @@ pub struct Args {
     /// A file holding the GitLab token (mode 0600); default `GITLAB_TOKEN`.
     #[arg(long, value_name = "FILE")]
     pub token_file: Option<std::path::PathBuf>,
-    /// Do not ask the registry whether the new image exists.
-    #[arg(long)]
-    pub skip_image_check: bool,
-    /// Registry endpoint for a host, `HOST=URL` (mirrors, tests; http only for loopback).
-    #[arg(long = "registry-url", value_name = "HOST=URL")]
-    pub registry_urls: Vec<String>,
-    /// Seconds allowed for one registry request (more than 0, at most a day).
-    #[arg(long, value_name = "SECONDS", default_value = "20", value_parser = parse_seconds)]
-    pub registry_timeout: Duration,
+    #[command(flatten)]
+    pub registry: super::promote::RegistryArgs,
 }
 
 /// `bot`: each component in turn; a summary line (or JSON document) for each.
 pub fn cmd_bot(ctx: &Context, args: &Args) -> Result<Status, CliError> {
     let token = mr::resolve_token(args.token_file.as_deref())?;
-    let mut registry = RegistryOptions::from_env();
-    for spec in &args.registry_urls {
-        registry
-            .overrides
-            .push(registry::parse_registry_override(spec)?);
-    }
-    registry.request_timeout = args.registry_timeout;
+    let registry = args.registry.options()?;
     let components = if args.components.is_empty() {
         vec![crate::cluster::model::RECONCILE.to_string()]
     } else {
@@ -103,7 +88,7 @@ pub fn cmd_bot(ctx: &Context, args: &Args) -> Result<Status, CliError> {
         gitlab_url: args.gitlab_url.clone(),
         cache_dir: ctx.cache_dir.clone(),
         scan_cache: ctx.use_scan_cache,
-        image_check: !args.skip_image_check,
+        image_check: !args.registry.skip_image_check,
         registry,
     };
     let results = bot::run(ctx.lock()?, &components, &opts, &mut |w| ctx.warn(&w))?;

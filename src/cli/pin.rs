@@ -7,7 +7,7 @@ use super::{CmdResult, Context};
 use crate::cluster::pin::{self, Which};
 use crate::error::Error;
 use crate::promote::plan::{unified_diff, FileChange};
-use crate::registry::{self, ImageStatus, RegistryOptions};
+use crate::registry::{self, ImageStatus};
 use crate::transaction;
 
 /// Arguments of `pin`.
@@ -28,12 +28,8 @@ pub struct PinArgs {
     /// Change a shard already pinned to another ref.
     #[arg(long)]
     pub force: bool,
-    /// Do not ask the registry whether `<RECONCILE_IMAGE>:<REF>` exists.
-    #[arg(long)]
-    pub skip_image_check: bool,
-    /// Ask the registry of HOST at URL (`quay.io=http://127.0.0.1:5000`; repeatable).
-    #[arg(long = "registry-url", value_name = "HOST=URL")]
-    pub registry_urls: Vec<String>,
+    #[command(flatten)]
+    pub registry: super::promote::RegistryArgs,
     /// Show the change; write nothing.
     #[arg(long)]
     pub dry_run: bool,
@@ -107,12 +103,8 @@ pub fn cmd_pin(ctx: &Context, args: &PinArgs) -> CmdResult {
         args.force,
     )?;
     let r = args.image_ref.as_deref().unwrap_or(&model.env_tag);
-    if !args.skip_image_check && change.before != change.after {
-        let mut opts = RegistryOptions::from_env();
-        for spec in &args.registry_urls {
-            opts.overrides
-                .push(registry::parse_registry_override(spec)?);
-        }
+    if !args.registry.skip_image_check && change.before != change.after {
+        let opts = args.registry.options()?;
         match registry::check_image(&model.image, r, &opts) {
             Ok(ImageStatus::Exists { .. }) => {}
             Ok(ImageStatus::NotFound) => {

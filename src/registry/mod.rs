@@ -10,8 +10,10 @@
 //!
 //! Secrets (passwords, auth strings, tokens) never appear in an error, a log or a `Debug` output.
 
+mod answer;
 mod client;
 mod credentials;
+mod helper;
 mod reference;
 
 use std::fmt;
