@@ -163,49 +163,18 @@ impl GitLab {
             .iter()
             .find(|mr| mr["target_branch"].as_str() == Some(req.target.as_str()))
             .or_else(|| open.first());
-        let labels = labels_of(req);
-        let title = req.one_line_title();
-        let (answer, url, method, created) = match existing.and_then(|mr| mr["iid"].as_u64()) {
-            Some(iid) => {
-                let url = format!("{}/merge_requests/{iid}", self.project_url());
-                let mut body = serde_json::json!({
-                    "title": title,
-                    "description": req.description,
-                    "target_branch": req.target,
-                });
-                if !labels.is_empty() {
-                    body["add_labels"] = labels.into();
-                }
-                (
-                    self.call(&client, Method::Put, &url, &[], Some(&body))?,
-                    url,
-                    "PUT",
-                    false,
-                )
-            }
-            None => {
-                let body = serde_json::json!({
-                    "source_branch": req.branch,
-                    "target_branch": req.target,
-                    "title": title,
-                    "description": req.description,
-                    "labels": labels,
-                });
-                (
-                    self.call(&client, Method::Post, &list_url, &[], Some(&body))?,
-                    list_url,
-                    "POST",
-                    true,
-                )
-            }
+        let (mr, created) = match existing.and_then(|mr| mr["iid"].as_u64()) {
+            Some(iid) => (self.update_mr(iid, req)?, false),
+            None => (
+                self.post_mr(req)?.map_err(|(status, message)| {
+                    self.http_error(&list_url, "POST", status, &message)
+                })?,
+                true,
+            ),
         };
-        let iid = answer["iid"]
-            .as_u64()
-            .ok_or_else(|| self.fail(&url, method, "answered without an iid"))?;
-        let web_url = answer["web_url"].as_str().unwrap_or_default().to_string();
         Ok(MrOutcome {
-            iid,
-            web_url,
+            iid: mr.iid,
+            web_url: mr.web_url,
             created,
         })
     }
@@ -242,6 +211,18 @@ impl GitLab {
     /// the same source branch, is [`Created::Exists`].
     pub fn create_mr(&self, req: &MrRequest) -> Result<Created> {
         req.validate()?;
+        match self.post_mr(req)? {
+            Ok(m) => Ok(Created::Opened(m)),
+            Err((409, _)) => Ok(Created::Exists),
+            Err((status, message)) => {
+                let url = format!("{}/merge_requests", self.project_url());
+                Err(self.http_error(&url, "POST", status, &message))
+            }
+        }
+    }
+
+    /// `POST merge_requests`: the merge request opened, or GitLab's status and message.
+    fn post_mr(&self, req: &MrRequest) -> Result<std::result::Result<MergeRequest, (u16, String)>> {
         let url = format!("{}/merge_requests", self.project_url());
         let body = serde_json::json!({
             "source_branch": req.branch,
@@ -252,14 +233,13 @@ impl GitLab {
         });
         match self.call_status(&self.client(), Method::Post, &url, &[], Some(&body))? {
             Ok(v) => MergeRequest::of(&v)
-                .map(Created::Opened)
+                .map(Ok)
                 .ok_or_else(|| self.fail(&url, "POST", "answered without an iid")),
-            Err((409, _)) => Ok(Created::Exists),
-            Err((status, message)) => Err(self.http_error(&url, "POST", status, &message)),
+            Err(e) => Ok(Err(e)),
         }
     }
 
-    /// Sets a merge request's title and description and adds the request's labels (labels
+    /// Sets a merge request's title, description and target and adds the request's labels (labels
     /// reviewers set stay): `PUT merge_requests/:iid`.
     pub fn update_mr(&self, iid: u64, req: &MrRequest) -> Result<MergeRequest> {
         req.validate()?;
@@ -267,6 +247,7 @@ impl GitLab {
         let mut body = serde_json::json!({
             "title": req.one_line_title(),
             "description": req.description,
+            "target_branch": req.target,
         });
         let labels = labels_of(req);
         if !labels.is_empty() {
