@@ -35,10 +35,7 @@ impl World {
     }
 
     fn run(&self, args: &[&str]) -> Run {
-        let up = self.upstream.to_string_lossy().into_owned();
-        let mut all: Vec<&str> = args.to_vec();
-        all.extend(["--upstream", &up]);
-        self.sb.run(&all)
+        self.sb.run_against(&self.upstream, args)
     }
 
     fn git(&self, args: &[&str]) -> String {

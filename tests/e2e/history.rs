@@ -263,10 +263,7 @@ environment:\n  $ref: /products/app-sre/environments/{env}.yml\n"
     }
 
     fn run(&self, args: &[&str]) -> Run {
-        let up = self.upstream.to_string_lossy().into_owned();
-        let mut all: Vec<&str> = args.to_vec();
-        all.extend(["--upstream", &up]);
-        self.sb.run(&all)
+        self.sb.run_against(&self.upstream, args)
     }
 
     /// What git says are the promotions: the commits of HEAD's history (merges left out) that

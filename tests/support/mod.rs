@@ -81,6 +81,14 @@ impl Sandbox {
         Run::of(self.cmd().args(args).output().unwrap())
     }
 
+    /// Runs the binary with `args` and `--upstream <upstream>`.
+    pub fn run_against(&self, upstream: &Path, args: &[&str]) -> Run {
+        let up = upstream.to_string_lossy().into_owned();
+        let mut all: Vec<&str> = args.to_vec();
+        all.extend(["--upstream", &up]);
+        self.run(&all)
+    }
+
     /// Runs the binary with `args`, `input` on its stdin.
     pub fn run_with_stdin(&self, args: &[&str], input: &[u8]) -> Run {
         use std::io::Write;
