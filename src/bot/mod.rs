@@ -241,6 +241,8 @@ fn run_one(
     )?;
     let wanted = upstream.resolve(opts.to.as_deref())?;
     let branch = bot_branch(c);
+    // Who pushed, as the title names them: read once, not on every attempt.
+    let by = pusher(&first, opts);
     let mut waited = false;
     for _ in 0..ATTEMPTS {
         let remote = read_remote(git, &gitlab, &set, &component, &branch, &upstream)?;
@@ -281,12 +283,7 @@ fn run_one(
             }
             waited = true;
         }
-        let title = title(
-            &checkout,
-            &pr,
-            opts.triggered_by.as_deref(),
-            &opts.cache_dir,
-        );
+        let title = title(&pr, by.as_deref());
         let req = MrRequest {
             remote: set.remote.clone(),
             branch: branch.clone(),
@@ -425,19 +422,33 @@ fn wait_for_image(
     }
 }
 
-/// The merge request's title: the commit subject, and who pushed upstream (`by @handle` when a
-/// user file has their GitHub login, else the login).
-fn title(checkout: &Checkout, pr: &Promotion, by: Option<&str>, cache_dir: &Path) -> String {
+/// The merge request's title: the commit subject, and who pushed upstream.
+fn title(pr: &Promotion, by: Option<&str>) -> String {
     let c = &pr.component;
     let subject = branch::subject(c, &c.tag, &pr.plan.to);
-    let Some(login) = by.map(str::trim).filter(|l| !l.is_empty()) else {
-        return subject;
-    };
-    let dir = Directory::load(&checkout.root, Some(cache_dir)).unwrap_or_default();
-    match dir.handle_of(login) {
-        Some(h) => format!("{subject} by @{h}"),
-        None => format!("{subject} by {}", login.trim_start_matches('@')),
+    match by {
+        Some(who) => format!("{subject} by {who}"),
+        None => subject,
     }
+}
+
+/// `@org_username` of `--triggered-by` when a user file has that GitHub login, else the login;
+/// none without it.
+fn pusher(checkout: &Checkout, opts: &Options) -> Option<String> {
+    let login = opts
+        .triggered_by
+        .as_deref()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())?;
+    let dir = Directory::load(
+        &checkout.root,
+        opts.scan_cache.then_some(opts.cache_dir.as_path()),
+    )
+    .unwrap_or_default();
+    Some(match dir.handle_of(login) {
+        Some(h) => format!("@{h}"),
+        None => login.trim_start_matches('@').to_string(),
+    })
 }
 
 /// Commits the promotion on top of `base` without touching the worktree, the index or a branch
