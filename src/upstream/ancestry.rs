@@ -240,8 +240,10 @@ pub struct PullRequestCommit {
 
 impl Upstream {
     /// Every commit of the cache (reached from its branches and tags, and from those of `tips`
-    /// that are in it), in one `git log` pass. Needs no blobs and contacts nothing.
+    /// that are in it), in one `git log` pass. Needs no trees; contacts the upstream only to
+    /// complete a bounded cache (which offline is refused: its graph would lack commits).
     pub fn graph(&self, tips: &[&str]) -> Result<Graph> {
+        self.whole_history("read the whole history")?;
         let mut wanted: Vec<&str> = tips.iter().copied().filter(|t| is_full_id(t)).collect();
         wanted.sort_unstable();
         wanted.dedup();
@@ -281,6 +283,7 @@ impl Upstream {
     /// The commits of the cache whose subject names pull request `n` (a trailing `(#n)`, or
     /// `Merge pull request #n ...`); those on the default branch come first.
     pub fn pull_request_commits(&self, n: u64) -> Result<Vec<PullRequestCommit>> {
+        self.complete_history()?;
         let out = self
             .git
             .run(&["log", "--all", "--no-color", "--format=%H%x1f%s"])?;

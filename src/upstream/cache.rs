@@ -1,5 +1,13 @@
-//! The upstream's cache: a bare blobless clone under `<cache_dir>/upstreams/`, created once and
+//! The upstream's cache: a bare tree-less clone under `<cache_dir>/upstreams/`, created once and
 //! fetched into when a version is not in it; resolving names and commit ids to commits.
+//!
+//! A new cache starts **bounded**: it fetches only what a promotion to a full commit id needs,
+//! the versions by id (one commit each) and then the history between two versions (since a
+//! margin before the older one's commit date), never trees or blobs. Anything that needs the
+//! whole history (a graph for `where` and `history`, a short id's prefix lookup, a pull
+//! request's number, a branch or tag name, `latest`) completes it first with one fetch of every
+//! branch and tag (`--unshallow`); from then on the cache is complete and fetches what its
+//! branches and tags gained.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -22,6 +30,23 @@ enum Lookup {
 /// The upload-pack of a local upstream: git drops `-c` settings for local transports, and
 /// upload-pack refuses the blobless filter (and fetching by id) unless its configuration allows it.
 const LOCAL_UPLOAD_PACK: &str = "--upload-pack=git -c uploadpack.allowFilter=true -c uploadpack.allowAnySHA1InWant=true upload-pack";
+
+/// The file whose presence in the cache says its history is bounded: it holds what promotions
+/// fetched (versions by id, the history between two versions), not every branch and tag.
+const BOUNDED: &str = "qr-promote-bounded";
+
+/// What a bounded fetch of the history between two versions takes before the older one's
+/// commit date, so that commits of branches merged between them are there too.
+const SINCE_MARGIN_SECS: i64 = 14 * 24 * 60 * 60;
+
+/// The filter of every fetch: commits (and tags) only. Nothing reads a tree or a blob of the
+/// upstream: the change report, the relation of two versions and the graph need commits alone.
+const FILTER: &str = "--filter=tree:0";
+
+/// What the marker file says to someone who finds it.
+const BOUNDED_NOTE: &str =
+    "qr-promote: this cache holds the commits promotions needed, not every branch and tag; \
+the first command that needs the whole history fetches it and removes this file.\n";
 
 /// The mode of the cache's files (`core.sharedRepository`): the owner's alone; folders get 0700.
 const PRIVATE_MODE: &str = "0600";
@@ -86,6 +111,8 @@ impl Upstream {
             let tmp_git = with_env(Git::new(&tmp).with_label(&label)).with_env("GIT_DIR", &tmp);
             tmp_git.run(&["remote", "add", "origin", &remote])?;
             tmp_git.run(&["config", "remote.origin.tagOpt", "--tags"])?;
+            // Nothing fetched yet: the history is bounded until a fetch of every branch and tag.
+            crate::util::write_private(&tmp.join(BOUNDED), BOUNDED_NOTE.as_bytes())?;
             if let Err(e) = std::fs::rename(&tmp, &path) {
                 let _ = std::fs::remove_dir_all(&tmp);
                 if !path.join("HEAD").is_file() {
@@ -153,7 +180,9 @@ impl Upstream {
                 self.label()
             )));
         }
-        let mut fetched = false;
+        // A short id names one commit of the whole history, not of a bounded one.
+        let mut fetched = hex.len() < 40 && self.complete_history()?;
+        let mut alone = false;
         loop {
             match self.lookup(&hex)? {
                 Lookup::Found(id) => return Ok(resolved(id, None, true, fetched)),
@@ -174,6 +203,18 @@ impl Upstream {
                             self.label()
                         )))
                     };
+                }
+                // A bounded cache fetches the commit alone (by id, without its history).
+                Lookup::Missing
+                    if hex.len() == 40
+                        && !alone
+                        && self.is_bounded()
+                        && !self.fetched.load(Ordering::Relaxed) =>
+                {
+                    alone = true;
+                    if self.fetch_alone(&[&hex]).is_ok() && self.has_commit(&hex)? {
+                        return Ok(resolved(hex, None, true, true));
+                    }
                 }
                 Lookup::Missing if !fetched && !self.fetched.load(Ordering::Relaxed) => {
                     self.fetch()?;
@@ -204,14 +245,19 @@ impl Upstream {
         }
     }
 
-    /// Fetches all branches and tags (commits and trees only) from the upstream.
+    /// Fetches all branches and tags (commits only) from the upstream, with their whole history:
+    /// a bounded cache is completed (`--unshallow`), and so are the commits it fetched alone
+    /// that no branch or tag reaches.
     pub fn fetch(&self) -> Result<()> {
         self.refuse_offline("fetch")?;
         let mut args = vec!["fetch"];
         if self.local.is_some() {
             args.push(LOCAL_UPLOAD_PACK);
         }
-        args.extend(["--filter=blob:none", "--tags", "--no-write-fetch-head"]);
+        if self.is_shallow() {
+            args.push("--unshallow");
+        }
+        args.extend([FILTER, "--tags", "--no-write-fetch-head"]);
         args.push(if self.progress {
             "--progress"
         } else {
@@ -220,7 +266,184 @@ impl Upstream {
         args.push("origin");
         self.run_remote(&args)?;
         self.fetched.store(true, Ordering::Relaxed);
+        // Commits fetched alone that no branch or tag reaches (a pull request's head) keep a cut
+        // history: deepen them by id, where the upstream allows it.
+        let cut = self.shallow_commits()?;
+        if !cut.is_empty() {
+            let mut args = vec!["fetch"];
+            if self.local.is_some() {
+                args.push(LOCAL_UPLOAD_PACK);
+            }
+            args.extend([
+                "--unshallow",
+                FILTER,
+                "--no-tags",
+                "--no-write-fetch-head",
+                "--quiet",
+                "origin",
+            ]);
+            args.extend(cut.iter().map(String::as_str));
+            // An upstream that refuses ids leaves them cut, and the cache bounded.
+            let _ = self.run_remote(&args);
+        }
+        if !self.is_shallow() {
+            match std::fs::remove_file(self.path.join(BOUNDED)) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(Error::io(&self.path.join(BOUNDED), e)),
+            }
+        }
         make_tree_private(&self.path)
+    }
+
+    /// Whether the cache holds a bounded history: what promotions fetched, not every branch and
+    /// tag with their history. A cache starts so, and stays so until a [`Upstream::fetch`].
+    pub fn is_bounded(&self) -> bool {
+        self.path.join(BOUNDED).exists()
+    }
+
+    /// Whether some commit of the cache lacks its parents (git's `shallow` file).
+    fn is_shallow(&self) -> bool {
+        self.path.join("shallow").exists()
+    }
+
+    /// The commits of the cache whose parents it lacks.
+    fn shallow_commits(&self) -> Result<Vec<String>> {
+        let file = self.path.join("shallow");
+        match std::fs::read_to_string(&file) {
+            Ok(text) => Ok(text
+                .lines()
+                .map(str::trim)
+                .filter(|l| is_full_id(l))
+                .map(str::to_ascii_lowercase)
+                .collect()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+            Err(e) => Err(Error::io(&file, e)),
+        }
+    }
+
+    /// Fetches `ids` (commits or tags) alone: each without its parents, without trees.
+    fn fetch_alone(&self, ids: &[&str]) -> Result<()> {
+        self.refuse_offline("fetch")?;
+        let mut args = vec!["fetch"];
+        if self.local.is_some() {
+            args.push(LOCAL_UPLOAD_PACK);
+        }
+        args.extend([
+            FILTER,
+            "--depth=1",
+            "--no-tags",
+            "--no-write-fetch-head",
+            "--quiet",
+            "origin",
+        ]);
+        args.extend(ids.iter().copied());
+        self.run_remote(&args)?;
+        make_tree_private(&self.path)
+    }
+
+    /// Makes the cache answer how `old` and `new` (full ids, both in it) relate and what lies
+    /// between them as the whole history would: in a bounded cache whose history does not yet
+    /// connect them, the history of both since a margin before the older one's commit date is
+    /// fetched, and when that does not connect them either, every branch and tag.
+    pub(super) fn connect(&self, old: &str, new: &str) -> Result<()> {
+        if !self.is_bounded() || self.connected(old, new)? {
+            return Ok(());
+        }
+        if self.offline {
+            return Err(Error::input(format!(
+                "{}: the cache holds a bounded history that does not connect {} and {} (offline)",
+                self.label(),
+                short_id(old),
+                short_id(new)
+            ))
+            .with_hint("run once without --offline: the history between them is fetched"));
+        }
+        if self.fetched.load(Ordering::Relaxed) {
+            return Ok(());
+        }
+        let times = self.git.run(&[
+            "log",
+            "--no-walk=unsorted",
+            "--no-color",
+            "--format=%ct",
+            old,
+            new,
+            "--",
+        ])?;
+        let oldest = times
+            .lines()
+            .filter_map(|t| t.trim().parse::<i64>().ok())
+            .min();
+        if let Some(oldest) = oldest {
+            let since = format!(
+                "--shallow-since={}",
+                oldest.saturating_sub(SINCE_MARGIN_SECS)
+            );
+            let mut args = vec!["fetch"];
+            if self.local.is_some() {
+                args.push(LOCAL_UPLOAD_PACK);
+            }
+            args.extend([
+                FILTER,
+                since.as_str(),
+                "--no-tags",
+                "--no-write-fetch-head",
+                "--quiet",
+                "origin",
+                old,
+                new,
+            ]);
+            if self.run_remote(&args).is_ok() {
+                make_tree_private(&self.path)?;
+                if self.connected(old, new)? {
+                    return Ok(());
+                }
+            }
+        }
+        self.fetch()
+    }
+
+    /// Whether the cache's history between `old` and `new` is whole: neither is cut, and no
+    /// commit that one reaches and the other does not is cut (lacks its parents). Then their
+    /// merge base, the commits between them and their counts are those of the whole history.
+    fn connected(&self, old: &str, new: &str) -> Result<bool> {
+        let cut = self.shallow_commits()?;
+        if cut.is_empty() {
+            return Ok(true);
+        }
+        let (old, new) = (old.to_ascii_lowercase(), new.to_ascii_lowercase());
+        if cut.iter().any(|c| *c == old || *c == new) {
+            return Ok(false);
+        }
+        let cut: std::collections::HashSet<String> = cut.into_iter().collect();
+        let either = self
+            .git
+            .run(&["rev-list", &format!("{old}...{new}"), "--"])?;
+        Ok(!either.lines().any(|l| cut.contains(l.trim())))
+    }
+
+    /// Completes a bounded cache (one fetch of every branch and tag) for a question that needs
+    /// the whole history; returns whether it fetched. Offline, the cache answers as it is.
+    pub(super) fn complete_history(&self) -> Result<bool> {
+        if self.offline || !self.is_bounded() || self.fetched.load(Ordering::Relaxed) {
+            return Ok(false);
+        }
+        self.fetch()?;
+        Ok(true)
+    }
+
+    /// Like [`Upstream::complete_history`], for a question that commits with a cut history
+    /// would answer wrong: offline, a cache holding some is refused (`what` names the question).
+    pub(super) fn whole_history(&self, what: &str) -> Result<()> {
+        if self.offline && self.is_bounded() && self.is_shallow() {
+            return Err(Error::input(format!(
+                "{}: offline: cannot {what}: the cache holds only the history promotions fetched",
+                self.label()
+            ))
+            .with_hint("run once without --offline: the whole history is fetched"));
+        }
+        self.complete_history().map(|_| ())
     }
 
     pub(super) fn refuse_offline(&self, what: &str) -> Result<()> {
@@ -238,7 +461,8 @@ impl Upstream {
             .run_ok(&["cat-file", "-e", &format!("{id}^{{commit}}")])
     }
 
-    /// The commits of the cache whose id starts with `hex`.
+    /// The commits of the cache whose id starts with `hex`. A short id is looked up in the whole
+    /// history: a bounded cache is completed first (unless offline).
     fn lookup(&self, hex: &str) -> Result<Lookup> {
         if hex.len() == 40 {
             return Ok(if self.has_commit(hex)? {
@@ -247,6 +471,7 @@ impl Upstream {
                 Lookup::Missing
             });
         }
+        self.complete_history()?;
         let objects = self
             .git
             .run(&["rev-parse", &format!("--disambiguate={hex}")])?;
@@ -328,7 +553,7 @@ impl Upstream {
             args.push(LOCAL_UPLOAD_PACK);
         }
         args.extend([
-            "--filter=blob:none",
+            FILTER,
             "--no-tags",
             "--no-write-fetch-head",
             "--quiet",
@@ -480,7 +705,8 @@ impl Upstream {
         Ok(resolved(commit, Some(name.to_string()), true, fetched))
     }
 
-    /// Makes sure the object `id` (a commit or a tag) is in the cache; returns whether it fetched.
+    /// Makes sure the object `id` (a commit or a tag) is in the cache; returns whether it
+    /// fetched (every branch and tag: a name moves, and names are resolved against them all).
     fn ensure_commit(&self, id: &str) -> Result<bool> {
         if self.git.run_ok(&["cat-file", "-e", id])? {
             return Ok(false);

@@ -1,8 +1,9 @@
-//! A component's upstream git repository: its blobless local cache, resolving versions, how two
+//! A component's upstream git repository: its tree-less local cache, resolving versions, how two
 //! versions relate, and the commits between them.
 //!
 //! - [`git`]: running the git program.
-//! - `cache`: the bare blobless clone under the cache folder, fetching, resolving revisions.
+//! - `cache`: the bare tree-less clone under the cache folder, bounded to what promotions need
+//!   until a command needs the whole history; fetching, resolving revisions.
 //! - `remote`: the commands that contact the upstream, its URL and credentials.
 //! - [`people`]: the checkout's users, and the persons behind a range's commits.
 //! - [`changes`]: the change report of a promotion (compare link, commits, authors), as text;
@@ -160,6 +161,7 @@ impl Upstream {
         if old == new {
             return Ok(Relation::Same);
         }
+        self.connect(&old, &new)?;
         let out = self.git.output(&["merge-base", &old, &new])?;
         let base = out.stdout.trim();
         if !out.success || base.is_empty() {
@@ -192,10 +194,14 @@ impl Upstream {
         }
     }
 
-    /// The commits of `old..new` (in `new`, not in `old`), newest first. Needs no blobs.
+    /// The commits of `old..new` (in `new`, not in `old`), newest first. Needs no trees: a
+    /// bounded cache fetches the history between the two versions alone.
     pub fn commits(&self, old: &str, new: &str) -> Result<Vec<CommitInfo>> {
         let old = self.cached_commit(old)?;
         let new = self.cached_commit(new)?;
+        if old != new {
+            self.connect(&old, &new)?;
+        }
         let range = format!("{old}..{new}");
         let out = self.git.run(&[
             "log",

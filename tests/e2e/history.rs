@@ -629,3 +629,31 @@ fn offline_history_of_a_component_whose_upstream_cache_is_empty() {
     let r = w.sb.run(&["history", "qontract-schemas", "--offline"]).ok();
     assert!(r.stdout.contains("9e8f7a6 -> 1a2b3c4  ?"), "{}", r.stdout);
 }
+
+#[test]
+fn history_after_a_promotion_filled_the_cache_is_the_whole_history() {
+    let w = World::new();
+    // A promotion into an empty cache fetches the commits it needs by id and the history
+    // between the versions; `history` then needs every branch and tag.
+    let r = w.run(&["--json", "plan", "--to", &w.u[8], "--skip-image-check"]);
+    let plan = r.ok().json();
+    assert_eq!(plan["relation"]["kind"], "descends");
+    assert_eq!(plan["changes"]["commits"][0]["subject"], "change 8 (#108)");
+    let cache = w.sb.home().join("cache").join("upstreams");
+    let entries: Vec<_> = std::fs::read_dir(&cache)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(entries.len(), 1, "{entries:?}");
+    assert!(
+        entries[0].join("qr-promote-bounded").is_file(),
+        "a bounded cache"
+    );
+    let after = w.run(&["--json", "history"]).ok().json();
+    assert!(!entries[0].join("qr-promote-bounded").exists(), "completed");
+    std::fs::remove_dir_all(&cache).unwrap();
+    let fresh = w.run(&["--json", "history"]).ok().json();
+    assert_eq!(after, fresh);
+    let offline = w.run(&["--json", "history", "--offline"]).ok().json();
+    assert_eq!(offline, fresh);
+}

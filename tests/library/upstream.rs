@@ -1003,3 +1003,215 @@ fn modes(entries: &[(PathBuf, u32)]) -> String {
         .collect::<Vec<_>>()
         .join(", ")
 }
+
+/// The number of objects of each type in a cache: `(commits, trees, blobs)`.
+fn objects(cache: &Path, home: &Path) -> (usize, usize, usize) {
+    let types = git_in(
+        cache,
+        home,
+        &[],
+        &[
+            "cat-file",
+            "--batch-all-objects",
+            "--batch-check=%(objecttype)",
+        ],
+        None,
+    );
+    let n = |t: &str| types.lines().filter(|l| *l == t).count();
+    (n("commit"), n("tree"), n("blob"))
+}
+
+/// The standard world moved on a month (its commits fall before a bounded fetch's margin), then
+/// 30 commits on master `n0` .. `n29` a minute apart, and a branch `side` of 5 commits off `n29`.
+fn long_world() -> World {
+    let mut w = World::standard();
+    w.clock += 30 * 24 * 3600;
+    for i in 0..30 {
+        let key: &'static str = Box::leak(format!("n{i}").into_boxed_str());
+        let who = if i % 2 == 0 { ALICE } else { OCTO };
+        w.commit(key, who, &format!("Change {i} (#{})", 100 + i));
+    }
+    w.git(&["switch", "--quiet", "-c", "side"]);
+    for i in 0..5 {
+        let key: &'static str = Box::leak(format!("s{i}").into_boxed_str());
+        w.commit(key, BOB, &format!("Side work {i}"));
+    }
+    w.git(&["switch", "--quiet", "master"]);
+    w
+}
+
+/// The same upstream through a cache of its own under `dir`, filled with every branch and tag.
+fn full_cache(w: &World, dir: &str) -> Upstream {
+    let env = sealed(&w.home);
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let up = Upstream::open_with_env(
+        &w.url(),
+        UpstreamOptions {
+            cache_dir: w.tmp.path().join(dir),
+            offline: false,
+            progress: false,
+        },
+        &env,
+    )
+    .unwrap();
+    up.fetch().unwrap();
+    assert!(!up.is_bounded());
+    up
+}
+
+#[test]
+fn a_cold_cache_fetches_the_commits_between_two_versions_and_answers_as_the_whole_history() {
+    let w = long_world();
+    let (old, new) = (w.id("n9").to_string(), w.id("n29").to_string());
+    let up = w.open(false);
+    assert!(up.is_bounded(), "a new cache holds nothing yet");
+    let r = up.resolve(Some(&new)).unwrap();
+    assert!(r.fetched && r.in_cache);
+    let relation = up.relation(&old, &new).unwrap();
+    assert_eq!(relation, Relation::Descends { commits: 20 });
+    let commits = up.commits(&old, &new).unwrap();
+    // Only commits: the 30 of master since a margin before n9 (n0 .. n29), no tree, no blob,
+    // none of the month-old history nor the side branch.
+    assert!(up.is_bounded());
+    assert!(up.cache_path().join("shallow").is_file());
+    assert_eq!(objects(up.cache_path(), &w.home), (30, 0, 0));
+    let all = w.git(&["rev-list", "--all", "--count"]);
+    assert_eq!(all, "41");
+    let full = full_cache(&w, "full-cache");
+    assert_eq!(full.relation(&old, &new).unwrap(), relation);
+    assert_eq!(full.commits(&old, &new).unwrap(), commits);
+    assert_eq!(commits.len(), 20);
+    assert_eq!(commits[0].subject, "Change 29 (#129)");
+    assert_eq!(commits[19].subject, "Change 10 (#110)");
+    // The way back and a fork are answered as the whole history answers them too.
+    let side = w.id("s4").to_string();
+    assert_eq!(
+        up.relation(&new, &old).unwrap(),
+        full.relation(&new, &old).unwrap()
+    );
+    assert_eq!(
+        up.relation(&old, &side).unwrap(),
+        Relation::Descends { commits: 25 }
+    );
+    assert!(up.is_bounded(), "still the bounded history, deepened to s4");
+}
+
+#[test]
+fn a_warm_bounded_cache_fetches_only_the_newer_commits() {
+    let mut w = long_world();
+    let old = w.id("n9").to_string();
+    let up = w.open(false);
+    up.resolve(Some(w.id("n29"))).unwrap();
+    up.commits(&old, w.id("n29")).unwrap();
+    let n30 = w.commit("n30", BOB, "Change 30 (#130)");
+    let n31 = w.commit("n31", ALICE, "Change 31 (#131)");
+    let up = w.open(false);
+    assert!(up.resolve(Some(&n31)).unwrap().fetched);
+    let commits = up.commits(&old, &n31).unwrap();
+    assert_eq!(
+        up.relation(&old, &n31).unwrap(),
+        Relation::Descends { commits: 22 }
+    );
+    assert_eq!(commits.len(), 22);
+    assert_eq!(commits[1].id, n30);
+    assert!(up.is_bounded(), "no fetch of the whole history");
+    assert_eq!(objects(up.cache_path(), &w.home).0, 32);
+    let full = full_cache(&w, "full-cache");
+    assert_eq!(full.commits(&old, &n31).unwrap(), commits);
+}
+
+#[test]
+fn a_branch_merged_from_before_the_margin_makes_a_bounded_cache_fetch_the_whole_history() {
+    let mut w = World::standard();
+    // A branch forked from c4 with a commit a month before the versions', merged between them.
+    w.git(&["switch", "--quiet", "-c", "old-work"]);
+    w.commit("o1", CAROL, "Work begun long ago (#40)");
+    w.git(&["switch", "--quiet", "master"]);
+    w.clock += 30 * 24 * 3600;
+    let old = w.commit("n0", ALICE, "Change 0 (#100)");
+    w.clock += 60;
+    let date = format!("{} +0000", w.clock);
+    git_in(
+        &w.up,
+        &w.home,
+        &[("GIT_AUTHOR_DATE", &date), ("GIT_COMMITTER_DATE", &date)],
+        &[
+            "merge",
+            "--quiet",
+            "--no-ff",
+            "-m",
+            "Merge pull request #41 from org/old-work",
+            "old-work",
+        ],
+        None,
+    );
+    let new = w.commit("n1", OCTO, "Change 1 (#101)");
+    let up = w.open(false);
+    up.resolve(Some(&new)).unwrap();
+    let commits = up.commits(&old, &new).unwrap();
+    let subjects: Vec<&str> = commits.iter().map(|c| c.subject.as_str()).collect();
+    assert_eq!(
+        subjects,
+        [
+            "Change 1 (#101)",
+            "Merge pull request #41 from org/old-work",
+            "Work begun long ago (#40)"
+        ]
+    );
+    assert!(!up.is_bounded(), "the bounded history did not connect them");
+    assert!(!up.cache_path().join("shallow").exists());
+    let full = full_cache(&w, "full-cache");
+    assert_eq!(full.commits(&old, &new).unwrap(), commits);
+    assert_eq!(
+        up.relation(&old, &new).unwrap(),
+        Relation::Descends { commits: 3 }
+    );
+}
+
+#[test]
+fn the_whole_history_completes_a_bounded_cache_and_short_ids_look_in_it() {
+    let w = long_world();
+    let (old, new) = (w.id("n9").to_string(), w.id("n29").to_string());
+    let up = w.open(false);
+    up.resolve(Some(&new)).unwrap();
+    let commits = up.commits(&old, &new).unwrap();
+    // Offline, the bounded cache answers what it holds, and refuses the graph it lacks.
+    let offline = w.open(true);
+    assert_eq!(offline.commits(&old, &new).unwrap(), commits);
+    let e = err_of(offline.graph(&[]));
+    assert!(e.contains("offline: cannot read the whole history"), "{e}");
+    // A short id of the month-old history: the cache is completed, then it resolves.
+    let c2 = w.id("c2");
+    let r = w.open(false).resolve(Some(&c2[..7])).unwrap();
+    assert_eq!((r.id.as_str(), r.fetched), (c2, true));
+    let up = w.open(false);
+    assert!(!up.is_bounded());
+    assert!(!up.cache_path().join("shallow").exists());
+    let graph = up.graph(&[]).unwrap();
+    let full = full_cache(&w, "full-cache");
+    let whole = full.graph(&[]).unwrap();
+    assert_eq!(graph.len(), whole.len());
+    assert_eq!(graph.len(), 41);
+    for n in 0..whole.len() {
+        let id = whole.id(n);
+        let m = graph.find(id).unwrap();
+        assert_eq!(graph.time(m), whole.time(n), "{id}");
+    }
+    let (a, b) = (graph.find(&old).unwrap(), graph.find(&new).unwrap());
+    assert_eq!(graph.range(a, b).len(), 20);
+    let c1 = graph.find(w.id("c1")).unwrap();
+    assert!(graph.contains(b, c1), "n29 reaches the root again");
+}
+
+#[test]
+fn a_graph_completes_a_bounded_cache() {
+    let w = long_world();
+    let up = w.open(false);
+    up.resolve(Some(w.id("n29"))).unwrap();
+    up.relation(w.id("n9"), w.id("n29")).unwrap();
+    let graph = w.open(false).graph(&[]).unwrap();
+    assert_eq!(graph.len(), 41);
+    let pr = w.open(false).pull_request(12, "where").unwrap();
+    assert_eq!(pr.id, w.id("c2"));
+    assert_eq!(objects(up.cache_path(), &w.home), (41, 0, 0));
+}
