@@ -259,12 +259,35 @@ pub fn resolve(
             c.tag_var()
         )));
     }
-    let full = upstream
-        .resolve_id(tag, 7)
-        .ok()
-        .filter(|r| r.in_cache)
-        .map(|r| r.id);
-    let relation = upstream.relation(tag, &resolved.id)?;
+    // The user files are read while the upstream answers (a promotion forward is the common
+    // case: the report needs them); not for the same commit, which ships nothing.
+    let scan_cache = opts.scan_cache.then_some(opts.cache_dir.as_path());
+    let (upstream_side, directory) = std::thread::scope(|s| {
+        let directory = (!crate::util::same_commit(tag, &resolved.id))
+            .then(|| s.spawn(|| Directory::load(&checkout.root, scan_cache)));
+        let upstream_side = (|| -> Result<_> {
+            let full = upstream
+                .resolve_id(tag, 7)
+                .ok()
+                .filter(|r| r.in_cache)
+                .map(|r| r.id);
+            let relation = upstream.relation(tag, &resolved.id)?;
+            let commits = match &relation {
+                Relation::Descends { .. } => Some(upstream.commits(tag, &resolved.id)?),
+                _ => None,
+            };
+            Ok((full, relation, commits))
+        })();
+        let directory = directory.map(|h| {
+            h.join().unwrap_or_else(|_| {
+                Err(Error::external(
+                    "reading the user files stopped unexpectedly",
+                ))
+            })
+        });
+        (upstream_side, directory)
+    });
+    let (full, relation, commits) = upstream_side?;
     match &relation {
         Relation::Rollback { commits } if !opts.allow_rollback => {
             return Err(Error::refused(format!(
@@ -290,13 +313,10 @@ pub fn resolve(
         }
         _ => {}
     }
-    let (changes, note) = match &relation {
-        Relation::Descends { .. } => {
-            let commits = upstream.commits(tag, &resolved.id)?;
-            let dir = match Directory::load(
-                &checkout.root,
-                opts.scan_cache.then_some(opts.cache_dir.as_path()),
-            ) {
+    let (changes, note) = match (&relation, commits) {
+        (Relation::Descends { .. }, Some(commits)) => {
+            let loaded = directory.unwrap_or_else(|| Directory::load(&checkout.root, scan_cache));
+            let dir = match loaded {
                 Ok(d) => d,
                 Err(e) => {
                     warn(format!("authors are not matched to user files: {e}"));
@@ -320,7 +340,7 @@ pub fn resolve(
                 None,
             )
         }
-        Relation::Rollback { .. } => (None, Some("a rollback: nothing ships".to_string())),
+        (Relation::Rollback { .. }, _) => (None, Some("a rollback: nothing ships".to_string())),
         _ => (None, None),
     };
     Ok(Resolution {

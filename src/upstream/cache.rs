@@ -48,6 +48,17 @@ const BOUNDED_NOTE: &str =
     "qr-promote: this cache holds the commits promotions needed, not every branch and tag; \
 the first command that needs the whole history fetches it and removes this file.\n";
 
+/// How two commits of the cache are apart (see `Upstream::sides`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Sides {
+    /// Commits `old` reaches and `new` does not.
+    pub(super) old_only: usize,
+    /// Commits `new` reaches and `old` does not.
+    pub(super) new_only: usize,
+    /// The cache's history between them is whole.
+    pub(super) whole: bool,
+}
+
 /// The mode of the cache's files (`core.sharedRepository`): the owner's alone; folders get 0700.
 const PRIVATE_MODE: &str = "0600";
 
@@ -86,12 +97,23 @@ impl Upstream {
         };
         let git = with_env(Git::new(&path).with_label(&label)).with_env("GIT_DIR", &path);
         if path.join("HEAD").is_file() {
-            let configured = git.output(&["config", "--get", "remote.origin.url"])?;
-            if configured.stdout.trim() != remote {
+            // Both settings in one git command (keys come back in lowercase).
+            let settings = git.output(&[
+                "config",
+                "--get-regexp",
+                r"^(remote\.origin\.url|core\.sharedrepository)$",
+            ])?;
+            let setting = |key: &str| {
+                settings.stdout.lines().find_map(|l| {
+                    l.split_once(' ')
+                        .filter(|(k, _)| *k == key)
+                        .map(|(_, v)| v.trim().to_string())
+                })
+            };
+            if setting("remote.origin.url").as_deref() != Some(remote.as_str()) {
                 git.run(&["config", "remote.origin.url", &remote])?;
             }
-            let shared = git.output(&["config", "--get", "core.sharedRepository"])?;
-            if shared.stdout.trim() != PRIVATE_MODE {
+            if setting("core.sharedrepository").as_deref() != Some(PRIVATE_MODE) {
                 // A cache made before caches were private: narrow it once.
                 git.run(&["config", "core.sharedRepository", PRIVATE_MODE])?;
                 make_tree_private(&path)?;
@@ -147,6 +169,7 @@ impl Upstream {
             offline: opts.offline,
             progress: opts.progress,
             fetched: AtomicBool::new(false),
+            known: Default::default(),
         })
     }
 
@@ -342,13 +365,14 @@ impl Upstream {
         make_tree_private(&self.path)
     }
 
-    /// Makes the cache answer how `old` and `new` (full ids, both in it) relate and what lies
-    /// between them as the whole history would: in a bounded cache whose history does not yet
-    /// connect them, the history of both since a margin before the older one's commit date is
-    /// fetched, and when that does not connect them either, every branch and tag.
-    pub(super) fn connect(&self, old: &str, new: &str) -> Result<()> {
-        if !self.is_bounded() || self.connected(old, new)? {
-            return Ok(());
+    /// How far apart `old` and `new` (full ids, both in the cache) are, from a cache that
+    /// answers as the whole history would: in a bounded cache whose history does not yet connect
+    /// them, the history of both since a margin before the older one's commit date is fetched,
+    /// and when that does not connect them either, every branch and tag.
+    pub(super) fn connect(&self, old: &str, new: &str) -> Result<Sides> {
+        let sides = self.sides(old, new)?;
+        if sides.whole || !self.is_bounded() {
+            return Ok(sides);
         }
         if self.offline {
             return Err(Error::input(format!(
@@ -360,7 +384,7 @@ impl Upstream {
             .with_hint("run once without --offline: the history between them is fetched"));
         }
         if self.fetched.load(Ordering::Relaxed) {
-            return Ok(());
+            return Ok(sides);
         }
         let times = self.git.run(&[
             "log",
@@ -396,31 +420,54 @@ impl Upstream {
             ]);
             if self.run_remote(&args).is_ok() {
                 make_tree_private(&self.path)?;
-                if self.connected(old, new)? {
-                    return Ok(());
+                let sides = self.sides(old, new)?;
+                if sides.whole {
+                    return Ok(sides);
                 }
             }
         }
-        self.fetch()
+        self.fetch()?;
+        self.sides(old, new)
     }
 
-    /// Whether the cache's history between `old` and `new` is whole: neither is cut, and no
-    /// commit that one reaches and the other does not is cut (lacks its parents). Then their
-    /// merge base, the commits between them and their counts are those of the whole history.
-    fn connected(&self, old: &str, new: &str) -> Result<bool> {
-        let cut = self.shallow_commits()?;
-        if cut.is_empty() {
-            return Ok(true);
-        }
+    /// The history between `old` and `new` is known whole in this session.
+    pub(super) fn known_whole(&self, old: &str, new: &str) -> bool {
+        self.knows(&format!(
+            "{}...{}",
+            old.to_ascii_lowercase(),
+            new.to_ascii_lowercase()
+        ))
+    }
+
+    /// The commits only `old` reaches and those only `new` reaches, in one `git rev-list
+    /// --left-right old...new`, and whether the cache's history between them is whole: neither
+    /// is cut, and no commit that one reaches and the other does not is cut (lacks its
+    /// parents). Then their merge base, the commits between them and their counts are those of
+    /// the whole history.
+    fn sides(&self, old: &str, new: &str) -> Result<Sides> {
+        let cut: std::collections::HashSet<String> = self.shallow_commits()?.into_iter().collect();
         let (old, new) = (old.to_ascii_lowercase(), new.to_ascii_lowercase());
-        if cut.iter().any(|c| *c == old || *c == new) {
-            return Ok(false);
+        let pair = format!("{old}...{new}");
+        let out = self.git.run(&["rev-list", "--left-right", &pair, "--"])?;
+        let mut sides = Sides {
+            old_only: 0,
+            new_only: 0,
+            whole: !cut.contains(&old) && !cut.contains(&new),
+        };
+        for line in out.lines() {
+            let line = line.trim();
+            if let Some(id) = line.strip_prefix('<') {
+                sides.old_only += 1;
+                sides.whole &= !cut.contains(id);
+            } else if let Some(id) = line.strip_prefix('>') {
+                sides.new_only += 1;
+                sides.whole &= !cut.contains(id);
+            }
         }
-        let cut: std::collections::HashSet<String> = cut.into_iter().collect();
-        let either = self
-            .git
-            .run(&["rev-list", &format!("{old}...{new}"), "--"])?;
-        Ok(!either.lines().any(|l| cut.contains(l.trim())))
+        if sides.whole {
+            self.learn(&pair);
+        }
+        Ok(sides)
     }
 
     /// Completes a bounded cache (one fetch of every branch and tag) for a question that needs
@@ -457,8 +504,28 @@ impl Upstream {
     }
 
     fn has_commit(&self, id: &str) -> Result<bool> {
-        self.git
-            .run_ok(&["cat-file", "-e", &format!("{id}^{{commit}}")])
+        if self.knows(id) {
+            return Ok(true);
+        }
+        let found = self
+            .git
+            .run_ok(&["cat-file", "-e", &format!("{id}^{{commit}}")])?;
+        if found {
+            self.learn(id);
+        }
+        Ok(found)
+    }
+
+    /// Whether this session learnt `fact` (a commit the cache holds, or `old...new`).
+    fn knows(&self, fact: &str) -> bool {
+        self.known.lock().is_ok_and(|k| k.contains(fact))
+    }
+
+    /// Remembers `fact` for the rest of the session (a cache only ever gains commits).
+    fn learn(&self, fact: &str) {
+        if let Ok(mut k) = self.known.lock() {
+            k.insert(fact.to_string());
+        }
     }
 
     /// The commits of the cache whose id starts with `hex`. A short id is looked up in the whole

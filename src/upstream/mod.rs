@@ -117,6 +117,9 @@ pub struct Upstream {
     progress: bool,
     /// A fetch happened in this session: a miss after it is final.
     fetched: AtomicBool,
+    /// What this session learnt of the cache that no fetch undoes: the commits it holds, and
+    /// the pairs of versions (`old...new`) whose history between them it holds whole.
+    known: std::sync::Mutex<std::collections::HashSet<String>>,
 }
 
 impl std::fmt::Debug for Upstream {
@@ -161,7 +164,12 @@ impl Upstream {
         if old == new {
             return Ok(Relation::Same);
         }
-        self.connect(&old, &new)?;
+        let sides = self.connect(&old, &new)?;
+        match (sides.old_only, sides.new_only) {
+            (0, commits) => return Ok(Relation::Descends { commits }),
+            (commits, 0) => return Ok(Relation::Rollback { commits }),
+            _ => {}
+        }
         let out = self.git.output(&["merge-base", &old, &new])?;
         let base = out.stdout.trim();
         if !out.success || base.is_empty() {
@@ -179,19 +187,9 @@ impl Upstream {
                 one_line(&out.stderr)
             )));
         }
-        if base == old {
-            Ok(Relation::Descends {
-                commits: self.count(&old, &new)?,
-            })
-        } else if base == new {
-            Ok(Relation::Rollback {
-                commits: self.count(&new, &old)?,
-            })
-        } else {
-            Ok(Relation::Diverged {
-                merge_base: base.to_string(),
-            })
-        }
+        Ok(Relation::Diverged {
+            merge_base: base.to_string(),
+        })
     }
 
     /// The commits of `old..new` (in `new`, not in `old`), newest first. Needs no trees: a
@@ -199,7 +197,7 @@ impl Upstream {
     pub fn commits(&self, old: &str, new: &str) -> Result<Vec<CommitInfo>> {
         let old = self.cached_commit(old)?;
         let new = self.cached_commit(new)?;
-        if old != new {
+        if old != new && !self.known_whole(&old, &new) {
             self.connect(&old, &new)?;
         }
         let range = format!("{old}..{new}");
@@ -245,13 +243,6 @@ impl Upstream {
             )));
         }
         Ok(r.id)
-    }
-
-    fn count(&self, from: &str, to: &str) -> Result<usize> {
-        let range = format!("{from}..{to}");
-        let n = self.git.run_line(&["rev-list", "--count", &range, "--"])?;
-        n.parse()
-            .map_err(|_| Error::external(format!("{}: git rev-list printed {n:?}", self.label())))
     }
 }
 
