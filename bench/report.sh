@@ -7,7 +7,14 @@
 # authors (organization addresses, GitHub no-reply addresses, personal addresses under a user's
 # name or GitHub login, bots), on a generated checkout of 5,200 files with 1,300 user files.
 # Targets: the 300-commit plan under 150 ms, the 3,000-commit one under 300 ms.
-# Usage: bench/report.sh   (needs hyperfine: apt-get install hyperfine)
+#
+# With UPSTREAM=<git dir> TREE=<checkout>: the real history (read in place, never copied: the 300
+# commits before HEAD~50 on its first-parent line) and a real checkout pinned to the older one,
+# and a third command side by side: `plan --offline` of the same checkout without that upstream
+# (warm scan cache, no change report: the plan alone). Target: the plan with the report at most
+# 3 times the plan alone.
+# Usage: bench/report.sh   UPSTREAM=<git dir> TREE=<checkout> bench/report.sh
+#        (needs hyperfine: apt-get install hyperfine)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v hyperfine >/dev/null || { echo "needs hyperfine (apt-get install hyperfine)" >&2; exit 1; }
@@ -21,6 +28,40 @@ export HOME="$work/home" GIT_CONFIG_GLOBAL=/dev/null GIT_CONFIG_NOSYSTEM=1
 export GIT_AUTHOR_DATE="1700000000 +0000" GIT_COMMITTER_DATE="1700000000 +0000"
 export QR_PROMOTE_CACHE="$work/cache"
 mkdir -p "$HOME"
+
+if [ -n "${UPSTREAM:-}" ] && [ -n "${TREE:-}" ]; then
+  up=$(cd "$UPSTREAM" && pwd)
+  new=$(git -C "$up" rev-parse HEAD~50)
+  old=$(git -C "$up" rev-parse "$new~300")
+  co="$work/co"
+  cp -a "$TREE" "$co"; rm -rf "$co/.git"
+  # Pin the checkout's qontract-reconcile to the old commit (its full id and the .env tag).
+  cur=$(sed -n 's/^export RECONCILE_IMAGE_TAG=//p' "$co/.env")
+  full=$(grep -rhoE "\b${cur}[0-9a-f]{33}\b" "$co/data" | head -1 || true)
+  [ -n "$full" ] && grep -rl "$full" "$co" | xargs sed -i "s/$full/$old/g"
+  grep -rl "$cur" "$co" | xargs sed -i "s/$cur/${old:0:7}/g"
+  ( cd "$co" && git init -q . && git add -A && git -c user.name=b -c user.email=b@b commit -qm tree )
+  users=$(grep -rl '^\$schema: /access/user-1.yml' "$co/data" | wc -l)
+  echo "upstream $up: $(git -C "$up" rev-list --count "$old..$new") commits; checkout: $users user files" >&2
+  plan="$bin -C $co plan --to $new --upstream $up --skip-image-check --format markdown"
+  alone="$bin -C $co plan --offline --to $new --skip-image-check"
+  sleep 3
+  $plan >"$work/out.md"
+  grep -q "Authors to notify" "$work/out.md"
+  $alone >/dev/null 2>&1
+  hyperfine -N -w 3 -r "${RUNS:-30}" --export-json "$work/real.json" \
+    "git -C $up log --format=%H%x1f%s%x1f%an%x1f%ae $old..$new" "$plan" "$alone" >/dev/null
+  python3 - "$work/real.json" "$work/out.md" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))["results"]
+g, p, a = (x["mean"] * 1000 for x in r)
+sd = [x["stddev"] * 1000 for x in r]
+size = len(open(sys.argv[2], encoding="utf-8").read())
+print(f"300 real commits  git log {g:5.1f} ms  plan with report {p:6.1f} ms (±{sd[1]:.1f})"
+      f"  plan --offline alone {a:5.1f} ms (±{sd[2]:.1f})  report/alone {p/a:.2f}  description {size} chars")
+PY
+  exit 0
+fi
 
 tree="$work/tree"
 ./target/release/examples/gen-tree "$tree" 5200 >/dev/null
