@@ -14,12 +14,12 @@
 # (warm scan cache, no change report: the plan alone). Target: the plan with the report at most
 # 3 times the plan alone.
 # Usage: bench/report.sh   UPSTREAM=<git dir> TREE=<checkout> bench/report.sh
-#        (needs hyperfine: apt-get install hyperfine)
+#        (needs hyperfine: apt-get install hyperfine; BIN=<qr-promote> measures another build)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v hyperfine >/dev/null || { echo "needs hyperfine (apt-get install hyperfine)" >&2; exit 1; }
 cargo build --release --quiet --bin qr-promote --example gen-tree
-bin="$PWD/target/release/qr-promote"
+bin="${BIN:-$PWD/target/release/qr-promote}"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 

@@ -157,11 +157,26 @@ pub(super) struct Harvest {
 /// in which any of `needles` occurs. With `cache_file`, files known from an earlier walk to
 /// mention no needle are not read again, and the cache is brought up to date.
 pub fn scan(root: &Path, needles: &[String], cache_file: Option<&Path>) -> Result<ScanOutcome> {
+    scan_in(root, &TREES, needles, cache_file)
+}
+
+/// [`scan`] of the folders `tops` alone (some of `data/` and `resources/`); links may still
+/// point into either.
+pub fn scan_in(
+    root: &Path,
+    tops: &[&str],
+    needles: &[String],
+    cache_file: Option<&Path>,
+) -> Result<ScanOutcome> {
     let needles = Needles {
         shared: needles.to_vec(),
         alone: Vec::new(),
     };
-    let out = scan_with(root, &needles, cache_file, 0)?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    let tops: Vec<&str> = TREES.iter().copied().filter(|t| tops.contains(t)).collect();
+    let out = scan_from(root, &tops, &needles, cache_file, 0, now)?;
     if let (Some(c), Some(p)) = (&out.cache, cache_file) {
         c.save_if_changed(p);
     }
@@ -208,6 +223,18 @@ fn scan_at(
     wanted: u64,
     now: i64,
 ) -> Result<ScanOutcome> {
+    scan_from(root, &TREES, needles, cache_file, wanted, now)
+}
+
+/// [`scan_at`] of the folders `tops` (of [`TREES`]) alone.
+fn scan_from(
+    root: &Path,
+    tops: &[&str],
+    needles: &Needles,
+    cache_file: Option<&Path>,
+    wanted: u64,
+    now: i64,
+) -> Result<ScanOutcome> {
     let every = needles.all();
     let cache = match cache_file {
         Some(p) => ScanCache::load(p, &every),
@@ -222,7 +249,7 @@ fn scan_at(
         }
     }
     let linked = Mutex::new(std::collections::HashSet::new());
-    let dirs: Vec<Work> = TREES
+    let dirs: Vec<Work> = tops
         .iter()
         .filter(|t| root.join(t).is_dir())
         .filter_map(|t| {
@@ -611,6 +638,33 @@ mod tests {
 
     fn rels(out: &ScanOutcome) -> Vec<&str> {
         out.files.iter().map(|f| f.rel.as_str()).collect()
+    }
+
+    #[test]
+    fn a_walk_of_data_alone_finds_what_the_whole_walk_finds_under_data() {
+        let t = Tree::new();
+        t.write("resources/r.yml", "key: alpha\n");
+        t.write("resources/shared/s.yml", "key: beta\n");
+        t.write("shared/o.txt", "key: alpha\n");
+        let link = |to: &str, at: &str| {
+            std::os::unix::fs::symlink(to, t.dir.path().join(at)).unwrap();
+        };
+        // Into resources/ (read there by the whole walk) and out of both trees.
+        link("../resources/shared/s.yml", "data/s.yml");
+        link("../shared/o.txt", "data/o.yml");
+        let needles = vec!["alpha".to_string(), "beta".to_string()];
+        let all = scan(t.dir.path(), &needles, None).unwrap();
+        let mut under_data: Vec<&str> = rels(&all)
+            .into_iter()
+            .filter(|r| r.starts_with("data/"))
+            .collect();
+        under_data.sort();
+        assert!(rels(&all).contains(&"resources/r.yml"));
+        let data = scan_in(t.dir.path(), &["data"], &needles, None).unwrap();
+        let mut some = rels(&data);
+        some.sort();
+        assert_eq!(some, under_data);
+        assert!(some.contains(&"data/a.yml") && !some.contains(&"resources/r.yml"));
     }
 
     #[test]

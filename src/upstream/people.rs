@@ -90,7 +90,8 @@ impl Directory {
                 },
             )
         });
-        let found = crate::discovery::walk::scan(root, &needles, cache.as_deref())?;
+        // User files and the settings are under `data/`: `resources/` is not walked.
+        let found = crate::discovery::walk::scan_in(root, &["data"], &needles, cache.as_deref())?;
         let files: Vec<_> = found
             .files
             .into_iter()
