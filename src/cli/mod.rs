@@ -42,6 +42,9 @@ pub const EXIT_USAGE: u8 = 2;
 pub const EXIT_DIFFERS: u8 = 3;
 /// Exit status: `bot` waited for an image that did not appear in time.
 pub const EXIT_TIMED_OUT: u8 = 4;
+/// `bot`: a component is not where it should be because of a person (a branch left alone, a
+/// version a person closed, a promotion held back, drifted locations left behind).
+pub const EXIT_NEEDS_A_PERSON: u8 = 5;
 
 /// Promote qontract-reconcile (and the other components of `.env`) across every place of an
 /// app-interface checkout that pins its version.
@@ -296,6 +299,7 @@ pub fn main() -> ExitCode {
         Ok(Status::Success) => ExitCode::from(EXIT_OK),
         Ok(Status::Differs) => ExitCode::from(EXIT_DIFFERS),
         Ok(Status::TimedOut) => ExitCode::from(EXIT_TIMED_OUT),
+        Ok(Status::NeedsAPerson) => ExitCode::from(EXIT_NEEDS_A_PERSON),
         Err(e) if e.quiet => ExitCode::from(e.exit_code()),
         Err(e) => {
             if cli.json {
@@ -358,6 +362,8 @@ pub enum Status {
     Differs,
     /// Exit 4: `bot` waited for an image that did not appear in time.
     TimedOut,
+    /// Exit 5: `bot` left a component behind because of a person.
+    NeedsAPerson,
 }
 
 fn run(cli: &Cli) -> Result<Status, CliError> {

@@ -144,6 +144,9 @@ pub struct ComponentSettings {
     pub wait_image: Option<Duration>,
     /// Whether to ask the authors of the shipped commits to look.
     pub notify: Option<bool>,
+    /// The components whose open promotion merge request (the bot's) holds this one's back:
+    /// `bot` opens or moves this component's merge request only once theirs is merged or closed.
+    pub hold_for: Vec<String>,
     /// The line of the component's name.
     pub line: usize,
 }
@@ -204,6 +207,15 @@ impl Config {
             if !known.contains(&c.name.as_str()) {
                 return Err(Error::input(format!(
                     "{CONFIG_FILE}:{}: components: {:?} is not a component of .env (they are: {})",
+                    c.line,
+                    c.name,
+                    known.join(", ")
+                ))
+                .with_hint(HINT));
+            }
+            if let Some(h) = c.hold_for.iter().find(|h| !known.contains(&h.as_str())) {
+                return Err(Error::input(format!(
+                    "{CONFIG_FILE}:{}: components.{}.hold_for: {h:?} is not a component of .env (they are: {})",
                     c.line,
                     c.name,
                     known.join(", ")
@@ -354,6 +366,7 @@ components:
                     remote: Some("origin".into()),
                     wait_image: Some(Duration::from_secs(600)),
                     notify: Some(true),
+                    hold_for: Vec::new(),
                     line: 18,
                 },
                 ComponentSettings {
