@@ -494,7 +494,7 @@ fn run_one(
         }
         // Production does not run it yet, and a person closed its merge request.
         if remote.declined.contains(&version) {
-            return declined(&gitlab, &upstream, &now, &remote, &version);
+            return declined(&gitlab, &now, &remote, &version);
         }
         // Another component's promotion that must go first.
         let first_open: Vec<&MergeRequest> = remote

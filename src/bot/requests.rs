@@ -117,12 +117,10 @@ pub(super) fn done_already(
 /// request says once that the bot will not propose it again.
 pub(super) fn declined(
     gitlab: &GitLab,
-    upstream: &Upstream,
     now: &Component,
     remote: &Remote,
     version: &str,
 ) -> Result<Report> {
-    let _ = upstream;
     let history = gitlab.branch_mrs(&bot_branch(&now.name))?;
     let closed = history.iter().find(|m| {
         m.state == "closed"

@@ -392,6 +392,25 @@ components:
     }
 
     #[test]
+    fn hold_for_names_components_of_env() {
+        let text = "version: 1\ncomponents:\n  qontract-reconcile:\n    hold_for: [qontract-schemas, qontract-schemas]\n";
+        let c = Config::parse(text).unwrap();
+        assert_eq!(
+            c.component("qontract-reconcile").unwrap().hold_for,
+            ["qontract-schemas"]
+        );
+        c.check_components(&["qontract-reconcile", "qontract-schemas"])
+            .unwrap();
+        assert_eq!(
+            c.check_components(&["qontract-reconcile"])
+                .unwrap_err()
+                .to_string(),
+            ".qr-promote.yaml:3: components.qontract-reconcile.hold_for: \"qontract-schemas\" is \
+             not a component of .env (they are: qontract-reconcile)"
+        );
+    }
+
+    #[test]
     fn skips_match_by_path_folder_key_path_and_id() {
         let c = Config::parse(FULL).unwrap();
         let loc = |id, path, key_path| LocationRef { id, path, key_path };
@@ -578,7 +597,7 @@ components:
     #[test]
     fn every_bad_component_setting_names_its_line() {
         for (body, msg) in [
-            ("  qr:\n    label: [a]\n", "3: components.qr: unknown key \"label\" (known: labels, target_branch, remote, wait_image, notify)"),
+            ("  qr:\n    label: [a]\n", "3: components.qr: unknown key \"label\" (known: labels, target_branch, remote, wait_image, notify, hold_for)"),
             ("  qr: []\n", "2: components.qr: a list where a mapping is expected"),
             ("  - qr\n", "2: components: a list where a mapping is expected"),
             ("  qr:\n    labels: a\n", "3: components.qr.labels: \"a\" where a list is expected"),
@@ -594,6 +613,8 @@ components:
             ("  qr:\n    notify: yes\n", "3: components.qr.notify: \"yes\" is not true or false"),
             ("  qr:\n    notify: 'true'\n", "3: components.qr.notify: \"true\" is not true or false"),
             ("  ~:\n    notify: true\n", "2: components: a component name: \"~\" is not a value"),
+            ("  qr:\n    hold_for: qontract-schemas\n", "3: components.qr.hold_for: \"qontract-schemas\" where a list is expected"),
+            ("  qr:\n    hold_for: [qr]\n", "3: components.qr.hold_for: \"qr\" cannot hold itself"),
         ] {
             let got = err(&format!("version: 1\ncomponents:\n{body}"));
             let (line, rest) = msg.split_once(": ").unwrap();

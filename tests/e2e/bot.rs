@@ -588,26 +588,39 @@ fn a_persons_commit_is_left_alone_until_the_merge_request_is_closed(depth: Depth
         "{notes:?}"
     );
 
-    // Closing the merge request releases the branch: the bot starts from the target again.
-    w.gitlab.close(1);
+    // The person takes their commits back off the branch: it is the bot's again.
+    w.remote_git(&[
+        "update-ref",
+        &format!("refs/heads/{BRANCH}"),
+        &format!("{tip}^"),
+    ]);
     let r = w.bot(&["--to", &u2]).ok();
+    assert!(r.stdout.contains(": updated: updated !1 "), "{}", r.stdout);
+    assert_eq!(w.tag_at(BRANCH), &u2[..7]);
+
+    // Closing the merge request releases the branch: the bot starts from the target again.
+    w.commit_on_branch();
+    let u3 = w.push_upstream("Ada Lovelace", "ada@example.org");
+    w.bot(&["--to", &u3]).code(5);
+    w.gitlab.close(1);
+    let r = w.bot(&["--to", &u3]).ok();
     assert!(
         r.stdout.starts_with(&format!(
             "qontract-reconcile: opened: opened !2 for {} -> {} (the branch is the bot's again: !1 is closed;",
             &base[..7],
-            &u2[..7]
+            &u3[..7]
         )),
         "{}",
         r.stdout
     );
     assert_eq!(
         w.open_mrs(),
-        [(2, BRANCH.to_string(), w.subject(&base, &u2))]
+        [(2, BRANCH.to_string(), w.subject(&base, &u3))]
     );
     let (parent, message) = w.branch_commit();
     assert_eq!(parent, w.remote_git(&["rev-parse", "master"]));
-    assert!(message.starts_with(&w.subject(&base, &u2)));
-    assert_eq!(w.tag_at(BRANCH), &u2[..7]);
+    assert!(message.starts_with(&w.subject(&base, &u3)));
+    assert_eq!(w.tag_at(BRANCH), &u3[..7]);
 }
 both_depths!(a_persons_commit_is_left_alone_until_the_merge_request_is_closed);
 
@@ -653,10 +666,18 @@ fn master_moving_between_runs_is_the_new_base(depth: Depth) {
     let base = w.upstream.ids[0].clone();
     let u1 = w.push_upstream("Ada Lovelace", "ada@example.org");
     w.bot(&["--to", &u1]).ok();
+    // A clone made now, run after the target moved: older than the remote.
+    let old = w.clone();
     // An unrelated commit lands on master.
     w.land_on_master("docs/notes.md", "notes\n", "Add notes");
     let u2 = w.push_upstream("Ada Lovelace", "ada@example.org");
-    let r = w.bot(&["--to", &u2]).ok();
+    let r = Run::of(w.bot_in(&old, &["--to", &u2]).output().unwrap()).ok();
+    w.assert_untouched(&old);
+    assert_eq!(
+        git(&old, &w.sb.home(), &["rev-parse", "HEAD"]),
+        git(&old, &w.sb.home(), &["rev-parse", "master"]),
+        "the old clone's HEAD stays where it was"
+    );
     assert!(r.stdout.contains(": updated: updated !1 "), "{}", r.stdout);
     let (parent, _) = w.branch_commit();
     assert_eq!(parent, w.remote_git(&["rev-parse", "master"]));
