@@ -228,7 +228,7 @@ impl Context {
 
     /// A warning on stderr.
     pub fn warn(&self, s: &str) {
-        anstream::eprintln!("{} {s}", style::warning());
+        eline(format_args!("{} {s}", style::warning()));
     }
 
     /// Walks the checkout once (see [`Session::scan`]) and prints its warnings.
@@ -264,6 +264,12 @@ impl Context {
             self.warn(&w);
         }
     }
+}
+
+/// A line on stderr. A stderr that cannot be written (closed, a full disk, `2>/dev/full`) is
+/// not an error of the command: the line is dropped, the exit status stays the command's.
+pub fn eline(s: impl std::fmt::Display) {
+    let _ = writeln!(anstream::stderr().lock(), "{s}");
 }
 
 /// `$QR_PROMOTE_CACHE` is handled by clap; else `$XDG_CACHE_HOME/qr-promote`, else `~/.cache/qr-promote`.
@@ -311,10 +317,10 @@ pub fn main() -> ExitCode {
                 let text = serde_json::to_string_pretty(&doc).unwrap_or_default();
                 let _ = writeln!(std::io::stdout().lock(), "{text}");
             }
-            anstream::eprintln!("{} {}", style::error(), e.message);
+            eline(format_args!("{} {}", style::error(), e.message));
             logging::print_causes(&e);
             for h in &e.hints {
-                anstream::eprintln!("{} {h}", style::hint());
+                eline(format_args!("{} {h}", style::hint()));
             }
             ExitCode::from(e.exit_code())
         }
@@ -345,7 +351,7 @@ fn recover(root: &Path, held: Option<&CheckoutLock>, wait: std::time::Duration) 
         }
     };
     if let Some(r) = transaction::recover(lock.root(), lock.state_dir())? {
-        anstream::eprintln!("{} {r}", style::note());
+        eline(format_args!("{} {r}", style::note()));
     }
     Ok(())
 }
