@@ -114,7 +114,15 @@ pub fn cmd_pin(ctx: &Context, args: &PinArgs) -> CmdResult {
                 ))
                 .into())
             }
-            Err(e) => ctx.warn(&format!("the image is not checked: {e}")),
+            Err(e) if args.dry_run => ctx.warn(&format!("the image is not checked: {e}")),
+            Err(e) => {
+                return Err(Error::external(format!(
+                    "{}:{r} could not be checked in the registry: {e}; nothing written",
+                    model.image
+                ))
+                .with_hint("--skip-image-check pins it without asking the registry")
+                .into())
+            }
         }
     }
     let what = format!(

@@ -24,6 +24,7 @@ fn bom_crlf_and_missing_final_newline_survive() {
     sb.run(&[
         "apply",
         "--offline",
+        "--allow-unverified",
         "--to",
         "abcdef0123456789abcdef0123456789abcdef01",
     ])
@@ -40,7 +41,9 @@ fn a_numeric_tag_is_quoted_in_the_style_the_file_uses() {
         ("data/none.yml", none.as_bytes()),
     ]);
     let to = "63797e6aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
-    let r = sb.run(&["apply", "--offline", "--to", to]).ok();
+    let r = sb
+        .run(&["apply", "--offline", "--allow-unverified", "--to", to])
+        .ok();
     assert!(
         r.stdout
             .contains("quoted with \" so that it stays a string"),
@@ -64,6 +67,7 @@ fn a_tag_that_stays_a_string_is_not_quoted() {
         .run(&[
             "apply",
             "--offline",
+            "--allow-unverified",
             "--to",
             "0373e7af00000000000000000000000000000000",
         ])
@@ -77,6 +81,7 @@ fn a_tag_that_stays_a_string_is_not_quoted() {
         .run(&[
             "apply",
             "--offline",
+            "--allow-unverified",
             "--to",
             "0373973f00000000000000000000000000000000",
             "--include-drifted",
@@ -95,7 +100,14 @@ fn only_the_version_token_of_an_image_reference_changes() {
     let text = "spec:\n  containers:\n  - image: 'quay.io/app-sre/qontract-reconcile:a1b2c3d'\n    args: [\"quay.io/app-sre/qontract-reconcile:a1b2c3d\", x]\n  - image: quay.io/app-sre/qontract-reconcile-extra:a1b2c3d\n";
     let sb = tree(&[("resources/deploy.yaml", text.as_bytes())]);
     let v = sb
-        .run(&["--json", "apply", "--offline", "--to", NEW])
+        .run(&[
+            "--json",
+            "apply",
+            "--offline",
+            "--allow-unverified",
+            "--to",
+            NEW,
+        ])
         .ok()
         .json();
     assert_eq!(v["edits"].as_array().unwrap().len(), 3, "{v}");
@@ -118,7 +130,8 @@ fn template_expressions_are_not_locations() {
     assert_eq!(locs.len(), 2, "{locs:?}");
     assert_eq!(locs[1]["line"], 5);
     assert_eq!(locs[1]["kind"], "image-ref");
-    sb.run(&["apply", "--offline", "--to", NEW]).ok();
+    sb.run(&["apply", "--offline", "--allow-unverified", "--to", NEW])
+        .ok();
     assert_eq!(
         sb.read("resources/t.yaml"),
         text.replace(":a1b2c3d", ":1234567")
@@ -136,7 +149,8 @@ fn a_forty_character_ref_and_a_short_one_are_the_same_commit() {
     let locs = v["components"][0]["locations"].as_array().unwrap();
     assert_eq!(locs.len(), 2, "{locs:?}");
     assert_eq!(locs[1]["in_sync"], true);
-    sb.run(&["apply", "--offline", "--to", NEW]).ok();
+    sb.run(&["apply", "--offline", "--allow-unverified", "--to", NEW])
+        .ok();
     assert!(sb
         .read("data/saas.yml")
         .contains(&format!("ref: {}\n", NEW.to_uppercase())));
@@ -150,7 +164,9 @@ fn a_tag_that_yaml_1_1_reads_as_a_number_is_quoted() {
         ("0123456aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", "0123456"),
     ] {
         let sb = tree(&[("data/x.yml", b"qontract_reconcile_image_tag: a1b2c3d\n")]);
-        let r = sb.run(&["apply", "--offline", "--to", to]).ok();
+        let r = sb
+            .run(&["apply", "--offline", "--allow-unverified", "--to", to])
+            .ok();
         assert!(r.stdout.contains("quoted with '"), "{}", r.stdout);
         assert_eq!(
             sb.read("data/x.yml"),
