@@ -38,9 +38,53 @@ pub struct Component {
     /// commit id): an error when the component is used.
     #[serde(skip)]
     pub problem: Option<String>,
+    /// The other components of `.env`: each one's name and the stems a key that names it
+    /// starts with (`vault_manager`, `vault_manager_image`, its prefix `vault_manager`),
+    /// lowercase with `-` as `_`.
+    #[serde(skip)]
+    pub siblings: Vec<(String, Vec<String>)>,
 }
 
 impl Component {
+    /// The stems a key that names this component starts with: its name and `.env` prefix and
+    /// its image's last segment, lowercase with `-` as `_` (`qontract_reconcile`, `reconcile`).
+    pub fn key_stems(&self) -> Vec<String> {
+        let norm = |s: &str| s.to_ascii_lowercase().replace('-', "_");
+        let mut out = vec![norm(&self.name), norm(&self.prefix)];
+        if let Some(last) = self.image.rsplit('/').next() {
+            out.push(norm(last));
+        }
+        out.retain(|s| !s.is_empty());
+        out.sort();
+        out.dedup();
+        out
+    }
+
+    /// The other component of `.env` that a key names rather than this one: the one whose stem
+    /// the key (lowercase, `-` as `_`) starts with, followed by `_` or nothing, when no stem of
+    /// this component is as long a match (`vault_manager_image_tag` names vault-manager).
+    pub fn key_names_sibling(&self, key: &str) -> Option<&str> {
+        let k = key.to_ascii_lowercase().replace('-', "_");
+        let len = |stems: &[String]| {
+            stems
+                .iter()
+                .filter(|s| {
+                    k.strip_prefix(s.as_str())
+                        .is_some_and(|r| r.is_empty() || r.starts_with('_'))
+                })
+                .map(String::len)
+                .max()
+                .unwrap_or(0)
+        };
+        let own = len(&self.key_stems());
+        self.siblings
+            .iter()
+            .map(|(n, stems)| (len(stems), n))
+            .filter(|(l, _)| *l > own)
+            .max_by_key(|(l, _)| *l)
+            .map(|(_, n)| n.as_str())
+    }
+
     /// The YAML mapping key that carries this component's tag (`qontract_reconcile_image_tag`).
     pub fn yaml_key(&self) -> String {
         format!("{}_image_tag", self.name.replace('-', "_"))
@@ -231,7 +275,19 @@ pub fn components_from_env(vars: &[EnvVar]) -> Vec<Component> {
             tag_span: tag.span.clone(),
             duplicate_tag_lines: dups.get(prefix).cloned().unwrap_or_default(),
             problem,
+            siblings: Vec::new(),
         });
+    }
+    let stems: Vec<(String, Vec<String>)> = out
+        .iter()
+        .map(|c| (c.name.clone(), c.key_stems()))
+        .collect();
+    for c in &mut out {
+        c.siblings = stems
+            .iter()
+            .filter(|(n, _)| *n != c.name)
+            .cloned()
+            .collect();
     }
     out
 }

@@ -105,7 +105,7 @@ impl Hasher for KeyHasher {
     }
 }
 
-pub(super) const CACHE_MAGIC: &[u8; 8] = b"QRSCAN6\n";
+pub(super) const CACHE_MAGIC: &[u8; 8] = b"QRSCAN7\n";
 
 /// The cache key of a repository-relative path.
 pub fn path_key(rel: &str) -> u64 {

@@ -314,3 +314,75 @@ pub(super) fn find_in_lines(text: &str, c: &Component) -> Vec<Match> {
     }
     out
 }
+
+/// The image's repository path without its registry host (`app-sre/qontract-reconcile` of
+/// `quay.io/app-sre/qontract-reconcile`): a first segment with a `.` or `:`, or `localhost`, is
+/// a host.
+fn image_path(image: &str) -> &str {
+    match image.split_once('/') {
+        Some((host, rest)) if host.contains(['.', ':']) || host == "localhost" => rest,
+        _ => image,
+    }
+}
+
+/// The component's image references at `commit` in whole-line comments (a line whose first
+/// character that is not a blank is `#`), from any registry host:
+/// `# qontract_reconcile_image: 'gcr.io/app-sre/qontract-reconcile:22e638d'`, the mirror to
+/// switch to when the registry is down. Only the tag changes when they move; a comment that
+/// names the version otherwise (`# previously 22e638d`) is not one.
+pub(super) fn find_in_comments(text: &str, c: &Component, commit: &str) -> Vec<Match> {
+    let mut out = Vec::new();
+    let path = format!("/{}:", image_path(&c.image));
+    let needle = path.as_bytes();
+    let mut offset = 0;
+    let mut n = 0;
+    for (idx, raw) in text.split_inclusive('\n').enumerate() {
+        let line_start = offset;
+        offset += raw.len();
+        let line = raw.trim_end_matches(['\n', '\r']);
+        if !line.trim_start().starts_with('#') {
+            continue;
+        }
+        let lb = line.as_bytes();
+        let mut from = 0;
+        while let Some(p) = memchr::memmem::find(&lb[from..], needle) {
+            let at = from + p;
+            from = at + 1;
+            // A registry host before it: `[A-Za-z0-9.-]+` (a port allowed) with a dot, or
+            // `localhost`.
+            let host_start = lb[..at]
+                .iter()
+                .rposition(|b| !(b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':')))
+                .map_or(0, |i| i + 1);
+            let host = &line[host_start..at];
+            let host_name = host.split(':').next().unwrap_or_default();
+            let host_ok = !host_name.is_empty()
+                && (host_name.contains('.') || host_name == "localhost")
+                && (host_start == 0 || !is_tag_char(lb[host_start - 1]));
+            let hs = at + needle.len();
+            let he = hs
+                + lb[hs..]
+                    .iter()
+                    .take_while(|b| b.is_ascii_hexdigit())
+                    .count();
+            let after_ok = lb.get(he).is_none_or(|b| !is_tag_char(*b) && *b != b'{')
+                || lb[he..].starts_with(b"@sha256:");
+            let tag = &line[hs..he];
+            if host_ok && after_ok && is_commit_hex(tag) && crate::util::same_commit(tag, commit) {
+                out.push(Match {
+                    kind: Kind::CommentedImageRef,
+                    line: idx + 1,
+                    value: tag.to_string(),
+                    span: line_start + hs..line_start + he,
+                    style: Style::Plain,
+                    disc: format!("comment#{n}"),
+                    context: Site::default(),
+                    path: None,
+                    key_path: None,
+                });
+                n += 1;
+            }
+        }
+    }
+    out
+}

@@ -125,6 +125,7 @@ impl Session {
                 .chain(&d.warnings)
                 .map(|p| p.path.as_str())
                 .chain(d.locations.iter().map(|l| l.path.as_str()))
+                .chain(d.noted_files.iter().map(String::as_str))
                 .collect();
             for f in &self.files {
                 if !troubled.contains(f.rel.as_str()) && !f.hits.contains(&self.pin_needle) {

@@ -133,6 +133,7 @@ pub fn edit_file_with(
         .map(|l| {
             let needs_quotes = l.style == Style::Plain
                 && l.kind != Kind::ImageRef
+                && l.kind != Kind::CommentedImageRef
                 && !quote::plain_ok(&new_token(&l.value, to));
             edit(l, needs_quotes.then_some(q))
         })
@@ -212,6 +213,12 @@ pub fn splice(bytes: &[u8], edits: &[(Range<usize>, String)]) -> Result<Vec<u8>>
 /// The operation of one edit of a parsed file: the location's scalar gets the new token (quoted
 /// when it would read otherwise), or, for an image reference, its tag.
 fn op(text: &str, docs: &[yaml::Node], e: &Edit, q: char) -> Option<Op> {
+    if e.kind == Kind::CommentedImageRef {
+        return Some(Op::InComment {
+            at: e.span.clone(),
+            with: e.new.clone(),
+        });
+    }
     let (route, node) = Route::to_scalar(docs, e.span.start)?;
     if e.kind == Kind::ImageRef {
         let value = yaml::value_span(text, node)?;
@@ -311,17 +318,19 @@ fn verify_yaml(
             .into_iter()
             .map(|l| (l.id.clone(), l))
             .collect();
-    if let Some(moved) = edits.iter().find(|e| e.kind == Kind::PinnedCopy) {
+    // Copies and commented references are found by the commit they hold.
+    let by_commit = |k: Kind| k == Kind::PinnedCopy || k == Kind::CommentedImageRef;
+    if let Some(moved) = edits.iter().find(|e| by_commit(e.kind)) {
         after.extend(
             locations::find_in_text(path, new_text, new_reading, c, refs, Some(&moved.new))
                 .into_iter()
-                .filter(|l| l.kind == Kind::PinnedCopy)
+                .filter(|l| by_commit(l.kind))
                 .map(|l| (l.id.clone(), l)),
         );
     }
     let before_ids: std::collections::HashSet<&str> =
         before.iter().map(|l| l.id.as_str()).collect();
-    after.retain(|id, l| l.kind != Kind::PinnedCopy || before_ids.contains(id.as_str()));
+    after.retain(|id, l| !by_commit(l.kind) || before_ids.contains(id.as_str()));
     if after.len() != before.len() {
         return fail(format!(
             "{} locations before, {} after",
@@ -347,6 +356,7 @@ fn verify_yaml(
         if edited
             && n.style == Style::Plain
             && n.kind != Kind::ImageRef
+            && n.kind != Kind::CommentedImageRef
             && yaml::plain_is_not_string(&n.value)
         {
             return fail(format!(

@@ -174,3 +174,85 @@ fn a_tag_that_yaml_1_1_reads_as_a_number_is_quoted() {
         );
     }
 }
+
+#[test]
+fn another_components_key_holding_this_version_is_left_alone_and_named() {
+    let sb = Sandbox::example();
+    let rel = "data/services/app-interface/cicd/copies.yml";
+    sb.write(
+        rel,
+        "---\n$schema: /app-sre/job-1.yml\nname: copies\nparameters:\n  qontract_server_image_tag: a1b2c3d\n  SCHEMAS_IMAGE_TAG: a1b2c3d\n  OPA_IMAGE_TAG: a1b2c3d\n",
+    );
+    let r = sb.run(&["--json", "plan", "--offline", "--to", NEW]).ok();
+    let edits: Vec<String> = r.json()["edits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["path"] == rel)
+        .map(|e| e["key_path"].as_str().unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(edits, ["parameters.OPA_IMAGE_TAG"], "{}", r.stdout);
+    for (line, key, other) in [
+        (5, "parameters.qontract_server_image_tag", "qontract-server"),
+        (6, "parameters.SCHEMAS_IMAGE_TAG", "qontract-schemas"),
+    ] {
+        let note = format!(
+            "{rel}:{line}: {key} holds a1b2c3d, the version of qontract-reconcile, but its key names {other}: left alone"
+        );
+        assert!(r.stderr.contains(&note), "{note}\n{}", r.stderr);
+    }
+    // The same with a warm scan cache: the notes are not lost.
+    let warm = sb.run(&["--json", "plan", "--offline", "--to", NEW]).ok();
+    assert_eq!(warm.stderr, r.stderr);
+    sb.run(&["apply", "--offline", "--allow-unverified", "--to", NEW])
+        .ok();
+    let after = sb.read(rel);
+    assert!(
+        after.contains("qontract_server_image_tag: a1b2c3d\n"),
+        "{after}"
+    );
+    assert!(after.contains("SCHEMAS_IMAGE_TAG: a1b2c3d\n"), "{after}");
+    assert!(
+        after.contains("OPA_IMAGE_TAG: '1234567'\n")
+            || after.contains("OPA_IMAGE_TAG: \"1234567\"\n"),
+        "{after}"
+    );
+}
+
+#[test]
+fn a_commented_image_reference_moves_and_other_comments_stay() {
+    let sb = Sandbox::example();
+    let rel = "resources/jenkins/global/defaults.yaml";
+    let before = sb.read(rel);
+    let text = before.replace(
+        "    # the tag above moves with every promotion\r\n",
+        "    # the tag above moves with every promotion\r\n    # qontract_reconcile_image: 'gcr.io/app-sre/qontract-reconcile:a1b2c3d'\r\n    # previously a1b2c3d, and quay.io/app-sre/other:a1b2c3d\r\n",
+    );
+    assert_ne!(text, before);
+    sb.write(rel, &text);
+    let r = sb.run(&["plan", "--offline", "--to", NEW]).ok();
+    assert!(
+        r.stdout
+            .contains(&format!("  commented-image-ref  {rel}:9 ")),
+        "{}",
+        r.stdout
+    );
+    sb.run(&["apply", "--offline", "--allow-unverified", "--to", NEW])
+        .ok();
+    let after = sb.read(rel);
+    assert_eq!(
+        after,
+        text.replace(
+            "qontract_reconcile_image_tag: 'a1b2c3d'",
+            "qontract_reconcile_image_tag: '1234567'"
+        )
+        .replace(
+            "gcr.io/app-sre/qontract-reconcile:a1b2c3d",
+            "gcr.io/app-sre/qontract-reconcile:1234567"
+        )
+    );
+    assert!(after.contains("# previously a1b2c3d, and quay.io/app-sre/other:a1b2c3d"));
+    // Selected by its kind like the others.
+    let r = sb.run(&["status", "--json"]).ok();
+    assert!(r.stdout.contains("commented-image-ref"), "{}", r.stdout);
+}

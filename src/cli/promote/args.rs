@@ -33,7 +33,7 @@ pub struct PromoteArgs {
     #[arg(long = "skip-location", value_name = "ID", help_heading = "Selection")]
     pub skip_locations: Vec<String>,
     /// Only locations of this kind (repeatable).
-    #[arg(long = "kind", value_name = "KIND", value_parser = ["env", "yaml-key", "saas-target", "image-ref", "pinned-copy"], help_heading = "Selection")]
+    #[arg(long = "kind", value_name = "KIND", value_parser = ["env", "yaml-key", "saas-target", "image-ref", "pinned-copy", "commented-image-ref"], help_heading = "Selection")]
     pub kinds: Vec<String>,
     /// Only saas targets whose namespace is in this environment (repeatable).
     #[arg(long = "env", value_name = "NAME", help_heading = "Selection")]
