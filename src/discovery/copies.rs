@@ -58,9 +58,11 @@ pub(super) fn find_copies(
         let mut found = Vec::new();
         walk(doc, commit, &mut route, &mut found);
         for (node, path) in found {
-            let Some(span) = yaml::value_span(text, node) else {
+            if !yaml::is_string_tag(node.tag.as_deref()) {
                 continue;
-            };
+            }
+            let span = yaml::value_span(text, node)
+                .unwrap_or_else(|| node.span.start..yaml::style::content_end(text, node));
             let Some(v) = node.as_str() else { continue };
             let key = path.iter().rev().find_map(|s| match s {
                 Seg::Key(k) => Some(*k),

@@ -330,7 +330,8 @@ pub fn find_in_text_noting(
     let mut notes = Vec::new();
     let (found, line_level) = match reading {
         Reading::Yaml(docs) => {
-            let mut found = find_in_docs(text, docs, c, refs);
+            let (mut found, forms) = find_in_docs(rel, text, docs, c, refs);
+            notes.extend(forms);
             if let Some(commit) = copies_of {
                 // A copy that another rule found is that location.
                 let claimed: std::collections::HashSet<usize> = found
@@ -339,7 +340,7 @@ pub fn find_in_text_noting(
                     .map(|m| m.span.start)
                     .collect();
                 let (copies, left) = find_copies(rel, text, docs, commit, refs, c);
-                notes = left;
+                notes.extend(left);
                 found.extend(
                     copies
                         .into_iter()

@@ -127,6 +127,29 @@ pub fn edit_file_with(
         return Ok((new, edits, Vec::new()));
     }
     let reading = locations::read_file(path, text).map_err(|p| Error::input(p.to_string()))?;
+    // A tag inside an image reference is edited where it is written; a reference written with
+    // escapes or over several lines has no such place.
+    if let Some(l) = locs
+        .iter()
+        .find(|l| l.kind == Kind::ImageRef && text.get(l.span.clone()) != Some(l.value.as_str()))
+    {
+        let written = text.get(l.span.clone()).unwrap_or_default();
+        let form = if written.contains('\\') {
+            "with escapes"
+        } else if written.contains('\n') {
+            "over several lines"
+        } else {
+            "in a form other than its value"
+        };
+        return Err(Error::refused(format!(
+            "{path}:{}: the image reference with tag {} is written {form}, where its tag cannot be moved alone; nothing written",
+            l.line, l.value
+        ))
+        .with_hint(format!(
+            "write it on one line without escapes, or leave it alone with --skip-location {}",
+            l.id
+        )));
+    }
     let q = preferred_quote(text, &reading);
     let edits: Vec<Edit> = locs
         .iter()
@@ -346,7 +369,18 @@ fn verify_yaml(
             .iter()
             .find(|e| e.location == l.id)
             .map_or(l.value.as_str(), |e| e.new.as_str());
-        if n.value != expect || n.kind != l.kind || n.line != l.line {
+        // An edit that wrote a block scalar or a quoted value over several lines on one line
+        // moves the lines after it up.
+        let shift: usize = edits
+            .iter()
+            .filter(|e| e.span.end <= l.span.start)
+            .map(|e| {
+                old_text
+                    .get(e.span.clone())
+                    .map_or(0, |t| t.matches('\n').count())
+            })
+            .sum();
+        if n.value != expect || n.kind != l.kind || n.line + shift != l.line {
             return fail(format!(
                 "line {} reads {:?}, expected {:?}",
                 l.line, n.value, expect

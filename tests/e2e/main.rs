@@ -13,6 +13,7 @@ mod cli_upstream;
 mod cli_verify;
 mod edits;
 mod eras;
+mod forms;
 mod habits;
 mod history;
 mod outputs;
