@@ -15,6 +15,7 @@ mod edits;
 mod eras;
 mod habits;
 mod history;
+mod hostile_state;
 mod outputs;
 mod people;
 mod promote;
