@@ -555,3 +555,28 @@ fn a_recovery_killed_itself_leaves_no_staging_file_behind() {
         assert!(killed >= 4, "{syscall}: killed {killed} times");
     }
 }
+
+#[test]
+fn clone_folders_left_by_killed_runs_are_removed_and_a_running_one_kept() {
+    let sb = tree(2);
+    let upstreams = sb.home().join("cache/upstreams");
+    // A pid that ran and ended, and one that runs (this test's).
+    let mut ended = Command::new("true").spawn().unwrap();
+    let dead = ended.id();
+    ended.wait().unwrap();
+    let stale = upstreams.join(format!(".qontract-reconcile-0123456789abcdef.tmp{dead}"));
+    let running = upstreams.join(format!(
+        ".qontract-reconcile-0123456789abcdef.tmp{}",
+        std::process::id()
+    ));
+    for d in [&stale, &running] {
+        std::fs::create_dir_all(d.join("objects")).unwrap();
+        std::fs::write(d.join("HEAD"), "ref: refs/heads/master\n").unwrap();
+    }
+    sb.run(&["apply", "--offline", "--to", NEW]).ok();
+    assert!(!stale.exists(), "the killed run's clone folder is gone");
+    assert!(
+        running.join("HEAD").is_file(),
+        "a running clone is left alone"
+    );
+}
