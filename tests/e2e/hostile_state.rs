@@ -580,3 +580,42 @@ fn clone_folders_left_by_killed_runs_are_removed_and_a_running_one_kept() {
         "a running clone is left alone"
     );
 }
+
+#[test]
+fn a_scan_cache_file_that_is_a_fifo_a_link_or_a_sparse_giant_is_not_used() {
+    for what in ["FIFO", "link to /dev/zero", "sparse"] {
+        let sb = tree(3);
+        let cold = sb.run(&["plan", "--offline", "--to", NEW]).ok();
+        let scan = sb.home().join("cache/scan");
+        let files: Vec<_> = std::fs::read_dir(&scan)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        assert!(!files.is_empty(), "no scan cache file");
+        for f in &files {
+            std::fs::remove_file(f).unwrap();
+            match what {
+                "FIFO" => fifo(f),
+                "sparse" => std::fs::File::create(f)
+                    .unwrap()
+                    .set_len(3_000_000_000)
+                    .unwrap(),
+                _ => std::os::unix::fs::symlink("/dev/zero", f).unwrap(),
+            }
+        }
+        let (r, took) = within(
+            {
+                let mut c = sb.cmd();
+                c.args(["plan", "--offline", "--to", NEW]);
+                c
+            },
+            Duration::from_secs(20),
+        );
+        assert_eq!(r.code, 0, "{what}: {}", r.stderr);
+        assert_eq!(
+            r.stdout, cold.stdout,
+            "{what}: the same plan as without a cache"
+        );
+        assert!(took < Duration::from_secs(5), "{what}: {took:?}");
+    }
+}
