@@ -91,6 +91,15 @@ pub fn ensure_state_dir(state: &Path) -> Result<()> {
     }
 }
 
+/// The refusal of a lock file that is not one (a link, a FIFO, a device someone put there).
+fn not_a_lock(path: &Path, what: &str) -> Error {
+    Error::refused(format!(
+        "{}: {what}, not a lock of qr-promote; nothing read or written",
+        path.display()
+    ))
+    .with_hint(format!("remove it (rm {})", path.display()))
+}
+
 /// The exclusive lock on a checkout, held until dropped.
 #[derive(Debug)]
 pub struct CheckoutLock {
@@ -150,14 +159,22 @@ impl CheckoutLock {
                 .create(true)
                 .truncate(false)
                 .mode(0o600)
-                .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
+                .custom_flags(
+                    (rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::NONBLOCK).bits() as i32,
+                )
                 .open(&path)
             {
                 Ok(f) => f,
                 // The folder went away with the last holder: make it again.
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) if e.raw_os_error() == Some(rustix::io::Errno::LOOP.raw_os_error()) => {
+                    return Err(not_a_lock(&path, "a symbolic link"))
+                }
                 Err(e) => return Err(Error::io(&path, e)),
             };
+            if !file.metadata().is_ok_and(|m| m.is_file()) {
+                return Err(not_a_lock(&path, "not a regular file"));
+            }
             match rustix::fs::flock(&file, FlockOperation::NonBlockingLockExclusive) {
                 Ok(()) => {
                     // The holder before us may have removed the file after we opened it: the
@@ -359,6 +376,35 @@ mod tests {
         fs::set_permissions(&state, fs::Permissions::from_mode(0o755)).unwrap();
         drop(CheckoutLock::acquire(dir.path(), "apply", Duration::ZERO).unwrap());
         assert_eq!(mode(&state), 0o755, "never chmodded");
+    }
+
+    #[test]
+    fn a_lock_file_that_is_a_link_or_a_fifo_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path().join(".qr-promote");
+        fs::create_dir(&state).unwrap();
+        let outside = dir.path().join("outside");
+        fs::write(&outside, "theirs").unwrap();
+        std::os::unix::fs::symlink(&outside, state.join("lock")).unwrap();
+        let err = CheckoutLock::acquire(dir.path(), "apply", Duration::ZERO).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("lock: a symbolic link, not a lock"),
+            "{err}"
+        );
+        assert_eq!(fs::read_to_string(&outside).unwrap(), "theirs");
+        fs::remove_file(state.join("lock")).unwrap();
+        rustix::fs::mkfifoat(
+            rustix::fs::CWD,
+            state.join("lock"),
+            rustix::fs::Mode::RUSR | rustix::fs::Mode::WUSR,
+        )
+        .unwrap();
+        let err = CheckoutLock::acquire(dir.path(), "apply", Duration::ZERO).unwrap_err();
+        assert!(
+            err.to_string().contains("lock: not a regular file"),
+            "{err}"
+        );
     }
 
     #[test]
