@@ -342,6 +342,54 @@ mod tests {
     use super::*;
 
     #[test]
+    fn only_regular_files_within_the_limit_are_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("f");
+        std::fs::write(&file, "12345").unwrap();
+        assert_eq!(read_regular(&file, 5).unwrap(), b"12345");
+        assert!(matches!(
+            read_regular(&file, 4),
+            Err(ReadRefusal::TooLarge(5))
+        ));
+        let link = dir.path().join("l");
+        std::os::unix::fs::symlink(&file, &link).unwrap();
+        assert!(matches!(read_regular(&link, 5), Err(ReadRefusal::Link)));
+        let fifo = dir.path().join("p");
+        rustix::fs::mkfifoat(rustix::fs::CWD, &fifo, rustix::fs::Mode::RUSR).unwrap();
+        assert!(matches!(
+            read_regular(&fifo, 5),
+            Err(ReadRefusal::NotRegular("a FIFO"))
+        ));
+        assert!(matches!(
+            read_regular(std::path::Path::new("/dev/zero"), 5),
+            Err(ReadRefusal::NotRegular("a device"))
+        ));
+        assert!(matches!(
+            read_regular(dir.path(), 5),
+            Err(ReadRefusal::NotRegular("a folder"))
+        ));
+        assert!(matches!(
+            read_regular(&dir.path().join("none"), 5),
+            Err(ReadRefusal::Missing)
+        ));
+        let giant = dir.path().join("g");
+        std::fs::File::create(&giant)
+            .unwrap()
+            .set_len(3 << 30)
+            .unwrap();
+        let e = read_regular(&giant, 1 << 20)
+            .unwrap_err()
+            .into_error("g", 1 << 20);
+        assert_eq!(
+            e.to_string(),
+            "g: 3221225472 bytes, over the limit of 1 MiB; nothing read"
+        );
+        assert_eq!(e.hint(), Some("g must be a regular file of at most 1 MiB"));
+        assert_eq!(human_size(256 << 20), "256 MiB");
+        assert_eq!(human_size(1000), "1000 bytes");
+    }
+
+    #[test]
     fn durations_read_back() {
         for text in ["500ms", "90s", "5m", "1h30m", "1h0m5s", "0ms"] {
             let d = parse_duration(text).unwrap();

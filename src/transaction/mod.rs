@@ -704,6 +704,31 @@ mod tests {
     }
 
     #[test]
+    fn another_file_with_the_same_bytes_swapped_in_is_put_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = std::fs::canonicalize(dir.path()).unwrap();
+        let changes = vec![change(&root, "a.yml", "v: 1111111\n", "v: 2222222\n")];
+        let a = root.join("a.yml");
+        let copy = root.join("copy");
+        let err = write_all_with(&lock(&root), &changes, &mut |step, _| {
+            if step == Phase::Rename {
+                // The same bytes, another inode: someone else's file now.
+                std::fs::write(&copy, "v: 1111111\n")?;
+                std::fs::rename(&copy, &a)?;
+            }
+            Ok(())
+        })
+        .unwrap_err()
+        .to_string();
+        assert_eq!(
+            err,
+            "a.yml: replaced by another file while the promotion was written; put back as it was; nothing written"
+        );
+        assert_eq!(std::fs::read_to_string(&a).unwrap(), "v: 1111111\n");
+        assert_eq!(names(&root), ["a.yml"]);
+    }
+
+    #[test]
     fn staging_names_are_exactly_the_tools_own() {
         use journal::is_staging_of;
         assert!(is_staging_of(
