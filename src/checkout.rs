@@ -307,6 +307,9 @@ pub fn real_path_inside(real_root: &Path, rel: &str) -> Result<PathBuf> {
     }
 }
 
+/// The most `.env` may be, in bytes (app-interface's is a few KiB); it must be a regular file.
+pub const ENV_LIMIT: u64 = 1024 * 1024;
+
 /// An app-interface checkout on disk.
 #[derive(Debug)]
 pub struct Checkout {
@@ -371,8 +374,10 @@ impl Checkout {
     /// Opens the checkout at `root` (see [`Checkout::check_root`]).
     pub fn open(root: &Path) -> Result<Checkout> {
         Checkout::check_root(root)?;
-        let env_path = root.join(ENV_FILE);
-        let bytes = std::fs::read(&env_path).map_err(|e| Error::io(&env_path, e))?;
+        let real_root = std::fs::canonicalize(root).map_err(|e| Error::io(root, e))?;
+        let env_path = real_path_inside(&real_root, ENV_FILE)?;
+        let bytes = crate::util::read_regular(&env_path, ENV_LIMIT)
+            .map_err(|r| r.into_error(ENV_FILE, ENV_LIMIT))?;
         let env_text = String::from_utf8(bytes)
             .map_err(|_| Error::input(format!("{ENV_FILE}: not valid UTF-8")))?;
         let components = components_from_env(&parse_env(&env_text));

@@ -335,23 +335,28 @@ fn recover(root: &Path, held: Option<&CheckoutLock>, wait: std::time::Duration) 
         Some(l) => l,
         None => {
             let state = transaction::state_dir(root);
-            if state.join(transaction::journal::JOURNAL).exists() {
+            // A state folder that is not a real folder is refused, whatever the command.
+            if !transaction::lock::check_state_dir(&state)? {
+                return Ok(());
+            }
+            if std::fs::symlink_metadata(state.join(transaction::journal::JOURNAL)).is_ok() {
                 taken = CheckoutLock::acquire(root, "recovery", wait)?;
-            } else if state.exists() {
+            } else {
                 // What a run killed before its journal was in place leaves: cleaned up unless
                 // another run is at work.
                 match CheckoutLock::acquire(root, "recovery", std::time::Duration::ZERO) {
                     Ok(l) => taken = l,
                     Err(_) => return Ok(()),
                 }
-            } else {
-                return Ok(());
             }
             &taken
         }
     };
     if let Some(r) = transaction::recover(lock.root(), lock.state_dir())? {
         eline(format_args!("{} {r}", style::note()));
+        if let Some(w) = &r.warning {
+            eline(format_args!("{} {w}", style::warning()));
+        }
     }
     Ok(())
 }

@@ -62,7 +62,10 @@ fn finish(ctx: &Context, change: FileChange, what: &str, dry_run: bool) -> CmdRe
     let diff = unified_diff(&change.path, &change.before, &change.after);
     let written = changed && !dry_run;
     if written {
-        transaction::write_all(ctx.lock()?, std::slice::from_ref(&change))?;
+        let w = transaction::write_all(ctx.lock()?, std::slice::from_ref(&change))?;
+        for warning in &w.warnings {
+            ctx.warn(warning);
+        }
     }
     if ctx.json {
         ctx.print_json(&json!({

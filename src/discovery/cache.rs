@@ -107,6 +107,9 @@ impl Hasher for KeyHasher {
 
 pub(super) const CACHE_MAGIC: &[u8; 8] = b"QRSCAN7\n";
 
+/// The most a scan cache file is read of, in bytes; a larger one is not used.
+pub const SCAN_CACHE_LIMIT: u64 = 512 * 1024 * 1024;
+
 /// The cache key of a repository-relative path.
 pub fn path_key(rel: &str) -> u64 {
     let mut h = crate::util::Fnv::new();
@@ -122,7 +125,9 @@ impl ScanCache {
             needles: key,
             ..ScanCache::default()
         };
-        let Ok(bytes) = std::fs::read(path) else {
+        // Only a regular file of at most SCAN_CACHE_LIMIT bytes (never a FIFO, device or link,
+        // never read without bound); anything else is no cache: the tree is read.
+        let Ok(bytes) = crate::util::read_regular(path, SCAN_CACHE_LIMIT) else {
             return empty;
         };
         match decode(&bytes, key) {

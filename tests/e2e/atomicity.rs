@@ -11,12 +11,12 @@ use std::time::{Duration, Instant};
 
 use crate::support::{sealed, Run, Sandbox, NEW};
 
-const ENV: &str = "export RECONCILE_REPO=https://github.com/app-sre/qontract-reconcile\nexport RECONCILE_IMAGE=quay.io/app-sre/qontract-reconcile\nexport RECONCILE_IMAGE_TAG=a1b2c3d\n";
-const OLD: &str = "a1b2c3d";
+pub(crate) const ENV: &str = "export RECONCILE_REPO=https://github.com/app-sre/qontract-reconcile\nexport RECONCILE_IMAGE=quay.io/app-sre/qontract-reconcile\nexport RECONCILE_IMAGE_TAG=a1b2c3d\n";
+pub(crate) const OLD: &str = "a1b2c3d";
 const OTHER: &str = "fedcba9876543210fedcba9876543210fedcba98";
 
 /// A checkout whose `n` location files hold the version under `data/` and `resources/`.
-fn tree(n: usize) -> Sandbox {
+pub(crate) fn tree(n: usize) -> Sandbox {
     let sb = Sandbox::empty();
     sb.write(".env", ENV);
     for i in 0..n {
@@ -31,7 +31,7 @@ fn tree(n: usize) -> Sandbox {
 
 /// The version every location holds (`.env`'s tag as the first 7 characters), or a panic naming
 /// the files that disagree.
-fn one_version(sb: &Sandbox, n: usize) -> String {
+pub(crate) fn one_version(sb: &Sandbox, n: usize) -> String {
     let env = sb.read(".env");
     let tag = env
         .lines()
@@ -55,7 +55,7 @@ fn one_version(sb: &Sandbox, n: usize) -> String {
 }
 
 /// Files a transaction may leave behind: staging files and a journal.
-fn leftovers(sb: &Sandbox) -> Vec<String> {
+pub(crate) fn leftovers(sb: &Sandbox) -> Vec<String> {
     sb.snapshot()
         .into_iter()
         .map(|(p, _)| p.strip_prefix(sb.root()).unwrap().display().to_string())
@@ -63,7 +63,7 @@ fn leftovers(sb: &Sandbox) -> Vec<String> {
         .collect()
 }
 
-fn strace() -> &'static str {
+pub(crate) fn strace() -> &'static str {
     let found = Command::new("strace").arg("-V").output().is_ok();
     assert!(
         found,
@@ -73,7 +73,7 @@ fn strace() -> &'static str {
 }
 
 /// The binary under strace with `inject` (`-e inject=...`), sealed like [`Sandbox::cmd`].
-fn traced(sb: &Sandbox, inject: &str, args: &[&str]) -> Command {
+pub(crate) fn traced(sb: &Sandbox, inject: &str, args: &[&str]) -> Command {
     let mut c = sealed(Command::new(strace()), &sb.home());
     c.current_dir(sb.root())
         .args(["-o", "/dev/null", "-e", inject, "--"])

@@ -16,6 +16,7 @@ mod eras;
 mod forms;
 mod habits;
 mod history;
+mod hostile_state;
 mod outputs;
 mod people;
 mod promote;

@@ -295,6 +295,10 @@ pub fn cmd_apply(ctx: &Context, args: &ApplyArgs) -> CmdResult {
         None
     };
     let written = transaction::write_all(ctx.lock()?, &pr.plan.files)?;
+    for w in &written.warnings {
+        ctx.warn(w);
+    }
+    let written = written.paths;
     let commit_id = match &commit_plan {
         Some(cp) => Some(
             branch::commit(cp, &written, &pr)
