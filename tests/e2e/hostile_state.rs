@@ -127,7 +127,7 @@ fn planted_journals_naming_other_files_are_refused_and_nothing_is_touched() {
         for command in [
             &["status"][..],
             &["plan"],
-            &["apply", "--offline", "--to", NEW],
+            &["apply", "--offline", "--allow-unverified", "--to", NEW],
         ] {
             let r = sb.run(command);
             refused_journal(&r, &journal, why);
@@ -136,7 +136,9 @@ fn planted_journals_naming_other_files_are_refused_and_nothing_is_touched() {
         }
         // Removed as the hint says, the next command works on the whole tree.
         std::fs::remove_file(&journal).unwrap();
-        let r = sb.run(&["apply", "--offline", "--to", NEW]).ok();
+        let r = sb
+            .run(&["apply", "--offline", "--allow-unverified", "--to", NEW])
+            .ok();
         assert!(r.stdout.contains("wrote 6 files"), "{}", r.stdout);
         one_version(&sb, 5);
     }
@@ -207,7 +209,10 @@ fn a_state_folder_that_links_out_of_the_checkout_is_refused_and_left_as_it_is() 
     let state = sb.path(".qr-promote");
     std::os::unix::fs::symlink(elsewhere.path(), &state).unwrap();
     let before = sb.snapshot();
-    for command in [&["apply", "--offline", "--to", NEW][..], &["status"]] {
+    for command in [
+        &["apply", "--offline", "--allow-unverified", "--to", NEW][..],
+        &["status"],
+    ] {
         let r = sb.run(command).code(1);
         assert!(
             r.stderr.lines().next().is_some_and(|l| l.ends_with(&format!(
@@ -239,7 +244,8 @@ fn an_existing_state_folder_keeps_its_mode() {
     .unwrap();
     // A file kept there keeps the folder after the run.
     std::fs::write(sb.path(".qr-promote/keep"), "").unwrap();
-    sb.run(&["apply", "--offline", "--to", NEW]).ok();
+    sb.run(&["apply", "--offline", "--allow-unverified", "--to", NEW])
+        .ok();
     assert_eq!(mode(&sb.path(".qr-promote")), 0o1777);
     one_version(&sb, 2);
 }
@@ -342,7 +348,14 @@ fn nth_call(lines: &[String], syscall: &str, naming: Option<&str>) -> usize {
     found.expect("no such call")
 }
 
-const APPLY: &[&str] = &["apply", "--offline", "--no-scan-cache", "--to", NEW];
+const APPLY: &[&str] = &[
+    "apply",
+    "--offline",
+    "--allow-unverified",
+    "--no-scan-cache",
+    "--to",
+    NEW,
+];
 
 /// Runs `apply` on a fresh `tree(5)` with the `when`th call of `syscall` failing with EIO, then
 /// `status`: the tree ends all old or all new with nothing left behind. Returns the error line
@@ -470,7 +483,7 @@ fn a_folder_swapped_in_at_the_swap_is_put_back_and_named() {
     let child = traced(
         &sb,
         "inject=renameat2:delay_enter=1500000:when=3",
-        &["apply", "--offline", "--to", NEW],
+        &["apply", "--offline", "--allow-unverified", "--to", NEW],
     )
     .stdout(Stdio::piped())
     .stderr(Stdio::piped())
@@ -516,7 +529,7 @@ fn interrupted(n: usize) -> Sandbox {
     let out = traced(
         &sb,
         "inject=renameat2:signal=KILL:when=4",
-        &["apply", "--offline", "--to", NEW],
+        &["apply", "--offline", "--allow-unverified", "--to", NEW],
     )
     .output()
     .unwrap();
@@ -573,7 +586,8 @@ fn clone_folders_left_by_killed_runs_are_removed_and_a_running_one_kept() {
         std::fs::create_dir_all(d.join("objects")).unwrap();
         std::fs::write(d.join("HEAD"), "ref: refs/heads/master\n").unwrap();
     }
-    sb.run(&["apply", "--offline", "--to", NEW]).ok();
+    sb.run(&["apply", "--offline", "--allow-unverified", "--to", NEW])
+        .ok();
     assert!(!stale.exists(), "the killed run's clone folder is gone");
     assert!(
         running.join("HEAD").is_file(),
