@@ -180,6 +180,13 @@ impl Config {
         })
     }
 
+    /// The first `path` skip rule that leaves the whole file `path` alone.
+    pub fn skips_file(&self, path: &str) -> Option<&Skip> {
+        self.skip
+            .iter()
+            .find(|s| matches!(&s.target, SkipTarget::Path(p) if path_matches(p, path)))
+    }
+
     /// The first skip rule that leaves `loc` alone.
     pub fn skips(&self, loc: &LocationRef<'_>) -> Option<&Skip> {
         self.skip.iter().find(|s| s.matches(loc))

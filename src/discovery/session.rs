@@ -66,15 +66,18 @@ impl Session {
         };
         let cache_path = cache_dir.map(|d| cache_file(d, &checkout.root, &needles));
         let outcome = walk::scan_with(&checkout.root, &needles, cache_path.as_deref(), bits)?;
-        problems(&outcome)?;
+        let config = &checkout.config;
+        problems(&outcome, &|p| config.skips_file(p).is_some())?;
         let warnings = outcome
-            .large_skipped
+            .too_large
             .iter()
-            .map(|path| {
-                format!(
-                    "{path}: larger than {} MiB and mentions no component; skipped",
-                    MAX_YAML_BYTES >> 20
-                )
+            .filter_map(|path| {
+                let rule = config.skips_file(path)?;
+                Some(format!(
+                    "{path}: larger than {} MiB; not read ({} of .qr-promote.yaml skips it)",
+                    MAX_YAML_BYTES >> 20,
+                    rule.describe()
+                ))
             })
             .collect();
         Ok(Session {
@@ -170,7 +173,7 @@ fn bit(components: &[String], c: &Component) -> Option<u64> {
 /// Every file under `data/` and `resources/` may hold a location: one that cannot be read, a
 /// link out of the checkout, or a file too large to read, is an error (naming the first, and how
 /// many more).
-fn problems(outcome: &ScanOutcome) -> Result<()> {
+fn problems(outcome: &ScanOutcome, skipped: &dyn Fn(&str) -> bool) -> Result<()> {
     let mut problems: Vec<String> = Vec::new();
     problems.extend(outcome.outside.iter().map(|(p, to)| {
         format!("{p}: a link to {to}, outside the checkout; refusing to read through it")
@@ -181,9 +184,9 @@ fn problems(outcome: &ScanOutcome) -> Result<()> {
             .iter()
             .map(|(p, why)| format!("{p}: cannot read: {why}; it may hold a location")),
     );
-    problems.extend(outcome.too_large.iter().map(|p| {
+    problems.extend(outcome.too_large.iter().filter(|p| !skipped(p)).map(|p| {
         format!(
-            "{p}: larger than {} MiB and mentions a component; refusing to read it",
+            "{p}: larger than {} MiB; refusing to read it (it may hold a location, and is not read in full to find out): skip it in .qr-promote.yaml (skip: - path: {p}) if it holds none",
             MAX_YAML_BYTES >> 20
         )
     }));

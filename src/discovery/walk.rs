@@ -48,10 +48,8 @@ pub struct ScanOutcome {
     /// Links to a YAML file or a folder outside the checkout: (path, where it leads). Nothing
     /// was read through them.
     pub outside: Vec<(String, String)>,
-    /// Files over [`MAX_YAML_BYTES`] that mention a needle.
+    /// Files over [`MAX_YAML_BYTES`], whatever they hold (never read past the limit).
     pub too_large: Vec<String>,
-    /// Files over [`MAX_YAML_BYTES`] that mention none: skipped.
-    pub large_skipped: Vec<String>,
     /// Number of YAML files seen.
     pub yaml_files: usize,
     /// Number of them read from disk (the others were known from the scan cache).
@@ -141,7 +139,6 @@ pub(super) struct Harvest {
     pub(super) unreadable: Vec<(String, String)>,
     pub(super) outside: Vec<(String, String)>,
     pub(super) too_large: Vec<String>,
-    pub(super) large_skipped: Vec<String>,
     pub(super) yaml_files: usize,
     pub(super) read_files: usize,
     /// Files read whose stamp the cache did not know.
@@ -264,7 +261,6 @@ fn scan_at(
                 all.unreadable.extend(found.unreadable);
                 all.outside.extend(found.outside);
                 all.too_large.extend(found.too_large);
-                all.large_skipped.extend(found.large_skipped);
                 all.yaml_files += found.yaml_files;
                 all.read_files += found.read_files;
                 all.refreshed += found.refreshed;
@@ -309,13 +305,11 @@ fn scan_at(
     all.unreadable.sort();
     all.outside.sort();
     all.too_large.sort();
-    all.large_skipped.sort();
     Ok(ScanOutcome {
         files: all.files,
         unreadable: all.unreadable,
         outside: all.outside,
         too_large: all.too_large,
-        large_skipped: all.large_skipped,
         yaml_files: all.yaml_files,
         read_files: all.read_files,
         cache: next,
@@ -860,16 +854,21 @@ mod tests {
     }
 
     #[test]
-    fn files_over_the_limit_are_searched_to_the_end_but_not_kept() {
+    fn files_over_the_limit_are_too_large_whatever_they_hold_and_not_read_on() {
         let t = Tree::new();
         let mut big = vec![b'#'; MAX_YAML_BYTES + 100];
         big.extend_from_slice(b"\nx: al");
         t.write("data/big-quiet.yml", std::str::from_utf8(&big).unwrap());
         big.extend_from_slice(b"pha\n");
         t.write("data/big-loud.yml", std::str::from_utf8(&big).unwrap());
+        // A sparse file of 20 GB: its size alone says it is too large.
+        let sparse = std::fs::File::create(t.dir.path().join("data/sparse.yml")).unwrap();
+        sparse.set_len(20 << 30).unwrap();
         let out = t.scan(0, &[]);
-        assert_eq!(out.too_large, ["data/big-loud.yml"]);
-        assert_eq!(out.large_skipped, ["data/big-quiet.yml"]);
+        assert_eq!(
+            out.too_large,
+            ["data/big-loud.yml", "data/big-quiet.yml", "data/sparse.yml"]
+        );
         assert_eq!(rels(&out), ["data/a.yml", "data/b.yml", "data/both.yml"]);
     }
 

@@ -456,3 +456,43 @@ fn a_broken_file_that_mentions_no_component_is_not_parsed() {
         r.stderr
     );
 }
+
+#[test]
+fn a_yaml_file_over_the_limit_is_refused_unless_the_configuration_skips_it() {
+    let sb = Sandbox::example();
+    let rel = "data/huge/dump.yml";
+    sb.write(rel, "");
+    // 20 GB, sparse: nothing of it is read.
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(sb.path(rel))
+        .unwrap()
+        .set_len(20 << 30)
+        .unwrap();
+    let env = sb.read(".env");
+    let r = sb
+        .run(&["apply", "--offline", "--allow-unverified", "--to", NEW])
+        .code(1);
+    assert!(
+        r.stderr.contains(&format!(
+            "error: {rel}: larger than 16 MiB; refusing to read it (it may hold a location, and is not read in full to find out): skip it in .qr-promote.yaml (skip: - path: {rel}) if it holds none"
+        )),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(sb.read(".env"), env, "nothing written");
+    // Skipped by path (the file or its folder): a warning, and the promotion goes on.
+    let config = sb.read(".qr-promote.yaml").replace(
+        "# skip:\n",
+        "skip:\n  - path: data/huge\n    reason: a dump\n# skip:\n",
+    );
+    sb.write(".qr-promote.yaml", &config);
+    let r = sb.run(&["plan", "--offline", "--to", NEW]).ok();
+    assert!(
+        r.stderr.contains(&format!(
+            "warning: {rel}: larger than 16 MiB; not read (path data/huge of .qr-promote.yaml skips it)"
+        )),
+        "{}",
+        r.stderr
+    );
+}
