@@ -377,10 +377,46 @@ pub fn discover(
             Outcome::Warning(p) => d.warnings.push(p),
         }
     }
+    refuse_non_utf8_names(files, &mut found, &mut d.errors);
     d.sort_out(c, found);
     let full = d.tree_full(&c.tag);
     d.settle(&c.tag, full.as_deref());
     Ok(d)
+}
+
+/// A location in a file whose path is not UTF-8 cannot be written by the name the plan and the
+/// transaction give it (it is shown escaped): the file is an error, naming it, and none of its
+/// locations is listed, so that nothing is written in its stead (a file named with U+FFFD where
+/// the name has a byte that is not UTF-8, say).
+fn refuse_non_utf8_names(
+    files: &[ScannedFile],
+    found: &mut Vec<Location>,
+    errors: &mut Vec<FileProblem>,
+) {
+    let bad: std::collections::HashSet<&str> = files
+        .iter()
+        .filter(|f| f.non_utf8)
+        .map(|f| f.rel.as_str())
+        .collect();
+    if bad.is_empty() {
+        return;
+    }
+    let mut named = std::collections::BTreeSet::new();
+    found.retain(|l| {
+        let held = bad.contains(l.path.as_str());
+        if held {
+            named.insert(l.path.clone());
+        }
+        !held
+    });
+    errors.extend(named.into_iter().map(|path| {
+        FileProblem {
+            path,
+            message: " holds a location, and its name is not UTF-8 (shown escaped): rename it; \
+                  qr-promote writes only files it can name"
+                .to_string(),
+        }
+    }));
 }
 
 /// What discovery makes of one file.

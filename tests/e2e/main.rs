@@ -19,3 +19,4 @@ mod outputs;
 mod people;
 mod promote;
 mod verbose;
+mod walk_paths;

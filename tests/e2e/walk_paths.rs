@@ -1,0 +1,111 @@
+//! What the walk names and reads: a folder reached through links is one folder under its real
+//! path (ids, skip rules, `--only`), and a file name that is not UTF-8 is never written in place
+//! of another.
+
+use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
+use std::path::PathBuf;
+
+use crate::support::{Run, Sandbox, NEW};
+
+fn link(sb: &Sandbox, to: &str, at: &str) {
+    std::os::unix::fs::symlink(to, sb.path(at)).unwrap();
+}
+
+/// (id, path) of every location `status --json` lists.
+fn located(r: &Run) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = r.json()["components"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|c| c["locations"].as_array().unwrap().clone())
+        .map(|l| {
+            (
+                l["id"].as_str().unwrap().to_string(),
+                l["path"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+const SKIPPED: &str = "resources/jenkins/global/defaults.yaml";
+
+#[test]
+fn a_link_to_an_ancestor_changes_no_id_and_bypasses_no_skip_rule() {
+    let sb = Sandbox::example();
+    let before = located(&sb.run(&["--no-scan-cache", "--json", "status"]).ok());
+    assert_eq!(before.len(), 10, "{before:?}");
+    sb.write(
+        ".qr-promote.yaml",
+        &format!("version: 1\nskip:\n  - path: {SKIPPED}\n    reason: kept on purpose\n"),
+    );
+    // The checkout again inside data/, a second way to a folder of data/, and the trees again
+    // from resources/.
+    link(&sb, "..", "data/loop");
+    link(&sb, "services/app-interface", "data/again");
+    link(&sb, "../..", "resources/jenkins/up");
+    for cache in [&["--no-scan-cache"][..], &[], &[]] {
+        let r = sb.run(&[cache, &["--json", "status"]].concat()).ok();
+        assert_eq!(located(&r), before, "the same ids and paths {cache:?}");
+    }
+    let plan = sb.run(&["plan", "--offline", "--to", NEW]).ok();
+    assert!(
+        plan.stdout.contains(SKIPPED) && plan.stdout.contains("kept on purpose"),
+        "{}",
+        plan.stdout
+    );
+    assert!(!plan.stdout.contains("loop/"), "{}", plan.stdout);
+    // --only by the path through the link names no location; by the real path it does.
+    let only = |p: &str| sb.run(&["plan", "--offline", "--to", NEW, "--only", p]);
+    let through = only("data/loop/data/pipelines/tekton-provider-global-defaults.yaml");
+    assert_ne!(through.code, 0, "{}", through.stdout);
+    only("data/pipelines/tekton-provider-global-defaults.yaml").ok();
+    let skipped_before = sb.read(SKIPPED);
+    sb.run(&["apply", "--offline", "--to", NEW]).ok();
+    assert_eq!(sb.read(SKIPPED), skipped_before, "the skip rule holds");
+    assert!(sb
+        .read("data/pipelines/tekton-provider-global-defaults.yaml")
+        .contains("1234567"));
+    let after = sb.run(&["--json", "status"]).ok();
+    assert_eq!(located(&after), before);
+}
+
+fn raw(sb: &Sandbox, rel: &[u8]) -> PathBuf {
+    sb.root().join(OsStr::from_bytes(rel))
+}
+
+#[test]
+fn a_name_that_is_not_utf8_is_refused_naming_it_and_its_twin_is_not_written() {
+    let sb = Sandbox::example();
+    let tekton = "data/pipelines/tekton-provider-global-defaults.yaml";
+    let bytes = std::fs::read(sb.path(tekton)).unwrap();
+    std::fs::remove_file(sb.path(tekton)).unwrap();
+    std::fs::write(raw(&sb, b"data/pipelines/tek\xff.yaml"), &bytes).unwrap();
+    // The name a lossy conversion makes of it.
+    std::fs::write(sb.path("data/pipelines/tek\u{fffd}.yaml"), &bytes).unwrap();
+    // A name that is not UTF-8 on a file that holds nothing is no matter.
+    std::fs::write(raw(&sb, b"data/notes\xfe.yml"), "x: 1\n").unwrap();
+    let before = sb.snapshot();
+    let message = "error: data/pipelines/tek\\xff.yaml: holds a location, and its name is not UTF-8 (shown escaped): rename it; qr-promote writes only files it can name\n";
+    for cache in [&["--no-scan-cache"][..], &[], &[]] {
+        for cmd in [&["plan"][..], &["apply"]] {
+            let r = sb.run(&[cache, cmd, &["--offline", "--to", NEW]].concat());
+            assert_eq!(r.code, 1, "{cmd:?}: {}", r.stdout);
+            assert_eq!(r.stderr, message);
+            assert_eq!(sb.snapshot(), before, "nothing written");
+        }
+    }
+    // Renamed, it is promoted.
+    std::fs::rename(
+        raw(&sb, b"data/pipelines/tek\xff.yaml"),
+        sb.path("data/pipelines/tek.yaml"),
+    )
+    .unwrap();
+    sb.run(&["apply", "--offline", "--to", NEW]).ok();
+    assert!(sb.read("data/pipelines/tek.yaml").contains("1234567"));
+    assert!(sb
+        .read("data/pipelines/tek\u{fffd}.yaml")
+        .contains("1234567"));
+}
