@@ -234,7 +234,9 @@ impl Context {
     /// Walks the checkout once (see [`Session::scan`]) and prints its warnings.
     pub fn scan(&self, wanted: &[&Component]) -> Result<Session, CliError> {
         let cache_dir = self.use_scan_cache.then_some(self.cache_dir.as_path());
-        let mut session = Session::scan(&self.checkout, cache_dir, wanted)?;
+        let scanned = Session::scan(&self.checkout, cache_dir, wanted);
+        print_cache_notes();
+        let mut session = scanned?;
         self.warn_all(session.take_warnings());
         Ok(session)
     }
@@ -266,6 +268,14 @@ impl Context {
     }
 }
 
+/// Prints on stderr a note for each scan cache that was discarded (damaged, of another format or
+/// version): the tree was read instead.
+fn print_cache_notes() {
+    for n in crate::discovery::cache::take_notes() {
+        anstream::eprintln!("{} {n}", style::note());
+    }
+}
+
 /// `$QR_PROMOTE_CACHE` is handled by clap; else `$XDG_CACHE_HOME/qr-promote`, else `~/.cache/qr-promote`.
 pub fn default_cache_dir() -> PathBuf {
     if let Some(x) = std::env::var_os("XDG_CACHE_HOME").filter(|x| !x.is_empty()) {
@@ -294,7 +304,10 @@ pub fn main() -> ExitCode {
         }
     };
     logging::init(cli.logging);
-    match run(&cli) {
+    let outcome = run(&cli);
+    // Scan caches discarded by walks that printed no notes of their own.
+    print_cache_notes();
+    match outcome {
         Ok(Status::NotEverywhere) => ExitCode::from(EXIT_DIFFERS),
         Ok(Status::Success) => ExitCode::from(EXIT_OK),
         Ok(Status::Differs) => ExitCode::from(EXIT_DIFFERS),

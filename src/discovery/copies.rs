@@ -164,6 +164,7 @@ impl Discovery {
                 && l.context.resource_template.is_none()
                 && l.context.name.is_none();
             if own_target_file && !referenced.contains(&l.id) {
+                self.unreferenced.push(l.path.clone());
                 if same_commit(&l.value, &c.tag) {
                     self.notes.push(format!(
                         "{}: a saas target file that no saas file references; its ref {} is left alone",

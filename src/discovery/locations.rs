@@ -202,12 +202,38 @@ pub struct Discovery {
     pub copies: Vec<Location>,
     /// Saas target files that no saas file references, reported (not moved).
     pub notes: Vec<String>,
+    /// The paths of the saas target files that no saas file references.
+    pub unreferenced: Vec<String>,
     /// Values that start with the current version but may be another commit (its full id is not
     /// known): reported, not moved.
     pub unsure: Vec<Location>,
 }
 
 impl Discovery {
+    /// The files whose reading gave something: a location (in the file, or through a target
+    /// file it references), a report, an error or a warning. The others need not be read again
+    /// for this component while they are unchanged; these must, so that a walk with the scan
+    /// cache finds and says what a walk without one does.
+    pub fn files_that_told(&self) -> std::collections::HashSet<&str> {
+        let located = self
+            .locations
+            .iter()
+            .chain(&self.copies)
+            .chain(&self.unsure);
+        located
+            .clone()
+            .map(|l| l.path.as_str())
+            .chain(located.filter_map(|l| l.via.as_deref()))
+            .chain(
+                self.errors
+                    .iter()
+                    .chain(&self.warnings)
+                    .map(|p| p.path.as_str()),
+            )
+            .chain(self.unreferenced.iter().map(String::as_str))
+            .collect()
+    }
+
     /// What discovery reports without moving it, one line each.
     pub fn reports(&self, tag: &str) -> Vec<String> {
         let mut out = self.notes.clone();

@@ -1090,6 +1090,71 @@ mod tests {
     }
 
     #[test]
+    fn any_flipped_bit_changes_the_checksum() {
+        let bytes: Vec<u8> = (0..203u32).map(|i| (i * 37 % 251) as u8).collect();
+        let sum = super::super::cache::checksum(&bytes);
+        for bit in 0..bytes.len() * 8 {
+            let mut b = bytes.clone();
+            b[bit / 8] ^= 1 << (bit % 8);
+            assert_ne!(super::super::cache::checksum(&b), sum, "bit {bit}");
+        }
+        for len in 0..bytes.len() {
+            assert_ne!(super::super::cache::checksum(&bytes[..len]), sum, "{len}");
+        }
+    }
+
+    #[test]
+    fn a_cache_that_does_not_check_is_discarded_with_a_note_naming_it() {
+        let t = Tree::new();
+        t.scan(0, &[("data/a.yml", 1)]);
+        let good = std::fs::read(t.cache()).unwrap();
+        let load = |bytes: &[u8]| {
+            std::fs::write(t.cache(), bytes).unwrap();
+            let every = t.needles.all();
+            let (c, note) = ScanCache::load_checked(&t.cache(), &every);
+            (c.entries.len(), note)
+        };
+        let (n, note) = load(&good);
+        assert!(n > 0 && note.is_none(), "{note:?}");
+        let mut flipped = good.clone();
+        flipped[good.len() / 2] ^= 0x10;
+        let mut version = good.clone();
+        version[9] = b'9';
+        let mut old = good.clone();
+        old[6] = b'6';
+        let cases: [(&[u8], &str); 5] = [
+            (&flipped, "is damaged (its checksum does not match)"),
+            (
+                &good[..good.len() - 3],
+                "is damaged (its checksum does not match)",
+            ),
+            (&old, "is of another format"),
+            (b"garbage", "is not a scan cache"),
+            (&version, "is damaged (its checksum does not match)"),
+        ];
+        for (bytes, why) in cases {
+            let (n, note) = load(bytes);
+            assert_eq!(n, 0);
+            let note = note.unwrap();
+            assert!(
+                note.starts_with(&format!("the scan cache {}", t.cache().display()))
+                    && note.contains(why),
+                "{note}"
+            );
+        }
+        // Another version, with a checksum that matches: named.
+        let mut other = version.clone();
+        let body = other.len() - 8;
+        let sum = super::super::cache::checksum(&other[..body]);
+        other[body..].copy_from_slice(&sum.to_le_bytes());
+        let note = load(&other).1.unwrap();
+        assert!(note.contains("was written by qr-promote 9.1.0"), "{note}");
+        // The walk after a damaged cache reads every file.
+        std::fs::write(t.cache(), &flipped).unwrap();
+        assert_eq!(t.scan(1, &[]).read_files, 4);
+    }
+
+    #[test]
     fn a_damaged_or_foreign_cache_is_ignored() {
         let t = Tree::new();
         t.scan(0, &[("data/a.yml", 1)]);

@@ -1,6 +1,6 @@
 //! What the walk names and reads: a folder reached through links is one folder under its real
-//! path (ids, skip rules, `--only`), and a file name that is not UTF-8 is never written in place
-//! of another.
+//! path (ids, skip rules, `--only`), a file name that is not UTF-8 is never written in place of
+//! another, and the scan cache gives what a walk without it gives, however it is damaged.
 
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
@@ -108,4 +108,120 @@ fn a_name_that_is_not_utf8_is_refused_naming_it_and_its_twin_is_not_written() {
     assert!(sb
         .read("data/pipelines/tek\u{fffd}.yaml")
         .contains("1234567"));
+}
+
+/// A copy of each tree the tests know: the fixtures, the example, the example with links.
+fn every_tree() -> Vec<(String, Sandbox)> {
+    let mut trees: Vec<(String, Sandbox)> = ["eras", "layouts", "model"]
+        .iter()
+        .map(|n| (n.to_string(), Sandbox::fixture(n)))
+        .collect();
+    trees.push(("example".into(), Sandbox::example()));
+    let linked = Sandbox::example();
+    link(&linked, "..", "data/loop");
+    link(&linked, "services", "data/again");
+    trees.push(("example with links".into(), linked));
+    // Files changed within two seconds of a walk are not cached: let them age.
+    std::thread::sleep(std::time::Duration::from_millis(3100));
+    trees
+}
+
+/// The commands compared, each as a cold walk (`--no-scan-cache`) and with the cache.
+const COMMANDS: [&[&str]; 3] = [
+    &["--json", "status"],
+    &["status"],
+    &["--json", "plan", "--offline", "--to", NEW],
+];
+
+fn cold(sb: &Sandbox) -> Vec<Run> {
+    COMMANDS
+        .iter()
+        .map(|c| sb.run(&[&["--no-scan-cache"][..], c].concat()))
+        .collect()
+}
+
+fn same(name: &str, what: &str, got: &Run, want: &Run) {
+    assert_eq!(
+        (got.code, &got.stdout, &got.stderr),
+        (want.code, &want.stdout, &want.stderr),
+        "{name}: {what}"
+    );
+}
+
+fn cache_files(sb: &Sandbox) -> Vec<PathBuf> {
+    let dir = sb.home().join("cache/scan");
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        return Vec::new();
+    };
+    let mut files: Vec<PathBuf> = entries.map(|e| e.unwrap().path()).collect();
+    files.sort();
+    files
+}
+
+#[test]
+fn a_warm_walk_finds_and_says_what_a_cold_one_does_on_every_tree() {
+    for (name, sb) in every_tree() {
+        let want = cold(&sb);
+        assert!(cache_files(&sb).is_empty(), "{name}: no cache yet");
+        for round in ["filling the cache", "warm", "warm again"] {
+            for (c, w) in COMMANDS.iter().zip(&want) {
+                same(&name, &format!("{c:?}, {round}"), &sb.run(c), w);
+            }
+        }
+        assert!(!cache_files(&sb).is_empty(), "{name}: a cache was used");
+    }
+}
+
+#[test]
+fn a_cache_file_with_any_bit_flipped_or_cut_short_is_discarded_with_a_note() {
+    for (name, sb) in every_tree() {
+        let want = cold(&sb);
+        for c in COMMANDS {
+            sb.run(c);
+        }
+        let files = cache_files(&sb);
+        assert!(!files.is_empty(), "{name}");
+        for file in files {
+            let good = std::fs::read(&file).unwrap();
+            let n = good.len();
+            let mut damaged: Vec<(String, Vec<u8>)> =
+                [0, 7, 8, 10, 17, 30, n / 3, n / 2, n - 9, n - 1]
+                    .into_iter()
+                    .map(|at| {
+                        let mut b = good.clone();
+                        b[at] ^= 1 << (at % 8);
+                        (format!("bit {} of byte {at}", at % 8), b)
+                    })
+                    .collect();
+            damaged.push(("cut in half".into(), good[..n / 2].to_vec()));
+            damaged.push(("the last byte cut".into(), good[..n - 1].to_vec()));
+            for (how, bytes) in damaged {
+                let note = format!("note: the scan cache {} ", file.display());
+                let mut noted = false;
+                for (c, w) in COMMANDS.iter().zip(&want) {
+                    std::fs::write(&file, &bytes).unwrap();
+                    let r = sb.run(c);
+                    let (notes, rest): (Vec<&str>, Vec<&str>) = r
+                        .stderr
+                        .lines()
+                        .partition(|l| l.starts_with("note: the scan cache"));
+                    noted |= notes.iter().any(|l| l.starts_with(&note));
+                    assert!(notes.iter().all(|l| l.starts_with(&note)), "{notes:?}");
+                    let without_notes = Run {
+                        code: r.code,
+                        stdout: r.stdout.clone(),
+                        stderr: rest.iter().map(|l| format!("{l}\n")).collect(),
+                    };
+                    same(
+                        &name,
+                        &format!("{c:?}, {how} of {}", file.display()),
+                        &without_notes,
+                        w,
+                    );
+                }
+                assert!(noted, "{name}: {how} of {}: no note", file.display());
+                std::fs::write(&file, &good).unwrap();
+            }
+        }
+    }
 }
