@@ -72,6 +72,41 @@ fn a_link_to_an_ancestor_changes_no_id_and_bypasses_no_skip_rule() {
     assert_eq!(located(&after), before);
 }
 
+#[test]
+fn a_folder_elsewhere_in_the_checkout_goes_by_its_real_path_and_a_rule_by_either() {
+    let sb = Sandbox::example();
+    let tekton = sb.read("data/pipelines/tekton-provider-global-defaults.yaml");
+    sb.write("shared/conf/kept.yaml", &tekton);
+    sb.write("shared/other/moved.yaml", &tekton);
+    link(&sb, "../shared/conf", "data/conf");
+    link(&sb, "../../shared/other", "resources/jenkins/other");
+    // The rule names the folder by the link's path; the location goes by the real one.
+    sb.write(
+        ".qr-promote.yaml",
+        "version: 1\nskip:\n  - path: data/conf\n    reason: through the link\n",
+    );
+    let mut paths: Vec<String> = located(&sb.run(&["--json", "status"]).ok())
+        .into_iter()
+        .map(|(_, p)| p)
+        .filter(|p| p.starts_with("shared/") || p.contains("conf") || p.contains("other"))
+        .collect();
+    paths.sort();
+    assert_eq!(
+        paths,
+        ["shared/conf/kept.yaml", "shared/other/moved.yaml"],
+        "{paths:?}"
+    );
+    let plan = sb.run(&["plan", "--offline", "--to", NEW]).ok();
+    assert!(plan.stdout.contains("through the link"), "{}", plan.stdout);
+    sb.run(&["apply", "--offline", "--to", NEW]).ok();
+    assert_eq!(sb.read("shared/conf/kept.yaml"), tekton);
+    assert!(sb.read("shared/other/moved.yaml").contains("1234567"));
+    assert!(std::fs::symlink_metadata(sb.path("data/conf"))
+        .unwrap()
+        .file_type()
+        .is_symlink());
+}
+
 fn raw(sb: &Sandbox, rel: &[u8]) -> PathBuf {
     sb.root().join(OsStr::from_bytes(rel))
 }
