@@ -156,6 +156,17 @@ fn every_tree() -> Vec<(String, Sandbox)> {
     link(&linked, "..", "data/loop");
     link(&linked, "services", "data/again");
     trees.push(("example with links".into(), linked));
+    // Files that give reports and warnings rather than locations.
+    let reports = Sandbox::example();
+    reports.write(
+        "data/extra/target.yaml",
+        "$schema: /app-sre/saas-file-target-1.yml\nref: a1b2c3d4e5f60718293a4b5c6d7e8f9012345678\n",
+    );
+    reports.write(
+        "data/extra/broken.yaml",
+        "a: [\n  image: quay.io/app-sre/qontract-schemas:9e8f7a6\n",
+    );
+    trees.push(("example with reports".into(), reports));
     // Files changed within two seconds of a walk are not cached: let them age.
     std::thread::sleep(std::time::Duration::from_millis(3100));
     trees
