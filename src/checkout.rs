@@ -38,9 +38,53 @@ pub struct Component {
     /// commit id): an error when the component is used.
     #[serde(skip)]
     pub problem: Option<String>,
+    /// The other components of `.env`: each one's name and the stems a key that names it
+    /// starts with (`vault_manager`, `vault_manager_image`, its prefix `vault_manager`),
+    /// lowercase with `-` as `_`.
+    #[serde(skip)]
+    pub siblings: Vec<(String, Vec<String>)>,
 }
 
 impl Component {
+    /// The stems a key that names this component starts with: its name and `.env` prefix and
+    /// its image's last segment, lowercase with `-` as `_` (`qontract_reconcile`, `reconcile`).
+    pub fn key_stems(&self) -> Vec<String> {
+        let norm = |s: &str| s.to_ascii_lowercase().replace('-', "_");
+        let mut out = vec![norm(&self.name), norm(&self.prefix)];
+        if let Some(last) = self.image.rsplit('/').next() {
+            out.push(norm(last));
+        }
+        out.retain(|s| !s.is_empty());
+        out.sort();
+        out.dedup();
+        out
+    }
+
+    /// The other component of `.env` that a key names rather than this one: the one whose stem
+    /// the key (lowercase, `-` as `_`) starts with, followed by `_` or nothing, when no stem of
+    /// this component is as long a match (`vault_manager_image_tag` names vault-manager).
+    pub fn key_names_sibling(&self, key: &str) -> Option<&str> {
+        let k = key.to_ascii_lowercase().replace('-', "_");
+        let len = |stems: &[String]| {
+            stems
+                .iter()
+                .filter(|s| {
+                    k.strip_prefix(s.as_str())
+                        .is_some_and(|r| r.is_empty() || r.starts_with('_'))
+                })
+                .map(String::len)
+                .max()
+                .unwrap_or(0)
+        };
+        let own = len(&self.key_stems());
+        self.siblings
+            .iter()
+            .map(|(n, stems)| (len(stems), n))
+            .filter(|(l, _)| *l > own)
+            .max_by_key(|(l, _)| *l)
+            .map(|(_, n)| n.as_str())
+    }
+
     /// The YAML mapping key that carries this component's tag (`qontract_reconcile_image_tag`).
     pub fn yaml_key(&self) -> String {
         format!("{}_image_tag", self.name.replace('-', "_"))
@@ -231,7 +275,19 @@ pub fn components_from_env(vars: &[EnvVar]) -> Vec<Component> {
             tag_span: tag.span.clone(),
             duplicate_tag_lines: dups.get(prefix).cloned().unwrap_or_default(),
             problem,
+            siblings: Vec::new(),
         });
+    }
+    let stems: Vec<(String, Vec<String>)> = out
+        .iter()
+        .map(|c| (c.name.clone(), c.key_stems()))
+        .collect();
+    for c in &mut out {
+        c.siblings = stems
+            .iter()
+            .filter(|(n, _)| *n != c.name)
+            .cloned()
+            .collect();
     }
     out
 }
@@ -250,6 +306,9 @@ pub fn real_path_inside(real_root: &Path, rel: &str) -> Result<PathBuf> {
         )))
     }
 }
+
+/// The most `.env` may be, in bytes (app-interface's is a few KiB); it must be a regular file.
+pub const ENV_LIMIT: u64 = 1024 * 1024;
 
 /// Appends a file name (or path) to `out` as output shows it: as it is when it is UTF-8, else
 /// with each byte that is not UTF-8 written `\xNN`. Returns whether it was UTF-8 (an escaped
@@ -395,8 +454,10 @@ impl Checkout {
     /// Opens the checkout at `root` (see [`Checkout::check_root`]).
     pub fn open(root: &Path) -> Result<Checkout> {
         Checkout::check_root(root)?;
-        let env_path = root.join(ENV_FILE);
-        let bytes = std::fs::read(&env_path).map_err(|e| Error::io(&env_path, e))?;
+        let real_root = std::fs::canonicalize(root).map_err(|e| Error::io(root, e))?;
+        let env_path = real_path_inside(&real_root, ENV_FILE)?;
+        let bytes = crate::util::read_regular(&env_path, ENV_LIMIT)
+            .map_err(|r| r.into_error(ENV_FILE, ENV_LIMIT))?;
         let env_text = String::from_utf8(bytes)
             .map_err(|_| Error::input(format!("{ENV_FILE}: not valid UTF-8")))?;
         let components = components_from_env(&parse_env(&env_text));

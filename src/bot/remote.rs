@@ -181,7 +181,6 @@ fn probe(
 ) -> Result<Option<Vec<BranchCommit>>> {
     let dir = probe_dir(state_dir);
     let _ = std::fs::remove_dir_all(&dir);
-    crate::util::create_private_dir_all(state_dir)?;
     let common = git.run_line(&["rev-parse", "--path-format=absolute", "--git-common-dir"])?;
     let config = Path::new(&common).join("config");
     let dir_str = dir.to_string_lossy().into_owned();

@@ -114,9 +114,9 @@ pub fn cmd_bot(ctx: &Context, args: &Args) -> Result<Status, CliError> {
             Err(e) => {
                 let e = CliError::from(e);
                 if !ctx.json {
-                    anstream::eprintln!("{} {c}: {}", super::style::error(), e.message);
+                    super::eline(format_args!("{} {c}: {}", super::style::error(), e.message));
                     for h in &e.hints {
-                        anstream::eprintln!("{} {h}", super::style::hint());
+                        super::eline(format_args!("{} {h}", super::style::hint()));
                     }
                 }
                 docs.push(json!({"component": c, "status": "error", "state": "failed", "message": e.message}));

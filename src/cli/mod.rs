@@ -228,7 +228,7 @@ impl Context {
 
     /// A warning on stderr.
     pub fn warn(&self, s: &str) {
-        anstream::eprintln!("{} {s}", style::warning());
+        eline(format_args!("{} {s}", style::warning()));
     }
 
     /// Walks the checkout once (see [`Session::scan`]) and prints its warnings.
@@ -272,8 +272,14 @@ impl Context {
 /// version): the tree was read instead.
 fn print_cache_notes() {
     for n in crate::discovery::cache::take_notes() {
-        anstream::eprintln!("{} {n}", style::note());
+        eline(format_args!("{} {n}", style::note()));
     }
+}
+
+/// A line on stderr. A stderr that cannot be written (closed, a full disk, `2>/dev/full`) is
+/// not an error of the command: the line is dropped, the exit status stays the command's.
+pub fn eline(s: impl std::fmt::Display) {
+    let _ = writeln!(anstream::stderr().lock(), "{s}");
 }
 
 /// `$QR_PROMOTE_CACHE` is handled by clap; else `$XDG_CACHE_HOME/qr-promote`, else `~/.cache/qr-promote`.
@@ -324,10 +330,10 @@ pub fn main() -> ExitCode {
                 let text = serde_json::to_string_pretty(&doc).unwrap_or_default();
                 let _ = writeln!(std::io::stdout().lock(), "{text}");
             }
-            anstream::eprintln!("{} {}", style::error(), e.message);
+            eline(format_args!("{} {}", style::error(), e.message));
             logging::print_causes(&e);
             for h in &e.hints {
-                anstream::eprintln!("{} {h}", style::hint());
+                eline(format_args!("{} {h}", style::hint()));
             }
             ExitCode::from(e.exit_code())
         }
@@ -342,23 +348,28 @@ fn recover(root: &Path, held: Option<&CheckoutLock>, wait: std::time::Duration) 
         Some(l) => l,
         None => {
             let state = transaction::state_dir(root);
-            if state.join(transaction::journal::JOURNAL).exists() {
+            // A state folder that is not a real folder is refused, whatever the command.
+            if !transaction::lock::check_state_dir(&state)? {
+                return Ok(());
+            }
+            if std::fs::symlink_metadata(state.join(transaction::journal::JOURNAL)).is_ok() {
                 taken = CheckoutLock::acquire(root, "recovery", wait)?;
-            } else if state.exists() {
+            } else {
                 // What a run killed before its journal was in place leaves: cleaned up unless
                 // another run is at work.
                 match CheckoutLock::acquire(root, "recovery", std::time::Duration::ZERO) {
                     Ok(l) => taken = l,
                     Err(_) => return Ok(()),
                 }
-            } else {
-                return Ok(());
             }
             &taken
         }
     };
     if let Some(r) = transaction::recover(lock.root(), lock.state_dir())? {
-        anstream::eprintln!("{} {r}", style::note());
+        eline(format_args!("{} {r}", style::note()));
+        if let Some(w) = &r.warning {
+            eline(format_args!("{} {w}", style::warning()));
+        }
     }
     Ok(())
 }

@@ -155,6 +155,9 @@ pub struct ComponentSettings {
     pub line: usize,
 }
 
+/// The most `.qr-promote.yaml` may be, in bytes; it must be a regular file.
+pub const CONFIG_LIMIT: u64 = 1024 * 1024;
+
 impl Config {
     /// Reads `.qr-promote.yaml` at `root`; without the file, the defaults. A file that is a link
     /// out of the checkout is refused.
@@ -167,7 +170,8 @@ impl Config {
         }
         let real_root = std::fs::canonicalize(root).map_err(|e| Error::io(root, e))?;
         let real = crate::checkout::real_path_inside(&real_root, CONFIG_FILE)?;
-        let bytes = std::fs::read(&real).map_err(|e| Error::io(Path::new(CONFIG_FILE), e))?;
+        let bytes = crate::util::read_regular(&real, CONFIG_LIMIT)
+            .map_err(|r| r.into_error(CONFIG_FILE, CONFIG_LIMIT))?;
         let text = String::from_utf8(bytes)
             .map_err(|_| Error::input(format!("{CONFIG_FILE}: not valid UTF-8")))?;
         let mut config = Config::parse(&text)?;

@@ -109,7 +109,7 @@ impl Hasher for KeyHasher {
 /// needles' key, the files, the folders, and last a checksum of every byte before it
 /// ([`checksum`]). A file whose checksum, format, version or needles differ is discarded with a
 /// note, and the tree is read.
-pub(super) const CACHE_MAGIC: &[u8; 8] = b"QRSCAN7\n";
+pub(super) const CACHE_MAGIC: &[u8; 8] = b"QRSCAN8\n";
 
 /// The version of the tool that writes the cache: another version's cache is not trusted.
 const TOOL_VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -163,6 +163,9 @@ pub(super) fn checksum(bytes: &[u8]) -> u64 {
     h ^ (h >> 29)
 }
 
+/// The most a scan cache file is read of, in bytes; a larger one is not used.
+pub const SCAN_CACHE_LIMIT: u64 = 512 * 1024 * 1024;
+
 /// The cache key of a repository-relative path.
 pub fn path_key(rel: &str) -> u64 {
     let mut h = crate::util::Fnv::new();
@@ -189,7 +192,9 @@ impl ScanCache {
             needles: key,
             ..ScanCache::default()
         };
-        let Ok(bytes) = std::fs::read(path) else {
+        // Only a regular file of at most SCAN_CACHE_LIMIT bytes (never a FIFO, device or link,
+        // never read without bound); anything else is no cache: the tree is read.
+        let Ok(bytes) = crate::util::read_regular(path, SCAN_CACHE_LIMIT) else {
             return (empty, None);
         };
         match decode(&bytes, key) {

@@ -63,7 +63,8 @@ fn a_link_to_an_ancestor_changes_no_id_and_bypasses_no_skip_rule() {
     assert_ne!(through.code, 0, "{}", through.stdout);
     only("data/pipelines/tekton-provider-global-defaults.yaml").ok();
     let skipped_before = sb.read(SKIPPED);
-    sb.run(&["apply", "--offline", "--to", NEW]).ok();
+    sb.run(&["apply", "--offline", "--allow-unverified", "--to", NEW])
+        .ok();
     assert_eq!(sb.read(SKIPPED), skipped_before, "the skip rule holds");
     assert!(sb
         .read("data/pipelines/tekton-provider-global-defaults.yaml")
@@ -98,7 +99,8 @@ fn a_folder_elsewhere_in_the_checkout_goes_by_its_real_path_and_a_rule_by_either
     );
     let plan = sb.run(&["plan", "--offline", "--to", NEW]).ok();
     assert!(plan.stdout.contains("through the link"), "{}", plan.stdout);
-    sb.run(&["apply", "--offline", "--to", NEW]).ok();
+    sb.run(&["apply", "--offline", "--allow-unverified", "--to", NEW])
+        .ok();
     assert_eq!(sb.read("shared/conf/kept.yaml"), tekton);
     assert!(sb.read("shared/other/moved.yaml").contains("1234567"));
     assert!(std::fs::symlink_metadata(sb.path("data/conf"))
@@ -125,7 +127,7 @@ fn a_name_that_is_not_utf8_is_refused_naming_it_and_its_twin_is_not_written() {
     let before = sb.snapshot();
     let message = "error: data/pipelines/tek\\xff.yaml: holds a location, and its name is not UTF-8 (shown escaped): rename it; qr-promote writes only files it can name\n";
     for cache in [&["--no-scan-cache"][..], &[], &[]] {
-        for cmd in [&["plan"][..], &["apply"]] {
+        for cmd in [&["plan"][..], &["apply", "--allow-unverified"]] {
             let r = sb.run(&[cache, cmd, &["--offline", "--to", NEW]].concat());
             assert_eq!(r.code, 1, "{cmd:?}: {}", r.stdout);
             assert_eq!(r.stderr, message);
@@ -138,7 +140,8 @@ fn a_name_that_is_not_utf8_is_refused_naming_it_and_its_twin_is_not_written() {
         sb.path("data/pipelines/tek.yaml"),
     )
     .unwrap();
-    sb.run(&["apply", "--offline", "--to", NEW]).ok();
+    sb.run(&["apply", "--offline", "--allow-unverified", "--to", NEW])
+        .ok();
     assert!(sb.read("data/pipelines/tek.yaml").contains("1234567"));
     assert!(sb
         .read("data/pipelines/tek\u{fffd}.yaml")
