@@ -310,6 +310,86 @@ pub fn real_path_inside(real_root: &Path, rel: &str) -> Result<PathBuf> {
 /// The most `.env` may be, in bytes (app-interface's is a few KiB); it must be a regular file.
 pub const ENV_LIMIT: u64 = 1024 * 1024;
 
+/// Appends a file name (or path) to `out` as output shows it: as it is when it is UTF-8, else
+/// with each byte that is not UTF-8 written `\xNN`. Returns whether it was UTF-8 (an escaped
+/// name is shown, never used to open a file).
+pub fn push_name(out: &mut String, bytes: &[u8]) -> bool {
+    if let Ok(s) = std::str::from_utf8(bytes) {
+        out.push_str(s);
+        return true;
+    }
+    for chunk in bytes.utf8_chunks() {
+        out.push_str(chunk.valid());
+        for b in chunk.invalid() {
+            out.push_str(&format!("\\x{b:02x}"));
+        }
+    }
+    false
+}
+
+/// The path by which output, ids, `--only` and `.qr-promote.yaml` name a file or folder: its
+/// real path inside the checkout (every link resolved), except that `data/` and `resources/`
+/// name what they lead to when they are links themselves. So a folder reached through a link
+/// (to an ancestor, or a second way to a folder) has one name, whichever way it is reached.
+#[derive(Debug, Clone)]
+pub struct RealNames {
+    root: PathBuf,
+    /// The trees that exist, with their real paths.
+    trees: Vec<(&'static str, PathBuf)>,
+}
+
+impl RealNames {
+    /// The names in the checkout whose real path is `real_root`.
+    pub fn new(real_root: &Path) -> Result<RealNames> {
+        let mut trees = Vec::new();
+        for t in TREES {
+            if real_root.join(t).exists() {
+                trees.push((t, real_path_inside(real_root, t)?));
+            }
+        }
+        Ok(RealNames {
+            root: real_root.to_path_buf(),
+            trees,
+        })
+    }
+
+    /// The checkout's real path.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The real paths of the trees that exist.
+    pub fn trees(&self) -> impl Iterator<Item = &Path> {
+        self.trees.iter().map(|(_, p)| p.as_path())
+    }
+
+    /// Whether `real` is in a tree (or is one).
+    pub fn in_tree(&self, real: &Path) -> bool {
+        self.trees.iter().any(|(_, t)| real.starts_with(t))
+    }
+
+    /// The name of the real path `real` (inside the checkout), and whether it is UTF-8 (see
+    /// [`push_name`]); `None` outside the checkout.
+    pub fn name(&self, real: &Path) -> Option<(String, bool)> {
+        use std::os::unix::ffi::OsStrExt as _;
+        let tree = self
+            .trees
+            .iter()
+            .filter(|(_, t)| real.starts_with(t))
+            .max_by_key(|(_, t)| t.as_os_str().len());
+        let (mut name, rest) = match tree {
+            Some((t, tp)) => (t.to_string(), real.strip_prefix(tp).ok()?),
+            None => (String::new(), real.strip_prefix(&self.root).ok()?),
+        };
+        let rest = rest.as_os_str().as_bytes();
+        if !name.is_empty() && !rest.is_empty() {
+            name.push('/');
+        }
+        let utf8 = push_name(&mut name, rest);
+        Some((name, utf8))
+    }
+}
+
 /// An app-interface checkout on disk.
 #[derive(Debug)]
 pub struct Checkout {

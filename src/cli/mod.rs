@@ -234,7 +234,9 @@ impl Context {
     /// Walks the checkout once (see [`Session::scan`]) and prints its warnings.
     pub fn scan(&self, wanted: &[&Component]) -> Result<Session, CliError> {
         let cache_dir = self.use_scan_cache.then_some(self.cache_dir.as_path());
-        let mut session = Session::scan(&self.checkout, cache_dir, wanted)?;
+        let scanned = Session::scan(&self.checkout, cache_dir, wanted);
+        print_cache_notes();
+        let mut session = scanned?;
         self.warn_all(session.take_warnings());
         Ok(session)
     }
@@ -263,6 +265,14 @@ impl Context {
         for w in warnings {
             self.warn(&w);
         }
+    }
+}
+
+/// Prints on stderr a note for each scan cache that was discarded (damaged, of another format or
+/// version): the tree was read instead.
+fn print_cache_notes() {
+    for n in crate::discovery::cache::take_notes() {
+        eline(format_args!("{} {n}", style::note()));
     }
 }
 
@@ -300,7 +310,10 @@ pub fn main() -> ExitCode {
         }
     };
     logging::init(cli.logging);
-    match run(&cli) {
+    let outcome = run(&cli);
+    // Scan caches discarded by walks that printed no notes of their own.
+    print_cache_notes();
+    match outcome {
         Ok(Status::NotEverywhere) => ExitCode::from(EXIT_DIFFERS),
         Ok(Status::Success) => ExitCode::from(EXIT_OK),
         Ok(Status::Differs) => ExitCode::from(EXIT_DIFFERS),

@@ -54,6 +54,10 @@ pub struct Config {
     pub digests: Vec<DigestRule>,
     /// Per-component settings, in file order.
     pub components: Vec<ComponentSettings>,
+    /// The skip rules with each path that leads through a link named by its real path, as the
+    /// walk names files (one for each of `skip`): a rule names what its path leads to, whichever
+    /// way it is written.
+    resolved: Vec<Skip>,
 }
 
 /// A location, as a skip rule sees it.
@@ -170,14 +174,32 @@ impl Config {
             .map_err(|r| r.into_error(CONFIG_FILE, CONFIG_LIMIT))?;
         let text = String::from_utf8(bytes)
             .map_err(|_| Error::input(format!("{CONFIG_FILE}: not valid UTF-8")))?;
-        Config::parse(&text)
+        let mut config = Config::parse(&text)?;
+        let names = crate::checkout::RealNames::new(&real_root)?;
+        let real = |p: &mut String| {
+            let named = crate::checkout::real_path_inside(&real_root, p)
+                .ok()
+                .and_then(|r| names.name(&r));
+            if let Some((n, true)) = named {
+                *p = n;
+            }
+        };
+        for s in &mut config.resolved {
+            match &mut s.target {
+                SkipTarget::Path(p) | SkipTarget::Key { path: Some(p), .. } => real(p),
+                SkipTarget::Key { path: None, .. } | SkipTarget::Id(_) => {}
+            }
+        }
+        Ok(config)
     }
 
     /// Reads the text of a `.qr-promote.yaml`.
     pub fn parse(text: &str) -> Result<Config> {
-        parse(text).map_err(|(line, msg)| {
+        let mut config = parse(text).map_err(|(line, msg)| {
             Error::input(format!("{CONFIG_FILE}:{line}: {msg}")).with_hint(HINT)
-        })
+        })?;
+        config.resolved = config.skip.clone();
+        Ok(config)
     }
 
     /// The first `path` skip rule that leaves the whole file `path` alone.
@@ -187,9 +209,19 @@ impl Config {
             .find(|s| matches!(&s.target, SkipTarget::Path(p) if path_matches(p, path)))
     }
 
-    /// The first skip rule that leaves `loc` alone.
+    /// The first skip rule that leaves `loc` alone: by its paths as written, or as they
+    /// resolve in the checkout.
     pub fn skips(&self, loc: &LocationRef<'_>) -> Option<&Skip> {
-        self.skip.iter().find(|s| s.matches(loc))
+        self.skip
+            .iter()
+            .zip(
+                self.resolved
+                    .iter()
+                    .map(Some)
+                    .chain(std::iter::repeat(None)),
+            )
+            .find(|(s, r)| s.matches(loc) || r.is_some_and(|r| r.matches(loc)))
+            .map(|(s, _)| s)
     }
 
     /// The digest rule of the tag key `tag_key` in the file `path`: a rule scoped to the file

@@ -217,6 +217,30 @@ pub struct Discovery {
 }
 
 impl Discovery {
+    /// The files whose reading gave something: a location (in the file, or through a target
+    /// file it references), a report, an error or a warning. The others need not be read again
+    /// for this component while they are unchanged; these must, so that a walk with the scan
+    /// cache finds and says what a walk without one does.
+    pub fn files_that_told(&self) -> std::collections::HashSet<&str> {
+        let located = self
+            .locations
+            .iter()
+            .chain(&self.copies)
+            .chain(&self.unsure);
+        located
+            .clone()
+            .map(|l| l.path.as_str())
+            .chain(located.filter_map(|l| l.via.as_deref()))
+            .chain(
+                self.errors
+                    .iter()
+                    .chain(&self.warnings)
+                    .map(|p| p.path.as_str()),
+            )
+            .chain(self.noted_files.iter().map(String::as_str))
+            .collect()
+    }
+
     /// What discovery reports without moving it, one line each.
     pub fn reports(&self, tag: &str) -> Vec<String> {
         let mut out = self.notes.clone();
@@ -425,10 +449,46 @@ pub fn discover(
             Outcome::Warning(p) => d.warnings.push(p),
         }
     }
+    refuse_non_utf8_names(files, &mut found, &mut d.errors);
     d.sort_out(c, found);
     let full = d.tree_full(&c.tag);
     d.settle(&c.tag, full.as_deref());
     Ok(d)
+}
+
+/// A location in a file whose path is not UTF-8 cannot be written by the name the plan and the
+/// transaction give it (it is shown escaped): the file is an error, naming it, and none of its
+/// locations is listed, so that nothing is written in its stead (a file named with U+FFFD where
+/// the name has a byte that is not UTF-8, say).
+fn refuse_non_utf8_names(
+    files: &[ScannedFile],
+    found: &mut Vec<Location>,
+    errors: &mut Vec<FileProblem>,
+) {
+    let bad: std::collections::HashSet<&str> = files
+        .iter()
+        .filter(|f| f.non_utf8)
+        .map(|f| f.rel.as_str())
+        .collect();
+    if bad.is_empty() {
+        return;
+    }
+    let mut named = std::collections::BTreeSet::new();
+    found.retain(|l| {
+        let held = bad.contains(l.path.as_str());
+        if held {
+            named.insert(l.path.clone());
+        }
+        !held
+    });
+    errors.extend(named.into_iter().map(|path| {
+        FileProblem {
+            path,
+            message: " holds a location, and its name is not UTF-8 (shown escaped): rename it; \
+                  qr-promote writes only files it can name"
+                .to_string(),
+        }
+    }));
 }
 
 /// What discovery makes of one file.

@@ -23,7 +23,7 @@ impl Worker<'_> {
         let (len, file) = match read {
             Ok(n) => n,
             Err(e) => {
-                found.unreadable.push((p.rel(), io_message(&e)));
+                found.unreadable.push((p.rel().0, io_message(&e)));
                 return;
             }
         };
@@ -33,13 +33,13 @@ impl Worker<'_> {
             if !file.metadata().is_ok_and(|m| m.is_file()) {
                 found
                     .unreadable
-                    .push((p.rel(), "not a regular file".to_string()));
+                    .push((p.rel().0, "not a regular file".to_string()));
                 return;
             }
             // Never read in full to find out whether it mentions a component (a sparse file of
             // gigabytes would take minutes on every run): too large, whatever it holds.
             drop(file);
-            found.too_large.push(p.rel());
+            found.too_large.push(p.rel().0);
             return;
         }
         let text = &buf[..len];
@@ -72,12 +72,14 @@ impl Worker<'_> {
                 std::os::unix::fs::MetadataExt::ino(&m),
             ),
             Err(e) => {
-                found.unreadable.push((p.rel(), io_message(&e)));
+                found.unreadable.push((p.rel().0, io_message(&e)));
                 return;
             }
         };
+        let (rel, utf8) = p.rel();
         found.files.push(ScannedFile {
-            rel: p.rel(),
+            rel,
+            non_utf8: !utf8,
             bytes: text.to_vec(),
             hits,
             symlink: p.symlink,

@@ -273,7 +273,7 @@ fn referenced_target(file: &str, site: &Site, refs: &Refs) -> Option<Match> {
         return None;
     }
     let mut m = target_ref(&text, doc, None, site, refs)?;
-    m.path = Some(format!("data/{}", file.trim_start_matches('/')));
+    m.path = Some(refs.path_of(file));
     Some(m)
 }
 

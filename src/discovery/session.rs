@@ -2,7 +2,7 @@
 //! image), discovery of the locations of each component it asks for, and the scan cache that the
 //! walk and discovery update, saved when the session ends.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use super::cache::ScanCache;
@@ -122,16 +122,9 @@ impl Session {
         // A file that parsed, holds no location of `c` and pins no image need not be read
         // again for `c` while it is unchanged.
         if let (Some((cache, _)), Some(bit)) = (&mut self.cache, bit(&self.components, c)) {
-            let troubled: HashSet<&str> = d
-                .errors
-                .iter()
-                .chain(&d.warnings)
-                .map(|p| p.path.as_str())
-                .chain(d.locations.iter().map(|l| l.path.as_str()))
-                .chain(d.noted_files.iter().map(String::as_str))
-                .collect();
+            let told = d.files_that_told();
             for f in &self.files {
-                if !troubled.contains(f.rel.as_str()) && !f.hits.contains(&self.pin_needle) {
+                if !told.contains(f.rel.as_str()) && !f.hits.contains(&self.pin_needle) {
                     cache.mark_clean(f.key, bit);
                 }
             }

@@ -21,3 +21,4 @@ mod outputs;
 mod people;
 mod promote;
 mod verbose;
+mod walk_paths;
