@@ -199,6 +199,22 @@ impl World {
         git(&self.remote, &self.sb.home(), args)
     }
 
+    /// A person's full clone of the remote in `<sandbox>/<name>` (anew), at `branch` or the
+    /// default one.
+    fn person_clone(&self, name: &str, branch: Option<&str>) -> PathBuf {
+        let dir = self.sb.dir.path().join(name);
+        let _ = std::fs::remove_dir_all(&dir);
+        let url = format!("file://{}", self.remote.display());
+        let mut args = vec!["clone", "-q"];
+        if let Some(b) = branch {
+            args.extend(["-b", b]);
+        }
+        let d = dir.to_str().unwrap().to_string();
+        args.extend([url.as_str(), d.as_str()]);
+        git(self.sb.dir.path(), &self.sb.home(), &args);
+        dir
+    }
+
     /// The `.env` tag of qontract-reconcile on the remote's `rev`.
     fn tag_at(&self, rev: &str) -> String {
         let env = self.remote_git(&["show", &format!("{rev}:.env")]);
@@ -243,22 +259,7 @@ impl World {
     /// A person's commit on master in the remote: `path` gets `text`.
     fn land_on_master(&self, path: &str, text: &str, subject: &str) {
         let home = self.sb.home();
-        let dir = self
-            .sb
-            .dir
-            .path()
-            .join(format!("person-{}", self.clones.get()));
-        let _ = std::fs::remove_dir_all(&dir);
-        git(
-            self.sb.dir.path(),
-            &home,
-            &[
-                "clone",
-                "-q",
-                &format!("file://{}", self.remote.display()),
-                dir.to_str().unwrap(),
-            ],
-        );
+        let dir = self.person_clone(&format!("person-{}", self.clones.get()), None);
         let p = dir.join(path);
         std::fs::create_dir_all(p.parent().unwrap()).unwrap();
         std::fs::write(&p, text).unwrap();
@@ -270,24 +271,7 @@ impl World {
     /// A person's commit on the bot's branch in the remote.
     fn commit_on_branch(&self) {
         let home = self.sb.home();
-        let dir = self
-            .sb
-            .dir
-            .path()
-            .join(format!("human-{}", self.clones.get()));
-        let _ = std::fs::remove_dir_all(&dir);
-        git(
-            self.sb.dir.path(),
-            &home,
-            &[
-                "clone",
-                "-q",
-                "-b",
-                BRANCH,
-                &format!("file://{}", self.remote.display()),
-                dir.to_str().unwrap(),
-            ],
-        );
+        let dir = self.person_clone(&format!("human-{}", self.clones.get()), Some(BRANCH));
         let n = self.clones.get();
         std::fs::write(dir.join("NOTES.md"), format!("a reviewer's fix {n}\n")).unwrap();
         git(&dir, &home, &["add", "NOTES.md"]);
@@ -298,17 +282,7 @@ impl World {
     /// The branch is merged into master on the remote (a merge commit), and GitLab says so.
     fn merge_branch(&self, iid: u64) {
         let home = self.sb.home();
-        let dir = self.sb.dir.path().join(format!("merge-{iid}"));
-        git(
-            self.sb.dir.path(),
-            &home,
-            &[
-                "clone",
-                "-q",
-                &format!("file://{}", self.remote.display()),
-                dir.to_str().unwrap(),
-            ],
-        );
+        let dir = self.person_clone(&format!("merge-{iid}"), None);
         git(
             &dir,
             &home,
@@ -902,17 +876,7 @@ fn with_schemas(w: &mut World) -> Upstream {
     let env = w
         .remote_git(&["show", "master:.env"])
         .replace("9e8f7a6", &s0[..7]);
-    let dir = w.sb.dir.path().join("schemas-setup");
-    git(
-        w.sb.dir.path(),
-        &home,
-        &[
-            "clone",
-            "-q",
-            &format!("file://{}", w.remote.display()),
-            dir.to_str().unwrap(),
-        ],
-    );
+    let dir = w.person_clone("schemas-setup", None);
     std::fs::write(dir.join(".env"), format!("{env}\n")).unwrap();
     // The example's saas target of qontract-schemas pins its full id.
     let saas = dir.join("data/services/app-interface/cicd/saas-qontract-dashboards.yaml");
@@ -1003,17 +967,7 @@ fn schemas_go_first_with_a_version_and_a_person_each(depth: Depth) {
 
     // With hold_for, reconcile waits while the schemas merge request is open.
     let home = w.sb.home();
-    let dir = w.sb.dir.path().join("hold-setup");
-    git(
-        w.sb.dir.path(),
-        &home,
-        &[
-            "clone",
-            "-q",
-            &format!("file://{}", w.remote.display()),
-            dir.to_str().unwrap(),
-        ],
-    );
+    let dir = w.person_clone("hold-setup", None);
     let config = std::fs::read_to_string(dir.join(".qr-promote.yaml"))
         .unwrap()
         .replace(
