@@ -38,9 +38,53 @@ pub struct Component {
     /// commit id): an error when the component is used.
     #[serde(skip)]
     pub problem: Option<String>,
+    /// The other components of `.env`: each one's name and the stems a key that names it
+    /// starts with (`vault_manager`, `vault_manager_image`, its prefix `vault_manager`),
+    /// lowercase with `-` as `_`.
+    #[serde(skip)]
+    pub siblings: Vec<(String, Vec<String>)>,
 }
 
 impl Component {
+    /// The stems a key that names this component starts with: its name and `.env` prefix and
+    /// its image's last segment, lowercase with `-` as `_` (`qontract_reconcile`, `reconcile`).
+    pub fn key_stems(&self) -> Vec<String> {
+        let norm = |s: &str| s.to_ascii_lowercase().replace('-', "_");
+        let mut out = vec![norm(&self.name), norm(&self.prefix)];
+        if let Some(last) = self.image.rsplit('/').next() {
+            out.push(norm(last));
+        }
+        out.retain(|s| !s.is_empty());
+        out.sort();
+        out.dedup();
+        out
+    }
+
+    /// The other component of `.env` that a key names rather than this one: the one whose stem
+    /// the key (lowercase, `-` as `_`) starts with, followed by `_` or nothing, when no stem of
+    /// this component is as long a match (`vault_manager_image_tag` names vault-manager).
+    pub fn key_names_sibling(&self, key: &str) -> Option<&str> {
+        let k = key.to_ascii_lowercase().replace('-', "_");
+        let len = |stems: &[String]| {
+            stems
+                .iter()
+                .filter(|s| {
+                    k.strip_prefix(s.as_str())
+                        .is_some_and(|r| r.is_empty() || r.starts_with('_'))
+                })
+                .map(String::len)
+                .max()
+                .unwrap_or(0)
+        };
+        let own = len(&self.key_stems());
+        self.siblings
+            .iter()
+            .map(|(n, stems)| (len(stems), n))
+            .filter(|(l, _)| *l > own)
+            .max_by_key(|(l, _)| *l)
+            .map(|(_, n)| n.as_str())
+    }
+
     /// The YAML mapping key that carries this component's tag (`qontract_reconcile_image_tag`).
     pub fn yaml_key(&self) -> String {
         format!("{}_image_tag", self.name.replace('-', "_"))
@@ -231,7 +275,19 @@ pub fn components_from_env(vars: &[EnvVar]) -> Vec<Component> {
             tag_span: tag.span.clone(),
             duplicate_tag_lines: dups.get(prefix).cloned().unwrap_or_default(),
             problem,
+            siblings: Vec::new(),
         });
+    }
+    let stems: Vec<(String, Vec<String>)> = out
+        .iter()
+        .map(|c| (c.name.clone(), c.key_stems()))
+        .collect();
+    for c in &mut out {
+        c.siblings = stems
+            .iter()
+            .filter(|(n, _)| *n != c.name)
+            .cloned()
+            .collect();
     }
     out
 }
@@ -248,6 +304,89 @@ pub fn real_path_inside(real_root: &Path, rel: &str) -> Result<PathBuf> {
             "{rel}: a link to {}, outside the checkout; refusing to read or write through it",
             real.display()
         )))
+    }
+}
+
+/// The most `.env` may be, in bytes (app-interface's is a few KiB); it must be a regular file.
+pub const ENV_LIMIT: u64 = 1024 * 1024;
+
+/// Appends a file name (or path) to `out` as output shows it: as it is when it is UTF-8, else
+/// with each byte that is not UTF-8 written `\xNN`. Returns whether it was UTF-8 (an escaped
+/// name is shown, never used to open a file).
+pub fn push_name(out: &mut String, bytes: &[u8]) -> bool {
+    if let Ok(s) = std::str::from_utf8(bytes) {
+        out.push_str(s);
+        return true;
+    }
+    for chunk in bytes.utf8_chunks() {
+        out.push_str(chunk.valid());
+        for b in chunk.invalid() {
+            out.push_str(&format!("\\x{b:02x}"));
+        }
+    }
+    false
+}
+
+/// The path by which output, ids, `--only` and `.qr-promote.yaml` name a file or folder: its
+/// real path inside the checkout (every link resolved), except that `data/` and `resources/`
+/// name what they lead to when they are links themselves. So a folder reached through a link
+/// (to an ancestor, or a second way to a folder) has one name, whichever way it is reached.
+#[derive(Debug, Clone)]
+pub struct RealNames {
+    root: PathBuf,
+    /// The trees that exist, with their real paths.
+    trees: Vec<(&'static str, PathBuf)>,
+}
+
+impl RealNames {
+    /// The names in the checkout whose real path is `real_root`.
+    pub fn new(real_root: &Path) -> Result<RealNames> {
+        let mut trees = Vec::new();
+        for t in TREES {
+            if real_root.join(t).exists() {
+                trees.push((t, real_path_inside(real_root, t)?));
+            }
+        }
+        Ok(RealNames {
+            root: real_root.to_path_buf(),
+            trees,
+        })
+    }
+
+    /// The checkout's real path.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The real paths of the trees that exist.
+    pub fn trees(&self) -> impl Iterator<Item = &Path> {
+        self.trees.iter().map(|(_, p)| p.as_path())
+    }
+
+    /// Whether `real` is in a tree (or is one).
+    pub fn in_tree(&self, real: &Path) -> bool {
+        self.trees.iter().any(|(_, t)| real.starts_with(t))
+    }
+
+    /// The name of the real path `real` (inside the checkout), and whether it is UTF-8 (see
+    /// [`push_name`]); `None` outside the checkout.
+    pub fn name(&self, real: &Path) -> Option<(String, bool)> {
+        use std::os::unix::ffi::OsStrExt as _;
+        let tree = self
+            .trees
+            .iter()
+            .filter(|(_, t)| real.starts_with(t))
+            .max_by_key(|(_, t)| t.as_os_str().len());
+        let (mut name, rest) = match tree {
+            Some((t, tp)) => (t.to_string(), real.strip_prefix(tp).ok()?),
+            None => (String::new(), real.strip_prefix(&self.root).ok()?),
+        };
+        let rest = rest.as_os_str().as_bytes();
+        if !name.is_empty() && !rest.is_empty() {
+            name.push('/');
+        }
+        let utf8 = push_name(&mut name, rest);
+        Some((name, utf8))
     }
 }
 
@@ -315,8 +454,10 @@ impl Checkout {
     /// Opens the checkout at `root` (see [`Checkout::check_root`]).
     pub fn open(root: &Path) -> Result<Checkout> {
         Checkout::check_root(root)?;
-        let env_path = root.join(ENV_FILE);
-        let bytes = std::fs::read(&env_path).map_err(|e| Error::io(&env_path, e))?;
+        let real_root = std::fs::canonicalize(root).map_err(|e| Error::io(root, e))?;
+        let env_path = real_path_inside(&real_root, ENV_FILE)?;
+        let bytes = crate::util::read_regular(&env_path, ENV_LIMIT)
+            .map_err(|r| r.into_error(ENV_FILE, ENV_LIMIT))?;
         let env_text = String::from_utf8(bytes)
             .map_err(|_| Error::input(format!("{ENV_FILE}: not valid UTF-8")))?;
         let components = components_from_env(&parse_env(&env_text));

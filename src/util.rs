@@ -156,6 +156,124 @@ pub fn write_private(path: &std::path::Path, bytes: &[u8]) -> crate::Result<()> 
     file.write_all(bytes).map_err(|e| crate::Error::io(path, e))
 }
 
+/// Why [`read_regular`] would not read a file.
+#[derive(Debug)]
+pub enum ReadRefusal {
+    /// There is nothing at the path.
+    Missing,
+    /// The path is a symbolic link (it is not followed).
+    Link,
+    /// Not a regular file: a FIFO, a device, a folder, a socket (named).
+    NotRegular(&'static str),
+    /// Larger than the limit (its size, as `fstat` gives it or as far as it was read).
+    TooLarge(u64),
+    /// Opening, inspecting or reading failed.
+    Io(std::io::Error),
+}
+
+impl ReadRefusal {
+    /// The library error naming `shown` (how the user knows the file), with a hint for the
+    /// refusals. `limit` is the one given to [`read_regular`]; a missing file is an I/O error.
+    pub fn into_error(self, shown: &str, limit: u64) -> crate::Error {
+        let refused = |what: String| {
+            crate::Error::refused(format!("{shown}: {what}; nothing read")).with_hint(format!(
+                "{shown} must be a regular file of at most {}",
+                human_size(limit)
+            ))
+        };
+        match self {
+            ReadRefusal::Missing => crate::Error::io(
+                std::path::Path::new(shown),
+                std::io::Error::from(std::io::ErrorKind::NotFound),
+            ),
+            ReadRefusal::Link => refused("a symbolic link, which is not followed here".into()),
+            ReadRefusal::NotRegular(kind) => refused(format!("{kind}, not a regular file")),
+            ReadRefusal::TooLarge(size) => refused(format!(
+                "{} bytes, over the limit of {}",
+                size,
+                human_size(limit)
+            )),
+            ReadRefusal::Io(e) => crate::Error::io(std::path::Path::new(shown), e),
+        }
+    }
+}
+
+/// A size in the binary unit that divides it (`16 MiB`, `1 GiB`), else in bytes.
+pub fn human_size(n: u64) -> String {
+    const GIB: u64 = 1 << 30;
+    const MIB: u64 = 1 << 20;
+    const KIB: u64 = 1 << 10;
+    match n {
+        n if n >= GIB && n % GIB == 0 => format!("{} GiB", n / GIB),
+        n if n >= MIB && n % MIB == 0 => format!("{} MiB", n / MIB),
+        n if n >= KIB && n % KIB == 0 => format!("{} KiB", n / KIB),
+        n => format!("{n} bytes"),
+    }
+}
+
+/// Reads the regular file at `path`, of at most `limit` bytes: the last component is never
+/// followed if it is a link, and a FIFO, device, socket or folder is refused without waiting
+/// on it (`O_NOFOLLOW|O_NONBLOCK`, then `fstat`). The size is checked before reading, and the
+/// read stops past the limit (a file that grows meanwhile is refused too).
+pub fn read_regular(path: &std::path::Path, limit: u64) -> Result<Vec<u8>, ReadRefusal> {
+    use std::io::Read as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let flags = rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::NONBLOCK;
+    let file = match std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(flags.bits() as i32)
+        .open(path)
+    {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(ReadRefusal::Missing),
+        Err(e) if e.raw_os_error() == Some(rustix::io::Errno::LOOP.raw_os_error()) => {
+            return Err(ReadRefusal::Link)
+        }
+        // A device that answers an open with an error (or a FIFO opened elsewhere): still not
+        // a regular file, say so when it can be seen.
+        Err(e) => {
+            return Err(match std::fs::symlink_metadata(path) {
+                Ok(m) if !m.is_file() && !m.is_dir() => ReadRefusal::NotRegular(kind_of(&m)),
+                _ => ReadRefusal::Io(e),
+            })
+        }
+    };
+    let meta = file.metadata().map_err(ReadRefusal::Io)?;
+    if !meta.is_file() {
+        return Err(ReadRefusal::NotRegular(kind_of(&meta)));
+    }
+    if meta.len() > limit {
+        return Err(ReadRefusal::TooLarge(meta.len()));
+    }
+    let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
+    file.take(limit.saturating_add(1))
+        .read_to_end(&mut bytes)
+        .map_err(ReadRefusal::Io)?;
+    if bytes.len() as u64 > limit {
+        return Err(ReadRefusal::TooLarge(bytes.len() as u64));
+    }
+    Ok(bytes)
+}
+
+/// What kind of file that is not a regular one `meta` describes: `a FIFO`, `a device`, ...
+fn kind_of(meta: &std::fs::Metadata) -> &'static str {
+    use std::os::unix::fs::FileTypeExt as _;
+    let t = meta.file_type();
+    if t.is_dir() {
+        "a folder"
+    } else if t.is_symlink() {
+        "a symbolic link"
+    } else if t.is_fifo() {
+        "a FIFO"
+    } else if t.is_char_device() || t.is_block_device() {
+        "a device"
+    } else if t.is_socket() {
+        "a socket"
+    } else {
+        "not a regular file"
+    }
+}
+
 /// Narrows everything under `dir` (and `dir`) that others may read or enter: folders to 0700,
 /// files to their owner's bits alone (0600, or 0400 for git's read-only objects). Symbolic links
 /// are not followed. For caches written by another program (git).
@@ -222,6 +340,54 @@ pub fn elapsed(d: std::time::Duration) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_regular_files_within_the_limit_are_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("f");
+        std::fs::write(&file, "12345").unwrap();
+        assert_eq!(read_regular(&file, 5).unwrap(), b"12345");
+        assert!(matches!(
+            read_regular(&file, 4),
+            Err(ReadRefusal::TooLarge(5))
+        ));
+        let link = dir.path().join("l");
+        std::os::unix::fs::symlink(&file, &link).unwrap();
+        assert!(matches!(read_regular(&link, 5), Err(ReadRefusal::Link)));
+        let fifo = dir.path().join("p");
+        rustix::fs::mkfifoat(rustix::fs::CWD, &fifo, rustix::fs::Mode::RUSR).unwrap();
+        assert!(matches!(
+            read_regular(&fifo, 5),
+            Err(ReadRefusal::NotRegular("a FIFO"))
+        ));
+        assert!(matches!(
+            read_regular(std::path::Path::new("/dev/zero"), 5),
+            Err(ReadRefusal::NotRegular("a device"))
+        ));
+        assert!(matches!(
+            read_regular(dir.path(), 5),
+            Err(ReadRefusal::NotRegular("a folder"))
+        ));
+        assert!(matches!(
+            read_regular(&dir.path().join("none"), 5),
+            Err(ReadRefusal::Missing)
+        ));
+        let giant = dir.path().join("g");
+        std::fs::File::create(&giant)
+            .unwrap()
+            .set_len(3 << 30)
+            .unwrap();
+        let e = read_regular(&giant, 1 << 20)
+            .unwrap_err()
+            .into_error("g", 1 << 20);
+        assert_eq!(
+            e.to_string(),
+            "g: 3221225472 bytes, over the limit of 1 MiB; nothing read"
+        );
+        assert_eq!(e.hint(), Some("g must be a regular file of at most 1 MiB"));
+        assert_eq!(human_size(256 << 20), "256 MiB");
+        assert_eq!(human_size(1000), "1000 bytes");
+    }
 
     #[test]
     fn durations_read_back() {

@@ -1,34 +1,51 @@
 //! Promotion for CI, on every upstream push: one merge request per component, kept current.
 //!
-//! For each component the bot works from the target branch as the remote has it now, on one
+//! For each component (qontract-schemas first: the procedure promotes schemas before the code
+//! that needs them) the bot works from the target branch as the remote has it now, on one
 //! branch of its own, `promote/<component>`, and converges on a state rather than running steps:
 //!
-//! 1. It reads the remote: the target branch, the bot's branch and what it holds, and the open
-//!    promotion merge requests of the component.
-//! 2. A branch holding a commit the bot did not make (no `Qr-Promote-Bot:` trailer, or amended by
-//!    someone else) is left alone: a note on its merge request says so, once.
+//! 1. It reads the remote, whatever the local clone holds: the target branch, the bot's branch
+//!    and whose commits it holds (asked of the remote itself, see `remote`), and the merge
+//!    requests of the component, open and closed.
+//! 2. People's actions are final. A branch holding a commit the bot did not make is left
+//!    alone while its merge request is open (one note says so, kept current); once that merge
+//!    request is closed or merged, or the person's commit is gone, the branch is the bot's
+//!    again. A version whose merge request a person closed is not proposed again (the closed
+//!    merge request on the remote is the memory); a newer one is.
 //! 3. The version to propose is the newer of the one asked for and the one the branch holds: a
-//!    run never moves a merge request back. A version production already runs (or passed) closes
-//!    the open merge requests as done; a rollback or a diverged commit is never proposed.
+//!    run never moves a merge request back, and the title keeps naming who pushed the version
+//!    it proposes. A version production already runs (or passed) closes the open merge requests
+//!    as done; a rollback or a diverged commit is never proposed. A component whose
+//!    `.qr-promote.yaml` `hold_for` names another component waits while that one's promotion
+//!    merge request is open.
 //! 4. It waits for the image, with backoff, and pushes nothing if it does not appear in time.
-//! 5. It commits the promotion on top of the target (git objects only: the checkout's files,
-//!    index and branches are not touched), pushes the branch with a lease on what it read, opens or updates the merge request (title, description, labels), and closes the
-//!    component's other promotion merge requests of older versions with a note that links it.
+//! 5. It reads the target's tree (the checkout's own files when they are that tree, else a
+//!    private copy in the state folder), commits the promotion on top of the target from git
+//!    objects (the checkout's HEAD, index, branches and files are never touched), pushes the
+//!    branch with a lease on what it read, opens or updates the merge request (title,
+//!    description, labels), and closes the component's other promotion merge requests of
+//!    older versions with a note that links it.
 //! 6. It reads the branch again: when another run moved it meanwhile, it goes back to 1, so two
 //!    overlapping runs end with one merge request at the newer version, whichever ends last.
+//!
+//! What stays behind (drifted and skipped locations, pinned shards) is named in the report and
+//! the description; a component left alone, declined, held or with drifted locations ends in a
+//! [`State`] that is not [`State::Done`], which the command line makes exit status 5.
 
 mod remote;
 mod requests;
 
-use remote::{checkout_detached, ls_branch, push, read_remote, Branch};
-use requests::{close_superseded, done_already, left_alone};
+use remote::{clean_state, ls_branch, push, read_remote, Branch};
+use requests::{close_superseded, declined, done_already, left_alone};
 
-use std::path::Path;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use crate::checkout::{self, Checkout};
 use crate::error::{Error, Result};
 use crate::mr::{self, Created, MergeRequest, MrRequest};
+use crate::promote::branch::Behind;
 use crate::promote::{self, branch, ImageCheck, Promotion};
 use crate::registry::RegistryOptions;
 use crate::transaction::CheckoutLock;
@@ -40,25 +57,101 @@ use crate::util::short_id;
 /// The trailer that marks the bot's commits: `Qr-Promote-Bot: <component>`.
 pub const TRAILER: &str = "Qr-Promote-Bot";
 
+/// The trailer with the full id of the version a bot commit proposes.
+pub const VERSION_TRAILER: &str = "Qr-Promote-Version";
+
+/// The trailer with who pushed that version upstream, as the title names them.
+pub const TRIGGERED_BY_TRAILER: &str = "Qr-Promote-Triggered-By";
+
 /// The first words of the note left on a merge request whose branch someone else changed.
 pub const HANDS_OFF_NOTE: &str = "qr-promote leaves this branch alone";
+
+/// The first words of the note left on a merge request of the bot's that a person closed.
+pub const DECLINED_NOTE: &str = "qr-promote will not propose";
+
+/// The component promoted first: the others may need its schemas.
+pub const SCHEMAS: &str = "qontract-schemas";
 
 /// How many times a run reads the remote again after another run moved the branch.
 const ATTEMPTS: usize = 5;
 
+/// A value given for every component, or per component (`COMPONENT=VALUE`).
+#[derive(Debug, Clone, Default)]
+pub struct PerComponent {
+    /// The bare value: for the one component of the run.
+    pub all: Option<String>,
+    /// `COMPONENT=VALUE`.
+    pub each: BTreeMap<String, String>,
+}
+
+impl PerComponent {
+    /// The value for `c`: its own, else the bare one.
+    pub fn get(&self, c: &str) -> Option<&str> {
+        self.each.get(c).or(self.all.as_ref()).map(String::as_str)
+    }
+
+    /// Reads `COMPONENT=VALUE` or a bare `VALUE` (a component name is lowercase letters,
+    /// digits and dashes); `what` names the option in errors.
+    pub fn parse(values: &[String], what: &str) -> Result<PerComponent> {
+        let mut out = PerComponent::default();
+        for v in values {
+            match v.split_once('=') {
+                Some((c, value))
+                    if !c.is_empty()
+                        && c.bytes()
+                            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') =>
+                {
+                    if out.each.insert(c.to_string(), value.to_string()).is_some() {
+                        return Err(Error::input(format!("{what}: {c} is given twice")));
+                    }
+                }
+                _ => {
+                    if out.all.replace(v.clone()).is_some() {
+                        return Err(Error::input(format!(
+                            "{what}: two values without a component; give COMPONENT=VALUE"
+                        )));
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Refuses a bare value with several components, and a component that the run does not
+    /// promote.
+    pub fn check(&self, components: &[String], what: &str) -> Result<()> {
+        if let Some(v) = &self.all {
+            if components.len() > 1 {
+                return Err(Error::input(format!(
+                    "{what} {v}: one value for {} components; give COMPONENT={v} for the one it is for",
+                    components.len()
+                ))
+                .with_hint(format!("{what} {}={v}", components[0])));
+            }
+        }
+        if let Some(c) = self.each.keys().find(|c| !components.contains(c)) {
+            return Err(Error::input(format!(
+                "{what} {c}=…: {c} is not promoted by this run (components: {})",
+                components.join(", ")
+            )));
+        }
+        Ok(())
+    }
+}
+
 /// What the bot is asked to do.
 #[derive(Debug, Clone)]
 pub struct Options {
-    /// The new version: `latest` (None), a branch or tag, a commit id.
-    pub to: Option<String>,
-    /// The upstream repository, instead of the component's `<P>_REPO`.
-    pub upstream: Option<String>,
+    /// The new version of each component: `latest` (none), a branch or tag, a commit id.
+    pub to: PerComponent,
+    /// The upstream repository of each component, instead of its `<P>_REPO`.
+    pub upstream: PerComponent,
     /// How long to wait for the image to appear (else the component's `wait_image`, else no wait).
     pub wait_image: Option<Duration>,
     /// The first pause between two questions to the registry; it doubles up to a minute.
     pub poll: Duration,
-    /// The GitHub login that pushed upstream: named in the title.
-    pub triggered_by: Option<String>,
+    /// The GitHub login that pushed each component's version upstream: named in the title.
+    pub triggered_by: PerComponent,
     /// The remote (else the component's `remote`, else `origin`).
     pub remote: Option<String>,
     /// The target branch (else the component's `target_branch`, else `master`).
@@ -89,10 +182,44 @@ pub enum Status {
     NothingToDo,
     /// Production already runs the version: the open merge requests were closed as done.
     ClosedDone,
-    /// The branch holds a commit the bot did not make: left alone, with a note.
+    /// The branch holds a commit the bot did not make and its merge request is open: left
+    /// alone, with a note.
     LeftAlone,
+    /// A person closed the merge request of this version: not proposed again.
+    Declined,
+    /// Another component's promotion merge request that `hold_for` names is open: nothing
+    /// pushed.
+    Held,
     /// The image did not appear in time: nothing pushed.
     TimedOut,
+}
+
+/// Whether a component is where it should be, and if not, why.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum State {
+    /// The newest version is proposed (or production runs it), every location with it.
+    Done,
+    /// A person's commit is on the branch of an open merge request: the bot does not push.
+    LeftAlone,
+    /// A person closed the merge request of the version asked for.
+    Declined,
+    /// Held back while another component's promotion is open.
+    Held,
+    /// Proposed, but locations a person moved to another version stay behind (drifted).
+    Behind,
+    /// The image is not in the registry yet.
+    WaitingForImage,
+}
+
+impl State {
+    /// Something a person did (or must do) keeps the component from where it should be.
+    pub fn needs_a_person(self) -> bool {
+        matches!(
+            self,
+            State::LeftAlone | State::Declined | State::Held | State::Behind
+        )
+    }
 }
 
 /// A merge request named in a report.
@@ -116,18 +243,50 @@ impl MrRef {
 pub struct Report {
     pub component: String,
     pub status: Status,
+    /// Where the component stands after the run.
+    pub state: State,
     /// The version production runs (the target branch's `.env` tag).
     pub from: String,
     /// The version proposed (full id), when there is one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub version: Option<String>,
+    /// Who pushed the proposed version upstream, as the title names them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub triggered_by: Option<String>,
     /// The component's promotion merge request, when there is one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub merge_request: Option<MrRef>,
     /// The merge requests closed by this run.
     pub closed: Vec<MrRef>,
+    /// What the promotion leaves at another version.
+    pub behind: Vec<Behind>,
     /// One line that says what happened.
     pub message: String,
+}
+
+impl Report {
+    /// A report of a run that proposes nothing new.
+    fn idle(
+        c: &str,
+        status: Status,
+        state: State,
+        from: &str,
+        mr: Option<&MergeRequest>,
+        message: String,
+    ) -> Report {
+        Report {
+            component: c.to_string(),
+            status,
+            state,
+            from: from.to_string(),
+            version: None,
+            triggered_by: None,
+            merge_request: mr.map(MrRef::of),
+            closed: Vec::new(),
+            behind: Vec::new(),
+            message,
+        }
+    }
 }
 
 /// The settings of one component's run, options over `.qr-promote.yaml` over defaults.
@@ -137,6 +296,7 @@ pub(super) struct Settings {
     pub(super) labels: Vec<String>,
     pub(super) notify: bool,
     pub(super) wait_image: Option<Duration>,
+    pub(super) hold_for: Vec<String>,
 }
 
 fn settings(checkout: &Checkout, c: &str, opts: &Options) -> Settings {
@@ -161,6 +321,7 @@ fn settings(checkout: &Checkout, c: &str, opts: &Options) -> Settings {
         labels,
         notify: opts.notify.or(s.and_then(|s| s.notify)).unwrap_or(false),
         wait_image: opts.wait_image.or(s.and_then(|s| s.wait_image)),
+        hold_for: s.map(|s| s.hold_for.clone()).unwrap_or_default(),
     }
 }
 
@@ -169,48 +330,87 @@ pub fn bot_branch(c: &str) -> String {
     format!("promote/{c}")
 }
 
-/// Runs the bot for `components` (in order, each on its own), with the checkout's lock held.
-/// A component that fails is an error in its place; the others still run.
+/// The order the bot promotes `components` in: qontract-schemas first, the rest as given.
+pub fn order(components: &[String]) -> Vec<String> {
+    let mut out: Vec<String> = components
+        .iter()
+        .filter(|c| *c == SCHEMAS)
+        .cloned()
+        .collect();
+    for c in components {
+        if c != SCHEMAS && !out.contains(c) {
+            out.push(c.clone());
+        }
+    }
+    out
+}
+
+/// Runs the bot for `components` (qontract-schemas first, each on its own), with the checkout's
+/// lock held; returns each component's result in that order. A component that fails is an
+/// error in its place; the others still run. The checkout's HEAD, index, branches and files
+/// are never touched.
 pub fn run(
     lock: &CheckoutLock,
     components: &[String],
     opts: &Options,
     warn: &mut dyn FnMut(String),
-) -> Result<Vec<Result<Report>>> {
+) -> Result<Vec<(String, Result<Report>)>> {
+    let ordered = order(components);
+    opts.to.check(&ordered, "--to")?;
+    opts.triggered_by.check(&ordered, "--triggered-by")?;
+    opts.upstream.check(&ordered, "--upstream")?;
     let root = lock.root().to_path_buf();
     let git = Git::new(&root).with_label(root.display().to_string());
-    let dirty = git.run(&["status", "--porcelain", "--untracked-files=no"])?;
-    if !dirty.trim().is_empty() {
-        return Err(Error::refused(format!(
-            "{}: the checkout has uncommitted changes; the bot needs a clean one",
-            root.display()
-        ))
-        .with_hint("run it on a fresh clone, or commit or stash the changes"));
-    }
-    let head = git.output(&["symbolic-ref", "--quiet", "--short", "HEAD"])?;
-    let original = if head.success {
-        head.stdout.trim().to_string()
-    } else {
-        git.run_line(&["rev-parse", "HEAD"])?
-    };
+    clean_state(lock.state_dir());
     let mut out = Vec::new();
-    for c in components {
+    for c in &ordered {
         let r = run_one(lock, &git, c, opts, warn);
-        out.push(r);
+        out.push((c.clone(), r));
     }
-    // Back where the checkout was.
-    let now = git.run_line(&["rev-parse", "HEAD"]).unwrap_or_default();
-    let was = git
-        .run_line(&["rev-parse", &format!("{original}^{{commit}}")])
-        .unwrap_or_default();
-    let on_branch = git
-        .output(&["symbolic-ref", "--quiet", "--short", "HEAD"])
-        .map(|o| o.stdout.trim() == original)
-        .unwrap_or(false);
-    if now != was || (head.success && !on_branch) {
-        git.run(&["checkout", "--quiet", &original, "--"])?;
-    }
+    clean_state(lock.state_dir());
     Ok(out)
+}
+
+/// The tree of `base` to read the promotion from: the checkout's own folder when its files are
+/// that tree (HEAD's tree, nothing changed, added or ignored under the folders a promotion
+/// reads), else a private copy written from git objects into the state folder. `true` with a
+/// copy.
+fn tree_at(git: &Git, root: &Path, state_dir: &Path, base: &str) -> Result<(PathBuf, bool)> {
+    let head = git.output(&["rev-parse", "--verify", "--quiet", "HEAD^{tree}"])?;
+    let want = git.run_line(&["rev-parse", &format!("{base}^{{tree}}")])?;
+    if head.success && head.stdout.trim() == want {
+        let status = git.run(&[
+            "status",
+            "--porcelain",
+            "--ignored=matching",
+            "--untracked-files=all",
+            "--",
+            checkout::ENV_FILE,
+            "data",
+            "resources",
+            crate::config::CONFIG_FILE,
+        ])?;
+        if status.trim().is_empty() {
+            return Ok((root.to_path_buf(), false));
+        }
+    }
+    let dir = state_dir.join("bot-tree");
+    let _ = std::fs::remove_dir_all(&dir);
+    crate::util::create_private_dir_all(&dir)?;
+    let index = state_dir.join("bot-tree.index");
+    let indexed = git.clone().with_env("GIT_INDEX_FILE", &index);
+    let prefix = format!("{}/", dir.display());
+    let made = indexed.run(&["read-tree", base]).and_then(|_| {
+        indexed.run(&[
+            "checkout-index",
+            "--all",
+            "--force",
+            &format!("--prefix={prefix}"),
+        ])
+    });
+    let _ = std::fs::remove_file(&index);
+    made?;
+    Ok((dir, true))
 }
 
 fn run_one(
@@ -231,37 +431,60 @@ fn run_one(
         opts.gitlab_url.as_deref(),
         opts.token.clone(),
     )?;
+    let upstream_url = opts.upstream.get(c).unwrap_or(&component.repo).to_string();
     let upstream = Upstream::open(
-        opts.upstream.as_deref().unwrap_or(&component.repo),
+        &upstream_url,
         UpstreamOptions {
             cache_dir: opts.cache_dir.clone(),
             offline: false,
             progress: false,
         },
     )?;
-    let wanted = upstream.resolve(opts.to.as_deref())?;
+    let wanted = upstream.resolve(opts.to.get(c))?;
     let branch = bot_branch(c);
     // Who pushed, as the title names them: read once, not on every attempt.
-    let by = pusher(&first, opts);
+    let pushed_by = pusher(&first, opts.triggered_by.get(c), opts);
     let mut waited = false;
     for _ in 0..ATTEMPTS {
-        let remote = read_remote(git, &gitlab, &set, &component, &branch, &upstream)?;
-        checkout_detached(git, &remote.base)?;
-        let checkout = Checkout::open(&root)?;
+        let remote = read_remote(
+            git,
+            &gitlab,
+            &set,
+            lock.state_dir(),
+            &component,
+            &branch,
+            &upstream,
+        )?;
+        let (tree, copied) = tree_at(git, &root, lock.state_dir(), &remote.base)?;
+        let checkout = Checkout::open(&tree)?;
         let now = checkout.component(c)?.clone();
-        if let Branch::Edited(why) = &remote.branch {
-            return left_alone(&gitlab, &now, &remote, why);
-        }
-        // The newer of what was asked and what the branch proposes.
+        // A person's commit on the branch: theirs while its merge request is open.
+        let released = match &remote.branch {
+            Branch::Edited(why) => match &remote.mine {
+                Some(_) => return left_alone(&gitlab, &now, &remote, why),
+                None => Some(why.clone()),
+            },
+            _ => None,
+        };
+        // The newer of what was asked and what the branch proposes, unless a person closed it;
+        // the title names who pushed the version proposed.
         let mut version = wanted.id.clone();
-        if let Branch::Ours { version: v, .. } = &remote.branch {
-            if v != &version {
+        let mut by = pushed_by.clone();
+        if let Branch::Ours {
+            version: v, by: b, ..
+        } = &remote.branch
+        {
+            if v != &version && !remote.declined.contains(v) {
                 if let Relation::Descends { .. } = upstream.relation(&version, v)? {
                     version = v.clone();
+                    by = b
+                        .clone()
+                        .or_else(|| remote.mine.as_ref().and_then(title_by));
                 }
             }
         }
-        let pr = compute(&checkout, c, &version, opts, warn)?;
+        let o = promote_options(c, &version, &upstream_url, opts, opts.image_check, !copied);
+        let pr = Promotion::compute(&checkout, &o, warn)?;
         match &pr.resolution.relation {
             Some(Relation::Same) | Some(Relation::Rollback { .. }) => {
                 return done_already(&gitlab, &upstream, &now, &remote, &pr);
@@ -269,35 +492,87 @@ fn run_one(
             _ if pr.plan.is_empty() => return done_already(&gitlab, &upstream, &now, &remote, &pr),
             _ => {}
         }
+        // Production does not run it yet, and a person closed its merge request.
+        if remote.declined.contains(&version) {
+            return declined(&gitlab, &now, &remote, &version);
+        }
+        // Another component's promotion that must go first.
+        let first_open: Vec<&MergeRequest> = remote
+            .open
+            .iter()
+            .filter(|m| {
+                m.source_branch.strip_prefix("promote/").is_some_and(|o| {
+                    o != c && (set.hold_for.iter().any(|h| h == o) || (o == SCHEMAS))
+                })
+            })
+            .collect();
+        if let Some(h) = first_open.iter().find(|m| {
+            set.hold_for
+                .iter()
+                .any(|h| m.source_branch == bot_branch(h))
+        }) {
+            let mut r = Report::idle(
+                c,
+                Status::Held,
+                State::Held,
+                &now.tag,
+                remote.mine.as_ref(),
+                format!(
+                    "held back while !{} ({}) is open (hold_for in .qr-promote.yaml); nothing pushed",
+                    h.iid, h.title
+                ),
+            );
+            r.version = Some(version);
+            return Ok(r);
+        }
         if !waited {
-            if let Some(timeout) = wait_for_image(&pr, c, &set, opts)? {
-                return Ok(Report {
-                    component: c.to_string(),
-                    status: Status::TimedOut,
-                    from: now.tag.clone(),
-                    version: Some(version),
-                    merge_request: remote.mine.as_ref().map(MrRef::of),
-                    closed: Vec::new(),
-                    message: timeout,
-                });
+            if let Some(timeout) = wait_for_image(&pr, c, &upstream_url, &set, opts)? {
+                let mut r = Report::idle(
+                    c,
+                    Status::TimedOut,
+                    State::WaitingForImage,
+                    &now.tag,
+                    remote.mine.as_ref(),
+                    timeout,
+                );
+                r.version = Some(version);
+                return Ok(r);
             }
             waited = true;
         }
         let title = title(&pr, by.as_deref());
+        let mut description = branch::description(&pr, set.notify);
+        if let Some(s) = first_open
+            .iter()
+            .find(|m| m.source_branch == bot_branch(SCHEMAS))
+        {
+            description = format!(
+                "Merge the {SCHEMAS} promotion first: !{} ({}) is open.\n\n{description}",
+                s.iid,
+                crate::upstream::markdown::escape(&s.title)
+            );
+        }
         let req = MrRequest {
             remote: set.remote.clone(),
             branch: branch.clone(),
             target: set.target.clone(),
             title,
-            description: branch::description(&pr, set.notify),
+            description,
             labels: set.labels.clone(),
         };
-        let current =
-            matches!(&remote.branch, Branch::Ours { version: v, on_base: true } if *v == version);
+        let current = released.is_none()
+            && matches!(&remote.branch, Branch::Ours { version: v, on_base: true, .. } if *v == version);
         let pushed = if current {
             remote.tip.clone()
         } else {
-            let id = commit(git, &root, &pr, &remote.base)?;
+            let id = commit(
+                git,
+                &tree,
+                &pr,
+                &remote.base,
+                &req.description,
+                by.as_deref(),
+            )?;
             if !push(git, &set.remote, &branch, &id, remote.tip.as_deref())? {
                 continue;
             }
@@ -322,7 +597,9 @@ fn run_one(
         if ls_branch(git, &set.remote, &branch)? != pushed {
             continue;
         }
-        let message = match status {
+        let behind = branch::left_behind(&pr);
+        let drifted = behind.iter().filter(|b| b.kind == "drifted").count();
+        let mut message = match status {
             Status::Opened => format!(
                 "opened !{} for {} -> {}",
                 mr.iid,
@@ -337,13 +614,37 @@ fn run_one(
                 short_id(&version)
             ),
         };
+        if let Some(why) = &released {
+            let closed_mr = remote
+                .last_closed
+                .as_ref()
+                .map(|m| format!("!{} is {}", m.iid, m.state))
+                .unwrap_or_else(|| "no merge request is open".into());
+            message.push_str(&format!(
+                " (the branch is the bot's again: {closed_mr}; it held {why})"
+            ));
+        }
+        if drifted > 0 {
+            message.push_str(&format!(
+                "; {drifted} drifted location{} stay{} behind",
+                if drifted == 1 { "" } else { "s" },
+                if drifted == 1 { "s" } else { "" }
+            ));
+        }
         return Ok(Report {
             component: c.to_string(),
             status,
+            state: if drifted > 0 {
+                State::Behind
+            } else {
+                State::Done
+            },
             from: now.tag.clone(),
             version: Some(version),
+            triggered_by: by,
             merge_request: Some(MrRef::of(&mr)),
             closed,
+            behind,
             message,
         });
     }
@@ -353,28 +654,29 @@ fn run_one(
     .with_hint("run again"))
 }
 
-/// The promotion of `c` to `version` on the checkout as it is now. A version that production
-/// already passed is not an error here: the caller sees the relation.
-fn compute(
-    checkout: &Checkout,
-    c: &str,
-    version: &str,
-    opts: &Options,
-    warn: &mut dyn FnMut(String),
-) -> Result<Promotion> {
-    let o = promote_options(c, version, opts, opts.image_check);
-    Promotion::compute(checkout, &o, warn)
+/// Who a merge request's title names: the words after ` by `.
+fn title_by(m: &MergeRequest) -> Option<String> {
+    let (subject, by) = m.title.rsplit_once(" by ")?;
+    branch::parse_subject(subject)?;
+    Some(by.trim().to_string()).filter(|b| !b.is_empty())
 }
 
 /// The options of the bot's promotion of `c` to `version` (rollbacks let through: the caller
 /// sees the relation and proposes none).
-fn promote_options(c: &str, version: &str, opts: &Options, image_check: bool) -> promote::Options {
+fn promote_options(
+    c: &str,
+    version: &str,
+    upstream: &str,
+    opts: &Options,
+    image_check: bool,
+    scan_cache: bool,
+) -> promote::Options {
     promote::Options {
         component: c.to_string(),
         to: Some(version.to_string()),
-        upstream: opts.upstream.clone(),
+        upstream: Some(upstream.to_string()),
         cache_dir: opts.cache_dir.clone(),
-        scan_cache: opts.scan_cache,
+        scan_cache: opts.scan_cache && scan_cache,
         offline: false,
         progress: false,
         allow_rollback: true,
@@ -389,6 +691,7 @@ fn promote_options(c: &str, version: &str, opts: &Options, image_check: bool) ->
 fn wait_for_image(
     pr: &Promotion,
     c: &str,
+    upstream: &str,
     set: &Settings,
     opts: &Options,
 ) -> Result<Option<String>> {
@@ -417,7 +720,7 @@ fn wait_for_image(
                 pause = (pause * 2).min(Duration::from_secs(60));
             }
         }
-        let o = promote_options(c, &pr.plan.to, opts, true);
+        let o = promote_options(c, &pr.plan.to, upstream, opts, true, false);
         image = promote::check_image(&pr.component, &pr.plan.to, &o);
     }
 }
@@ -434,12 +737,8 @@ fn title(pr: &Promotion, by: Option<&str>) -> String {
 
 /// `@org_username` of `--triggered-by` when a user file has that GitHub login, else the login;
 /// none without it.
-fn pusher(checkout: &Checkout, opts: &Options) -> Option<String> {
-    let login = opts
-        .triggered_by
-        .as_deref()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())?;
+fn pusher(checkout: &Checkout, login: Option<&str>, opts: &Options) -> Option<String> {
+    let login = login.map(str::trim).filter(|l| !l.is_empty())?;
     let dir = Directory::load(
         &checkout.root,
         opts.scan_cache.then_some(opts.cache_dir.as_path()),
@@ -452,8 +751,17 @@ fn pusher(checkout: &Checkout, opts: &Options) -> Option<String> {
 }
 
 /// Commits the promotion on top of `base` without touching the worktree, the index or a branch
-/// (the files as they are in `base`, the new bytes from the plan); returns the commit.
-fn commit(git: &Git, root: &Path, pr: &Promotion, base: &str) -> Result<String> {
+/// (the files as they are in `base`, the new bytes from the plan); returns the commit. Its body
+/// is the merge request's description (the same escaped text: no mention but the notify
+/// sentence), then the bot's trailers.
+fn commit(
+    git: &Git,
+    root: &Path,
+    pr: &Promotion,
+    base: &str,
+    description: &str,
+    by: Option<&str>,
+) -> Result<String> {
     let c = &pr.component;
     let real_root = std::fs::canonicalize(root).map_err(|e| Error::io(root, e))?;
     let mut files = Vec::new();
@@ -468,10 +776,15 @@ fn commit(git: &Git, root: &Path, pr: &Promotion, base: &str) -> Result<String> 
         files.push((rel, f.after.clone()));
     }
     let subject = branch::subject(c, &c.tag, &pr.plan.to);
-    let message = format!(
-        "{subject}\n\n{}\n\n{TRAILER}: {}\n",
-        branch::commit_body(pr).trim_end(),
-        c.name
-    );
+    let mut trailers = format!("{TRAILER}: {}\n{VERSION_TRAILER}: {}\n", c.name, pr.plan.to);
+    if let Some(by) = by.map(|b| b.replace(['\n', '\r'], " ")) {
+        trailers.push_str(&format!("{TRIGGERED_BY_TRAILER}: {}\n", by.trim()));
+    }
+    let body = description.trim_end();
+    let message = if body.is_empty() {
+        format!("{subject}\n\n{trailers}")
+    } else {
+        format!("{subject}\n\n{body}\n\n{trailers}")
+    };
     git.commit_on(base, &files, &message)
 }

@@ -1,13 +1,22 @@
-//! The bot's view of the remote: the target branch, the bot's branch and what it holds, the
-//! component's open promotion merge requests; reading them and pushing with a lease.
+//! The bot's view of the remote: the target branch, the bot's branch and whose commits it holds,
+//! the merge requests of the component; reading them and pushing with a lease.
+//!
+//! Whose commits the branch holds is asked of the remote, whatever the local clone holds (a
+//! `--depth 1` clone, a single branch, a clone older than the remote): the branch is fetched
+//! into a private probe repository with `--shallow-exclude=<target>` and `--filter=tree:0`, so
+//! the remote itself sends exactly the branch's commits that the target lacks (commits only, no
+//! trees), and nothing of the checkout's history, shallow boundary or refs is changed.
 
-use super::{Settings, TRAILER};
-use crate::checkout::{self, Component};
+use std::path::{Path, PathBuf};
+
+use super::{Settings, TRAILER, TRIGGERED_BY_TRAILER, VERSION_TRAILER};
+use crate::checkout::Component;
 use crate::error::{Error, Result};
 use crate::mr::{self, GitLab, MergeRequest};
+use crate::promote::branch;
 use crate::upstream::git::{one_line, Git};
 use crate::upstream::Upstream;
-use crate::util::short_id;
+use crate::util::{is_commit_hex, short_id};
 
 /// The component's state on the remote, as read at the start of an attempt.
 pub(super) struct Remote {
@@ -19,22 +28,44 @@ pub(super) struct Remote {
     pub(super) branch: Branch,
     /// The bot branch's open merge request.
     pub(super) mine: Option<MergeRequest>,
+    /// The bot branch's newest merge request that is no longer open (closed or merged), when
+    /// it is newer than the open one (or there is none open).
+    pub(super) last_closed: Option<MergeRequest>,
+    /// The versions (full ids) whose merge requests of the bot branch a person closed.
+    pub(super) declined: Vec<String>,
     /// The component's other open promotion merge requests (`promote/<component>-<new7>`).
     pub(super) others: Vec<MergeRequest>,
+    /// Every open merge request into the target (to find other components' bot branches).
+    pub(super) open: Vec<MergeRequest>,
 }
 
 pub(super) enum Branch {
     Absent,
     /// Its commits are all in the target already (merged): free to reuse.
     Merged,
-    /// One commit of the bot's: the version it proposes (the `.env` tag at the tip) and whether
-    /// it sits on the target's head.
+    /// One commit of the bot's: the version it proposes, whether it sits on the target's head,
+    /// and who pushed that version upstream (as its title named them).
     Ours {
         version: String,
         on_base: bool,
+        by: Option<String>,
     },
     /// Commits the bot did not make: why.
     Edited(String),
+}
+
+/// One commit of the bot's branch that the target lacks.
+#[derive(Debug)]
+struct BranchCommit {
+    id: String,
+    author: String,
+    author_email: String,
+    committer_email: String,
+    subject: String,
+    component: String,
+    version: String,
+    by: String,
+    parents: Vec<String>,
 }
 
 /// The remote's state for the component.
@@ -42,6 +73,7 @@ pub(super) fn read_remote(
     git: &Git,
     gitlab: &GitLab,
     set: &Settings,
+    state_dir: &Path,
     component: &Component,
     branch: &str,
     upstream: &Upstream,
@@ -51,34 +83,36 @@ pub(super) fn read_remote(
     let tip = ls_branch(git, &set.remote, branch)?;
     let state = match &tip {
         None => Branch::Absent,
-        Some(t) => {
-            let local = format!("refs/remotes/{}/{branch}", set.remote);
-            let fetch = git.output(&[
-                "fetch",
-                "--quiet",
-                "--no-tags",
-                &set.remote,
-                &format!("+refs/heads/{branch}:{local}"),
-            ])?;
-            if !fetch.success {
-                return Err(Error::external(format!(
-                    "{}: cannot fetch {branch} from {}: {}",
-                    git.label(),
-                    set.remote,
-                    one_line(&fetch.stderr)
-                )));
-            }
-            classify(git, &base, t, component, upstream)?
+        Some(_) => {
+            let commits = probe(git, state_dir, &set.remote, &set.target, branch)?;
+            classify(&commits, &base, component, upstream)?
         }
     };
     let prefix = format!("{branch}-");
     let mut mine = None;
     let mut others = Vec::new();
-    for m in gitlab.open_mrs(&set.target)? {
+    let open = gitlab.open_mrs(&set.target)?;
+    for m in &open {
         if m.source_branch == branch {
-            mine = Some(m);
+            mine = Some(m.clone());
         } else if m.source_branch.starts_with(&prefix) {
-            others.push(m);
+            others.push(m.clone());
+        }
+    }
+    // The branch's merge requests of every state, newest first: a person's close is final for
+    // its version, and a close or merge releases a branch a person changed.
+    let history = gitlab.branch_mrs(branch)?;
+    let newest_open = mine.as_ref().map_or(0, |m| m.iid);
+    let last_closed = history
+        .iter()
+        .find(|m| !m.is_open() && m.iid > newest_open)
+        .cloned();
+    let mut declined = Vec::new();
+    for m in history.iter().filter(|m| m.state == "closed") {
+        if let Some(v) = proposed_version(m, upstream) {
+            if !declined.contains(&v) {
+                declined.push(v);
+            }
         }
     }
     Ok(Remote {
@@ -86,8 +120,25 @@ pub(super) fn read_remote(
         tip,
         branch: state,
         mine,
+        last_closed,
+        declined,
         others,
+        open,
     })
+}
+
+/// The version a merge request of the bot proposed: the full id its description's compare link
+/// ends with, else the one its title's short id names.
+fn proposed_version(m: &MergeRequest, upstream: &Upstream) -> Option<String> {
+    let (_, _, new7) = branch::parse_subject(m.title.split(" by ").next().unwrap_or_default())?;
+    let full = m
+        .description
+        .split(|c: char| !c.is_ascii_hexdigit())
+        .find(|w| w.len() == 40 && w.starts_with(new7) && is_commit_hex(w));
+    match full {
+        Some(f) => Some(f.to_ascii_lowercase()),
+        None => upstream.resolve_id(new7, 7).ok().map(|r| r.id),
+    }
 }
 
 /// The tip of `branch` on the remote, if it exists.
@@ -98,7 +149,7 @@ pub(super) fn ls_branch(git: &Git, remote: &str, branch: &str) -> Result<Option<
         return Err(Error::external(format!(
             "{}: cannot read {remote}: {}",
             git.label(),
-            one_line(&out.stderr)
+            crate::redact::redact(&one_line(&out.stderr))
         )));
     }
     Ok(out.stdout.lines().find_map(|l| {
@@ -107,43 +158,132 @@ pub(super) fn ls_branch(git: &Git, remote: &str, branch: &str) -> Result<Option<
     }))
 }
 
-/// What the bot branch holds: one commit of the bot's (its trailer names the component, its
-/// author is its committer), or something else.
-pub(super) fn classify(
+/// The probe repository of a checkout: a bare repository in the state folder that reads the
+/// checkout's git configuration (its remotes, URL rewrites, credentials) and nothing else.
+fn probe_dir(state_dir: &Path) -> PathBuf {
+    state_dir.join("bot-probe")
+}
+
+/// Removes what a run killed in the middle left in the state folder.
+pub(super) fn clean_state(state_dir: &Path) {
+    let _ = std::fs::remove_dir_all(probe_dir(state_dir));
+    let _ = std::fs::remove_dir_all(state_dir.join("bot-tree"));
+}
+
+/// The bot branch's commits that the target lacks, newest first, as the remote computes them;
+/// `None` when the target has them all (merged).
+fn probe(
     git: &Git,
+    state_dir: &Path,
+    remote: &str,
+    target: &str,
+    branch: &str,
+) -> Result<Option<Vec<BranchCommit>>> {
+    let dir = probe_dir(state_dir);
+    let _ = std::fs::remove_dir_all(&dir);
+    let common = git.run_line(&["rev-parse", "--path-format=absolute", "--git-common-dir"])?;
+    let config = Path::new(&common).join("config");
+    let dir_str = dir.to_string_lossy().into_owned();
+    Git::new(state_dir)
+        .with_label(git.label())
+        .run(&["init", "--bare", "--quiet", &dir_str])?;
+    let p = Git::new(&dir)
+        .with_label(git.label())
+        .with_env("GIT_DIR", &dir)
+        .with_env("GIT_NO_LAZY_FETCH", "1");
+    p.run(&["config", "include.path", &config.to_string_lossy()])?;
+    let result = (|| {
+        let exclude = format!("--shallow-exclude=refs/heads/{target}");
+        let refspec = format!("+refs/heads/{branch}:refs/probe");
+        let fetch = p.output(&[
+            "fetch",
+            "--quiet",
+            "--no-tags",
+            "--no-write-fetch-head",
+            "--filter=tree:0",
+            &exclude,
+            "--",
+            remote,
+            &refspec,
+        ])?;
+        if !fetch.success {
+            if fetch
+                .stderr
+                .contains("no commits selected for shallow requests")
+            {
+                return Ok(None);
+            }
+            return Err(Error::external(format!(
+                "{}: cannot fetch {branch} from {remote}: {}",
+                git.label(),
+                crate::redact::redact(&one_line(&fetch.stderr))
+            )));
+        }
+        let log = p.run(&[
+            "log",
+            &format!(
+                "--format=%H%x1f%an%x1f%ae%x1f%ce%x1f%s%x1f%(trailers:key={TRAILER},valueonly,separator=%x2C)%x1f%(trailers:key={VERSION_TRAILER},valueonly,separator=%x2C)%x1f%(trailers:key={TRIGGERED_BY_TRAILER},valueonly,separator=%x2C)%x1e"
+            ),
+            "refs/probe",
+            "--",
+        ])?;
+        let mut commits = Vec::new();
+        for rec in log.split('\x1e') {
+            let f: Vec<&str> = rec.trim_matches('\n').split('\x1f').collect();
+            if f.len() < 8 {
+                continue;
+            }
+            commits.push(BranchCommit {
+                id: f[0].to_string(),
+                author: f[1].to_string(),
+                author_email: f[2].to_string(),
+                committer_email: f[3].to_string(),
+                subject: f[4].to_string(),
+                component: f[5].trim().to_string(),
+                version: f[6].trim().to_string(),
+                by: f[7].trim().to_string(),
+                parents: Vec::new(),
+            });
+        }
+        // Shallow commits show no parents to `log`; the objects name them.
+        for c in &mut commits {
+            let raw = p.run(&["cat-file", "commit", &c.id])?;
+            c.parents = raw
+                .lines()
+                .take_while(|l| !l.is_empty())
+                .filter_map(|l| l.strip_prefix("parent "))
+                .map(str::to_string)
+                .collect();
+        }
+        Ok(Some(commits))
+    })();
+    let _ = std::fs::remove_dir_all(&dir);
+    result
+}
+
+/// What the bot branch holds: one commit of the bot's (its trailer names the component, its
+/// author is its committer, its parent is in the target), or something else.
+fn classify(
+    commits: &Option<Vec<BranchCommit>>,
     base: &str,
-    tip: &str,
     component: &Component,
     upstream: &Upstream,
 ) -> Result<Branch> {
-    let log = git.run(&[
-        "log",
-        &format!(
-            "--format=%H%x1f%ae%x1f%ce%x1f%(trailers:key={TRAILER},valueonly,separator=%x2C)%x1e"
-        ),
-        &format!("{base}..{tip}"),
-        "--",
-    ])?;
-    let commits: Vec<Vec<&str>> = log
-        .split('\x1e')
-        .map(|r| r.trim_matches('\n'))
-        .filter(|r| !r.is_empty())
-        .map(|r| r.split('\x1f').collect())
-        .collect();
-    let foreign: Vec<&Vec<&str>> = commits
-        .iter()
-        .filter(|f| {
-            f.len() < 4 || f[3].trim() != component.name || !f[1].eq_ignore_ascii_case(f[2])
-        })
-        .collect();
-    if let Some(f) = foreign.first() {
-        return Ok(Branch::Edited(format!(
-            "commit {} on the branch was not made by qr-promote",
-            short_id(f.first().copied().unwrap_or_default())
-        )));
-    }
+    let Some(commits) = commits else {
+        return Ok(Branch::Merged);
+    };
     if commits.is_empty() {
         return Ok(Branch::Merged);
+    }
+    let foreign = commits.iter().find(|c| {
+        c.component != component.name || !c.author_email.eq_ignore_ascii_case(&c.committer_email)
+    });
+    if let Some(f) = foreign {
+        return Ok(Branch::Edited(format!(
+            "commit {} by {} on the branch was not made by qr-promote",
+            short_id(&f.id),
+            f.author
+        )));
     }
     if commits.len() != 1 {
         return Ok(Branch::Edited(format!(
@@ -151,32 +291,25 @@ pub(super) fn classify(
             commits.len()
         )));
     }
-    let env = git.run(&["show", &format!("{tip}:{}", checkout::ENV_FILE)])?;
-    let tag = checkout::parse_env(&env)
-        .into_iter()
-        .find(|v| v.name == component.tag_var())
-        .map(|v| v.value);
-    let Some(tag) = tag else {
-        return Ok(Branch::Edited(format!(
-            "the branch's .env has no {}",
-            component.tag_var()
-        )));
+    let c = &commits[0];
+    let version = if is_commit_hex(&c.version) && c.version.len() == 40 {
+        c.version.to_ascii_lowercase()
+    } else {
+        // Commits made before the version trailer: the subject's short id.
+        let Some((_, _, new7)) = branch::parse_subject(&c.subject) else {
+            return Ok(Branch::Edited(format!(
+                "commit {} on the branch is not a promotion ({:?})",
+                short_id(&c.id),
+                c.subject
+            )));
+        };
+        upstream.resolve_id(new7, 7)?.id
     };
-    let version = upstream.resolve_id(&tag, 7)?.id;
-    let parent = git.run_line(&["rev-parse", &format!("{tip}^")])?;
     Ok(Branch::Ours {
         version,
-        on_base: parent == base,
+        on_base: c.parents.len() == 1 && c.parents[0] == base,
+        by: Some(c.by.clone()).filter(|b| !b.is_empty()),
     })
-}
-
-/// Puts the worktree at `base` (detached), unless it is there already.
-pub(super) fn checkout_detached(git: &Git, base: &str) -> Result<()> {
-    let head = git.run_line(&["rev-parse", "HEAD"])?;
-    if head != base {
-        git.run(&["checkout", "--quiet", "--detach", base, "--"])?;
-    }
-    Ok(())
 }
 
 /// Pushes `id` to the remote's `branch`, leased on `expected` (the tip read, or none: the branch

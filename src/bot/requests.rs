@@ -2,7 +2,7 @@
 //! production supersedes, and the note on a branch it leaves alone.
 
 use super::remote::Remote;
-use super::{bot_branch, MrRef, Report, Status, HANDS_OFF_NOTE};
+use super::{bot_branch, MrRef, Report, State, Status, DECLINED_NOTE, HANDS_OFF_NOTE};
 use crate::checkout::Component;
 use crate::error::Result;
 use crate::mr::{GitLab, MergeRequest};
@@ -102,15 +102,59 @@ pub(super) fn done_already(
     Ok(Report {
         component: now.name.clone(),
         status,
+        state: State::Done,
         from: now.tag.clone(),
         version: Some(pr.plan.to.clone()),
+        triggered_by: None,
         merge_request: None,
         closed,
+        behind: Vec::new(),
         message,
     })
 }
 
-/// The branch holds someone else's commit: a note on its merge request (once), nothing else.
+/// A person closed the merge request of `version`: nothing is proposed, and the closed merge
+/// request says once that the bot will not propose it again.
+pub(super) fn declined(
+    gitlab: &GitLab,
+    now: &Component,
+    remote: &Remote,
+    version: &str,
+) -> Result<Report> {
+    let history = gitlab.branch_mrs(&bot_branch(&now.name))?;
+    let closed = history.iter().find(|m| {
+        m.state == "closed"
+            && branch::parse_subject(m.title.split(" by ").next().unwrap_or_default())
+                .is_some_and(|(_, _, new7)| version.starts_with(new7))
+    });
+    let which = closed.map(|m| format!("!{}", m.iid)).unwrap_or_default();
+    if let Some(m) = closed {
+        gitlab.upsert_note(
+            m.iid,
+            DECLINED_NOTE,
+            &format!(
+                "{DECLINED_NOTE} `{}` again: this merge request was closed. A newer version gets a new merge request.",
+                short_id(version)
+            ),
+        )?;
+    }
+    let mut r = Report::idle(
+        &now.name,
+        Status::Declined,
+        State::Declined,
+        &now.tag,
+        remote.mine.as_ref(),
+        format!(
+            "{} was closed by a person in {which}: not proposed again; a newer version will be",
+            short_id(version)
+        ),
+    );
+    r.version = Some(version.to_string());
+    Ok(r)
+}
+
+/// The branch holds someone else's commit and its merge request is open: one note on it (kept
+/// current, never repeated), nothing else.
 pub(super) fn left_alone(
     gitlab: &GitLab,
     now: &Component,
@@ -120,23 +164,16 @@ pub(super) fn left_alone(
     if let Some(m) = &remote.mine {
         let tip = remote.tip.as_deref().map(short_id).unwrap_or_default();
         let note = format!(
-            "{HANDS_OFF_NOTE}: {why} (at `{tip}`). It will not push to it again; merge or close this merge request, or delete the branch, to let it propose newer versions."
+            "{HANDS_OFF_NOTE}: {why} (at `{tip}`). It will not push to it while this merge request is open; merge or close it, or remove that commit from the branch, to let it propose newer versions."
         );
-        let noted = gitlab
-            .notes(m.iid)?
-            .iter()
-            .any(|n| n.starts_with(HANDS_OFF_NOTE) && n.contains(&format!("`{tip}`")));
-        if !noted {
-            gitlab.add_note(m.iid, &note)?;
-        }
+        gitlab.upsert_note(m.iid, HANDS_OFF_NOTE, &note)?;
     }
-    Ok(Report {
-        component: now.name.clone(),
-        status: Status::LeftAlone,
-        from: now.tag.clone(),
-        version: None,
-        merge_request: remote.mine.as_ref().map(MrRef::of),
-        closed: Vec::new(),
-        message: format!("left {} alone: {why}", bot_branch(&now.name)),
-    })
+    Ok(Report::idle(
+        &now.name,
+        Status::LeftAlone,
+        State::LeftAlone,
+        &now.tag,
+        remote.mine.as_ref(),
+        format!("left {} alone: {why}", bot_branch(&now.name)),
+    ))
 }

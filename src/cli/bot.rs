@@ -11,20 +11,28 @@ use crate::mr;
 /// Arguments of `bot`.
 #[derive(Debug, clap::Args)]
 #[command(
-    after_help = "Exit status: 0 when every component ended well (opened, updated, \
-up to date, nothing to do, closed as done, left alone); 4 when an image did not appear in time \
-(nothing pushed for it); 1 when a component failed or was refused."
+    after_help = "Components are promoted qontract-schemas first, whatever the order given.\n\n\
+Exit status: 0 when every component is where it should be (opened, updated, up to date, \
+nothing to do, closed as done); 5 when a component is behind because of a person (its branch \
+left alone while a person's commit is on it, a version a person closed, held back by \
+hold_for, drifted locations left behind; the JSON state says which); 4 when an image did not \
+appear in time (nothing pushed for it); 1 when a component failed or was refused.\n\n\
+Examples:\n  qr-promote bot --to 1234567890abcdef1234567890abcdef12345678 --triggered-by octocat\n  \
+qr-promote bot qontract-schemas qontract-reconcile --to qontract-schemas=<id> --to qontract-reconcile=<id>"
 )]
 pub struct Args {
     /// The components to promote, each in its own merge request (default: qontract-reconcile).
     #[arg(value_name = "COMPONENT")]
     pub components: Vec<String>,
-    /// The new version: `latest` (default), a branch or tag, a commit id (the pushed commit).
-    #[arg(long, value_name = "REV")]
-    pub to: Option<String>,
-    /// The upstream repository (URL or path); default: the component's `<P>_REPO` of .env.
-    #[arg(long, value_name = "URL|PATH")]
-    pub upstream: Option<String>,
+    /// The new version: `latest` (default), a branch or tag, a commit id (the pushed commit);
+    /// `COMPONENT=REV` for one component of several (repeatable; a bare REV only with one
+    /// component).
+    #[arg(long, value_name = "[COMPONENT=]REV")]
+    pub to: Vec<String>,
+    /// The upstream repository (URL or path); default: the component's `<P>_REPO` of .env;
+    /// `COMPONENT=URL` for one component of several (repeatable).
+    #[arg(long, value_name = "[COMPONENT=]URL|PATH")]
+    pub upstream: Vec<String>,
     /// How long to wait for the new image to appear in the registry (default: the component's
     /// `wait_image` in .qr-promote.yaml, else no wait).
     #[arg(long, value_name = "DURATION", value_parser = super::verify::parse_duration)]
@@ -33,10 +41,10 @@ pub struct Args {
     /// minute.
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = super::verify::parse_duration)]
     pub image_poll: Duration,
-    /// The GitHub login that pushed upstream: named in the title (`@org_username` when a user
-    /// file has that GitHub login).
-    #[arg(long, value_name = "LOGIN")]
-    pub triggered_by: Option<String>,
+    /// The GitHub login that pushed the version upstream: named in the title (`@org_username`
+    /// when a user file has that GitHub login); `COMPONENT=LOGIN` for one component of several.
+    #[arg(long, value_name = "[COMPONENT=]LOGIN")]
+    pub triggered_by: Vec<String>,
     /// The remote to push to (default: the component's `remote`, else origin).
     #[arg(long, value_name = "NAME")]
     pub remote: Option<String>,
@@ -69,17 +77,12 @@ pub fn cmd_bot(ctx: &Context, args: &Args) -> Result<Status, CliError> {
     } else {
         args.components.clone()
     };
-    if args.upstream.is_some() && components.len() > 1 {
-        return Err(CliError::new(
-            "bot: --upstream names one upstream; give one component with it",
-        ));
-    }
     let opts = bot::Options {
-        to: args.to.clone(),
-        upstream: args.upstream.clone(),
+        to: bot::PerComponent::parse(&args.to, "--to")?,
+        upstream: bot::PerComponent::parse(&args.upstream, "--upstream")?,
         wait_image: args.wait_image,
         poll: args.image_poll,
-        triggered_by: args.triggered_by.clone(),
+        triggered_by: bot::PerComponent::parse(&args.triggered_by, "--triggered-by")?,
         remote: args.remote.clone(),
         target_branch: args.target_branch.clone(),
         labels: args.labels.clone(),
@@ -95,10 +98,12 @@ pub fn cmd_bot(ctx: &Context, args: &Args) -> Result<Status, CliError> {
     let mut status = Status::Success;
     let mut docs = Vec::new();
     let mut failed = None;
-    for (c, r) in components.iter().zip(results) {
+    for (c, r) in results {
         match r {
             Ok(report) => {
-                if report.status == bot::Status::TimedOut && status == Status::Success {
+                if report.state.needs_a_person() {
+                    status = Status::NeedsAPerson;
+                } else if report.status == bot::Status::TimedOut && status == Status::Success {
                     status = Status::TimedOut;
                 }
                 if !ctx.json {
@@ -109,12 +114,12 @@ pub fn cmd_bot(ctx: &Context, args: &Args) -> Result<Status, CliError> {
             Err(e) => {
                 let e = CliError::from(e);
                 if !ctx.json {
-                    anstream::eprintln!("{} {c}: {}", super::style::error(), e.message);
+                    super::eline(format_args!("{} {c}: {}", super::style::error(), e.message));
                     for h in &e.hints {
-                        anstream::eprintln!("{} {h}", super::style::hint());
+                        super::eline(format_args!("{} {h}", super::style::hint()));
                     }
                 }
-                docs.push(json!({"component": c, "status": "error", "message": e.message}));
+                docs.push(json!({"component": c, "status": "error", "state": "failed", "message": e.message}));
                 failed = Some(e);
             }
         }
@@ -138,6 +143,12 @@ fn report_lines(r: &Report) -> String {
     let mut s = format!("{}: {status}: {}\n", r.component, r.message);
     if let Some(m) = &r.merge_request {
         s.push_str(&format!("  merge request !{}: {}\n", m.iid, m.url));
+    }
+    for b in &r.behind {
+        s.push_str(&format!(
+            "  stays behind ({}): {} at {}: {}\n",
+            b.kind, b.at, b.value, b.why
+        ));
     }
     for m in &r.closed {
         s.push_str(&format!("  closed !{}: {}\n", m.iid, m.url));

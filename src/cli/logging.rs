@@ -65,13 +65,16 @@ pub fn init(verbosity: Verbosity) {
     }
     let (filter, rejected) = filter(from_flag, &rust_log);
     for (text, why) in rejected {
-        eprintln!("warning: RUST_LOG: ignoring `{text}`: {why}");
+        super::eline(format_args!("warning: RUST_LOG: ignoring `{text}`: {why}"));
     }
     let ansi = std::io::stderr().is_terminal()
         && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     let installed = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        // A stderr that cannot be written drops the event (tracing's own report of it would
+        // be a print that panics).
+        .log_internal_errors(false)
         .with_ansi(ansi)
         .with_timer(tracing_subscriber::fmt::time::Uptime::default())
         .try_init();
@@ -106,7 +109,7 @@ pub fn print_causes(err: &CliError) {
         return;
     }
     for line in causes(err) {
-        eprintln!("{line}");
+        super::eline(format_args!("{line}"));
     }
 }
 

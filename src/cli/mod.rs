@@ -42,6 +42,9 @@ pub const EXIT_USAGE: u8 = 2;
 pub const EXIT_DIFFERS: u8 = 3;
 /// Exit status: `bot` waited for an image that did not appear in time.
 pub const EXIT_TIMED_OUT: u8 = 4;
+/// `bot`: a component is not where it should be because of a person (a branch left alone, a
+/// version a person closed, a promotion held back, drifted locations left behind).
+pub const EXIT_NEEDS_A_PERSON: u8 = 5;
 
 /// Promote qontract-reconcile (and the other components of `.env`) across every place of an
 /// app-interface checkout that pins its version.
@@ -225,13 +228,15 @@ impl Context {
 
     /// A warning on stderr.
     pub fn warn(&self, s: &str) {
-        anstream::eprintln!("{} {s}", style::warning());
+        eline(format_args!("{} {s}", style::warning()));
     }
 
     /// Walks the checkout once (see [`Session::scan`]) and prints its warnings.
     pub fn scan(&self, wanted: &[&Component]) -> Result<Session, CliError> {
         let cache_dir = self.use_scan_cache.then_some(self.cache_dir.as_path());
-        let mut session = Session::scan(&self.checkout, cache_dir, wanted)?;
+        let scanned = Session::scan(&self.checkout, cache_dir, wanted);
+        print_cache_notes();
+        let mut session = scanned?;
         self.warn_all(session.take_warnings());
         Ok(session)
     }
@@ -263,6 +268,20 @@ impl Context {
     }
 }
 
+/// Prints on stderr a note for each scan cache that was discarded (damaged, of another format or
+/// version): the tree was read instead.
+fn print_cache_notes() {
+    for n in crate::discovery::cache::take_notes() {
+        eline(format_args!("{} {n}", style::note()));
+    }
+}
+
+/// A line on stderr. A stderr that cannot be written (closed, a full disk, `2>/dev/full`) is
+/// not an error of the command: the line is dropped, the exit status stays the command's.
+pub fn eline(s: impl std::fmt::Display) {
+    let _ = writeln!(anstream::stderr().lock(), "{s}");
+}
+
 /// `$QR_PROMOTE_CACHE` is handled by clap; else `$XDG_CACHE_HOME/qr-promote`, else `~/.cache/qr-promote`.
 pub fn default_cache_dir() -> PathBuf {
     if let Some(x) = std::env::var_os("XDG_CACHE_HOME").filter(|x| !x.is_empty()) {
@@ -291,11 +310,15 @@ pub fn main() -> ExitCode {
         }
     };
     logging::init(cli.logging);
-    match run(&cli) {
+    let outcome = run(&cli);
+    // Scan caches discarded by walks that printed no notes of their own.
+    print_cache_notes();
+    match outcome {
         Ok(Status::NotEverywhere) => ExitCode::from(EXIT_DIFFERS),
         Ok(Status::Success) => ExitCode::from(EXIT_OK),
         Ok(Status::Differs) => ExitCode::from(EXIT_DIFFERS),
         Ok(Status::TimedOut) => ExitCode::from(EXIT_TIMED_OUT),
+        Ok(Status::NeedsAPerson) => ExitCode::from(EXIT_NEEDS_A_PERSON),
         Err(e) if e.quiet => ExitCode::from(e.exit_code()),
         Err(e) => {
             if cli.json {
@@ -307,10 +330,10 @@ pub fn main() -> ExitCode {
                 let text = serde_json::to_string_pretty(&doc).unwrap_or_default();
                 let _ = writeln!(std::io::stdout().lock(), "{text}");
             }
-            anstream::eprintln!("{} {}", style::error(), e.message);
+            eline(format_args!("{} {}", style::error(), e.message));
             logging::print_causes(&e);
             for h in &e.hints {
-                anstream::eprintln!("{} {h}", style::hint());
+                eline(format_args!("{} {h}", style::hint()));
             }
             ExitCode::from(e.exit_code())
         }
@@ -325,23 +348,28 @@ fn recover(root: &Path, held: Option<&CheckoutLock>, wait: std::time::Duration) 
         Some(l) => l,
         None => {
             let state = transaction::state_dir(root);
-            if state.join(transaction::journal::JOURNAL).exists() {
+            // A state folder that is not a real folder is refused, whatever the command.
+            if !transaction::lock::check_state_dir(&state)? {
+                return Ok(());
+            }
+            if std::fs::symlink_metadata(state.join(transaction::journal::JOURNAL)).is_ok() {
                 taken = CheckoutLock::acquire(root, "recovery", wait)?;
-            } else if state.exists() {
+            } else {
                 // What a run killed before its journal was in place leaves: cleaned up unless
                 // another run is at work.
                 match CheckoutLock::acquire(root, "recovery", std::time::Duration::ZERO) {
                     Ok(l) => taken = l,
                     Err(_) => return Ok(()),
                 }
-            } else {
-                return Ok(());
             }
             &taken
         }
     };
     if let Some(r) = transaction::recover(lock.root(), lock.state_dir())? {
-        anstream::eprintln!("{} {r}", style::note());
+        eline(format_args!("{} {r}", style::note()));
+        if let Some(w) = &r.warning {
+            eline(format_args!("{} {w}", style::warning()));
+        }
     }
     Ok(())
 }
@@ -358,6 +386,8 @@ pub enum Status {
     Differs,
     /// Exit 4: `bot` waited for an image that did not appear in time.
     TimedOut,
+    /// Exit 5: `bot` left a component behind because of a person.
+    NeedsAPerson,
 }
 
 fn run(cli: &Cli) -> Result<Status, CliError> {

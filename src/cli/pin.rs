@@ -62,7 +62,10 @@ fn finish(ctx: &Context, change: FileChange, what: &str, dry_run: bool) -> CmdRe
     let diff = unified_diff(&change.path, &change.before, &change.after);
     let written = changed && !dry_run;
     if written {
-        transaction::write_all(ctx.lock()?, std::slice::from_ref(&change))?;
+        let w = transaction::write_all(ctx.lock()?, std::slice::from_ref(&change))?;
+        for warning in &w.warnings {
+            ctx.warn(warning);
+        }
     }
     if ctx.json {
         ctx.print_json(&json!({
@@ -114,7 +117,15 @@ pub fn cmd_pin(ctx: &Context, args: &PinArgs) -> CmdResult {
                 ))
                 .into())
             }
-            Err(e) => ctx.warn(&format!("the image is not checked: {e}")),
+            Err(e) if args.dry_run => ctx.warn(&format!("the image is not checked: {e}")),
+            Err(e) => {
+                return Err(Error::external(format!(
+                    "{}:{r} could not be checked in the registry: {e}; nothing written",
+                    model.image
+                ))
+                .with_hint("--skip-image-check pins it without asking the registry")
+                .into())
+            }
         }
     }
     let what = format!(

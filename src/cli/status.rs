@@ -86,7 +86,7 @@ pub fn cmd_status(ctx: &Context, args: &Args) -> Result<Status, CliError> {
         text.push('\n');
         docs.push(json!({
             "name": c.name,
-            "repo": c.repo,
+            "repo": crate::redact::redact_url(&c.repo),
             "image": c.image,
             "version": c.tag,
             "locations": d.locations,

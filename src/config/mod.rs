@@ -54,6 +54,10 @@ pub struct Config {
     pub digests: Vec<DigestRule>,
     /// Per-component settings, in file order.
     pub components: Vec<ComponentSettings>,
+    /// The skip rules with each path that leads through a link named by its real path, as the
+    /// walk names files (one for each of `skip`): a rule names what its path leads to, whichever
+    /// way it is written.
+    resolved: Vec<Skip>,
 }
 
 /// A location, as a skip rule sees it.
@@ -144,9 +148,15 @@ pub struct ComponentSettings {
     pub wait_image: Option<Duration>,
     /// Whether to ask the authors of the shipped commits to look.
     pub notify: Option<bool>,
+    /// The components whose open promotion merge request (the bot's) holds this one's back:
+    /// `bot` opens or moves this component's merge request only once theirs is merged or closed.
+    pub hold_for: Vec<String>,
     /// The line of the component's name.
     pub line: usize,
 }
+
+/// The most `.qr-promote.yaml` may be, in bytes; it must be a regular file.
+pub const CONFIG_LIMIT: u64 = 1024 * 1024;
 
 impl Config {
     /// Reads `.qr-promote.yaml` at `root`; without the file, the defaults. A file that is a link
@@ -160,22 +170,58 @@ impl Config {
         }
         let real_root = std::fs::canonicalize(root).map_err(|e| Error::io(root, e))?;
         let real = crate::checkout::real_path_inside(&real_root, CONFIG_FILE)?;
-        let bytes = std::fs::read(&real).map_err(|e| Error::io(Path::new(CONFIG_FILE), e))?;
+        let bytes = crate::util::read_regular(&real, CONFIG_LIMIT)
+            .map_err(|r| r.into_error(CONFIG_FILE, CONFIG_LIMIT))?;
         let text = String::from_utf8(bytes)
             .map_err(|_| Error::input(format!("{CONFIG_FILE}: not valid UTF-8")))?;
-        Config::parse(&text)
+        let mut config = Config::parse(&text)?;
+        let names = crate::checkout::RealNames::new(&real_root)?;
+        let real = |p: &mut String| {
+            let named = crate::checkout::real_path_inside(&real_root, p)
+                .ok()
+                .and_then(|r| names.name(&r));
+            if let Some((n, true)) = named {
+                *p = n;
+            }
+        };
+        for s in &mut config.resolved {
+            match &mut s.target {
+                SkipTarget::Path(p) | SkipTarget::Key { path: Some(p), .. } => real(p),
+                SkipTarget::Key { path: None, .. } | SkipTarget::Id(_) => {}
+            }
+        }
+        Ok(config)
     }
 
     /// Reads the text of a `.qr-promote.yaml`.
     pub fn parse(text: &str) -> Result<Config> {
-        parse(text).map_err(|(line, msg)| {
+        let mut config = parse(text).map_err(|(line, msg)| {
             Error::input(format!("{CONFIG_FILE}:{line}: {msg}")).with_hint(HINT)
-        })
+        })?;
+        config.resolved = config.skip.clone();
+        Ok(config)
     }
 
-    /// The first skip rule that leaves `loc` alone.
+    /// The first `path` skip rule that leaves the whole file `path` alone.
+    pub fn skips_file(&self, path: &str) -> Option<&Skip> {
+        self.skip
+            .iter()
+            .find(|s| matches!(&s.target, SkipTarget::Path(p) if path_matches(p, path)))
+    }
+
+    /// The first skip rule that leaves `loc` alone: by its paths as written, or as they
+    /// resolve in the checkout.
     pub fn skips(&self, loc: &LocationRef<'_>) -> Option<&Skip> {
-        self.skip.iter().find(|s| s.matches(loc))
+        self.skip
+            .iter()
+            .zip(
+                self.resolved
+                    .iter()
+                    .map(Some)
+                    .chain(std::iter::repeat(None)),
+            )
+            .find(|(s, r)| s.matches(loc) || r.is_some_and(|r| r.matches(loc)))
+            .map(|(s, _)| s)
     }
 
     /// The digest rule of the tag key `tag_key` in the file `path`: a rule scoped to the file
@@ -204,6 +250,15 @@ impl Config {
             if !known.contains(&c.name.as_str()) {
                 return Err(Error::input(format!(
                     "{CONFIG_FILE}:{}: components: {:?} is not a component of .env (they are: {})",
+                    c.line,
+                    c.name,
+                    known.join(", ")
+                ))
+                .with_hint(HINT));
+            }
+            if let Some(h) = c.hold_for.iter().find(|h| !known.contains(&h.as_str())) {
+                return Err(Error::input(format!(
+                    "{CONFIG_FILE}:{}: components.{}.hold_for: {h:?} is not a component of .env (they are: {})",
                     c.line,
                     c.name,
                     known.join(", ")
@@ -354,6 +409,7 @@ components:
                     remote: Some("origin".into()),
                     wait_image: Some(Duration::from_secs(600)),
                     notify: Some(true),
+                    hold_for: Vec::new(),
                     line: 18,
                 },
                 ComponentSettings {
@@ -375,6 +431,25 @@ components:
                 .to_string(),
             ".qr-promote.yaml:24: components: \"qontract-schemas\" is not a component of .env \
              (they are: qontract-reconcile)"
+        );
+    }
+
+    #[test]
+    fn hold_for_names_components_of_env() {
+        let text = "version: 1\ncomponents:\n  qontract-reconcile:\n    hold_for: [qontract-schemas, qontract-schemas]\n";
+        let c = Config::parse(text).unwrap();
+        assert_eq!(
+            c.component("qontract-reconcile").unwrap().hold_for,
+            ["qontract-schemas"]
+        );
+        c.check_components(&["qontract-reconcile", "qontract-schemas"])
+            .unwrap();
+        assert_eq!(
+            c.check_components(&["qontract-reconcile"])
+                .unwrap_err()
+                .to_string(),
+            ".qr-promote.yaml:3: components.qontract-reconcile.hold_for: \"qontract-schemas\" is \
+             not a component of .env (they are: qontract-reconcile)"
         );
     }
 
@@ -565,7 +640,7 @@ components:
     #[test]
     fn every_bad_component_setting_names_its_line() {
         for (body, msg) in [
-            ("  qr:\n    label: [a]\n", "3: components.qr: unknown key \"label\" (known: labels, target_branch, remote, wait_image, notify)"),
+            ("  qr:\n    label: [a]\n", "3: components.qr: unknown key \"label\" (known: labels, target_branch, remote, wait_image, notify, hold_for)"),
             ("  qr: []\n", "2: components.qr: a list where a mapping is expected"),
             ("  - qr\n", "2: components: a list where a mapping is expected"),
             ("  qr:\n    labels: a\n", "3: components.qr.labels: \"a\" where a list is expected"),
@@ -581,6 +656,8 @@ components:
             ("  qr:\n    notify: yes\n", "3: components.qr.notify: \"yes\" is not true or false"),
             ("  qr:\n    notify: 'true'\n", "3: components.qr.notify: \"true\" is not true or false"),
             ("  ~:\n    notify: true\n", "2: components: a component name: \"~\" is not a value"),
+            ("  qr:\n    hold_for: qontract-schemas\n", "3: components.qr.hold_for: \"qontract-schemas\" where a list is expected"),
+            ("  qr:\n    hold_for: [qr]\n", "3: components.qr.hold_for: \"qr\" cannot hold itself"),
         ] {
             let got = err(&format!("version: 1\ncomponents:\n{body}"));
             let (line, rest) = msg.split_once(": ").unwrap();

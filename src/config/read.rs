@@ -346,7 +346,14 @@ fn component(name: &str, line: usize, n: &Node) -> std::result::Result<Component
         line,
         ..ComponentSettings::default()
     };
-    let known = ["labels", "target_branch", "remote", "wait_image", "notify"];
+    let known = [
+        "labels",
+        "target_branch",
+        "remote",
+        "wait_image",
+        "notify",
+        "hold_for",
+    ];
     for (k, v) in mapping(n, &what)? {
         let key = key_str(k, &what, &known)?;
         let what = format!("{what}.{key}");
@@ -385,6 +392,17 @@ fn component(name: &str, line: usize, n: &Node) -> std::result::Result<Component
                     return bad(v.line, format!("{what}: {s:?}: more than 0, at most 24h"));
                 }
                 c.wait_image = Some(d);
+            }
+            "hold_for" => {
+                for item in sequence(v, &what)? {
+                    let h = string(item, &what)?;
+                    if h == name {
+                        return bad(item.line, format!("{what}: {h:?} cannot hold itself"));
+                    }
+                    if !c.hold_for.iter().any(|x| x == h) {
+                        c.hold_for.push(h.to_string());
+                    }
+                }
             }
             _ => {
                 c.notify = match (v.style(), v.as_str()) {

@@ -105,7 +105,66 @@ impl Hasher for KeyHasher {
     }
 }
 
-pub(super) const CACHE_MAGIC: &[u8; 8] = b"QRSCAN6\n";
+/// The file's format: `QRSCAN<format>\n`, the tool's version (a length byte and its bytes), the
+/// needles' key, the files, the folders, and last a checksum of every byte before it
+/// ([`checksum`]). A file whose checksum, format, version or needles differ is discarded with a
+/// note, and the tree is read.
+pub(super) const CACHE_MAGIC: &[u8; 8] = b"QRSCAN8\n";
+
+/// The version of the tool that writes the cache: another version's cache is not trusted.
+const TOOL_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// Notes about caches discarded (damaged, of another format or version), for the command line
+/// to print on stderr: see [`take_notes`].
+static NOTES: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
+/// The notes about scan caches discarded since the last call, each naming the cache file.
+pub fn take_notes() -> Vec<String> {
+    NOTES
+        .lock()
+        .map(|mut n| std::mem::take(&mut *n))
+        .unwrap_or_default()
+}
+
+/// A checksum of `bytes`: four lanes of words, each step a bijection of the lane, so any change
+/// confined to one 8-byte word (a flipped bit, a zeroed byte) always changes it; the length is
+/// part of it (truncation). Fast enough that a warm walk does not notice it.
+pub(super) fn checksum(bytes: &[u8]) -> u64 {
+    const K: [u64; 4] = [
+        0x9e37_79b9_7f4a_7c15,
+        0xc2b2_ae3d_27d4_eb4f,
+        0x1656_67b1_9e37_79f9,
+        0x85eb_ca77_c2b2_ae63,
+    ];
+    fn step(h: u64, w: u64, k: u64) -> u64 {
+        (h ^ w).wrapping_mul(k).rotate_left(31)
+    }
+    let mut lanes = [K[0] ^ bytes.len() as u64, K[1], K[2], K[3]];
+    let mut blocks = bytes.chunks_exact(32);
+    for b in &mut blocks {
+        for (i, lane) in lanes.iter_mut().enumerate() {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(&b[i * 8..i * 8 + 8]);
+            *lane = step(*lane, u64::from_le_bytes(w), K[i]);
+        }
+    }
+    let rest = blocks.remainder();
+    for (i, c) in rest.chunks(8).enumerate() {
+        let mut w = [0u8; 8];
+        w[..c.len()].copy_from_slice(c);
+        // A partial word is told from a full one by its length, which the first lane holds.
+        lanes[i] = step(lanes[i], u64::from_le_bytes(w), K[i]);
+    }
+    let mut h = 0u64;
+    for (i, lane) in lanes.iter().enumerate() {
+        // A bijection of the lane for a given `h`, and of `h` for the next lanes.
+        h = step(h, *lane, K[(i + 1) % 4]);
+    }
+    h ^ (h >> 29)
+}
+
+/// The most a scan cache file is read of, in bytes; a larger one is not used.
+pub const SCAN_CACHE_LIMIT: u64 = 512 * 1024 * 1024;
 
 /// The cache key of a repository-relative path.
 pub fn path_key(rel: &str) -> u64 {
@@ -115,25 +174,47 @@ pub fn path_key(rel: &str) -> u64 {
 }
 
 impl ScanCache {
-    /// Loads the cache for `needles` from `path`; a missing, foreign or damaged file gives an empty cache.
+    /// Loads the cache for `needles` from `path`; a missing file gives an empty cache, and so
+    /// does a damaged one or one of another format, tool version or set of needles, with a note
+    /// naming it (see [`take_notes`]).
     pub fn load(path: &Path, needles: &[String]) -> ScanCache {
+        let (cache, note) = ScanCache::load_checked(path, needles);
+        if let (Some(n), Ok(mut notes)) = (note, NOTES.lock()) {
+            notes.push(n);
+        }
+        cache
+    }
+
+    /// [`ScanCache::load`], returning the note instead of keeping it.
+    pub(super) fn load_checked(path: &Path, needles: &[String]) -> (ScanCache, Option<String>) {
         let key = needles_key(needles);
         let empty = ScanCache {
             needles: key,
             ..ScanCache::default()
         };
-        let Ok(bytes) = std::fs::read(path) else {
-            return empty;
+        // Only a regular file of at most SCAN_CACHE_LIMIT bytes (never a FIFO, device or link,
+        // never read without bound); anything else is no cache: the tree is read.
+        let Ok(bytes) = crate::util::read_regular(path, SCAN_CACHE_LIMIT) else {
+            return (empty, None);
         };
         match decode(&bytes, key) {
-            Some((entries, dirs)) => ScanCache {
-                needles: key,
-                entries,
-                dirs,
-                blob: bytes,
-                changed: false,
-            },
-            None => empty,
+            Ok((entries, dirs)) => (
+                ScanCache {
+                    needles: key,
+                    entries,
+                    dirs,
+                    blob: bytes,
+                    changed: false,
+                },
+                None,
+            ),
+            Err(why) => (
+                empty,
+                Some(format!(
+                    "the scan cache {} {why}; discarded, every file is read",
+                    path.display()
+                )),
+            ),
         }
     }
 
@@ -166,6 +247,8 @@ impl ScanCache {
     fn save(&self, path: &Path) -> std::io::Result<()> {
         let mut out = Vec::with_capacity(32 + self.entries.len() * 73 + self.blob.len() / 2);
         out.extend_from_slice(CACHE_MAGIC);
+        out.push(TOOL_VERSION.len() as u8);
+        out.extend_from_slice(TOOL_VERSION.as_bytes());
         out.extend_from_slice(&self.needles.to_le_bytes());
         out.extend_from_slice(&(self.entries.len() as u64).to_le_bytes());
         for (key, e) in &self.entries {
@@ -190,6 +273,8 @@ impl ScanCache {
             out.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
             out.extend_from_slice(bytes);
         }
+        let sum = checksum(&out);
+        out.extend_from_slice(&sum.to_le_bytes());
         // The cache names the checkout's files: private to its owner (folders 0700, files 0600).
         if let Some(dir) = path.parent() {
             crate::util::create_private_dir_all(dir).map_err(std::io::Error::other)?;
@@ -238,11 +323,45 @@ impl Reader<'_> {
     }
 }
 
-pub(super) fn decode(bytes: &[u8], key: u64) -> Option<(PathMap, DirMap)> {
-    let mut r = Reader { bytes, at: 0 };
-    if r.take(CACHE_MAGIC.len())? != CACHE_MAGIC.as_slice() || r.u64()? != key {
-        return None;
+/// The files and folders of a cache file made for the needles of `key`, or why it is not used.
+pub(super) fn decode(bytes: &[u8], key: u64) -> Result<(PathMap, DirMap), String> {
+    let magic = CACHE_MAGIC.len();
+    if bytes.get(..magic) != Some(CACHE_MAGIC.as_slice()) {
+        return Err(match bytes.starts_with(&CACHE_MAGIC[..6]) {
+            true => "is of another format".to_string(),
+            false => "is not a scan cache".to_string(),
+        });
     }
+    let damaged = || "is damaged (its checksum does not match)".to_string();
+    let body_len = bytes
+        .len()
+        .checked_sub(8)
+        .filter(|n| *n >= magic)
+        .ok_or_else(damaged)?;
+    let (body, sum) = bytes.split_at(body_len);
+    if u64::from_le_bytes(sum.try_into().map_err(|_| damaged())?) != checksum(body) {
+        return Err(damaged());
+    }
+    let mut r = Reader {
+        bytes: body,
+        at: magic,
+    };
+    let len = r.take(1).map(|n| usize::from(n[0])).ok_or_else(damaged)?;
+    let version = r.take(len).ok_or_else(damaged)?;
+    if version != TOOL_VERSION.as_bytes() {
+        return Err(format!(
+            "was written by qr-promote {} (this is {TOOL_VERSION})",
+            String::from_utf8_lossy(version)
+        ));
+    }
+    if r.u64() != Some(key) {
+        return Err("was made for other needles".to_string());
+    }
+    decode_entries(r).ok_or_else(|| "is damaged (its entries do not read)".to_string())
+}
+
+fn decode_entries(mut r: Reader<'_>) -> Option<(PathMap, DirMap)> {
+    let bytes = r.bytes;
     let files = r.u64()?;
     let mut map = PathMap::default();
     map.reserve(usize::try_from(files).ok()?.min(bytes.len() / 73));

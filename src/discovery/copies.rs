@@ -34,9 +34,19 @@ fn key_path(route: &[Seg<'_>]) -> String {
 }
 
 /// The copies of `commit` (7 to 40 hex characters; a value matches when one is a prefix of the
-/// other) in the parsed documents of one file.
-pub(super) fn find_copies(text: &str, docs: &[Node], commit: &str, refs: &Refs) -> Vec<Match> {
+/// other) in the parsed documents of one file. A value whose key names another component of
+/// `.env` (`vault_manager_image_tag`, `SCHEMAS_IMAGE_TAG`) is that component's, never a copy of
+/// `c`'s: it is left alone, and the second list says so (`<rel>:<line>: ...`).
+pub(super) fn find_copies(
+    rel: &str,
+    text: &str,
+    docs: &[Node],
+    commit: &str,
+    refs: &Refs,
+    c: &crate::checkout::Component,
+) -> (Vec<Match>, Vec<String>) {
     let mut out = Vec::new();
+    let mut notes = Vec::new();
     for (d, doc) in docs.iter().enumerate() {
         let base = Site {
             schema: doc.str_at("$schema").map(str::to_string),
@@ -48,10 +58,25 @@ pub(super) fn find_copies(text: &str, docs: &[Node], commit: &str, refs: &Refs) 
         let mut found = Vec::new();
         walk(doc, commit, &mut route, &mut found);
         for (node, path) in found {
-            let Some(span) = yaml::value_span(text, node) else {
+            if !yaml::is_string_tag(node.tag.as_deref()) {
                 continue;
-            };
+            }
+            let span = yaml::value_span(text, node)
+                .unwrap_or_else(|| node.span.start..yaml::style::content_end(text, node));
             let Some(v) = node.as_str() else { continue };
+            let key = path.iter().rev().find_map(|s| match s {
+                Seg::Key(k) => Some(*k),
+                Seg::Item(..) => None,
+            });
+            if let Some(other) = key.and_then(|k| c.key_names_sibling(k)) {
+                notes.push(format!(
+                    "{rel}:{}: {} holds {v}, the version of {}, but its key names {other}: left alone",
+                    node.line,
+                    key_path(&path),
+                    c.name
+                ));
+                continue;
+            }
             let context = if saas {
                 saas_site(doc, &path, &base, refs)
             } else {
@@ -71,7 +96,7 @@ pub(super) fn find_copies(text: &str, docs: &[Node], commit: &str, refs: &Refs) 
             });
         }
     }
-    out
+    (out, notes)
 }
 
 fn walk<'a>(
@@ -165,6 +190,7 @@ impl Discovery {
                 && l.context.name.is_none();
             if own_target_file && !referenced.contains(&l.id) {
                 if same_commit(&l.value, &c.tag) {
+                    self.noted_files.push(l.path.clone());
                     self.notes.push(format!(
                         "{}: a saas target file that no saas file references; its ref {} is left alone",
                         l.at(),
@@ -227,7 +253,15 @@ mod tests {
     fn copies(text: &str, commit: &str) -> Vec<(String, String, Option<String>)> {
         let docs = yaml::parse(text).unwrap();
         let refs = Refs::new(std::path::Path::new("/nonexistent"));
-        find_copies(text, &docs, commit, &refs)
+        let env = "export RECONCILE_REPO=https://github.com/app-sre/qontract-reconcile\n\
+export RECONCILE_IMAGE=quay.io/app-sre/qontract-reconcile\n\
+export RECONCILE_IMAGE_TAG=abc1234\n\
+export VAULT_MANAGER_REPO=https://github.com/app-sre/vault-manager\n\
+export VAULT_MANAGER_IMAGE=quay.io/app-sre/vault-manager\n\
+export VAULT_MANAGER_IMAGE_TAG=1111111\n";
+        let c = crate::checkout::components_from_env(&crate::checkout::parse_env(env)).remove(0);
+        find_copies("f.yml", text, &docs, commit, &refs, &c)
+            .0
             .into_iter()
             .map(|m| {
                 (
@@ -237,6 +271,21 @@ mod tests {
                 )
             })
             .collect()
+    }
+
+    #[test]
+    fn a_key_that_names_another_component_holds_no_copy() {
+        let text = "a:\n  vault_manager_image_tag: abc1234\n  VAULT_MANAGER_IMAGE_TAG: abc1234\n  vault-manager-tag: abc1234\n  RECONCILE_IMAGE_TAG: abc1234\n  qontract_reconcile_vault_manager: abc1234\n  other: abc1234\n";
+        let found: Vec<String> = copies(text, "abc1234").into_iter().map(|c| c.0).collect();
+        // A key of this component that mentions the other one later is still this one's.
+        assert_eq!(
+            found,
+            [
+                "a.RECONCILE_IMAGE_TAG",
+                "a.qontract_reconcile_vault_manager",
+                "a.other"
+            ]
+        );
     }
 
     #[test]

@@ -11,7 +11,7 @@ use crate::yaml::{self, Node, Style};
 
 use super::copies::find_copies;
 pub use super::refs::Refs;
-use super::rules::{find_in_docs, find_in_lines};
+use super::rules::{find_in_comments, find_in_docs, find_in_lines};
 
 /// The `$schema` of saas files today (older trees have `/app-sre/saas-file-1.yml`).
 pub const SAAS_SCHEMA: &str = "/app-sre/saas-file-2.yml";
@@ -46,6 +46,9 @@ pub enum Kind {
     ImageRef,
     /// Any other scalar whose whole value is the current commit, whatever its key.
     PinnedCopy,
+    /// An image reference `<any registry>/<image path>:<tag>` at the current commit in a
+    /// whole-line comment (the mirror to switch to when the registry is down).
+    CommentedImageRef,
 }
 
 impl Kind {
@@ -57,6 +60,7 @@ impl Kind {
             Kind::SaasTarget => "saas-target",
             Kind::ImageRef => "image-ref",
             Kind::PinnedCopy => "pinned-copy",
+            Kind::CommentedImageRef => "commented-image-ref",
         }
     }
 
@@ -68,6 +72,7 @@ impl Kind {
             Kind::SaasTarget,
             Kind::ImageRef,
             Kind::PinnedCopy,
+            Kind::CommentedImageRef,
         ]
         .into_iter()
         .find(|k| k.name() == s)
@@ -200,14 +205,42 @@ pub struct Discovery {
     /// Pinned copies found, before [`Discovery::settle`] says which are copies of the current
     /// commit (they are then in `locations`).
     pub copies: Vec<Location>,
-    /// Saas target files that no saas file references, reported (not moved).
+    /// Saas target files that no saas file references, and values that another component's
+    /// key holds: reported (not moved).
     pub notes: Vec<String>,
+    /// The files the notes are about (never marked clean in the scan cache, so that a warm run
+    /// reports what a cold one does).
+    pub noted_files: Vec<String>,
     /// Values that start with the current version but may be another commit (its full id is not
     /// known): reported, not moved.
     pub unsure: Vec<Location>,
 }
 
 impl Discovery {
+    /// The files whose reading gave something: a location (in the file, or through a target
+    /// file it references), a report, an error or a warning. The others need not be read again
+    /// for this component while they are unchanged; these must, so that a walk with the scan
+    /// cache finds and says what a walk without one does.
+    pub fn files_that_told(&self) -> std::collections::HashSet<&str> {
+        let located = self
+            .locations
+            .iter()
+            .chain(&self.copies)
+            .chain(&self.unsure);
+        located
+            .clone()
+            .map(|l| l.path.as_str())
+            .chain(located.filter_map(|l| l.via.as_deref()))
+            .chain(
+                self.errors
+                    .iter()
+                    .chain(&self.warnings)
+                    .map(|p| p.path.as_str()),
+            )
+            .chain(self.noted_files.iter().map(String::as_str))
+            .collect()
+    }
+
     /// What discovery reports without moving it, one line each.
     pub fn reports(&self, tag: &str) -> Vec<String> {
         let mut out = self.notes.clone();
@@ -305,9 +338,24 @@ pub fn find_in_text(
     refs: &Refs,
     copies_of: Option<&str>,
 ) -> Vec<Location> {
+    find_in_text_noting(rel, text, reading, c, refs, copies_of).0
+}
+
+/// [`find_in_text`], and what it leaves alone on purpose, one line each (another component's
+/// key holding this component's version).
+pub fn find_in_text_noting(
+    rel: &str,
+    text: &str,
+    reading: &Reading,
+    c: &Component,
+    refs: &Refs,
+    copies_of: Option<&str>,
+) -> (Vec<Location>, Vec<String>) {
+    let mut notes = Vec::new();
     let (found, line_level) = match reading {
         Reading::Yaml(docs) => {
-            let mut found = find_in_docs(text, docs, c, refs);
+            let (mut found, forms) = find_in_docs(rel, text, docs, c, refs);
+            notes.extend(forms);
             if let Some(commit) = copies_of {
                 // A copy that another rule found is that location.
                 let claimed: std::collections::HashSet<usize> = found
@@ -315,8 +363,10 @@ pub fn find_in_text(
                     .filter(|m| m.path.is_none())
                     .map(|m| m.span.start)
                     .collect();
+                let (copies, left) = find_copies(rel, text, docs, commit, refs, c);
+                notes.extend(left);
                 found.extend(
-                    find_copies(text, docs, commit, refs)
+                    copies
                         .into_iter()
                         .filter(|m| !claimed.contains(&m.span.start)),
                 );
@@ -325,7 +375,22 @@ pub fn find_in_text(
         }
         Reading::Lines => (find_in_lines(text, c), true),
     };
-    found
+    let mut found = found;
+    if let Some(commit) = copies_of {
+        // A reference that another rule found (a template's line reading finds the image's own
+        // host in comments too) is that location.
+        let claimed: std::collections::HashSet<usize> = found
+            .iter()
+            .filter(|m| m.path.is_none())
+            .map(|m| m.span.start)
+            .collect();
+        found.extend(
+            find_in_comments(text, c, commit)
+                .into_iter()
+                .filter(|m| !claimed.contains(&m.span.start)),
+        );
+    }
+    let locations = found
         .into_iter()
         .map(|f| {
             let path = f.path.unwrap_or_else(|| rel.to_string());
@@ -344,7 +409,8 @@ pub fn find_in_text(
                 line_level,
             }
         })
-        .collect()
+        .collect();
+    (locations, notes)
 }
 
 /// Discovers every location of `c` among the scanned files (which mention some needle).
@@ -372,20 +438,63 @@ pub fn discover(
     let mut found = Vec::new();
     for o in outcomes {
         match o {
-            Outcome::Locations(locs) => found.extend(locs),
+            Outcome::Locations(locs, notes) => {
+                found.extend(locs);
+                for (path, note) in notes {
+                    d.noted_files.push(path);
+                    d.notes.push(note);
+                }
+            }
             Outcome::Error(p) => d.errors.push(p),
             Outcome::Warning(p) => d.warnings.push(p),
         }
     }
+    refuse_non_utf8_names(files, &mut found, &mut d.errors);
     d.sort_out(c, found);
     let full = d.tree_full(&c.tag);
     d.settle(&c.tag, full.as_deref());
     Ok(d)
 }
 
+/// A location in a file whose path is not UTF-8 cannot be written by the name the plan and the
+/// transaction give it (it is shown escaped): the file is an error, naming it, and none of its
+/// locations is listed, so that nothing is written in its stead (a file named with U+FFFD where
+/// the name has a byte that is not UTF-8, say).
+fn refuse_non_utf8_names(
+    files: &[ScannedFile],
+    found: &mut Vec<Location>,
+    errors: &mut Vec<FileProblem>,
+) {
+    let bad: std::collections::HashSet<&str> = files
+        .iter()
+        .filter(|f| f.non_utf8)
+        .map(|f| f.rel.as_str())
+        .collect();
+    if bad.is_empty() {
+        return;
+    }
+    let mut named = std::collections::BTreeSet::new();
+    found.retain(|l| {
+        let held = bad.contains(l.path.as_str());
+        if held {
+            named.insert(l.path.clone());
+        }
+        !held
+    });
+    errors.extend(named.into_iter().map(|path| {
+        FileProblem {
+            path,
+            message: " holds a location, and its name is not UTF-8 (shown escaped): rename it; \
+                  qr-promote writes only files it can name"
+                .to_string(),
+        }
+    }));
+}
+
 /// What discovery makes of one file.
 enum Outcome {
-    Locations(Vec<Location>),
+    /// The file's locations, and what it leaves alone on purpose (file, note).
+    Locations(Vec<Location>, Vec<(String, String)>),
     Error(FileProblem),
     Warning(FileProblem),
 }
@@ -439,13 +548,14 @@ fn file_outcome(f: &ScannedFile, c: &Component, own: bool, refs: &Refs) -> Outco
     match read_file(&f.rel, text) {
         Ok(r) if own => {
             let copies_of = crate::util::is_commit_hex(&c.tag).then_some(c.tag.as_str());
-            let locs = find_in_text(&f.rel, text, &r, c, refs, copies_of);
+            let (locs, notes) = find_in_text_noting(&f.rel, text, &r, c, refs, copies_of);
             if let Some(p) = ambiguous_key(&f.rel, &r, &locs, c) {
                 return Outcome::Error(p);
             }
-            Outcome::Locations(locs)
+            let notes = notes.into_iter().map(|n| (f.rel.clone(), n)).collect();
+            Outcome::Locations(locs, notes)
         }
-        Ok(_) => Outcome::Locations(Vec::new()),
+        Ok(_) => Outcome::Locations(Vec::new(), Vec::new()),
         Err(p) => problem(p),
     }
 }

@@ -23,7 +23,7 @@ impl Worker<'_> {
         let (len, file) = match read {
             Ok(n) => n,
             Err(e) => {
-                found.unreadable.push((p.rel(), io_message(&e)));
+                found.unreadable.push((p.rel().0, io_message(&e)));
                 return;
             }
         };
@@ -33,14 +33,13 @@ impl Worker<'_> {
             if !file.metadata().is_ok_and(|m| m.is_file()) {
                 found
                     .unreadable
-                    .push((p.rel(), "not a regular file".to_string()));
+                    .push((p.rel().0, "not a regular file".to_string()));
                 return;
             }
-            match self.mentions_past(&buf[..len], file) {
-                Ok(true) => found.too_large.push(p.rel()),
-                Ok(false) => found.large_skipped.push(p.rel()),
-                Err(e) => found.unreadable.push((p.rel(), io_message(&e))),
-            }
+            // Never read in full to find out whether it mentions a component (a sparse file of
+            // gigabytes would take minutes on every run): too large, whatever it holds.
+            drop(file);
+            found.too_large.push(p.rel().0);
             return;
         }
         let text = &buf[..len];
@@ -73,44 +72,20 @@ impl Worker<'_> {
                 std::os::unix::fs::MetadataExt::ino(&m),
             ),
             Err(e) => {
-                found.unreadable.push((p.rel(), io_message(&e)));
+                found.unreadable.push((p.rel().0, io_message(&e)));
                 return;
             }
         };
+        let (rel, utf8) = p.rel();
         found.files.push(ScannedFile {
-            rel: p.rel(),
+            rel,
+            non_utf8: !utf8,
             bytes: text.to_vec(),
             hits,
             symlink: p.symlink,
             key: p.key,
             id,
         });
-    }
-
-    /// Whether a file whose first bytes are `head` mentions a needle anywhere, reading the rest
-    /// from `file` in pieces that overlap by the longest needle.
-    fn mentions_past(&self, head: &[u8], mut file: std::fs::File) -> std::io::Result<bool> {
-        let found = |b: &[u8]| self.search.any(b);
-        if found(head) {
-            return Ok(true);
-        }
-        let keep = self.search.longest.saturating_sub(1).min(head.len());
-        let mut window = head[head.len() - keep..].to_vec();
-        let mut piece = vec![0u8; 1 << 20];
-        loop {
-            let n = match file.read(&mut piece) {
-                Ok(0) => return Ok(false),
-                Ok(n) => n,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(e),
-            };
-            window.extend_from_slice(&piece[..n]);
-            if found(&window) {
-                return Ok(true);
-            }
-            let cut = window.len().saturating_sub(keep);
-            window.drain(..cut);
-        }
     }
 }
 
@@ -169,8 +144,6 @@ pub(super) struct Search {
     words: Option<(Multi, Vec<usize>)>,
     hex: Option<(Multi, Vec<usize>)>,
     alone: Vec<(memchr::memmem::Finder<'static>, usize)>,
-    /// The length of the longest needle.
-    pub(super) longest: usize,
 }
 
 /// Several literals at once: the vectorized packed searcher when the machine has it, else an
@@ -210,12 +183,6 @@ impl Search {
             Ok(Some((m, ix.to_vec())))
         };
         let (words, hex) = (multi(&words)?, multi(&hex)?);
-        let longest = shared
-            .iter()
-            .chain(alone)
-            .map(String::len)
-            .max()
-            .unwrap_or(0);
         let alone = alone
             .iter()
             .enumerate()
@@ -224,12 +191,7 @@ impl Search {
                 (f, shared.len() + i)
             })
             .collect();
-        Ok(Search {
-            words,
-            hex,
-            alone,
-            longest,
-        })
+        Ok(Search { words, hex, alone })
     }
 
     /// The indexes of the needles that occur in `text`, ascending.
@@ -261,14 +223,6 @@ impl Search {
         }
         hits
     }
-
-    /// Whether any needle occurs in `text`.
-    pub(super) fn any(&self, text: &[u8]) -> bool {
-        self.words.iter().chain(&self.hex).any(|(m, _)| match m {
-            Multi::Packed(p) => p.find(text).is_some(),
-            Multi::Automaton(a) => a.is_match(text),
-        }) || self.alone.iter().any(|(f, _)| f.find(text).is_some())
-    }
 }
 
 #[cfg(test)]
@@ -294,8 +248,6 @@ mod tests {
         let text = b"qontract_reconcile_image_tag: DEF5678abc1234\n";
         assert_eq!(s.hits(text), [0, 1, 4]);
         assert!(s.hits(b"nothing here: 0123456789abcdef").is_empty());
-        assert!(s.any(b"x: quay.io/app-sre/qontract-reconcile:abc"));
-        assert!(!s.any(b"x: quay.io/app-sre/other"));
-        assert_eq!(s.longest, "quay.io/app-sre/qontract-reconcile".len());
+        assert_eq!(s.hits(b"x: quay.io/app-sre/qontract-reconcile:abc"), [3]);
     }
 }

@@ -12,6 +12,8 @@ use crate::yaml;
 pub struct Refs {
     cache: std::sync::Mutex<HashMap<String, (Option<RefInfo>, bool)>>,
     root: std::path::PathBuf,
+    /// How files are named (made when first needed).
+    names: std::sync::OnceLock<Option<crate::checkout::RealNames>>,
 }
 
 /// What [`Refs`] keeps of a file's first document.
@@ -22,6 +24,24 @@ impl Refs {
         Refs {
             cache: std::sync::Mutex::new(HashMap::new()),
             root: std::fs::canonicalize(root).unwrap_or_else(|_| root.to_path_buf()),
+            names: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// The path that names the file `r` names (under `data/`): its real path (see
+    /// [`crate::checkout::RealNames`]), as the walk names it; `data/<r>` when it cannot be told.
+    pub fn path_of(&self, r: &str) -> String {
+        let rel = format!("data/{}", r.trim_start_matches('/'));
+        let names = self
+            .names
+            .get_or_init(|| crate::checkout::RealNames::new(&self.root).ok());
+        let real = crate::checkout::real_path_inside(&self.root, &rel).ok();
+        match (names, real) {
+            (Some(n), Some(real)) => match n.name(&real) {
+                Some((name, true)) => name,
+                _ => rel,
+            },
+            _ => rel,
         }
     }
 

@@ -33,14 +33,31 @@ fn file_context(docs: &[Node]) -> Site {
     }
 }
 
-/// Finds the locations of `c` in one parsed file.
-pub(super) fn find_in_docs(text: &str, docs: &[Node], c: &Component, refs: &Refs) -> Vec<Match> {
+/// The bytes an edit of a scalar replaces: its value as written, or, when the value is not
+/// written as it reads (escapes, a block scalar, a quoted value over several lines), the whole
+/// scalar from its quote or block indicator (its anchor and tag stay).
+fn scalar_bytes(text: &str, n: &Node) -> Range<usize> {
+    yaml::value_span(text, n)
+        .unwrap_or_else(|| n.span.start..crate::yaml::style::content_end(text, n))
+}
+
+/// Finds the locations of `c` in one parsed file, and what it says of the forms it found
+/// (aliases that follow an anchored location, tags that make a value no string).
+pub(super) fn find_in_docs(
+    rel: &str,
+    text: &str,
+    docs: &[Node],
+    c: &Component,
+    refs: &Refs,
+) -> (Vec<Match>, Vec<String>) {
     let mut out = Vec::new();
+    let mut notes = Vec::new();
     let key = c.yaml_key();
     let image_prefix = format!("{}:", c.image);
     let ctx = file_context(docs);
     let mut key_n = 0;
     let mut img_n = 0;
+    let mut followers = Vec::new();
     for s in yaml::scalars(docs) {
         if s.is_key {
             continue;
@@ -49,8 +66,27 @@ pub(super) fn find_in_docs(text: &str, docs: &[Node], c: &Component, refs: &Refs
         let Some(style) = s.node.style() else {
             continue;
         };
+        if let Some(alias) = s.via {
+            followers.push((alias, s.node, s.key));
+        }
+        let names_it = s.key == Some(key.as_str()) || v.starts_with(&image_prefix);
+        if names_it && !yaml::is_string_tag(s.node.tag.as_deref()) {
+            notes.push(format!(
+                "{rel}:{}: tagged {}, which YAML readers do not load as a string: left alone",
+                s.node.line,
+                s.node.tag.as_deref().unwrap_or_default()
+            ));
+            continue;
+        }
         if s.key == Some(key.as_str()) && is_commit_hex(v) {
-            if let Some(span) = yaml::value_span(text, s.node) {
+            if out
+                .iter()
+                .any(|m: &Match| m.span.start == scalar_bytes(text, s.node).start)
+            {
+                continue;
+            }
+            {
+                let span = scalar_bytes(text, s.node);
                 out.push(Match {
                     kind: Kind::YamlKey,
                     line: s.node.line,
@@ -71,6 +107,25 @@ pub(super) fn find_in_docs(text: &str, docs: &[Node], c: &Component, refs: &Refs
                 _ => (rest, None),
             };
             if is_commit_hex(tag) {
+                if s.via.is_some() && out.iter().any(|m| m.line == s.node.line) {
+                    continue;
+                }
+                if yaml::value_span(text, s.node).is_none() {
+                    // Not written as it reads: a location all the same (the whole scalar), which
+                    // the edit refuses, naming its form, rather than leaving it behind unsaid.
+                    out.push(Match {
+                        kind: Kind::ImageRef,
+                        line: s.node.line,
+                        value: tag.to_string(),
+                        span: scalar_bytes(text, s.node),
+                        style,
+                        disc: format!("image#{img_n}"),
+                        context: ctx.clone(),
+                        path: None,
+                        key_path: None,
+                    });
+                    img_n += 1;
+                }
                 if let Some(span) = yaml::value_span(text, s.node) {
                     let end = match digest {
                         Some(d) => span.end - d.len() - 1,
@@ -139,7 +194,22 @@ pub(super) fn find_in_docs(text: &str, docs: &[Node], c: &Component, refs: &Refs
             }
         }
     }
-    out
+    // An alias of a location's anchored value follows it: the edit of the anchor moves it.
+    for (alias, anchored, key) in followers {
+        if let Some(m) = out.iter().find(|m| {
+            m.path.is_none() && m.line == anchored.line && anchored.span.contains(&m.span.start)
+        }) {
+            notes.push(format!(
+                "{rel}:{}: {}{} is an alias of the value at line {} ({}): it follows it",
+                alias.line,
+                key.map(|k| format!("{k}: ")).unwrap_or_default(),
+                &text[alias.span.clone()],
+                m.line,
+                m.value
+            ));
+        }
+    }
+    (out, notes)
 }
 
 /// The `ref` of a saas target (an item of `targets:`, at index `n`, or the document of a target
@@ -156,7 +226,7 @@ fn target_ref(
     if !is_commit_hex(v) {
         return None;
     }
-    let span = yaml::value_span(text, r)?;
+    let span = scalar_bytes(text, r);
     let ns_ref = target
         .get("namespace")
         .and_then(Node::ref_path)
@@ -203,7 +273,7 @@ fn referenced_target(file: &str, site: &Site, refs: &Refs) -> Option<Match> {
         return None;
     }
     let mut m = target_ref(&text, doc, None, site, refs)?;
-    m.path = Some(format!("data/{}", file.trim_start_matches('/')));
+    m.path = Some(refs.path_of(file));
     Some(m)
 }
 
@@ -309,6 +379,78 @@ pub(super) fn find_in_lines(text: &str, c: &Component) -> Vec<Match> {
                     key_path: None,
                 });
                 img_n += 1;
+            }
+        }
+    }
+    out
+}
+
+/// The image's repository path without its registry host (`app-sre/qontract-reconcile` of
+/// `quay.io/app-sre/qontract-reconcile`): a first segment with a `.` or `:`, or `localhost`, is
+/// a host.
+fn image_path(image: &str) -> &str {
+    match image.split_once('/') {
+        Some((host, rest)) if host.contains(['.', ':']) || host == "localhost" => rest,
+        _ => image,
+    }
+}
+
+/// The component's image references at `commit` in whole-line comments (a line whose first
+/// character that is not a blank is `#`), from any registry host:
+/// `# qontract_reconcile_image: 'gcr.io/app-sre/qontract-reconcile:22e638d'`, the mirror to
+/// switch to when the registry is down. Only the tag changes when they move; a comment that
+/// names the version otherwise (`# previously 22e638d`) is not one.
+pub(super) fn find_in_comments(text: &str, c: &Component, commit: &str) -> Vec<Match> {
+    let mut out = Vec::new();
+    let path = format!("/{}:", image_path(&c.image));
+    let needle = path.as_bytes();
+    let mut offset = 0;
+    let mut n = 0;
+    for (idx, raw) in text.split_inclusive('\n').enumerate() {
+        let line_start = offset;
+        offset += raw.len();
+        let line = raw.trim_end_matches(['\n', '\r']);
+        if !line.trim_start().starts_with('#') {
+            continue;
+        }
+        let lb = line.as_bytes();
+        let mut from = 0;
+        while let Some(p) = memchr::memmem::find(&lb[from..], needle) {
+            let at = from + p;
+            from = at + 1;
+            // A registry host before it: `[A-Za-z0-9.-]+` (a port allowed) with a dot, or
+            // `localhost`.
+            let host_start = lb[..at]
+                .iter()
+                .rposition(|b| !(b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':')))
+                .map_or(0, |i| i + 1);
+            let host = &line[host_start..at];
+            let host_name = host.split(':').next().unwrap_or_default();
+            let host_ok = !host_name.is_empty()
+                && (host_name.contains('.') || host_name == "localhost")
+                && (host_start == 0 || !is_tag_char(lb[host_start - 1]));
+            let hs = at + needle.len();
+            let he = hs
+                + lb[hs..]
+                    .iter()
+                    .take_while(|b| b.is_ascii_hexdigit())
+                    .count();
+            let after_ok = lb.get(he).is_none_or(|b| !is_tag_char(*b) && *b != b'{')
+                || lb[he..].starts_with(b"@sha256:");
+            let tag = &line[hs..he];
+            if host_ok && after_ok && is_commit_hex(tag) && crate::util::same_commit(tag, commit) {
+                out.push(Match {
+                    kind: Kind::CommentedImageRef,
+                    line: idx + 1,
+                    value: tag.to_string(),
+                    span: line_start + hs..line_start + he,
+                    style: Style::Plain,
+                    disc: format!("comment#{n}"),
+                    context: Site::default(),
+                    path: None,
+                    key_path: None,
+                });
+                n += 1;
             }
         }
     }

@@ -2,7 +2,7 @@
 //! image), discovery of the locations of each component it asks for, and the scan cache that the
 //! walk and discovery update, saved when the session ends.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use super::cache::ScanCache;
@@ -66,15 +66,18 @@ impl Session {
         };
         let cache_path = cache_dir.map(|d| cache_file(d, &checkout.root, &needles));
         let outcome = walk::scan_with(&checkout.root, &needles, cache_path.as_deref(), bits)?;
-        problems(&outcome)?;
+        let config = &checkout.config;
+        problems(&outcome, &|p| config.skips_file(p).is_some())?;
         let warnings = outcome
-            .large_skipped
+            .too_large
             .iter()
-            .map(|path| {
-                format!(
-                    "{path}: larger than {} MiB and mentions no component; skipped",
-                    MAX_YAML_BYTES >> 20
-                )
+            .filter_map(|path| {
+                let rule = config.skips_file(path)?;
+                Some(format!(
+                    "{path}: larger than {} MiB; not read ({} of .qr-promote.yaml skips it)",
+                    MAX_YAML_BYTES >> 20,
+                    rule.describe()
+                ))
             })
             .collect();
         Ok(Session {
@@ -119,15 +122,9 @@ impl Session {
         // A file that parsed, holds no location of `c` and pins no image need not be read
         // again for `c` while it is unchanged.
         if let (Some((cache, _)), Some(bit)) = (&mut self.cache, bit(&self.components, c)) {
-            let troubled: HashSet<&str> = d
-                .errors
-                .iter()
-                .chain(&d.warnings)
-                .map(|p| p.path.as_str())
-                .chain(d.locations.iter().map(|l| l.path.as_str()))
-                .collect();
+            let told = d.files_that_told();
             for f in &self.files {
-                if !troubled.contains(f.rel.as_str()) && !f.hits.contains(&self.pin_needle) {
+                if !told.contains(f.rel.as_str()) && !f.hits.contains(&self.pin_needle) {
                     cache.mark_clean(f.key, bit);
                 }
             }
@@ -169,7 +166,7 @@ fn bit(components: &[String], c: &Component) -> Option<u64> {
 /// Every file under `data/` and `resources/` may hold a location: one that cannot be read, a
 /// link out of the checkout, or a file too large to read, is an error (naming the first, and how
 /// many more).
-fn problems(outcome: &ScanOutcome) -> Result<()> {
+fn problems(outcome: &ScanOutcome, skipped: &dyn Fn(&str) -> bool) -> Result<()> {
     let mut problems: Vec<String> = Vec::new();
     problems.extend(outcome.outside.iter().map(|(p, to)| {
         format!("{p}: a link to {to}, outside the checkout; refusing to read through it")
@@ -180,9 +177,9 @@ fn problems(outcome: &ScanOutcome) -> Result<()> {
             .iter()
             .map(|(p, why)| format!("{p}: cannot read: {why}; it may hold a location")),
     );
-    problems.extend(outcome.too_large.iter().map(|p| {
+    problems.extend(outcome.too_large.iter().filter(|p| !skipped(p)).map(|p| {
         format!(
-            "{p}: larger than {} MiB and mentions a component; refusing to read it",
+            "{p}: larger than {} MiB; refusing to read it (it may hold a location, and is not read in full to find out): skip it in .qr-promote.yaml (skip: - path: {p}) if it holds none",
             MAX_YAML_BYTES >> 20
         )
     }));

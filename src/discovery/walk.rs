@@ -1,10 +1,10 @@
 //! The parallel walk of `data/` and `resources/`: lists folders (through the scan cache),
 //! resolves links, and hands files to [`super::read`], which keeps those that mention a needle.
 
-use std::ffi::{CStr, CString};
+use std::ffi::{CStr, CString, OsStr};
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex};
 
 use rustix::fs::{AtFlags, Mode, OFlags};
@@ -14,14 +14,17 @@ use super::cache::{
     KIND_DIR, KIND_LINK,
 };
 use super::read::Search;
-use crate::checkout::TREES;
+use crate::checkout::{push_name, RealNames, TREES};
 use crate::error::{io_message, Error, Result};
 
 /// A YAML file that mentions at least one needle.
 #[derive(Debug, Clone)]
 pub struct ScannedFile {
-    /// Repository-relative path with `/` separators.
+    /// Repository-relative path with `/` separators: the file's real path (see
+    /// [`RealNames`]), a name that is not UTF-8 shown escaped.
     pub rel: String,
+    /// The path is not UTF-8: `rel` shows it escaped and cannot name the file to write it.
+    pub non_utf8: bool,
     /// The bytes as read.
     pub bytes: Vec<u8>,
     /// Indexes of the needles that occur in the file, ascending.
@@ -48,10 +51,8 @@ pub struct ScanOutcome {
     /// Links to a YAML file or a folder outside the checkout: (path, where it leads). Nothing
     /// was read through them.
     pub outside: Vec<(String, String)>,
-    /// Files over [`MAX_YAML_BYTES`] that mention a needle.
+    /// Files over [`MAX_YAML_BYTES`], whatever they hold (never read past the limit).
     pub too_large: Vec<String>,
-    /// Files over [`MAX_YAML_BYTES`] that mention none: skipped.
-    pub large_skipped: Vec<String>,
     /// Number of YAML files seen.
     pub yaml_files: usize,
     /// Number of them read from disk (the others were known from the scan cache).
@@ -71,17 +72,52 @@ pub(super) enum Work {
     Dir {
         parent: Option<Arc<Folder>>,
         name: CString,
-        rel: String,
+        place: Place,
     },
     Files(Vec<Pending>),
 }
 
-/// A listed folder: its open descriptor, its path and the names in its listing, which the
+/// Where a folder is: its name in output (its real path, see [`RealNames`]), and how to reach
+/// it by path.
+pub(super) struct Place {
+    /// Repository-relative, `/` between names, escaped when not UTF-8 (`""`: the root).
+    pub(super) rel: String,
+    /// Its path when `root/rel` is not it: a folder outside the trees (its real path), or one
+    /// whose path is not UTF-8.
+    path: Option<PathBuf>,
+    /// Outside `data/` and `resources/`, walked because a link leads to it.
+    outside: bool,
+    /// `rel` is the path as it is (UTF-8).
+    utf8: bool,
+}
+
+impl Place {
+    /// The name of `name` in this folder in output; and whether it is UTF-8.
+    fn child_rel(&self, name: &[u8]) -> (String, bool) {
+        let mut rel = String::with_capacity(self.rel.len() + 1 + name.len());
+        rel.push_str(&self.rel);
+        if !rel.is_empty() {
+            rel.push('/');
+        }
+        let utf8 = push_name(&mut rel, name);
+        (rel, utf8 && self.utf8)
+    }
+
+    /// The path of `name` in this folder, in the checkout whose real path is `root`.
+    fn child_path(&self, root: &Path, name: &[u8]) -> PathBuf {
+        match &self.path {
+            Some(p) => p.join(OsStr::from_bytes(name)),
+            None => root.join(&self.rel).join(OsStr::from_bytes(name)),
+        }
+    }
+}
+
+/// A listed folder: its open descriptor, its place and the names in its listing, which the
 /// files to read point into (so that a file needs no path or name of its own unless it is kept
 /// or cannot be read).
 pub(super) struct Folder {
     pub(super) fd: OwnedFd,
-    pub(super) rel: String,
+    pub(super) place: Place,
     names: Box<[u8]>,
 }
 
@@ -93,6 +129,9 @@ pub(super) struct Pending {
     pub(super) key: u64,
     pub(super) symlink: bool,
     pub(super) stamp: Option<Stamp>,
+    /// A link's name when it is not the link's path (the real path of the YAML file it leads
+    /// to), and whether it is UTF-8.
+    named: Option<Box<(String, bool)>>,
 }
 
 impl Pending {
@@ -104,9 +143,13 @@ impl Pending {
             .unwrap_or_default()
     }
 
-    /// Repository-relative path with `/` separators.
-    pub(super) fn rel(&self) -> String {
-        format!("{}/{}", self.dir.rel, String::from_utf8_lossy(self.name()))
+    /// Repository-relative path with `/` separators, escaped when not UTF-8; and whether it is
+    /// UTF-8.
+    pub(super) fn rel(&self) -> (String, bool) {
+        match &self.named {
+            Some(n) => (n.0.clone(), n.1),
+            None => self.dir.place.child_rel(self.name()),
+        }
     }
 }
 
@@ -119,11 +162,11 @@ pub(super) struct Queue {
 }
 
 pub(super) struct Worker<'a> {
-    /// The checkout's real path, and those of its trees.
-    pub(super) root: &'a Path,
-    pub(super) trees: &'a [std::path::PathBuf],
-    /// Folders outside the trees walked through a link, by real path (each once).
-    pub(super) linked: &'a Mutex<std::collections::HashSet<std::path::PathBuf>>,
+    /// The checkout's real path, those of its trees, and the names of real paths.
+    pub(super) names: &'a RealNames,
+    /// Folders outside the trees walked through a link, by real path: each is walked once, and
+    /// no folder in one of them is walked again.
+    pub(super) linked: &'a Mutex<std::collections::HashSet<PathBuf>>,
     pub(super) search: &'a Search,
     /// Component bits: a cached file clean for all of them is not read.
     pub(super) wanted: u64,
@@ -141,7 +184,6 @@ pub(super) struct Harvest {
     pub(super) unreadable: Vec<(String, String)>,
     pub(super) outside: Vec<(String, String)>,
     pub(super) too_large: Vec<String>,
-    pub(super) large_skipped: Vec<String>,
     pub(super) yaml_files: usize,
     pub(super) read_files: usize,
     /// Files read whose stamp the cache did not know.
@@ -242,12 +284,7 @@ fn scan_from(
     };
     let search = Search::new(&needles.shared, &needles.alone).map_err(Error::input)?;
     let real_root = std::fs::canonicalize(root).map_err(|e| Error::io(root, e))?;
-    let mut trees = Vec::new();
-    for t in TREES {
-        if root.join(t).exists() {
-            trees.push(crate::checkout::real_path_inside(&real_root, t)?);
-        }
-    }
+    let names = RealNames::new(&real_root)?;
     let linked = Mutex::new(std::collections::HashSet::new());
     let dirs: Vec<Work> = tops
         .iter()
@@ -256,7 +293,12 @@ fn scan_from(
             Some(Work::Dir {
                 parent: None,
                 name: CString::new(root.join(t).as_os_str().as_bytes()).ok()?,
-                rel: (*t).to_string(),
+                place: Place {
+                    rel: (*t).to_string(),
+                    path: None,
+                    outside: false,
+                    utf8: true,
+                },
             })
         })
         .collect();
@@ -269,8 +311,7 @@ fn scan_from(
         .map_or(2, |n| n.get())
         .clamp(1, 16);
     let worker = Worker {
-        root: &real_root,
-        trees: &trees,
+        names: &names,
         linked: &linked,
         search: &search,
         wanted,
@@ -291,7 +332,6 @@ fn scan_from(
                 all.unreadable.extend(found.unreadable);
                 all.outside.extend(found.outside);
                 all.too_large.extend(found.too_large);
-                all.large_skipped.extend(found.large_skipped);
                 all.yaml_files += found.yaml_files;
                 all.read_files += found.read_files;
                 all.refreshed += found.refreshed;
@@ -336,13 +376,11 @@ fn scan_from(
     all.unreadable.sort();
     all.outside.sort();
     all.too_large.sort();
-    all.large_skipped.sort();
     Ok(ScanOutcome {
         files: all.files,
         unreadable: all.unreadable,
         outside: all.outside,
         too_large: all.too_large,
-        large_skipped: all.large_skipped,
         yaml_files: all.yaml_files,
         read_files: all.read_files,
         cache: next,
@@ -389,9 +427,11 @@ impl Worker<'_> {
         let mut entries = vec![std::mem::MaybeUninit::<u8>::uninit(); 32 * 1024];
         while let Some(work) = self.next_work() {
             let more = match work {
-                Work::Dir { parent, name, rel } => {
-                    self.list(parent.as_deref(), &name, rel, &mut entries, &mut found)
-                }
+                Work::Dir {
+                    parent,
+                    name,
+                    place,
+                } => self.list(parent.as_deref(), &name, place, &mut entries, &mut found),
                 Work::Files(files) => {
                     for p in files {
                         self.read(p, &mut buf, &mut found);
@@ -410,7 +450,7 @@ impl Worker<'_> {
         &self,
         parent: Option<&Folder>,
         name: &CStr,
-        rel: String,
+        place: Place,
         entries: &mut [std::mem::MaybeUninit<u8>],
         found: &mut Harvest,
     ) -> Vec<Work> {
@@ -432,11 +472,11 @@ impl Worker<'_> {
         let (dstamp, fd) = match opened {
             Ok(x) => x,
             Err(e) => {
-                found.unreadable.push((rel, io_message(&e.into())));
+                found.unreadable.push((place.rel, io_message(&e.into())));
                 return more;
             }
         };
-        let dkey = path_key(&rel);
+        let dkey = path_key(&place.rel);
         let listing = match (dstamp, self.cache.dirs.get(&dkey)) {
             (Some(st), Some((cached, l))) if *cached == st => l.clone(),
             _ => match read_listing(fd.as_fd(), entries) {
@@ -445,7 +485,7 @@ impl Worker<'_> {
                     Listing::New(l)
                 }
                 Err(e) => {
-                    found.unreadable.push((rel, io_message(&e.into())));
+                    found.unreadable.push((place.rel, io_message(&e.into())));
                     return more;
                 }
             },
@@ -456,23 +496,27 @@ impl Worker<'_> {
             Listing::New(v) if dstamp.is_none() => (v.into_boxed_slice(), None),
             l => (self.cache.listing(&l).into(), Some(l)),
         };
-        let dir = Arc::new(Folder { fd, rel, names });
-        let (rel, bytes) = (&dir.rel, &dir.names[..]);
+        let dir = Arc::new(Folder { fd, place, names });
+        let bytes = &dir.names[..];
         let mut files = Vec::new();
         let mut prefix = crate::util::Fnv::new();
-        prefix.write(rel.as_bytes());
-        prefix.write(b"/");
+        prefix.write(dir.place.rel.as_bytes());
+        if !dir.place.rel.is_empty() {
+            prefix.write(b"/");
+        }
         for (kind, range) in listing_entries(bytes) {
             let name = &bytes[range.clone()];
-            let child_rel = || format!("{rel}/{}", String::from_utf8_lossy(name));
             if kind == KIND_DIR {
                 let Ok(cname) = CString::new(name) else {
+                    continue;
+                };
+                let Some(place) = self.subfolder(&dir.place, name) else {
                     continue;
                 };
                 more.push(Work::Dir {
                     parent: Some(dir.clone()),
                     name: cname,
-                    rel: child_rel(),
+                    place,
                 });
                 continue;
             }
@@ -503,9 +547,13 @@ impl Worker<'_> {
                     }
                 }
             }
-            if symlink && !self.follow_link(name, child_rel(), &mut more, found) {
-                continue;
-            }
+            let named = match symlink {
+                true => match self.follow_link(&dir.place, name, &mut more, found) {
+                    Some(n) => n,
+                    None => continue,
+                },
+                false => None,
+            };
             files.push(Pending {
                 dir: dir.clone(),
                 at,
@@ -513,6 +561,7 @@ impl Worker<'_> {
                 key,
                 symlink,
                 stamp,
+                named,
             });
             if files.len() == BATCH {
                 more.push(Work::Files(std::mem::take(&mut files)));
@@ -527,45 +576,98 @@ impl Worker<'_> {
         more
     }
 
-    /// Resolves the link `name` (at `rel`) before anything is read through it: a link out of
-    /// the checkout is reported and not followed; a folder inside it is walked (unless the walk
-    /// reaches it anyway, or reached it through another link); a YAML file inside it is read
-    /// through the link (true) unless the walk reaches the file itself.
+    /// The place of the subfolder `name` of the folder at `parent`; `None` when it is not walked
+    /// from there: in a folder outside the trees (walked because a link leads to it), a
+    /// subfolder that is a tree, that a link of its own leads to, or the checkout's `.git` and
+    /// `.qr-promote`, is walked under its own name or not at all.
+    fn subfolder(&self, parent: &Place, name: &[u8]) -> Option<Place> {
+        let (rel, utf8) = parent.child_rel(name);
+        let path = match (&parent.path, utf8) {
+            (None, true) => None,
+            _ => Some(parent.child_path(self.names.root(), name)),
+        };
+        if parent.outside {
+            let real = path.as_deref()?;
+            if parent.rel.is_empty() && matches!(name, b".git" | b".qr-promote") {
+                return None;
+            }
+            if self.names.trees().any(|t| t == real)
+                || self.linked.lock().is_ok_and(|l| l.contains(real))
+            {
+                return None;
+            }
+        }
+        Some(Place {
+            rel,
+            path,
+            outside: parent.outside,
+            utf8,
+        })
+    }
+
+    /// Resolves the link `name` in the folder at `place` before anything is read through it: a
+    /// link out of the checkout is reported and not followed; a folder inside it is walked under
+    /// its real path (unless the walk reaches it anyway, or reached it through another link); a
+    /// YAML file inside it is read through the link unless the walk reaches the file itself:
+    /// `Some` then, with the name it goes by when that is not the link's (the file's real path
+    /// when its own name is a YAML name).
+    #[allow(clippy::option_option)]
     fn follow_link(
         &self,
+        place: &Place,
         name: &[u8],
-        rel: String,
         more: &mut Vec<Work>,
         found: &mut Harvest,
-    ) -> bool {
-        let Ok(real) = std::fs::canonicalize(self.root.join(&rel)) else {
-            return false; // a dangling link
-        };
+    ) -> Option<Option<Box<(String, bool)>>> {
+        let root = self.names.root();
+        // A dangling link is no file.
+        let real = std::fs::canonicalize(place.child_path(root, name)).ok()?;
         let is_dir = real.is_dir();
         let yaml_file = real.is_file() && is_yaml_name(name);
         if !is_dir && !yaml_file {
-            return false;
+            return None;
         }
-        if !real.starts_with(self.root) {
-            found.outside.push((rel, real.display().to_string()));
-            return false;
+        if !real.starts_with(root) {
+            found
+                .outside
+                .push((place.child_rel(name).0, real.display().to_string()));
+            return None;
         }
-        let in_tree = self.trees.iter().any(|t| real.starts_with(t));
+        let in_tree = self.names.in_tree(&real);
         if is_dir {
-            let first = self.linked.lock().is_ok_and(|mut l| l.insert(real.clone()));
-            if !in_tree && first {
-                if let Ok(name) = CString::new(real.as_os_str().as_bytes()) {
-                    more.push(Work::Dir {
-                        parent: None,
-                        name,
-                        rel,
-                    });
-                }
+            if in_tree {
+                return None;
             }
-            return false;
+            // Walked once, and not inside a folder walked already (nor walked again from one).
+            let first = self.linked.lock().is_ok_and(|mut l| {
+                !l.iter().any(|w| real.starts_with(w)) && l.insert(real.clone())
+            });
+            if let (true, Some((rel, utf8)), Ok(cname)) = (
+                first,
+                self.names.name(&real),
+                CString::new(real.as_os_str().as_bytes()),
+            ) {
+                more.push(Work::Dir {
+                    parent: None,
+                    name: cname,
+                    place: Place {
+                        rel,
+                        path: Some(real),
+                        outside: true,
+                        utf8,
+                    },
+                });
+            }
+            return None;
         }
-        let walked = in_tree && real.file_name().is_some_and(|n| is_yaml_name(n.as_bytes()));
-        !walked
+        if !real.file_name().is_some_and(|n| is_yaml_name(n.as_bytes())) {
+            // Known by the link only.
+            return Some(None);
+        }
+        if in_tree {
+            return None; // the walk reads it by its own name
+        }
+        Some(self.names.name(&real).map(Box::new))
     }
 }
 
@@ -855,22 +957,76 @@ mod tests {
         .unwrap();
         link("../data", "resources/data-again");
         let out = t.scan(0, &[]);
-        let mut found = rels(&out);
-        let conf = found
-            .iter()
-            .position(|r| r.ends_with("/c.yml"))
-            .map(|i| found.remove(i))
-            .unwrap();
-        assert!(
-            conf == "data/conf/c.yml" || conf == "resources/x/conf-again/c.yml",
-            "{conf}"
-        );
+        // Each file once, under its real path, whichever link the walk took first.
         assert_eq!(
-            found,
-            ["data/a.yml", "data/b.yml", "data/both.yml"],
-            "each file once"
+            rels(&out),
+            [
+                "data/a.yml",
+                "data/b.yml",
+                "data/both.yml",
+                "shared/conf/c.yml"
+            ]
         );
         assert!(out.outside.is_empty() && out.unreadable.is_empty());
+        assert_eq!(rels(&t.scan(0, &[])), rels(&out), "the same from the cache");
+    }
+
+    #[test]
+    fn a_link_to_an_ancestor_walks_nothing_twice_and_names_files_by_their_real_path() {
+        let t = Tree::new();
+        t.write("docs/d.yml", "x: alpha\n");
+        let link = |to: &str, at: &str| {
+            std::os::unix::fs::symlink(to, t.dir.path().join(at)).unwrap();
+        };
+        link("..", "data/loop");
+        link("../..", "resources/x/up");
+        link("../docs", "data/docs");
+        link("../../docs/d.yml", "resources/x/d.yml");
+        std::fs::create_dir_all(t.dir.path().join(".git/x")).unwrap();
+        t.write(".git/x/g.yml", "x: alpha\n");
+        let want = ["data/a.yml", "data/b.yml", "data/both.yml", "docs/d.yml"];
+        let cold = scan_at(t.dir.path(), &t.needles, None, 0, now() + LATER).unwrap();
+        assert_eq!(rels(&cold), want);
+        assert_eq!(rels(&t.scan(0, &[])), want);
+        assert_eq!(rels(&t.scan(0, &[])), want, "warm");
+        // The trees themselves may be links to folders of the checkout: still named by them.
+        let elsewhere = t.dir.path().join("elsewhere");
+        std::fs::rename(t.dir.path().join("data"), &elsewhere).unwrap();
+        std::os::unix::fs::symlink("elsewhere", t.dir.path().join("data")).unwrap();
+        let out = scan_at(t.dir.path(), &t.needles, None, 0, now() + LATER).unwrap();
+        assert_eq!(rels(&out), want);
+    }
+
+    #[test]
+    fn a_name_that_is_not_utf8_is_shown_escaped_and_marked() {
+        use std::os::unix::ffi::OsStrExt as _;
+        let t = Tree::new();
+        let raw = |rel: &[u8]| t.dir.path().join(std::ffi::OsStr::from_bytes(rel));
+        std::fs::write(raw(b"data/tag\xff.yml"), "x: alpha\n").unwrap();
+        std::fs::write(raw("data/tag\u{fffd}.yml".as_bytes()), "x: alpha\n").unwrap();
+        std::fs::create_dir_all(raw(b"resources/d\xfe")).unwrap();
+        std::fs::write(raw(b"resources/d\xfe/in.yml"), "x: beta\n").unwrap();
+        for out in [
+            scan_at(t.dir.path(), &t.needles, None, 0, now() + LATER).unwrap(),
+            t.scan(0, &[]),
+        ] {
+            let names: Vec<(&str, bool)> = out
+                .files
+                .iter()
+                .map(|f| (f.rel.as_str(), f.non_utf8))
+                .collect();
+            assert_eq!(
+                names,
+                [
+                    ("data/a.yml", false),
+                    ("data/b.yml", false),
+                    ("data/both.yml", false),
+                    ("data/tag\\xff.yml", true),
+                    ("data/tag\u{fffd}.yml", false),
+                    ("resources/d\\xfe/in.yml", true),
+                ]
+            );
+        }
     }
 
     #[test]
@@ -914,16 +1070,21 @@ mod tests {
     }
 
     #[test]
-    fn files_over_the_limit_are_searched_to_the_end_but_not_kept() {
+    fn files_over_the_limit_are_too_large_whatever_they_hold_and_not_read_on() {
         let t = Tree::new();
         let mut big = vec![b'#'; MAX_YAML_BYTES + 100];
         big.extend_from_slice(b"\nx: al");
         t.write("data/big-quiet.yml", std::str::from_utf8(&big).unwrap());
         big.extend_from_slice(b"pha\n");
         t.write("data/big-loud.yml", std::str::from_utf8(&big).unwrap());
+        // A sparse file of 20 GB: its size alone says it is too large.
+        let sparse = std::fs::File::create(t.dir.path().join("data/sparse.yml")).unwrap();
+        sparse.set_len(20 << 30).unwrap();
         let out = t.scan(0, &[]);
-        assert_eq!(out.too_large, ["data/big-loud.yml"]);
-        assert_eq!(out.large_skipped, ["data/big-quiet.yml"]);
+        assert_eq!(
+            out.too_large,
+            ["data/big-loud.yml", "data/big-quiet.yml", "data/sparse.yml"]
+        );
         assert_eq!(rels(&out), ["data/a.yml", "data/b.yml", "data/both.yml"]);
     }
 
@@ -979,6 +1140,71 @@ mod tests {
         next.save_if_changed(&cache);
         let again = scan_at(t.dir.path(), &t.needles, Some(&cache), 1, now()).unwrap();
         assert_eq!(again.read_files, 4, "just written: every file is read");
+    }
+
+    #[test]
+    fn any_flipped_bit_changes_the_checksum() {
+        let bytes: Vec<u8> = (0..203u32).map(|i| (i * 37 % 251) as u8).collect();
+        let sum = super::super::cache::checksum(&bytes);
+        for bit in 0..bytes.len() * 8 {
+            let mut b = bytes.clone();
+            b[bit / 8] ^= 1 << (bit % 8);
+            assert_ne!(super::super::cache::checksum(&b), sum, "bit {bit}");
+        }
+        for len in 0..bytes.len() {
+            assert_ne!(super::super::cache::checksum(&bytes[..len]), sum, "{len}");
+        }
+    }
+
+    #[test]
+    fn a_cache_that_does_not_check_is_discarded_with_a_note_naming_it() {
+        let t = Tree::new();
+        t.scan(0, &[("data/a.yml", 1)]);
+        let good = std::fs::read(t.cache()).unwrap();
+        let load = |bytes: &[u8]| {
+            std::fs::write(t.cache(), bytes).unwrap();
+            let every = t.needles.all();
+            let (c, note) = ScanCache::load_checked(&t.cache(), &every);
+            (c.entries.len(), note)
+        };
+        let (n, note) = load(&good);
+        assert!(n > 0 && note.is_none(), "{note:?}");
+        let mut flipped = good.clone();
+        flipped[good.len() / 2] ^= 0x10;
+        let mut version = good.clone();
+        version[9] = b'9';
+        let mut old = good.clone();
+        old[6] = b'6';
+        let cases: [(&[u8], &str); 5] = [
+            (&flipped, "is damaged (its checksum does not match)"),
+            (
+                &good[..good.len() - 3],
+                "is damaged (its checksum does not match)",
+            ),
+            (&old, "is of another format"),
+            (b"garbage", "is not a scan cache"),
+            (&version, "is damaged (its checksum does not match)"),
+        ];
+        for (bytes, why) in cases {
+            let (n, note) = load(bytes);
+            assert_eq!(n, 0);
+            let note = note.unwrap();
+            assert!(
+                note.starts_with(&format!("the scan cache {}", t.cache().display()))
+                    && note.contains(why),
+                "{note}"
+            );
+        }
+        // Another version, with a checksum that matches: named.
+        let mut other = version.clone();
+        let body = other.len() - 8;
+        let sum = super::super::cache::checksum(&other[..body]);
+        other[body..].copy_from_slice(&sum.to_le_bytes());
+        let note = load(&other).1.unwrap();
+        assert!(note.contains("was written by qr-promote 9.1.0"), "{note}");
+        // The walk after a damaged cache reads every file.
+        std::fs::write(t.cache(), &flipped).unwrap();
+        assert_eq!(t.scan(1, &[]).read_files, 4);
     }
 
     #[test]

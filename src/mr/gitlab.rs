@@ -207,6 +207,33 @@ impl GitLab {
         Ok(all)
     }
 
+    /// The merge requests of `branch` in any state (open, closed, merged), newest first
+    /// (`GET merge_requests?source_branch=&state=all`, the first 100).
+    pub fn branch_mrs(&self, branch: &str) -> Result<Vec<MergeRequest>> {
+        let url = format!("{}/merge_requests", self.project_url());
+        let answer = self.call(
+            &self.client(),
+            Method::Get,
+            &url,
+            &[
+                ("source_branch", branch),
+                ("state", "all"),
+                ("order_by", "created_at"),
+                ("sort", "desc"),
+                ("per_page", "100"),
+            ],
+            None,
+        )?;
+        let mut list: Vec<MergeRequest> = self
+            .list(&url, &answer)?
+            .iter()
+            .filter_map(MergeRequest::of)
+            .filter(|m| m.source_branch == branch)
+            .collect();
+        list.sort_by_key(|m| std::cmp::Reverse(m.iid));
+        Ok(list)
+    }
+
     /// Opens a merge request (`POST merge_requests`). GitLab's 409, another open merge request of
     /// the same source branch, is [`Created::Exists`].
     pub fn create_mr(&self, req: &MrRequest) -> Result<Created> {
@@ -268,6 +295,12 @@ impl GitLab {
     /// The bodies of a merge request's notes, newest first (`GET merge_requests/:iid/notes`,
     /// the first 100).
     pub fn notes(&self, iid: u64) -> Result<Vec<String>> {
+        Ok(self.note_list(iid)?.into_iter().map(|n| n.body).collect())
+    }
+
+    /// A merge request's notes with their ids, newest first (the first 100); system notes
+    /// (GitLab's own "closed", "added 1 commit") left out.
+    pub fn note_list(&self, iid: u64) -> Result<Vec<Note>> {
         let url = format!("{}/merge_requests/{iid}/notes", self.project_url());
         let v = self.call(
             &self.client(),
@@ -279,8 +312,34 @@ impl GitLab {
         Ok(self
             .list(&url, &v)?
             .iter()
-            .filter_map(|n| n["body"].as_str().map(str::to_string))
+            .filter(|n| !n["system"].as_bool().unwrap_or(false))
+            .filter_map(|n| {
+                Some(Note {
+                    id: n["id"].as_u64()?,
+                    body: n["body"].as_str()?.to_string(),
+                })
+            })
             .collect())
+    }
+
+    /// Replaces the body of a note (`PUT merge_requests/:iid/notes/:note_id`).
+    pub fn edit_note(&self, iid: u64, note: u64, body: &str) -> Result<()> {
+        let url = format!("{}/merge_requests/{iid}/notes/{note}", self.project_url());
+        let body = serde_json::json!({ "body": body });
+        self.call(&self.client(), Method::Put, &url, &[], Some(&body))?;
+        Ok(())
+    }
+
+    /// Adds `body` as a note, or puts it in place of the newest note that starts with `marker`
+    /// (so the note is written once and kept current, never repeated); nothing when that note
+    /// already says it.
+    pub fn upsert_note(&self, iid: u64, marker: &str, body: &str) -> Result<()> {
+        let notes = self.note_list(iid)?;
+        match notes.iter().find(|n| n.body.starts_with(marker)) {
+            Some(n) if n.body == body => Ok(()),
+            Some(n) => self.edit_note(iid, n.id, body),
+            None => self.add_note(iid, body),
+        }
     }
 
     /// Adds a note to a merge request (`POST merge_requests/:iid/notes`).
@@ -385,9 +444,23 @@ pub struct MergeRequest {
     pub description: String,
     pub labels: Vec<String>,
     pub web_url: String,
+    /// `opened`, `closed`, `merged` or `locked`.
+    pub state: String,
+}
+
+/// A note on a merge request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Note {
+    pub id: u64,
+    pub body: String,
 }
 
 impl MergeRequest {
+    /// Open (GitLab's `opened`, or `locked` while it merges).
+    pub fn is_open(&self) -> bool {
+        self.state == "opened" || self.state == "locked"
+    }
+
     fn of(v: &serde_json::Value) -> Option<MergeRequest> {
         let s = |k: &str| v[k].as_str().unwrap_or_default().to_string();
         Some(MergeRequest {
@@ -405,6 +478,10 @@ impl MergeRequest {
                 })
                 .unwrap_or_default(),
             web_url: s("web_url"),
+            state: match s("state") {
+                st if st.is_empty() => "opened".to_string(),
+                st => st,
+            },
         })
     }
 }

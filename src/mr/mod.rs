@@ -8,7 +8,7 @@ use std::fmt;
 
 pub use gitlab::{
     gitlab_for_remote, gitlab_message, read_token_file, resolve_token, Created, GitLab,
-    MergeRequest, MrOutcome,
+    MergeRequest, MrOutcome, Note,
 };
 pub use push::{
     check_branch, fetch_target, merge_request_url, push_branch, push_description, push_options,

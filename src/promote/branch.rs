@@ -333,17 +333,95 @@ pub fn description(pr: &Promotion, notify: bool) -> String {
     } else {
         None
     };
-    let room = sentence.as_ref().map_or(0, |s| s.len() + 3);
+    let behind = behind_markdown(&left_behind(pr));
+    let room = sentence.as_ref().map_or(0, |s| s.len() + 3) + behind.len() + 2;
     let mut description = match &pr.resolution.changes {
-        Some(r) => markdown::render_markdown_within(r, markdown::MAX_DESCRIPTION - room),
+        Some(r) => {
+            markdown::render_markdown_within(r, markdown::MAX_DESCRIPTION.saturating_sub(room))
+        }
         None => pr.resolution.note.clone().unwrap_or_default(),
     };
+    if !behind.is_empty() {
+        if !description.is_empty() && !description.ends_with('\n') {
+            description.push('\n');
+        }
+        description.push('\n');
+        description.push_str(&behind);
+    }
     if let Some(sentence) = sentence {
         description.push_str("\n\n");
         description.push_str(&sentence);
         description.push('\n');
     }
     description
+}
+
+/// A location or shard that a promotion leaves at another version.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Behind {
+    /// `drifted` (not at the current version: moved by a person, left alone), `skipped`
+    /// (`--skip-location` or `.qr-promote.yaml`), `pinned-shard` (a shard's own `imageRef`).
+    pub kind: &'static str,
+    /// The file and line (for a shard: its integration and shard instead).
+    pub at: String,
+    /// The version it stays at.
+    pub value: String,
+    /// Why it stays.
+    pub why: String,
+}
+
+/// What the promotion leaves behind: drifted and skipped locations, pinned shards.
+pub fn left_behind(pr: &Promotion) -> Vec<Behind> {
+    let mut out = Vec::new();
+    for l in &pr.plan.drifted {
+        out.push(Behind {
+            kind: "drifted",
+            at: format!("{}:{}", l.path, l.line),
+            value: l.value.clone(),
+            why: format!(
+                "not at the current version {}: left alone",
+                short_id(&pr.plan.from)
+            ),
+        });
+    }
+    for s in &pr.plan.skipped {
+        out.push(Behind {
+            kind: "skipped",
+            at: format!("{}:{}", s.location.path, s.location.line),
+            value: s.location.value.clone(),
+            why: s.why.clone(),
+        });
+    }
+    for m in &pr.shards {
+        for st in &m.staying {
+            out.push(Behind {
+                kind: "pinned-shard",
+                at: format!("{} shard {}", m.integration, st.shard),
+                value: st.image_ref.clone(),
+                why: "pinned by its imageRef".into(),
+            });
+        }
+    }
+    out
+}
+
+/// One line per entry: `- `<at>` stays at `<value>`: <why>` (escaped), under a heading; none
+/// when nothing stays.
+pub fn behind_markdown(behind: &[Behind]) -> String {
+    if behind.is_empty() {
+        return String::new();
+    }
+    let mut s = String::from("**Stays behind** (not moved by this promotion):\n\n");
+    for b in behind {
+        s.push_str(&format!(
+            "- {}: `{}` stays at `{}`: {}\n",
+            b.kind,
+            b.at.replace('`', "'"),
+            b.value.replace('`', "'"),
+            markdown::escape(&b.why)
+        ));
+    }
+    s
 }
 
 /// Pushes the promotion branch and opens (or updates) its merge request. A failure leaves the

@@ -127,12 +127,36 @@ pub fn edit_file_with(
         return Ok((new, edits, Vec::new()));
     }
     let reading = locations::read_file(path, text).map_err(|p| Error::input(p.to_string()))?;
+    // A tag inside an image reference is edited where it is written; a reference written with
+    // escapes or over several lines has no such place.
+    if let Some(l) = locs
+        .iter()
+        .find(|l| l.kind == Kind::ImageRef && text.get(l.span.clone()) != Some(l.value.as_str()))
+    {
+        let written = text.get(l.span.clone()).unwrap_or_default();
+        let form = if written.contains('\\') {
+            "with escapes"
+        } else if written.contains('\n') {
+            "over several lines"
+        } else {
+            "in a form other than its value"
+        };
+        return Err(Error::refused(format!(
+            "{path}:{}: the image reference with tag {} is written {form}, where its tag cannot be moved alone; nothing written",
+            l.line, l.value
+        ))
+        .with_hint(format!(
+            "write it on one line without escapes, or leave it alone with --skip-location {}",
+            l.id
+        )));
+    }
     let q = preferred_quote(text, &reading);
     let edits: Vec<Edit> = locs
         .iter()
         .map(|l| {
             let needs_quotes = l.style == Style::Plain
                 && l.kind != Kind::ImageRef
+                && l.kind != Kind::CommentedImageRef
                 && !quote::plain_ok(&new_token(&l.value, to));
             edit(l, needs_quotes.then_some(q))
         })
@@ -212,6 +236,12 @@ pub fn splice(bytes: &[u8], edits: &[(Range<usize>, String)]) -> Result<Vec<u8>>
 /// The operation of one edit of a parsed file: the location's scalar gets the new token (quoted
 /// when it would read otherwise), or, for an image reference, its tag.
 fn op(text: &str, docs: &[yaml::Node], e: &Edit, q: char) -> Option<Op> {
+    if e.kind == Kind::CommentedImageRef {
+        return Some(Op::InComment {
+            at: e.span.clone(),
+            with: e.new.clone(),
+        });
+    }
     let (route, node) = Route::to_scalar(docs, e.span.start)?;
     if e.kind == Kind::ImageRef {
         let value = yaml::value_span(text, node)?;
@@ -311,17 +341,19 @@ fn verify_yaml(
             .into_iter()
             .map(|l| (l.id.clone(), l))
             .collect();
-    if let Some(moved) = edits.iter().find(|e| e.kind == Kind::PinnedCopy) {
+    // Copies and commented references are found by the commit they hold.
+    let by_commit = |k: Kind| k == Kind::PinnedCopy || k == Kind::CommentedImageRef;
+    if let Some(moved) = edits.iter().find(|e| by_commit(e.kind)) {
         after.extend(
             locations::find_in_text(path, new_text, new_reading, c, refs, Some(&moved.new))
                 .into_iter()
-                .filter(|l| l.kind == Kind::PinnedCopy)
+                .filter(|l| by_commit(l.kind))
                 .map(|l| (l.id.clone(), l)),
         );
     }
     let before_ids: std::collections::HashSet<&str> =
         before.iter().map(|l| l.id.as_str()).collect();
-    after.retain(|id, l| l.kind != Kind::PinnedCopy || before_ids.contains(id.as_str()));
+    after.retain(|id, l| !by_commit(l.kind) || before_ids.contains(id.as_str()));
     if after.len() != before.len() {
         return fail(format!(
             "{} locations before, {} after",
@@ -337,7 +369,18 @@ fn verify_yaml(
             .iter()
             .find(|e| e.location == l.id)
             .map_or(l.value.as_str(), |e| e.new.as_str());
-        if n.value != expect || n.kind != l.kind || n.line != l.line {
+        // An edit that wrote a block scalar or a quoted value over several lines on one line
+        // moves the lines after it up.
+        let shift: usize = edits
+            .iter()
+            .filter(|e| e.span.end <= l.span.start)
+            .map(|e| {
+                old_text
+                    .get(e.span.clone())
+                    .map_or(0, |t| t.matches('\n').count())
+            })
+            .sum();
+        if n.value != expect || n.kind != l.kind || n.line + shift != l.line {
             return fail(format!(
                 "line {} reads {:?}, expected {:?}",
                 l.line, n.value, expect
@@ -347,6 +390,7 @@ fn verify_yaml(
         if edited
             && n.style == Style::Plain
             && n.kind != Kind::ImageRef
+            && n.kind != Kind::CommentedImageRef
             && yaml::plain_is_not_string(&n.value)
         {
             return fail(format!(

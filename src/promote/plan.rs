@@ -193,7 +193,9 @@ impl Plan {
 
 /// The git-style unified diff of one file: three lines of context, and each hunk header followed
 /// by the nearest line above the hunk that starts with a letter, `_` or `$` (git's default
-/// "function" context: for YAML, the top-level key the hunk is under).
+/// "function" context: for YAML, the top-level key the hunk is under). The diff is for people:
+/// credentials in a URL (`https://bot:<token>@github.com/…` in `.env`) and secret query values
+/// are redacted in every line it shows, the hunk headers' context included.
 pub fn unified_diff(path: &str, before: &[u8], after: &[u8]) -> String {
     let a = String::from_utf8_lossy(before);
     let b = String::from_utf8_lossy(after);
@@ -213,7 +215,7 @@ pub fn unified_diff(path: &str, before: &[u8], after: &[u8]) -> String {
         ));
         if let Some(f) = funcname(&old_lines[..old.start.min(old_lines.len())]) {
             out.push(' ');
-            out.push_str(&f);
+            out.push_str(&crate::redact::redact(&f));
         }
         out.push('\n');
         for op in &group {
@@ -224,7 +226,8 @@ pub fn unified_diff(path: &str, before: &[u8], after: &[u8]) -> String {
                     similar::ChangeTag::Insert => '+',
                 });
                 let line = change.value();
-                out.push_str(line);
+                let shown = crate::redact::redact(line);
+                out.push_str(&shown);
                 if !line.ends_with('\n') {
                     out.push_str("\n\\ No newline at end of file\n");
                 }

@@ -16,6 +16,7 @@
 
 use std::fs;
 use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -23,6 +24,7 @@ use serde::{Deserialize, Serialize};
 use super::bring;
 use crate::checkout::real_path_inside;
 use crate::error::{Error, Result};
+use crate::util::ReadRefusal;
 
 /// The journal's file name in the state folder.
 pub const JOURNAL: &str = "journal";
@@ -83,13 +85,26 @@ impl Journal {
     /// Writes the journal whole: a temporary file, synced, renamed over the journal, and the
     /// folder synced.
     pub fn write(&self, state_dir: &Path) -> std::io::Result<()> {
-        crate::util::create_private_dir_all(state_dir).map_err(std::io::Error::other)?;
+        super::lock::ensure_state_dir(state_dir).map_err(std::io::Error::other)?;
         let text = serde_json::to_vec(self).map_err(std::io::Error::other)?;
+        if text.len() as u64 > JOURNAL_LIMIT {
+            return Err(std::io::Error::other(format!(
+                "it would be {} bytes, over the limit of {} that a journal is read to",
+                text.len(),
+                crate::util::human_size(JOURNAL_LIMIT)
+            )));
+        }
         let tmp = state_dir.join(format!("{JOURNAL}.{}.tmp", std::process::id()));
+        // Whatever is at the temporary name (a link someone put there) is replaced, never
+        // written through.
+        match fs::remove_file(&tmp) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+            _ => {}
+        }
         let mut f = fs::OpenOptions::new()
             .write(true)
-            .create(true)
-            .truncate(true)
+            .create_new(true)
+            .mode(0o600)
             .open(&tmp)?;
         f.write_all(&text)?;
         f.sync_all()?;
@@ -99,21 +114,95 @@ impl Journal {
         Ok(())
     }
 
-    /// Reads the journal of the state folder, if there is one.
-    pub fn read(state_dir: &Path) -> Result<Option<Journal>> {
+    /// Reads the journal of the state folder, if there is one. It is input like any other: it
+    /// must be a regular file (never a link, a FIFO or a device) of at most [`JOURNAL_LIMIT`]
+    /// bytes, and every file it names must be one a transaction of this checkout can have
+    /// written (see [`Journal::check`]); anything else is refused, naming the journal, and
+    /// nothing is touched.
+    pub fn read(state_dir: &Path, root: &Path) -> Result<Option<Journal>> {
         let path = state_dir.join(JOURNAL);
-        let bytes = match fs::read(&path) {
-            Ok(b) => b,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(Error::io(&path, e)),
-        };
-        match serde_json::from_slice::<Journal>(&bytes) {
-            Ok(j) if j.format == 1 => Ok(Some(j)),
-            _ => Err(Error::input(format!(
-                "{}: not a journal this version of qr-promote can recover; check the files it names and remove it",
+        let refuse = |why: String| {
+            Error::refused(format!(
+                "{}: {why}; refusing to recover from it, nothing touched",
                 path.display()
-            ))),
+            ))
+            .with_hint(format!(
+                "check the files it names, then remove it (rm {})",
+                path.display()
+            ))
+        };
+        let bytes = match crate::util::read_regular(&path, JOURNAL_LIMIT) {
+            Ok(b) => b,
+            Err(ReadRefusal::Missing) => return Ok(None),
+            Err(ReadRefusal::Io(e)) => return Err(Error::io(&path, e)),
+            Err(ReadRefusal::Link) => return Err(refuse("a symbolic link, not a journal".into())),
+            Err(ReadRefusal::NotRegular(kind)) => {
+                return Err(refuse(format!("{kind}, not a journal")))
+            }
+            Err(ReadRefusal::TooLarge(n)) => {
+                return Err(refuse(format!(
+                    "{n} bytes, over the limit of {} for a journal",
+                    crate::util::human_size(JOURNAL_LIMIT)
+                )))
+            }
+        };
+        let journal = match serde_json::from_slice::<Journal>(&bytes) {
+            Ok(j) if j.format == 1 => j,
+            _ => {
+                return Err(refuse(
+                    "not a journal this version of qr-promote can recover".into(),
+                ))
+            }
+        };
+        journal.check(root).map_err(refuse)?;
+        Ok(Some(journal))
+    }
+
+    /// Checks every path of the journal: relative, inside the checkout, no `..`, not in `.git`
+    /// or the state folder; each staging path exactly the name this tool gives beside its own
+    /// target (`.<name>.qr-promote-<pid>-<n>.tmp`, the journal's pid), in a folder reached
+    /// without a link. The reason otherwise, naming the entry.
+    pub fn check(&self, root: &Path) -> std::result::Result<(), String> {
+        for (i, f) in self.files.iter().enumerate() {
+            let entry = |field: &str, value: &str, why: &str| {
+                format!("file {} has {field} {value:?}, {why}", i + 1)
+            };
+            for (field, value) in [("path", &f.path), ("target", &f.target)] {
+                if let Err(why) = checkout_relative(value) {
+                    return Err(entry(field, value, why));
+                }
+            }
+            let Some(staging) = &f.staging else {
+                continue;
+            };
+            if let Err(why) = checkout_relative(staging) {
+                return Err(entry("staging", staging, why));
+            }
+            if !is_staging_of(staging, &f.target, self.pid) {
+                return Err(entry(
+                    "staging",
+                    staging,
+                    &format!(
+                        "not the staging name qr-promote gives beside its target {:?}",
+                        f.target
+                    ),
+                ));
+            }
+            // The folder of the target (and so of its staging file) is reached without a link:
+            // the journal records real paths.
+            let folder = root.join(&f.target);
+            let folder = folder.parent().unwrap_or(root);
+            if let Ok(real) = fs::canonicalize(folder) {
+                if real != folder {
+                    return Err(entry(
+                        "target",
+                        &f.target,
+                        &format!("whose folder leads to {}", real.display()),
+                    ));
+                }
+            }
         }
+        Ok(())
     }
 
     /// Removes the staging files of the transaction that are there (never a folder or a link's
@@ -149,6 +238,80 @@ impl Journal {
     }
 }
 
+/// The most a journal may be, in bytes: it holds the old and new bytes of every file of a
+/// transaction. A larger one is refused when read, and a transaction that would need one is
+/// refused before anything is written.
+pub const JOURNAL_LIMIT: u64 = 256 * 1024 * 1024;
+
+/// A repository-relative path a journal may name: relative, made of plain names only (no `..`,
+/// no `.`, no empty component), not inside `.git` or `.qr-promote`.
+fn checkout_relative(rel: &str) -> std::result::Result<(), &'static str> {
+    if rel.is_empty() {
+        return Err("empty");
+    }
+    if rel.starts_with('/') {
+        return Err("an absolute path");
+    }
+    if rel.contains('\0') {
+        return Err("with a NUL byte");
+    }
+    let parts: Vec<&str> = rel.split('/').collect();
+    if parts.contains(&"..") {
+        return Err("leading out with \"..\"");
+    }
+    if parts.iter().any(|p| p.is_empty() || *p == ".") {
+        return Err("not a plain relative path");
+    }
+    if matches!(parts.first(), Some(&".git") | Some(&".qr-promote")) {
+        return Err("inside the folder of git or of qr-promote");
+    }
+    Ok(())
+}
+
+/// Whether `staging` is the name this tool gives a staging file of `target` in a run of `pid`:
+/// `<folder of target>/.<name of target>.qr-promote-<pid>-<n>.tmp`.
+pub(crate) fn is_staging_of(staging: &str, target: &str, pid: u32) -> bool {
+    let (folder, name) = match target.rsplit_once('/') {
+        Some((d, n)) => (Some(d), n),
+        None => (None, target),
+    };
+    let file = match (folder, staging.rsplit_once('/')) {
+        (Some(d), Some((sd, sf))) if sd == d => sf,
+        (None, None) => staging,
+        _ => return false,
+    };
+    let Some(rest) = file
+        .strip_prefix('.')
+        .and_then(|r| r.strip_prefix(name))
+        .and_then(|r| r.strip_prefix(".qr-promote-"))
+        .and_then(|r| r.strip_suffix(".tmp"))
+    else {
+        return false;
+    };
+    match rest.split_once('-') {
+        Some((p, n)) => {
+            p == pid.to_string() && !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit())
+        }
+        None => false,
+    }
+}
+
+/// Whether `file` is the name of a staging file of the file `name` in the same folder, by any
+/// run: `.<name>.qr-promote-<pid>-<n>.tmp`.
+pub(crate) fn is_any_staging_of(file: &str, name: &str) -> bool {
+    file.strip_prefix('.')
+        .and_then(|r| r.strip_prefix(name))
+        .and_then(|r| r.strip_prefix(".qr-promote-"))
+        .and_then(|r| r.strip_suffix(".tmp"))
+        .and_then(|r| r.split_once('-'))
+        .is_some_and(|(p, n)| {
+            !p.is_empty()
+                && !n.is_empty()
+                && p.bytes().all(|b| b.is_ascii_digit())
+                && n.bytes().all(|b| b.is_ascii_digit())
+        })
+}
+
 /// Syncs a folder so that a rename or removal in it is durable; best effort.
 pub(crate) fn sync_dir(dir: &Path) {
     if let Ok(d) = fs::File::open(dir) {
@@ -167,6 +330,9 @@ pub struct Recovered {
     pub files: usize,
     /// Files changed by someone else since, left as they are.
     pub conflicts: Vec<String>,
+    /// What went wrong once the files were finished (the journal could not be removed): the
+    /// next command finds them finished and removes it.
+    pub warning: Option<String>,
 }
 
 impl std::fmt::Display for Recovered {
@@ -196,12 +362,17 @@ impl std::fmt::Display for Recovered {
 
 /// Completes or rolls back the transaction whose journal is in `state_dir`, then removes the
 /// journal and the staging files. The caller holds the checkout lock.
+///
+/// Every staging file beside a target of the journal (`.<name>.qr-promote-<pid>-<n>.tmp`, of
+/// any run: the interrupted one, or a recovery killed itself) is removed first; recovery needs
+/// none of them, it brings each target from the journal's bytes.
 pub fn recover(root: &Path, state_dir: &Path) -> Result<Option<Recovered>> {
-    let Some(journal) = Journal::read(state_dir)? else {
+    let Some(journal) = Journal::read(state_dir, root)? else {
         // A journal being written when its run was killed: nothing was staged yet.
         Journal::remove(state_dir).map_err(|e| Error::io(state_dir, e))?;
         return Ok(None);
     };
+    remove_stale_staging(root, &journal);
     let forward = journal.state == State::Committed;
     let mut conflicts = Vec::new();
     if journal.state != State::Prepared {
@@ -217,16 +388,55 @@ pub fn recover(root: &Path, state_dir: &Path) -> Result<Option<Recovered>> {
         }
     }
     journal.remove_staging(root);
-    Journal::remove(state_dir).map_err(|e| Error::io(&state_dir.join(JOURNAL), e))?;
+    let warning = Journal::remove(state_dir).err().map(|e| {
+        format!(
+            "{}: cannot remove the finished journal: {}; the next command removes it",
+            state_dir.join(JOURNAL).display(),
+            crate::error::io_message(&e)
+        )
+    });
     Ok(Some(Recovered {
         command: journal.command,
         completed: forward,
         files: journal.files.len(),
         conflicts,
+        warning,
     }))
 }
 
-/// Brings one target from `from` to `to`; false when it holds neither (left alone).
+/// Removes every staging file (a regular file, of any run) beside each target of `journal`. The
+/// journal was checked: its targets' folders are real folders of the checkout.
+fn remove_stale_staging(root: &Path, journal: &Journal) {
+    let mut folders: Vec<(PathBuf, Vec<String>)> = Vec::new();
+    for f in &journal.files {
+        let target = root.join(&f.target);
+        let (Some(folder), Some(name)) = (target.parent(), target.file_name()) else {
+            continue;
+        };
+        let name = name.to_string_lossy().into_owned();
+        match folders.iter_mut().find(|(d, _)| d == folder) {
+            Some((_, names)) => names.push(name),
+            None => folders.push((folder.to_path_buf(), vec![name])),
+        }
+    }
+    for (folder, names) in folders {
+        let Ok(entries) = fs::read_dir(&folder) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let file = e.file_name();
+            let file = file.to_string_lossy();
+            if e.file_type().is_ok_and(|t| t.is_file())
+                && names.iter().any(|n| is_any_staging_of(&file, n))
+            {
+                let _ = fs::remove_file(e.path());
+            }
+        }
+    }
+}
+
+/// Brings one target from `from` to `to`; false when it holds neither (left alone): other bytes,
+/// or no longer a regular file.
 fn finish_one(root: &Path, f: &JournalFile, from: &[u8], to: &[u8]) -> Result<bool> {
     let Ok(target) = real_path_inside(root, &f.target) else {
         return Ok(false);

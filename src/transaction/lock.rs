@@ -16,18 +16,23 @@ use rustix::fs::FlockOperation;
 use crate::error::{Error, Result};
 
 /// The folder of a checkout where qr-promote keeps its lock and journal: `.git/qr-promote/` (the
-/// folder a `.git` file names, in a worktree), else `.qr-promote/` at the root.
+/// folder a `.git` file names, in a worktree, when it is a git folder), else `.qr-promote/` at
+/// the root. Only where it would be: see [`ensure_state_dir`] for what it must be.
 pub fn state_dir(root: &Path) -> PathBuf {
     let dot_git = root.join(".git");
     match fs::symlink_metadata(&dot_git) {
         Ok(m) if m.is_dir() => return dot_git.join("qr-promote"),
         Ok(m) if m.is_file() => {
-            // A worktree or submodule: `gitdir: <path>`, relative to the root or absolute.
-            if let Ok(text) = fs::read_to_string(&dot_git) {
+            // A worktree or submodule: `gitdir: <path>`, relative to the root or absolute. Read
+            // as git reads it: a small regular file, naming a folder that holds a `HEAD`.
+            if let Ok(bytes) = crate::util::read_regular(&dot_git, GIT_FILE_LIMIT) {
+                let text = String::from_utf8_lossy(&bytes);
                 if let Some(dir) = text.lines().next().and_then(|l| l.strip_prefix("gitdir:")) {
                     let dir = root.join(dir.trim());
-                    if dir.is_dir() {
-                        return dir.join("qr-promote");
+                    if let Ok(real) = fs::canonicalize(&dir) {
+                        if real.is_dir() && real.join("HEAD").is_file() {
+                            return real.join("qr-promote");
+                        }
                     }
                 }
             }
@@ -35,6 +40,64 @@ pub fn state_dir(root: &Path) -> PathBuf {
         _ => {}
     }
     root.join(".qr-promote")
+}
+
+/// The most a `.git` file (`gitdir: <path>`) is read of.
+const GIT_FILE_LIMIT: u64 = 64 * 1024;
+
+/// Whether the state folder `state` is there, refusing anything but a real folder: a link (to
+/// anywhere), a file, a FIFO. Nothing is changed.
+pub fn check_state_dir(state: &Path) -> Result<bool> {
+    match fs::symlink_metadata(state) {
+        Ok(m) if m.is_dir() => Ok(true),
+        Ok(m) => {
+            let what = if m.file_type().is_symlink() {
+                match fs::read_link(state) {
+                    Ok(to) => format!("a link to {}", to.display()),
+                    Err(_) => "a link".to_string(),
+                }
+            } else {
+                "not a folder".to_string()
+            };
+            Err(Error::refused(format!(
+                "{}: the state folder of qr-promote is {what}; it must be a real folder of the checkout; nothing read or written",
+                state.display()
+            ))
+            .with_hint(format!(
+                "remove it (rm {}); qr-promote makes the folder again",
+                state.display()
+            )))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(Error::io(state, e)),
+    }
+}
+
+/// Makes sure the state folder `state` is a real folder (see [`check_state_dir`]): created with
+/// mode 0700 when missing (its parent, the checkout or its git folder, must be there); an
+/// existing one is used as it is, its mode never changed.
+pub fn ensure_state_dir(state: &Path) -> Result<()> {
+    use std::os::unix::fs::DirBuilderExt as _;
+    if check_state_dir(state)? {
+        return Ok(());
+    }
+    match fs::DirBuilder::new().mode(0o700).create(state) {
+        Ok(()) => Ok(()),
+        // Made by another run in between: check what is there now.
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            check_state_dir(state).map(|_| ())
+        }
+        Err(e) => Err(Error::io(state, e)),
+    }
+}
+
+/// The refusal of a lock file that is not one (a link, a FIFO, a device someone put there).
+fn not_a_lock(path: &Path, what: &str) -> Error {
+    Error::refused(format!(
+        "{}: {what}, not a lock of qr-promote; nothing read or written",
+        path.display()
+    ))
+    .with_hint(format!("remove it (rm {})", path.display()))
 }
 
 /// The exclusive lock on a checkout, held until dropped.
@@ -89,21 +152,29 @@ impl CheckoutLock {
         let path = state.join("lock");
         let start = Instant::now();
         loop {
-            crate::util::create_private_dir_all(&state)?;
+            ensure_state_dir(&state)?;
             let file = match OpenOptions::new()
                 .read(true)
                 .write(true)
                 .create(true)
                 .truncate(false)
                 .mode(0o600)
-                .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
+                .custom_flags(
+                    (rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::NONBLOCK).bits() as i32,
+                )
                 .open(&path)
             {
                 Ok(f) => f,
                 // The folder went away with the last holder: make it again.
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) if e.raw_os_error() == Some(rustix::io::Errno::LOOP.raw_os_error()) => {
+                    return Err(not_a_lock(&path, "a symbolic link"))
+                }
                 Err(e) => return Err(Error::io(&path, e)),
             };
+            if !file.metadata().is_ok_and(|m| m.is_file()) {
+                return Err(not_a_lock(&path, "not a regular file"));
+            }
             match rustix::fs::flock(&file, FlockOperation::NonBlockingLockExclusive) {
                 Ok(()) => {
                     // The holder before us may have removed the file after we opened it: the
@@ -238,6 +309,18 @@ mod tests {
         assert_eq!(state_dir(dir.path()), dir.path().join(".git/qr-promote"));
         let wt = tempfile::tempdir().unwrap();
         fs::create_dir_all(dir.path().join(".git/worktrees/w")).unwrap();
+        // Not a git folder (no HEAD): git would not take it, neither does qr-promote.
+        fs::write(
+            wt.path().join(".git"),
+            format!("gitdir: {}\n", dir.path().join(".git/worktrees").display()),
+        )
+        .unwrap();
+        assert_eq!(state_dir(wt.path()), wt.path().join(".qr-promote"));
+        fs::write(
+            dir.path().join(".git/worktrees/w/HEAD"),
+            "ref: refs/heads/w\n",
+        )
+        .unwrap();
         fs::write(
             wt.path().join(".git"),
             format!(
@@ -249,6 +332,78 @@ mod tests {
         assert_eq!(
             state_dir(wt.path()),
             dir.path().join(".git/worktrees/w/qr-promote")
+        );
+    }
+
+    #[test]
+    fn a_state_folder_that_is_a_link_is_refused_and_its_target_left_as_it_is() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let elsewhere = tempfile::tempdir().unwrap();
+        fs::set_permissions(elsewhere.path(), fs::Permissions::from_mode(0o1777)).unwrap();
+        std::os::unix::fs::symlink(elsewhere.path(), dir.path().join(".qr-promote")).unwrap();
+        let err = CheckoutLock::acquire(dir.path(), "apply", Duration::ZERO).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains(".qr-promote: the state folder of qr-promote is a link to"),
+            "{err}"
+        );
+        assert_eq!(err.kind(), crate::error::ErrorKind::Refused);
+        let mode = fs::metadata(elsewhere.path()).unwrap().permissions().mode() & 0o7777;
+        assert_eq!(mode, 0o1777, "the sticky bit stays");
+        assert_eq!(
+            fs::read_dir(elsewhere.path()).unwrap().count(),
+            0,
+            "nothing written there"
+        );
+        // A file in its place is refused too.
+        fs::remove_file(dir.path().join(".qr-promote")).unwrap();
+        fs::write(dir.path().join(".qr-promote"), "").unwrap();
+        let err = CheckoutLock::acquire(dir.path(), "apply", Duration::ZERO).unwrap_err();
+        assert!(err.to_string().contains("is not a folder"), "{err}");
+    }
+
+    #[test]
+    fn a_state_folder_is_made_private_and_an_existing_one_keeps_its_mode() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        fs::create_dir(dir.path().join(".git")).unwrap();
+        let state = dir.path().join(".git/qr-promote");
+        let held = CheckoutLock::acquire(dir.path(), "apply", Duration::ZERO).unwrap();
+        let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o7777;
+        assert_eq!(mode(&state), 0o700);
+        drop(held);
+        fs::set_permissions(&state, fs::Permissions::from_mode(0o755)).unwrap();
+        drop(CheckoutLock::acquire(dir.path(), "apply", Duration::ZERO).unwrap());
+        assert_eq!(mode(&state), 0o755, "never chmodded");
+    }
+
+    #[test]
+    fn a_lock_file_that_is_a_link_or_a_fifo_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path().join(".qr-promote");
+        fs::create_dir(&state).unwrap();
+        let outside = dir.path().join("outside");
+        fs::write(&outside, "theirs").unwrap();
+        std::os::unix::fs::symlink(&outside, state.join("lock")).unwrap();
+        let err = CheckoutLock::acquire(dir.path(), "apply", Duration::ZERO).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("lock: a symbolic link, not a lock"),
+            "{err}"
+        );
+        assert_eq!(fs::read_to_string(&outside).unwrap(), "theirs");
+        fs::remove_file(state.join("lock")).unwrap();
+        rustix::fs::mkfifoat(
+            rustix::fs::CWD,
+            state.join("lock"),
+            rustix::fs::Mode::RUSR | rustix::fs::Mode::WUSR,
+        )
+        .unwrap();
+        let err = CheckoutLock::acquire(dir.path(), "apply", Duration::ZERO).unwrap_err();
+        assert!(
+            err.to_string().contains("lock: not a regular file"),
+            "{err}"
         );
     }
 

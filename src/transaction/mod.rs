@@ -115,8 +115,9 @@ pub fn is_staging_name(name: &str) -> bool {
 }
 
 /// Creates `tmp` with `bytes`, the mode of `meta` and, when it differs from ours, its owner and
-/// group; synced. `Ok(false)` when the owner cannot be given (the file is then removed).
-fn stage(tmp: &Path, meta: &Meta, bytes: &[u8]) -> std::io::Result<bool> {
+/// group; synced. Its device and inode; `Ok(None)` when the owner cannot be given (the file is
+/// then removed).
+fn stage(tmp: &Path, meta: &Meta, bytes: &[u8]) -> std::io::Result<Option<(u64, u64)>> {
     let mut f = OpenOptions::new()
         .write(true)
         .create_new(true)
@@ -128,16 +129,16 @@ fn stage(tmp: &Path, meta: &Meta, bytes: &[u8]) -> std::io::Result<bool> {
         if mine.uid() != meta.uid || mine.gid() != meta.gid {
             if let Err(e) = std::os::unix::fs::fchown(&f, Some(meta.uid), Some(meta.gid)) {
                 if e.kind() == std::io::ErrorKind::PermissionDenied {
-                    return Ok(false);
+                    return Ok(None);
                 }
                 return Err(e);
             }
         }
         f.set_permissions(fs::Permissions::from_mode(meta.mode))?;
         f.sync_all()?;
-        Ok(true)
+        Ok(Some((mine.dev(), mine.ino())))
     })();
-    if !matches!(written, Ok(true)) {
+    if !matches!(written, Ok(Some(_))) {
         let _ = fs::remove_file(tmp);
     }
     written
@@ -156,7 +157,7 @@ fn write_in_place(target: &Path, bytes: &[u8]) -> std::io::Result<()> {
 pub(crate) fn replace(target: &Path, meta: &Meta, bytes: &[u8]) -> std::io::Result<()> {
     if !meta.in_place() {
         let tmp = staging_path(target);
-        if stage(&tmp, meta, bytes)? {
+        if stage(&tmp, meta, bytes)?.is_some() {
             return rename(&tmp, target).inspect_err(|_| {
                 let _ = fs::remove_file(&tmp);
             });
@@ -168,7 +169,14 @@ pub(crate) fn replace(target: &Path, meta: &Meta, bytes: &[u8]) -> std::io::Resu
 /// Brings the file at `target` from `from` to `to`: true when it holds `to` now, false when it
 /// holds neither (someone else's bytes, left as they are).
 pub(crate) fn bring(target: &Path, from: &[u8], to: &[u8]) -> std::io::Result<bool> {
-    let now = read_file(target)?;
+    // Anything larger than both, or not a regular file (a FIFO is never waited on), holds
+    // neither.
+    let limit = from.len().max(to.len()) as u64;
+    let now = match crate::util::read_regular(target, limit) {
+        Ok(b) => b,
+        Err(crate::util::ReadRefusal::Io(e)) => return Err(e),
+        Err(_) => return Ok(false),
+    };
     if now == to {
         return Ok(true);
     }
@@ -185,6 +193,8 @@ struct Planned<'a> {
     target: PathBuf,
     meta: Meta,
     staging: Option<PathBuf>,
+    /// The device and inode of the staged file.
+    staged: Option<(u64, u64)>,
 }
 
 fn rel_of(root: &Path, p: &Path) -> String {
@@ -206,8 +216,9 @@ fn changed_on_disk(path: &str) -> Error {
     ))
 }
 
-/// Writes every change or none, under `lock`. Returns the paths written.
-pub fn write_all(lock: &CheckoutLock, changes: &[FileChange]) -> Result<Vec<String>> {
+/// Writes every change or none, under `lock`. Returns the paths written (and what went wrong
+/// once they were: the journal could not be removed).
+pub fn write_all(lock: &CheckoutLock, changes: &[FileChange]) -> Result<Written> {
     write_all_with(lock, changes, &mut |_, _| Ok(()))
 }
 
@@ -216,7 +227,7 @@ pub fn write_all_with(
     lock: &CheckoutLock,
     changes: &[FileChange],
     hook: &mut dyn FnMut(Phase, &str) -> std::io::Result<()>,
-) -> Result<Vec<String>> {
+) -> Result<Written> {
     let root = lock.root();
     // Resolve: real files inside the checkout, each once; `.env` last.
     let mut order: Vec<&FileChange> = changes.iter().filter(|c| c.path != ENV_FILE).collect();
@@ -242,6 +253,7 @@ pub fn write_all_with(
             target,
             meta,
             staging: None,
+            staged: None,
         });
     }
     for p in &planned {
@@ -290,9 +302,9 @@ pub fn write_all_with(
         let staged =
             hook(Phase::Stage, &p.change.path).and_then(|()| stage(&tmp, &p.meta, &p.change.after));
         match staged {
-            Ok(true) => {}
+            Ok(Some(id)) => p.staged = Some(id),
             // The owner cannot be kept by a new file: write this one in place.
-            Ok(false) => {
+            Ok(None) => {
                 p.staging = None;
                 journal.files[i].staging = None;
             }
@@ -316,44 +328,129 @@ pub fn write_all_with(
         return Err(journal_err(e));
     }
     for i in 0..planned.len() {
-        if let Err(e) = replace_one(&planned[i], hook) {
-            let restored = roll_back(root, state, &mut journal, &planned[..i]);
-            let message = match (e, restored) {
-                (Failure::Changed(m), Ok(())) => format!("{m}; nothing written"),
-                (Failure::Io(e), Ok(())) => format!(
-                    "cannot replace the file: {}; restored the {} file(s) already replaced; nothing changed",
-                    io_message(&e),
-                    i
-                ),
-                (f, Err(failed)) => format!(
-                    "cannot replace the file: {}; could not restore {}",
-                    f.message(),
-                    failed.join(", ")
-                ),
-            };
-            return Err(Error::io_message(
-                planned[i].change.path.clone(),
-                message,
-                None,
-            ));
-        }
+        let failure = match replace_one(&planned[i], hook) {
+            Ok(()) => continue,
+            Err(f) => f,
+        };
+        let path = planned[i].change.path.clone();
+        // Once a file holds its new bytes, an I/O failure stops here: the journal stays
+        // committed and the next command completes the promotion.
+        let failure = match failure {
+            Failure::After(e) => return Err(half_written(&planned, i + 1, path, e)),
+            Failure::Io(e) if i > 0 => return Err(half_written(&planned, i, path, e)),
+            f => f,
+        };
+        let restored = roll_back(root, state, &mut journal, &planned[..i]);
+        let message = match (failure, restored) {
+            (Failure::Changed(m), Ok(())) => format!("{m}; nothing written"),
+            (Failure::Io(e) | Failure::After(e), Ok(())) => format!(
+                "cannot replace the file: {}; nothing changed",
+                io_message(&e)
+            ),
+            (f, Err(failed)) => format!(
+                "cannot replace the file: {}; could not restore {}",
+                f.message(),
+                failed.join(", ")
+            ),
+        };
+        return Err(Error::io_message(path, message, None));
     }
-    Journal::remove(state).map_err(|e| Error::io(&state.join(journal::JOURNAL), e))?;
-    Ok(planned.iter().map(|p| p.change.path.clone()).collect())
+    let warnings = match Journal::remove(state) {
+        Ok(()) => Vec::new(),
+        // Every file is written: the next command finds them new and removes the journal.
+        Err(e) => vec![format!(
+            "{}: cannot remove the finished journal: {}; every file is written, the next command removes it",
+            state.join(journal::JOURNAL).display(),
+            io_message(&e)
+        )],
+    };
+    Ok(Written {
+        paths: planned.iter().map(|p| p.change.path.clone()).collect(),
+        warnings,
+    })
+}
+
+/// What a transaction wrote.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Written {
+    /// The paths written, as the changes named them.
+    pub paths: Vec<String>,
+    /// What went wrong once every file was written (the journal could not be removed).
+    pub warnings: Vec<String>,
+}
+
+/// The error of a transaction stopped once `new` of its files (the first ones of `planned`)
+/// hold their new bytes: which are new, which old, and that the next command completes it.
+fn half_written(planned: &[Planned], new: usize, path: String, e: std::io::Error) -> Error {
+    let names = |ps: &[Planned]| {
+        ps.iter()
+            .map(|p| p.change.path.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let (done, left) = planned.split_at(new.min(planned.len()));
+    let left = if left.is_empty() {
+        String::new()
+    } else {
+        format!("; still old: {}", names(left))
+    };
+    Error::io_message(
+        path,
+        format!(
+            "{}; the promotion is half written (new: {}{left}); the journal is kept and the next qr-promote command completes it",
+            io_message(&e),
+            names(done)
+        ),
+        Some(e),
+    )
 }
 
 enum Failure {
-    /// The file changed since it was read.
+    /// The file changed since it was read (it is as it was: put back when it had been swapped).
     Changed(String),
+    /// Before the file was replaced: it is untouched.
     Io(std::io::Error),
+    /// Once the file was replaced: it holds the new bytes.
+    After(std::io::Error),
 }
 
 impl Failure {
     fn message(&self) -> String {
         match self {
             Failure::Changed(m) => m.clone(),
-            Failure::Io(e) => io_message(e),
+            Failure::Io(e) | Failure::After(e) => io_message(e),
         }
+    }
+}
+
+/// Exchanges the entries at `a` and `b` (`renameat2` with `RENAME_EXCHANGE`).
+fn exchange(a: &Path, b: &Path) -> rustix::io::Result<()> {
+    rustix::fs::renameat_with(
+        rustix::fs::CWD,
+        a,
+        rustix::fs::CWD,
+        b,
+        RenameFlags::EXCHANGE,
+    )
+}
+
+/// What is at `path`, as a message names it.
+fn what_is(meta: &std::io::Result<fs::Metadata>) -> &'static str {
+    match meta {
+        Ok(m) if m.is_dir() => "a folder",
+        Ok(m) if m.file_type().is_symlink() => "a link",
+        Ok(m) if m.is_file() => "another file",
+        Ok(_) => "something that is not a regular file",
+        Err(_) => "nothing",
+    }
+}
+
+/// Removes our staged file at `tmp` (only that file: the device and inode it was staged with).
+fn remove_staged(tmp: &Path, staged: Option<(u64, u64)>) {
+    let ours =
+        fs::symlink_metadata(tmp).is_ok_and(|m| m.is_file() && Some((m.dev(), m.ino())) == staged);
+    if ours {
+        let _ = fs::remove_file(tmp);
     }
 }
 
@@ -373,29 +470,48 @@ fn replace_one(
     }
     hook(Phase::Rename, &p.change.path).map_err(Failure::Io)?;
     let Some(tmp) = &p.staging else {
-        return write_in_place(&p.target, &p.change.after).map_err(Failure::Io);
-    };
-    match rustix::fs::renameat_with(
-        rustix::fs::CWD,
-        tmp,
-        rustix::fs::CWD,
-        &p.target,
-        RenameFlags::EXCHANGE,
-    ) {
-        Ok(()) => {
-            // The old file is now at the staging name: it must still be what was read.
-            if read_file(tmp).map_err(Failure::Io)? != p.change.before {
-                let _ = rustix::fs::renameat_with(
-                    rustix::fs::CWD,
-                    tmp,
-                    rustix::fs::CWD,
-                    &p.target,
-                    RenameFlags::EXCHANGE,
-                );
-                let _ = fs::remove_file(tmp);
-                return Err(changed());
+        return write_in_place(&p.target, &p.change.after).map_err(|e| {
+            // Part of the bytes may be written: put the old ones back, or say it is half done.
+            match write_in_place(&p.target, &p.change.before) {
+                Ok(()) => Failure::Io(e),
+                Err(_) => Failure::After(e),
             }
-            fs::remove_file(tmp).map_err(Failure::Io)
+        });
+    };
+    match exchange(tmp, &p.target) {
+        Ok(()) => {
+            // What is now at the staging name must be the file that was planned, with the bytes
+            // that were read; anything else (a folder, a link, another file put there in the
+            // instant before) goes back where it was, and the new file is removed.
+            let displaced = fs::symlink_metadata(tmp);
+            let planned_file = matches!(&displaced,
+                Ok(m) if m.is_file() && (m.dev(), m.ino()) == (p.meta.dev, p.meta.ino));
+            let differs = if planned_file {
+                match read_file(tmp) {
+                    Ok(b) => (b != p.change.before).then_some("changed on disk"),
+                    Err(e) => return Err(Failure::After(e)),
+                }
+            } else {
+                Some(what_is(&displaced))
+            };
+            if let Some(what) = differs {
+                let shown = rel_name(tmp);
+                if let Err(e) = exchange(tmp, &p.target) {
+                    return Err(Failure::After(std::io::Error::other(format!(
+                        "{what} was put there in the instant of the swap and cannot be put back ({}); it is at {shown}",
+                        io_message(&e.into())
+                    ))));
+                }
+                remove_staged(tmp, p.staged);
+                return Err(Failure::Changed(if planned_file {
+                    "changed on disk while the promotion was written".into()
+                } else {
+                    format!(
+                        "replaced by {what} while the promotion was written; put back as it was"
+                    )
+                }));
+            }
+            fs::remove_file(tmp).map_err(Failure::After)
         }
         // A file system without exchange: a plain rename.
         Err(e)
@@ -407,6 +523,13 @@ fn replace_one(
         }
         Err(e) => Err(Failure::Io(e.into())),
     }
+}
+
+/// The file name of `p`, for messages.
+fn rel_name(p: &Path) -> String {
+    p.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
 }
 
 /// Gives up before any target was replaced: removes the staging files and the journal.
@@ -477,14 +600,15 @@ mod tests {
     }
 
     #[test]
-    fn a_failed_rename_of_the_second_file_restores_the_first() {
+    fn a_failure_once_a_file_is_new_keeps_the_journal_for_the_next_run() {
         let dir = tempfile::tempdir().unwrap();
+        let root = std::fs::canonicalize(dir.path()).unwrap();
         let changes = vec![
-            change(dir.path(), "a.yml", "v: 1111111\n", "v: 2222222\n"),
-            change(dir.path(), "b.yml", "v: 1111111\n", "v: 2222222\n"),
-            change(dir.path(), "c.yml", "v: 1111111\n", "v: 2222222\n"),
+            change(&root, "a.yml", "v: 1111111\n", "v: 2222222\n"),
+            change(&root, "b.yml", "v: 1111111\n", "v: 2222222\n"),
+            change(&root, "c.yml", "v: 1111111\n", "v: 2222222\n"),
         ];
-        let l = lock(dir.path());
+        let l = lock(&root);
         let err = write_all_with(&l, &changes, &mut |step, rel| {
             if step == Phase::Rename && rel == "b.yml" {
                 Err(std::io::Error::other("disk on fire"))
@@ -494,25 +618,272 @@ mod tests {
         })
         .unwrap_err()
         .to_string();
-        assert!(
-            err.contains("b.yml") && err.contains("restored the 1 file(s)"),
-            "{err}"
+        assert_eq!(
+            err,
+            "b.yml: disk on fire; the promotion is half written (new: a.yml; still old: b.yml, c.yml); \
+             the journal is kept and the next qr-promote command completes it"
         );
+        let read = |f: &str| std::fs::read_to_string(root.join(f)).unwrap();
+        assert_eq!(
+            [read("a.yml"), read("b.yml"), read("c.yml")],
+            ["v: 2222222\n", "v: 1111111\n", "v: 1111111\n"]
+        );
+        let r = recover(&root, l.state_dir()).unwrap().unwrap();
+        assert!(r.completed && r.conflicts.is_empty(), "{r}");
         for f in ["a.yml", "b.yml", "c.yml"] {
+            assert_eq!(read(f), "v: 2222222\n", "{f}");
+        }
+        assert_eq!(names(&root), [".qr-promote", "a.yml", "b.yml", "c.yml"]);
+        assert_eq!(names(&root.join(".qr-promote")), ["lock"], "no journal");
+    }
+
+    #[test]
+    fn a_failure_before_any_file_is_new_changes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let changes = vec![
+            change(dir.path(), "a.yml", "v: 1111111\n", "v: 2222222\n"),
+            change(dir.path(), "b.yml", "v: 1111111\n", "v: 2222222\n"),
+        ];
+        let l = lock(dir.path());
+        let err = write_all_with(&l, &changes, &mut |step, _| {
+            if step == Phase::Rename {
+                Err(std::io::Error::other("disk on fire"))
+            } else {
+                Ok(())
+            }
+        })
+        .unwrap_err()
+        .to_string();
+        assert_eq!(
+            err,
+            "a.yml: cannot replace the file: disk on fire; nothing changed"
+        );
+        assert_eq!(names(dir.path()), [".qr-promote", "a.yml", "b.yml"]);
+        assert_eq!(names(&dir.path().join(".qr-promote")), ["lock"]);
+    }
+
+    #[test]
+    fn a_folder_swapped_in_at_the_swap_is_put_back_and_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = std::fs::canonicalize(dir.path()).unwrap();
+        let changes = vec![
+            change(&root, "a.yml", "v: 1111111\n", "v: 2222222\n"),
+            change(&root, "b.yml", "v: 1111111\n", "v: 2222222\n"),
+        ];
+        let b = root.join("b.yml");
+        let err = write_all_with(&lock(&root), &changes, &mut |step, rel| {
+            if step == Phase::Rename && rel == "b.yml" {
+                // Between the last check and the swap, someone puts a folder there.
+                std::fs::remove_file(&b)?;
+                std::fs::create_dir(&b)?;
+                std::fs::write(b.join("notes.txt"), "theirs\n")?;
+            }
+            Ok(())
+        })
+        .unwrap_err()
+        .to_string();
+        assert_eq!(
+            err,
+            "b.yml: replaced by a folder while the promotion was written; put back as it was; nothing written"
+        );
+        assert_eq!(
+            std::fs::read_to_string(b.join("notes.txt")).unwrap(),
+            "theirs\n"
+        );
+        assert_eq!(
+            std::fs::read_to_string(root.join("a.yml")).unwrap(),
+            "v: 1111111\n",
+            "the file already replaced is restored"
+        );
+        assert_eq!(
+            names(&root),
+            ["a.yml", "b.yml"],
+            "no staging file, no journal"
+        );
+        assert_eq!(names(&b), ["notes.txt"]);
+    }
+
+    #[test]
+    fn another_file_with_the_same_bytes_swapped_in_is_put_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = std::fs::canonicalize(dir.path()).unwrap();
+        let changes = vec![change(&root, "a.yml", "v: 1111111\n", "v: 2222222\n")];
+        let a = root.join("a.yml");
+        let copy = root.join("copy");
+        let err = write_all_with(&lock(&root), &changes, &mut |step, _| {
+            if step == Phase::Rename {
+                // The same bytes, another inode: someone else's file now.
+                std::fs::write(&copy, "v: 1111111\n")?;
+                std::fs::rename(&copy, &a)?;
+            }
+            Ok(())
+        })
+        .unwrap_err()
+        .to_string();
+        assert_eq!(
+            err,
+            "a.yml: replaced by another file while the promotion was written; put back as it was; nothing written"
+        );
+        assert_eq!(std::fs::read_to_string(&a).unwrap(), "v: 1111111\n");
+        assert_eq!(names(&root), ["a.yml"]);
+    }
+
+    #[test]
+    fn staging_names_are_exactly_the_tools_own() {
+        use journal::is_staging_of;
+        assert!(is_staging_of(
+            "data/.x.yml.qr-promote-42-0.tmp",
+            "data/x.yml",
+            42
+        ));
+        assert!(is_staging_of("..env.qr-promote-42-3.tmp", ".env", 42));
+        for (staging, target) in [
+            ("data/.x.yml.qr-promote-43-0.tmp", "data/x.yml"),
+            ("data/x.yml", "data/x.yml"),
+            (".x.yml.qr-promote-42-0.tmp", "data/x.yml"),
+            ("data/.y.yml.qr-promote-42-0.tmp", "data/x.yml"),
+            ("data/.x.yml.qr-promote-42-.tmp", "data/x.yml"),
+            ("data/.x.yml.qr-promote-42-0x.tmp", "data/x.yml"),
+            ("other/.x.yml.qr-promote-42-0.tmp", "data/x.yml"),
+            (".git/config", "data/x.yml"),
+        ] {
+            assert!(!is_staging_of(staging, target, 42), "{staging}");
+        }
+        assert!(journal::is_any_staging_of(
+            ".x.yml.qr-promote-7-1.tmp",
+            "x.yml"
+        ));
+        assert!(!journal::is_any_staging_of(
+            ".x.yml.qr-promote-7-1.tmp",
+            "y.yml"
+        ));
+        assert!(!journal::is_any_staging_of(
+            ".x.yml.qr-promote--1.tmp",
+            "x.yml"
+        ));
+    }
+
+    /// A journal of one file planted in the checkout at `root`, its staging path `staging`.
+    fn plant(root: &Path, target: &str, staging: &str) {
+        let j = Journal {
+            format: 1,
+            state: State::Prepared,
+            command: "apply".into(),
+            pid: 1,
+            files: vec![JournalFile {
+                path: target.into(),
+                target: target.into(),
+                staging: Some(staging.into()),
+                old: b"v: 1111111\n".to_vec(),
+                new: b"v: 2222222\n".to_vec(),
+            }],
+        };
+        let state = root.join(".qr-promote");
+        std::fs::create_dir_all(&state).unwrap();
+        std::fs::write(state.join("journal"), serde_json::to_vec(&j).unwrap()).unwrap();
+    }
+
+    #[test]
+    fn a_planted_journal_naming_other_files_is_refused_and_touches_nothing() {
+        let outside = tempfile::tempdir().unwrap();
+        let victim = outside.path().join("victim");
+        for (staging, why) in [
+            (victim.to_string_lossy().into_owned(), "an absolute path"),
+            ("../../x".to_string(), "leading out with \"..\""),
+            ("data/x.yml".to_string(), "not the staging name"),
+            (
+                ".git/config".to_string(),
+                "inside the folder of git or of qr-promote",
+            ),
+            (
+                "data/./.x.yml.qr-promote-1-0.tmp".to_string(),
+                "not a plain relative path",
+            ),
+        ] {
+            let dir = tempfile::tempdir().unwrap();
+            let root = std::fs::canonicalize(dir.path()).unwrap();
+            std::fs::write(&victim, "precious\n").unwrap();
+            std::fs::create_dir_all(root.join("data")).unwrap();
+            std::fs::create_dir_all(root.join(".git")).unwrap();
+            std::fs::write(root.join("data/x.yml"), "v: 1111111\n").unwrap();
+            std::fs::write(root.join(".git/config"), "[core]\n").unwrap();
+            plant(&root, "data/x.yml", &staging);
+            let state = root.join(".qr-promote");
+            let err = recover(&root, &state).unwrap_err();
+            let text = err.to_string();
+            assert!(
+                text.starts_with(&format!(
+                    "{}: file 1 has staging",
+                    state.join("journal").display()
+                )) && text.contains(why)
+                    && text.ends_with("refusing to recover from it, nothing touched"),
+                "{staging}: {text}"
+            );
+            assert_eq!(err.kind(), crate::error::ErrorKind::Refused);
+            assert!(err.hint().is_some_and(|h| h.contains("rm ")), "{staging}");
+            assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious\n");
             assert_eq!(
-                std::fs::read_to_string(dir.path().join(f)).unwrap(),
-                "v: 1111111\n",
-                "{f}"
+                std::fs::read_to_string(root.join("data/x.yml")).unwrap(),
+                "v: 1111111\n"
+            );
+            assert_eq!(
+                std::fs::read_to_string(root.join(".git/config")).unwrap(),
+                "[core]\n"
+            );
+            assert!(
+                state.join("journal").exists(),
+                "the journal stays for its owner to look at"
             );
         }
+    }
+
+    #[test]
+    fn a_planted_journal_whose_target_is_outside_is_refused() {
+        for target in ["/etc/passwd", "../x.yml", ".git/config", ""] {
+            let dir = tempfile::tempdir().unwrap();
+            let root = std::fs::canonicalize(dir.path()).unwrap();
+            plant(&root, target, ".x.yml.qr-promote-1-0.tmp");
+            let err = recover(&root, &root.join(".qr-promote"))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("file 1 has path"), "{target}: {err}");
+        }
+    }
+
+    #[test]
+    fn a_target_folder_reached_through_a_link_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        let root = std::fs::canonicalize(dir.path()).unwrap();
+        std::fs::write(outside.path().join(".x.yml.qr-promote-1-0.tmp"), "theirs").unwrap();
+        std::os::unix::fs::symlink(outside.path(), root.join("data")).unwrap();
+        plant(&root, "data/x.yml", "data/.x.yml.qr-promote-1-0.tmp");
+        let err = recover(&root, &root.join(".qr-promote"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("whose folder leads to"), "{err}");
+        assert!(outside.path().join(".x.yml.qr-promote-1-0.tmp").exists());
+    }
+
+    #[test]
+    fn recovery_removes_staging_files_of_any_run_beside_its_targets() {
+        // A recovery killed itself leaves its own staging file (its pid, not the journal's).
+        let dir = tempfile::tempdir().unwrap();
+        let root = std::fs::canonicalize(dir.path()).unwrap();
+        std::fs::create_dir_all(root.join("data")).unwrap();
+        std::fs::write(root.join("data/x.yml"), "v: 1111111\n").unwrap();
+        std::fs::write(
+            root.join("data/.x.yml.qr-promote-999-4.tmp"),
+            "v: 2222222\n",
+        )
+        .unwrap();
+        std::fs::write(root.join("data/.y.yml.qr-promote-999-4.tmp"), "not ours").unwrap();
+        plant(&root, "data/x.yml", "data/.x.yml.qr-promote-1-0.tmp");
+        let r = recover(&root, &root.join(".qr-promote")).unwrap().unwrap();
+        assert!(!r.completed);
         assert_eq!(
-            names(dir.path()),
-            [".qr-promote", "a.yml", "b.yml", "c.yml"]
-        );
-        assert_eq!(
-            names(&dir.path().join(".qr-promote")),
-            ["lock"],
-            "no journal"
+            names(&root.join("data")),
+            [".y.yml.qr-promote-999-4.tmp", "x.yml"]
         );
     }
 

@@ -84,6 +84,7 @@ impl Upstream {
         let (remote, local, key, auth) = remote_of(url)?;
         let upstreams = opts.cache_dir.join("upstreams");
         create_private_dir_all(&upstreams)?;
+        remove_stale_clones(&upstreams);
         let stem = format!("{}-{:016x}", cache_name(&key), fnv(&[&key]));
         let path = upstreams.join(format!("{stem}.git"));
         let label = format!("upstream {shown}");
@@ -787,6 +788,30 @@ impl Upstream {
             self.label(),
             &id[..7.min(id.len())]
         )))
+    }
+}
+
+/// Removes the folders that clones killed before they were renamed into place left in
+/// `upstreams` (`.<name>.tmp<pid>`, a folder, its pid no longer running); best effort.
+fn remove_stale_clones(upstreams: &std::path::Path) {
+    let Ok(entries) = std::fs::read_dir(upstreams) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name();
+        let Some(pid) = name
+            .to_str()
+            .filter(|n| n.starts_with('.'))
+            .and_then(|n| n.rsplit_once(".tmp"))
+            .and_then(|(_, pid)| pid.parse::<i32>().ok())
+            .and_then(rustix::process::Pid::from_raw)
+        else {
+            continue;
+        };
+        let dead = rustix::process::test_kill_process(pid) == Err(rustix::io::Errno::SRCH);
+        if dead && e.file_type().is_ok_and(|t| t.is_dir()) {
+            let _ = std::fs::remove_dir_all(e.path());
+        }
     }
 }
 

@@ -59,9 +59,15 @@ impl<'a> Positions<'a> {
 #[derive(Debug, Clone)]
 pub struct Node {
     pub kind: NodeKind,
+    /// Its characters. For a scalar: its value as written, without its properties (an anchor
+    /// `&a`, a tag `!!str`), from the block indicator (`>-`, `|`) for a block scalar.
     pub span: Range<usize>,
     /// 1-based line of its first character.
     pub line: usize,
+    /// The anchor a scalar carries, or the one an alias names (the parser's id; 0: none).
+    pub anchor: usize,
+    /// A scalar's explicit tag (`tag:yaml.org,2002:str` for `!!str`), if any.
+    pub tag: Option<String>,
 }
 
 /// What a node is.
@@ -179,16 +185,31 @@ pub fn parse(text: &str) -> Result<Vec<Node>, SyntaxError> {
         };
         let node = match event {
             // An alias to an anchor of another file.
-            None | Some(Event::Alias(_)) => Some(Node {
+            None => Some(Node {
                 kind: NodeKind::Alias,
                 span: start..end,
                 line,
+                anchor: 0,
+                tag: None,
             }),
-            Some(Event::Scalar(v, style, _, _)) => Some(Node {
-                kind: NodeKind::Scalar(v.into_owned(), Style::of(style)),
+            Some(Event::Alias(id)) => Some(Node {
+                kind: NodeKind::Alias,
                 span: start..end,
                 line,
+                anchor: id,
+                tag: None,
             }),
+            Some(Event::Scalar(v, style, anchor, tag)) => {
+                let style = Style::of(style);
+                let (start, line) = scalar_start(text, start, line, style);
+                Some(Node {
+                    kind: NodeKind::Scalar(v.into_owned(), style),
+                    span: start..end.max(start),
+                    line,
+                    anchor,
+                    tag: tag.map(|t| format!("{}{}", t.handle, t.suffix)),
+                })
+            }
             Some(Event::MappingStart(..)) => {
                 stack.push(Frame::Map(Vec::new(), None, start, line));
                 None
@@ -202,6 +223,8 @@ pub fn parse(text: &str) -> Result<Vec<Node>, SyntaxError> {
                     kind: NodeKind::Map(pairs),
                     span: s..end.max(s),
                     line: l,
+                    anchor: 0,
+                    tag: None,
                 }),
                 _ => None,
             },
@@ -210,6 +233,8 @@ pub fn parse(text: &str) -> Result<Vec<Node>, SyntaxError> {
                     kind: NodeKind::Seq(items),
                     span: s..end.max(s),
                     line: l,
+                    anchor: 0,
+                    tag: None,
                 }),
                 _ => None,
             },
@@ -226,6 +251,48 @@ pub fn parse(text: &str) -> Result<Vec<Node>, SyntaxError> {
         }
     }
     Ok(docs)
+}
+
+/// Where a scalar's own characters start, and their line: after its properties (`&anchor`,
+/// `!tag` and the blanks after them), so that an edit of the value keeps them; for a block
+/// scalar, at its indicator (`>-`, `|`), which the parser's span leaves out.
+fn scalar_start(text: &str, start: usize, line: usize, style: Style) -> (usize, usize) {
+    let b = text.as_bytes();
+    if style == Style::Block {
+        // Back over the content's indentation and line breaks to the indicator line.
+        let mut i = start;
+        let mut breaks = 0;
+        while i > 0 && matches!(b[i - 1], b' ' | b'\t' | b'\n' | b'\r') {
+            if b[i - 1] == b'\n' {
+                breaks += 1;
+            }
+            i -= 1;
+        }
+        // The indicator and its modifiers: `[|>][-+0-9]*`, maybe after properties and a
+        // comment-free gap (`>- # x` keeps the span at the content).
+        let mut j = i;
+        while j > 0 && matches!(b[j - 1], b'-' | b'+' | b'0'..=b'9') {
+            j -= 1;
+        }
+        if j > 0 && matches!(b[j - 1], b'|' | b'>') {
+            return (j - 1, line.saturating_sub(breaks).max(1));
+        }
+        return (start, line);
+    }
+    let mut i = start;
+    let mut lines = 0;
+    while matches!(b.get(i), Some(b'&' | b'!')) {
+        while i < b.len() && !matches!(b[i], b' ' | b'\t' | b'\n' | b'\r') {
+            i += 1;
+        }
+        while i < b.len() && matches!(b[i], b' ' | b'\t' | b'\n' | b'\r') {
+            if b[i] == b'\n' {
+                lines += 1;
+            }
+            i += 1;
+        }
+    }
+    (i, line + lines)
 }
 
 /// When `e` is the parser's "unknown anchor" error for an alias `*name` at byte `at`: the end
@@ -348,40 +415,99 @@ pub struct TopFields {
 #[derive(Debug, Clone, Copy)]
 pub struct ScalarAt<'a> {
     pub node: &'a Node,
-    /// The key when the scalar is the value of a pair whose key is a scalar.
+    /// The key when the scalar is the value of a pair whose key is a scalar (or an alias of
+    /// one: the anchored key's value).
     pub key: Option<&'a str>,
     /// The scalar is itself a mapping key.
     pub is_key: bool,
+    /// The alias this scalar is reached through (`key: *a`): `node` is then the anchored
+    /// scalar, written elsewhere.
+    pub via: Option<&'a Node>,
 }
 
-/// Every scalar of the documents, in document order.
+/// The anchored scalars of the documents by anchor id.
+pub fn anchors(docs: &[Node]) -> std::collections::HashMap<usize, &Node> {
+    fn walk<'a>(n: &'a Node, out: &mut std::collections::HashMap<usize, &'a Node>) {
+        match &n.kind {
+            NodeKind::Scalar(..) if n.anchor > 0 => {
+                out.insert(n.anchor, n);
+            }
+            NodeKind::Map(pairs) => {
+                for (k, v) in pairs {
+                    walk(k, out);
+                    walk(v, out);
+                }
+            }
+            NodeKind::Seq(items) => items.iter().for_each(|i| walk(i, out)),
+            _ => {}
+        }
+    }
+    let mut out = std::collections::HashMap::new();
+    docs.iter().for_each(|d| walk(d, &mut out));
+    out
+}
+
+/// Every scalar of the documents, in document order; an alias of an anchored scalar is given
+/// as that scalar, reached through it (aliases resolved, as YAML readers load them).
 pub fn scalars(docs: &[Node]) -> Vec<ScalarAt<'_>> {
-    fn walk<'a>(n: &'a Node, key: Option<&'a str>, is_key: bool, out: &mut Vec<ScalarAt<'a>>) {
+    type Anchors<'a> = std::collections::HashMap<usize, &'a Node>;
+    fn key_of<'a>(k: &'a Node, anchors: &Anchors<'a>) -> Option<&'a str> {
+        match &k.kind {
+            NodeKind::Alias => anchors.get(&k.anchor).and_then(|a| a.as_str()),
+            _ => k.as_str(),
+        }
+    }
+    fn walk<'a>(
+        n: &'a Node,
+        key: Option<&'a str>,
+        is_key: bool,
+        anchors: &Anchors<'a>,
+        out: &mut Vec<ScalarAt<'a>>,
+    ) {
         match &n.kind {
             NodeKind::Scalar(..) => out.push(ScalarAt {
                 node: n,
                 key,
                 is_key,
+                via: None,
             }),
             NodeKind::Map(pairs) => {
                 for (k, v) in pairs {
-                    walk(k, None, true, out);
-                    walk(v, k.as_str(), false, out);
+                    walk(k, None, true, anchors, out);
+                    walk(v, key_of(k, anchors), false, anchors, out);
                 }
             }
             NodeKind::Seq(items) => {
                 for i in items {
-                    walk(i, None, false, out);
+                    walk(i, None, false, anchors, out);
                 }
             }
-            NodeKind::Alias => {}
+            NodeKind::Alias => {
+                if let Some(a) = anchors.get(&n.anchor) {
+                    out.push(ScalarAt {
+                        node: a,
+                        key,
+                        is_key,
+                        via: Some(n),
+                    });
+                }
+            }
         }
     }
+    let anchors = anchors(docs);
     let mut out = Vec::new();
     for d in docs {
-        walk(d, None, false, &mut out);
+        walk(d, None, false, &anchors, &mut out);
     }
     out
+}
+
+/// Whether a scalar's explicit tag, if any, keeps it a string (`!!str`).
+pub fn is_string_tag(tag: Option<&str>) -> bool {
+    match tag {
+        None => true,
+        Some(t) => t == "!!str" || t == "tag:yaml.org,2002:str",
+    }
 }
 
 /// A scalar key that a mapping holds twice.

@@ -166,17 +166,21 @@ pub enum Op {
     RemovePair { route: Route, key: String },
     /// Removes item `index` of the sequence at `route`, with its lines in block style.
     RemoveItem { route: Route, index: usize },
+    /// Replaces the bytes `at` (offsets in the text) of a whole-line comment (a line whose first
+    /// character that is not a blank is `#`) with `with`; every value reads as before.
+    InComment { at: Range<usize>, with: String },
 }
 
 impl Op {
-    fn route(&self) -> &Route {
+    fn route(&self) -> Option<&Route> {
         match self {
             Op::SetScalar { route, .. }
             | Op::Rewrite { route, .. }
             | Op::AddPair { route, .. }
             | Op::Append { route, .. }
             | Op::RemovePair { route, .. }
-            | Op::RemoveItem { route, .. } => route,
+            | Op::RemoveItem { route, .. } => Some(route),
+            Op::InComment { .. } => None,
         }
     }
 }
@@ -250,8 +254,48 @@ pub fn apply(text: &str, docs: &[Node], ops: &[Op]) -> Result<Patched, PatchErro
     }))
 }
 
+/// An edit inside a whole-line comment: spliced, parsed again, every value as before.
+fn in_comment(
+    text: &str,
+    docs: &[Node],
+    at: &Range<usize>,
+    with: &str,
+) -> Result<Patched, PatchError> {
+    let line_start = text
+        .get(..at.start)
+        .map(|t| t.rfind('\n').map_or(0, |i| i + 1))
+        .ok_or_else(|| PatchError(format!("{}..{} is not in the text", at.start, at.end)))?;
+    let line_end = text[at.start..]
+        .find('\n')
+        .map_or(text.len(), |i| at.start + i);
+    let comment = text[line_start..at.start].trim_start().starts_with('#');
+    if !comment || at.end > line_end || with.contains('\n') {
+        return Err(PatchError(format!(
+            "byte {} is not inside a whole-line comment",
+            at.start
+        )));
+    }
+    let bytes = splice(text.as_bytes(), &[(at.clone(), with.to_string())])?;
+    let new_text = String::from_utf8(bytes).map_err(|_| PatchError("not UTF-8".into()))?;
+    let new_docs = parse(&new_text).map_err(|e| PatchError(format!("{e} (YAML syntax error)")))?;
+    if !same_but(docs, &new_docs, &[]) {
+        return Err(PatchError(format!(
+            "the comment edit at byte {} changed a value",
+            at.start
+        )));
+    }
+    Ok(Patched {
+        text: new_text,
+        docs: new_docs,
+    })
+}
+
 fn apply_one(text: &str, docs: &[Node], op: &Op, layout: Layout) -> Result<Patched, PatchError> {
-    let route = op.route();
+    let route = match (op, op.route()) {
+        (Op::InComment { at, with }, _) => return in_comment(text, docs, at, with),
+        (_, Some(r)) => r,
+        (_, None) => return Err(PatchError("an operation without a route".into())),
+    };
     let node = route
         .resolve(docs)
         .ok_or_else(|| PatchError(format!("nothing at {route}")))?;
@@ -287,7 +331,7 @@ fn apply_one(text: &str, docs: &[Node], op: &Op, layout: Layout) -> Result<Patch
         }
         (Op::RemovePair { .. }, Some(n)) => n.pairs().len() + 1 == node.pairs().len(),
         (Op::RemoveItem { .. }, Some(n)) => n.items().len() + 1 == node.items().len(),
-        (_, None) => false,
+        (Op::InComment { .. }, Some(_)) | (_, None) => false,
     };
     if !ok {
         return Err(PatchError(format!(
@@ -302,7 +346,8 @@ fn apply_one(text: &str, docs: &[Node], op: &Op, layout: Layout) -> Result<Patch
 
 /// The splices of one operation on `node` (the node its route leads to).
 fn spans(text: &str, node: &Node, op: &Op, layout: Layout) -> Result<Vec<Splice>, PatchError> {
-    let not = |what: &str| PatchError(format!("{} is not {what}", op.route()));
+    let at = op.route().map(|r| r.to_string()).unwrap_or_default();
+    let not = |what: &str| PatchError(format!("{at} is not {what}"));
     let one = |r: Option<Range<usize>>, s: String| r.map(|r| vec![(r, s)]);
     let out = match op {
         Op::SetScalar { value, quote, .. } => {
@@ -322,6 +367,7 @@ fn spans(text: &str, node: &Node, op: &Op, layout: Layout) -> Result<Vec<Splice>
                 }
             }
         }
+        Op::InComment { .. } => None,
         Op::Rewrite { at, with, .. } => {
             let span = value_span(text, node).ok_or_else(|| not("a scalar written as it reads"))?;
             let r = span.start + at.start..span.start + at.end;
@@ -357,7 +403,7 @@ fn spans(text: &str, node: &Node, op: &Op, layout: Layout) -> Result<Vec<Splice>
         }
         Op::RemoveItem { index, .. } => one(remove_item(text, node, *index), String::new()),
     };
-    out.ok_or_else(|| PatchError(format!("cannot edit {}", op.route())))
+    out.ok_or_else(|| PatchError(format!("cannot edit {at}")))
 }
 
 fn in_quotes(value: &str, quote: char) -> String {
@@ -483,6 +529,43 @@ fn remove_item(text: &str, s: &Node, i: usize) -> Option<Range<usize>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_edit_in_a_comment_changes_no_value_and_only_comments() {
+        let text = "a: 1\n  # mirror: gcr.io/x/y:abc1234\nb: abc1234 # c\n";
+        let docs = parse(text).unwrap();
+        let at = text.find("abc1234").unwrap();
+        let done = apply(
+            text,
+            &docs,
+            &[Op::InComment {
+                at: at..at + 7,
+                with: "1234567".into(),
+            }],
+        )
+        .unwrap();
+        assert_eq!(
+            done.text,
+            "a: 1\n  # mirror: gcr.io/x/y:1234567\nb: abc1234 # c\n"
+        );
+        // A value, or a comment after a value, is not a whole-line comment.
+        for needle in ["b: abc1234", "# c"] {
+            let at = text.find(needle).unwrap() + needle.len() - 1;
+            let e = apply(
+                text,
+                &docs,
+                &[Op::InComment {
+                    at: at..at + 1,
+                    with: "x".into(),
+                }],
+            )
+            .unwrap_err();
+            assert!(
+                e.to_string().contains("not inside a whole-line comment"),
+                "{e}"
+            );
+        }
+    }
 
     /// A route written as `a.b[1].c` (empty: the document).
     fn at(path: &str) -> Route {

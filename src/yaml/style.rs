@@ -177,7 +177,16 @@ pub fn content_end(text: &str, n: &Node) -> usize {
             }
             None => match value_span(text, n) {
                 Some(r) => r.end,
-                None => n.span.end,
+                // A block scalar (or a plain one over several lines): up to its last character
+                // that is not a blank or a line break.
+                None => {
+                    let b = text.as_bytes();
+                    let mut end = n.span.end.min(b.len());
+                    while end > n.span.start && matches!(b[end - 1], b' ' | b'\t' | b'\n' | b'\r') {
+                        end -= 1;
+                    }
+                    end
+                }
             },
         },
         _ if is_flow(text, n) => flow_end(text, n.span.start),

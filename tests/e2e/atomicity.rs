@@ -11,12 +11,12 @@ use std::time::{Duration, Instant};
 
 use crate::support::{sealed, Run, Sandbox, NEW};
 
-const ENV: &str = "export RECONCILE_REPO=https://github.com/app-sre/qontract-reconcile\nexport RECONCILE_IMAGE=quay.io/app-sre/qontract-reconcile\nexport RECONCILE_IMAGE_TAG=a1b2c3d\n";
-const OLD: &str = "a1b2c3d";
+pub(crate) const ENV: &str = "export RECONCILE_REPO=https://github.com/app-sre/qontract-reconcile\nexport RECONCILE_IMAGE=quay.io/app-sre/qontract-reconcile\nexport RECONCILE_IMAGE_TAG=a1b2c3d\n";
+pub(crate) const OLD: &str = "a1b2c3d";
 const OTHER: &str = "fedcba9876543210fedcba9876543210fedcba98";
 
 /// A checkout whose `n` location files hold the version under `data/` and `resources/`.
-fn tree(n: usize) -> Sandbox {
+pub(crate) fn tree(n: usize) -> Sandbox {
     let sb = Sandbox::empty();
     sb.write(".env", ENV);
     for i in 0..n {
@@ -31,7 +31,7 @@ fn tree(n: usize) -> Sandbox {
 
 /// The version every location holds (`.env`'s tag as the first 7 characters), or a panic naming
 /// the files that disagree.
-fn one_version(sb: &Sandbox, n: usize) -> String {
+pub(crate) fn one_version(sb: &Sandbox, n: usize) -> String {
     let env = sb.read(".env");
     let tag = env
         .lines()
@@ -55,7 +55,7 @@ fn one_version(sb: &Sandbox, n: usize) -> String {
 }
 
 /// Files a transaction may leave behind: staging files and a journal.
-fn leftovers(sb: &Sandbox) -> Vec<String> {
+pub(crate) fn leftovers(sb: &Sandbox) -> Vec<String> {
     sb.snapshot()
         .into_iter()
         .map(|(p, _)| p.strip_prefix(sb.root()).unwrap().display().to_string())
@@ -63,7 +63,7 @@ fn leftovers(sb: &Sandbox) -> Vec<String> {
         .collect()
 }
 
-fn strace() -> &'static str {
+pub(crate) fn strace() -> &'static str {
     let found = Command::new("strace").arg("-V").output().is_ok();
     assert!(
         found,
@@ -73,7 +73,7 @@ fn strace() -> &'static str {
 }
 
 /// The binary under strace with `inject` (`-e inject=...`), sealed like [`Sandbox::cmd`].
-fn traced(sb: &Sandbox, inject: &str, args: &[&str]) -> Command {
+pub(crate) fn traced(sb: &Sandbox, inject: &str, args: &[&str]) -> Command {
     let mut c = sealed(Command::new(strace()), &sb.home());
     c.current_dir(sb.root())
         .args(["-o", "/dev/null", "-e", inject, "--"])
@@ -91,7 +91,7 @@ fn a_full_disk_while_staging_leaves_everything_unchanged_and_nothing_behind() {
         traced(
             &sb,
             "inject=fsync:error=ENOSPC:when=3",
-            &["apply", "--offline", "--to", NEW],
+            &["apply", "--offline", "--allow-unverified", "--to", NEW],
         )
         .output()
         .unwrap(),
@@ -118,7 +118,15 @@ fn two_applies_at_once_end_at_one_version_or_the_other() {
         let sb = tree(N);
         let spawn = |to: &str| {
             sb.cmd()
-                .args(["apply", "--offline", "--lock-wait", "30s", "--to", to])
+                .args([
+                    "apply",
+                    "--offline",
+                    "--allow-unverified",
+                    "--lock-wait",
+                    "30s",
+                    "--to",
+                    to,
+                ])
                 .stdout(std::process::Stdio::piped())
                 .stderr(std::process::Stdio::piped())
                 .spawn()
@@ -144,7 +152,15 @@ fn a_second_writer_that_cannot_wait_names_the_holder_and_writes_nothing() {
     let held = qr_promote::transaction::CheckoutLock::acquire(&sb.root(), "apply", Duration::ZERO)
         .unwrap();
     let r = sb
-        .run(&["apply", "--offline", "--lock-wait", "300ms", "--to", NEW])
+        .run(&[
+            "apply",
+            "--offline",
+            "--allow-unverified",
+            "--lock-wait",
+            "300ms",
+            "--to",
+            NEW,
+        ])
         .code(1);
     assert!(
         r.stderr.contains(&format!(
@@ -162,7 +178,8 @@ fn a_second_writer_that_cannot_wait_names_the_holder_and_writes_nothing() {
     );
     drop(held);
     assert_eq!(sb.snapshot(), before);
-    sb.run(&["apply", "--offline", "--to", NEW]).ok();
+    sb.run(&["apply", "--offline", "--allow-unverified", "--to", NEW])
+        .ok();
     assert_eq!(one_version(&sb, 4), &NEW[..7]);
 }
 
@@ -176,7 +193,7 @@ fn kill_at_every(syscall: &str, n: usize) -> (usize, usize) {
         let out = traced(
             &sb,
             &format!("inject={syscall}:signal=KILL:when={when}"),
-            &["apply", "--offline", "--to", NEW],
+            &["apply", "--offline", "--allow-unverified", "--to", NEW],
         )
         .output()
         .unwrap();
@@ -231,7 +248,7 @@ fn a_change_made_while_a_file_is_being_replaced_is_never_lost() {
     let child = traced(
         &sb,
         "inject=renameat2:delay_enter=1500000:when=3",
-        &["apply", "--offline", "--to", NEW],
+        &["apply", "--offline", "--allow-unverified", "--to", NEW],
     )
     .stdout(std::process::Stdio::piped())
     .stderr(std::process::Stdio::piped())
@@ -316,7 +333,9 @@ fn links_out_of_the_checkout_are_refused_before_anything_is_read_or_written() {
         std::os::unix::fs::symlink(&target, &p).unwrap();
         let outside_before = crate::support::Sandbox::snapshot_of(outside.path());
         let before = sb.snapshot();
-        let r = sb.run(&["apply", "--offline", "--to", NEW]).code(1);
+        let r = sb
+            .run(&["apply", "--offline", "--allow-unverified", "--to", NEW])
+            .code(1);
         assert!(
             r.stderr.contains(&format!("{link}: a link to"))
                 && r.stderr.contains("outside the checkout"),
@@ -346,7 +365,9 @@ fn links_inside_the_checkout_are_followed_and_kept() {
     );
     std::os::unix::fs::symlink("../config/shared", sb.path("data/shared")).unwrap();
     std::os::unix::fs::symlink("f000.yml", sb.path("data/alias.yml")).unwrap();
-    let r = sb.run(&["apply", "--offline", "--to", NEW]).ok();
+    let r = sb
+        .run(&["apply", "--offline", "--allow-unverified", "--to", NEW])
+        .ok();
     assert!(r.stdout.contains("wrote 4 files"), "{}", r.stdout);
     assert_eq!(one_version(&sb, 2), &NEW[..7]);
     assert_eq!(
@@ -378,7 +399,8 @@ fn owner_mode_and_hard_links_are_kept() {
     if root {
         std::os::unix::fs::chown(sb.path("resources/f001.yml"), Some(1234), Some(2345)).unwrap();
     }
-    sb.run(&["apply", "--offline", "--to", NEW]).ok();
+    sb.run(&["apply", "--offline", "--allow-unverified", "--to", NEW])
+        .ok();
     assert_eq!(one_version(&sb, 2), &NEW[..7]);
     assert_eq!(
         std::fs::read_to_string(&elsewhere).unwrap(),
@@ -421,7 +443,7 @@ fn a_file_that_cannot_be_read_stops_the_promotion() {
         cmd = c;
     }
     let r = Run::of(
-        cmd.args(["apply", "--offline", "--to", NEW])
+        cmd.args(["apply", "--offline", "--allow-unverified", "--to", NEW])
             .output()
             .unwrap(),
     )

@@ -42,7 +42,9 @@ fn env_with_the_tag_line_twice() {
     let env = sb.read(".env") + "export RECONCILE_IMAGE_TAG=fffffff\n";
     sb.write(".env", &env);
     let before = sb.snapshot();
-    let r = sb.run(&["apply", "--offline", "--to", NEW]).code(1);
+    let r = sb
+        .run(&["apply", "--offline", "--allow-unverified", "--to", NEW])
+        .code(1);
     assert!(
         one_line(&r.stderr).contains(".env:15: RECONCILE_IMAGE_TAG is set twice (also on line 10)"),
         "{}",
@@ -60,7 +62,9 @@ fn to_that_is_not_hex_or_not_forty_characters_offline() {
         "1234567",
         "master",
     ] {
-        let r = sb.run(&["apply", "--offline", "--to", bad]).code(1);
+        let r = sb
+            .run(&["apply", "--offline", "--allow-unverified", "--to", bad])
+            .code(1);
         let line = one_line(&r.stderr);
         assert!(
             line.contains(bad)
@@ -80,7 +84,9 @@ fn a_yaml_syntax_error_in_a_file_that_may_hold_a_location() {
         "name: broken\nimage: quay.io/app-sre/qontract-reconcile:a1b2c3d\n  bad: [\n",
     );
     let before = sb.snapshot();
-    let r = sb.run(&["apply", "--offline", "--to", NEW]).code(1);
+    let r = sb
+        .run(&["apply", "--offline", "--allow-unverified", "--to", NEW])
+        .code(1);
     let line = one_line(&r.stderr);
     assert!(
         line.contains("data/broken.yml:3:") && line.contains("YAML syntax error"),
@@ -127,6 +133,7 @@ fn already_at_that_version() {
         .run(&[
             "apply",
             "--offline",
+            "--allow-unverified",
             "--to",
             "a1b2c3d4e5f60718293a4b5c6d7e8f9012345678",
         ])
@@ -164,7 +171,9 @@ fn a_link_that_points_outside_the_checkout_is_refused() {
     std::fs::write(&outside, "qontract_reconcile_image_tag: a1b2c3d\n").unwrap();
     std::os::unix::fs::symlink(&outside, sb.path("data/linked.yml")).unwrap();
     let before = sb.snapshot();
-    let r = sb.run(&["apply", "--offline", "--to", NEW]).code(1);
+    let r = sb
+        .run(&["apply", "--offline", "--allow-unverified", "--to", NEW])
+        .code(1);
     assert!(
         one_line(&r.stderr).contains("data/linked.yml: a link to")
             && r.stderr
@@ -206,7 +215,7 @@ fn an_env_tag_that_is_not_a_commit_id_is_refused_by_plan_apply_and_status() {
             ".env:10: RECONCILE_IMAGE_TAG is {shown}, not a commit id (7 to 40 hex characters)"
         );
         for args in [
-            &["apply", "--offline", "--to", NEW][..],
+            &["apply", "--offline", "--allow-unverified", "--to", NEW][..],
             &["plan", "--offline", "--to", NEW],
             &["status"],
             &["status", "qontract-reconcile"],
@@ -240,7 +249,9 @@ fn an_unterminated_quote_in_env_names_its_line() {
         ),
     );
     let before = sb.snapshot();
-    let r = sb.run(&["apply", "--offline", "--to", NEW]).code(1);
+    let r = sb
+        .run(&["apply", "--offline", "--allow-unverified", "--to", NEW])
+        .code(1);
     assert!(
         one_line(&r.stderr).contains(".env:10: RECONCILE_IMAGE_TAG: the \" quote is not closed"),
         "{}",
@@ -262,6 +273,7 @@ fn a_byte_order_mark_before_the_first_component_is_skipped_and_kept() {
             "apply",
             "qontract-server",
             "--offline",
+            "--allow-unverified",
             "--to",
             NEW,
             "--skip-image-check",
@@ -359,7 +371,14 @@ fn a_file_with_twenty_thousand_unknown_aliases_is_read_in_bounded_time() {
     }
     let r = run_within(
         &sb,
-        &["--no-scan-cache", "apply", "--offline", "--to", NEW],
+        &[
+            "--no-scan-cache",
+            "apply",
+            "--offline",
+            "--allow-unverified",
+            "--to",
+            NEW,
+        ],
         limit,
     )
     .ok();
@@ -377,7 +396,9 @@ fn a_duplicate_key_around_a_location_is_refused_naming_both_lines() {
         "name: dup\nqontract_reconcile_image_tag: a1b2c3d\nother: x\nqontract_reconcile_image_tag: '{{ tag }}'\n",
     );
     let before = sb.snapshot();
-    let r = sb.run(&["apply", "--offline", "--to", NEW]).code(1);
+    let r = sb
+        .run(&["apply", "--offline", "--allow-unverified", "--to", NEW])
+        .code(1);
     assert!(
         one_line(&r.stderr).contains(
             "data/dup.yml:4: duplicate key \"qontract_reconcile_image_tag\" (first at data/dup.yml:2)"
@@ -431,6 +452,46 @@ fn a_broken_file_that_mentions_no_component_is_not_parsed() {
     assert!(
         r.stderr.contains("warning: data/unrelated.yml:3:")
             && r.stderr.contains("mentions nothing of qontract-reconcile"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn a_yaml_file_over_the_limit_is_refused_unless_the_configuration_skips_it() {
+    let sb = Sandbox::example();
+    let rel = "data/huge/dump.yml";
+    sb.write(rel, "");
+    // 20 GB, sparse: nothing of it is read.
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(sb.path(rel))
+        .unwrap()
+        .set_len(20 << 30)
+        .unwrap();
+    let env = sb.read(".env");
+    let r = sb
+        .run(&["apply", "--offline", "--allow-unverified", "--to", NEW])
+        .code(1);
+    assert!(
+        r.stderr.contains(&format!(
+            "error: {rel}: larger than 16 MiB; refusing to read it (it may hold a location, and is not read in full to find out): skip it in .qr-promote.yaml (skip: - path: {rel}) if it holds none"
+        )),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(sb.read(".env"), env, "nothing written");
+    // Skipped by path (the file or its folder): a warning, and the promotion goes on.
+    let config = sb.read(".qr-promote.yaml").replace(
+        "# skip:\n",
+        "skip:\n  - path: data/huge\n    reason: a dump\n# skip:\n",
+    );
+    sb.write(".qr-promote.yaml", &config);
+    let r = sb.run(&["plan", "--offline", "--to", NEW]).ok();
+    assert!(
+        r.stderr.contains(&format!(
+            "warning: {rel}: larger than 16 MiB; not read (path data/huge of .qr-promote.yaml skips it)"
+        )),
         "{}",
         r.stderr
     );

@@ -577,3 +577,41 @@ fn pin_repin_and_unpin_write_the_layout_before_2023_in_both_places() {
     sb.run(&["unpin", "terraform-resources", "--all"]).ok();
     insta::assert_snapshot!("layouts_before_2023_unpin_all", sb.read(tr));
 }
+
+#[test]
+fn pin_refuses_when_the_registry_cannot_be_asked_and_writes_nothing() {
+    // A port nothing listens on: the registry cannot be asked.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let sb = Sandbox::example();
+    let before = sb.snapshot();
+    let over = format!("quay.io=http://127.0.0.1:{port}");
+    let args = [
+        "pin",
+        "terraform-resources",
+        "--shard",
+        "app-sre",
+        "--image-ref",
+        "0000000",
+        "--registry-url",
+        &over,
+    ];
+    let r = sb.run(&args).code(1);
+    assert!(
+        r.stderr.contains(
+            "quay.io/app-sre/qontract-reconcile:0000000 could not be checked in the registry: "
+        ) && r.stderr.contains("; nothing written"),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stderr.contains("--skip-image-check"), "{}", r.stderr);
+    assert_eq!(sb.snapshot(), before, "nothing written");
+    // --skip-image-check pins it without asking.
+    let mut skip = args.to_vec();
+    skip.push("--skip-image-check");
+    sb.run(&skip).ok();
+    assert_ne!(sb.snapshot(), before);
+}

@@ -222,6 +222,7 @@ fn apply_commit_makes_one_promotion_commit_on_a_branch() {
             "apply",
             "qontract-schemas",
             "--offline",
+            "--allow-unverified",
             "--to",
             "abcdef0123456789abcdef0123456789abcdef01",
             "--commit",
@@ -780,7 +781,9 @@ fn a_digest_that_cannot_be_known_stops_the_promotion() {
     );
     assert!(r.stderr.contains(".qr-promote.yaml"), "{}", r.stderr);
     // Offline, no digest can be asked.
-    let r = w.run(&["apply", "--offline", "--to", new]).code(1);
+    let r = w
+        .run(&["apply", "--offline", "--allow-unverified", "--to", new])
+        .code(1);
     assert!(
         r.stderr.contains(&format!("error: {rel}:8: the digest of")),
         "{}",

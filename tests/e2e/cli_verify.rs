@@ -22,7 +22,8 @@ const STAGE_CRONJOBS: &str = "/apis/batch/v1/namespaces/app-interface-stage/cron
 /// The example checkout promoted to `NEW` (production moves to 1234567, ter-int-dev stays pinned).
 fn promoted() -> Sandbox {
     let sb = Sandbox::example();
-    sb.run(&["apply", "--offline", "--to", NEW]).ok();
+    sb.run(&["apply", "--offline", "--allow-unverified", "--to", NEW])
+        .ok();
     sb
 }
 

@@ -24,6 +24,7 @@ fn bom_crlf_and_missing_final_newline_survive() {
     sb.run(&[
         "apply",
         "--offline",
+        "--allow-unverified",
         "--to",
         "abcdef0123456789abcdef0123456789abcdef01",
     ])
@@ -40,7 +41,9 @@ fn a_numeric_tag_is_quoted_in_the_style_the_file_uses() {
         ("data/none.yml", none.as_bytes()),
     ]);
     let to = "63797e6aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
-    let r = sb.run(&["apply", "--offline", "--to", to]).ok();
+    let r = sb
+        .run(&["apply", "--offline", "--allow-unverified", "--to", to])
+        .ok();
     assert!(
         r.stdout
             .contains("quoted with \" so that it stays a string"),
@@ -64,6 +67,7 @@ fn a_tag_that_stays_a_string_is_not_quoted() {
         .run(&[
             "apply",
             "--offline",
+            "--allow-unverified",
             "--to",
             "0373e7af00000000000000000000000000000000",
         ])
@@ -77,6 +81,7 @@ fn a_tag_that_stays_a_string_is_not_quoted() {
         .run(&[
             "apply",
             "--offline",
+            "--allow-unverified",
             "--to",
             "0373973f00000000000000000000000000000000",
             "--include-drifted",
@@ -95,7 +100,14 @@ fn only_the_version_token_of_an_image_reference_changes() {
     let text = "spec:\n  containers:\n  - image: 'quay.io/app-sre/qontract-reconcile:a1b2c3d'\n    args: [\"quay.io/app-sre/qontract-reconcile:a1b2c3d\", x]\n  - image: quay.io/app-sre/qontract-reconcile-extra:a1b2c3d\n";
     let sb = tree(&[("resources/deploy.yaml", text.as_bytes())]);
     let v = sb
-        .run(&["--json", "apply", "--offline", "--to", NEW])
+        .run(&[
+            "--json",
+            "apply",
+            "--offline",
+            "--allow-unverified",
+            "--to",
+            NEW,
+        ])
         .ok()
         .json();
     assert_eq!(v["edits"].as_array().unwrap().len(), 3, "{v}");
@@ -118,7 +130,8 @@ fn template_expressions_are_not_locations() {
     assert_eq!(locs.len(), 2, "{locs:?}");
     assert_eq!(locs[1]["line"], 5);
     assert_eq!(locs[1]["kind"], "image-ref");
-    sb.run(&["apply", "--offline", "--to", NEW]).ok();
+    sb.run(&["apply", "--offline", "--allow-unverified", "--to", NEW])
+        .ok();
     assert_eq!(
         sb.read("resources/t.yaml"),
         text.replace(":a1b2c3d", ":1234567")
@@ -136,7 +149,8 @@ fn a_forty_character_ref_and_a_short_one_are_the_same_commit() {
     let locs = v["components"][0]["locations"].as_array().unwrap();
     assert_eq!(locs.len(), 2, "{locs:?}");
     assert_eq!(locs[1]["in_sync"], true);
-    sb.run(&["apply", "--offline", "--to", NEW]).ok();
+    sb.run(&["apply", "--offline", "--allow-unverified", "--to", NEW])
+        .ok();
     assert!(sb
         .read("data/saas.yml")
         .contains(&format!("ref: {}\n", NEW.to_uppercase())));
@@ -150,11 +164,95 @@ fn a_tag_that_yaml_1_1_reads_as_a_number_is_quoted() {
         ("0123456aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", "0123456"),
     ] {
         let sb = tree(&[("data/x.yml", b"qontract_reconcile_image_tag: a1b2c3d\n")]);
-        let r = sb.run(&["apply", "--offline", "--to", to]).ok();
+        let r = sb
+            .run(&["apply", "--offline", "--allow-unverified", "--to", to])
+            .ok();
         assert!(r.stdout.contains("quoted with '"), "{}", r.stdout);
         assert_eq!(
             sb.read("data/x.yml"),
             format!("qontract_reconcile_image_tag: '{new7}'\n")
         );
     }
+}
+
+#[test]
+fn another_components_key_holding_this_version_is_left_alone_and_named() {
+    let sb = Sandbox::example();
+    let rel = "data/services/app-interface/cicd/copies.yml";
+    sb.write(
+        rel,
+        "---\n$schema: /app-sre/job-1.yml\nname: copies\nparameters:\n  qontract_server_image_tag: a1b2c3d\n  SCHEMAS_IMAGE_TAG: a1b2c3d\n  OPA_IMAGE_TAG: a1b2c3d\n",
+    );
+    let r = sb.run(&["--json", "plan", "--offline", "--to", NEW]).ok();
+    let edits: Vec<String> = r.json()["edits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["path"] == rel)
+        .map(|e| e["key_path"].as_str().unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(edits, ["parameters.OPA_IMAGE_TAG"], "{}", r.stdout);
+    for (line, key, other) in [
+        (5, "parameters.qontract_server_image_tag", "qontract-server"),
+        (6, "parameters.SCHEMAS_IMAGE_TAG", "qontract-schemas"),
+    ] {
+        let note = format!(
+            "{rel}:{line}: {key} holds a1b2c3d, the version of qontract-reconcile, but its key names {other}: left alone"
+        );
+        assert!(r.stderr.contains(&note), "{note}\n{}", r.stderr);
+    }
+    // The same with a warm scan cache: the notes are not lost.
+    let warm = sb.run(&["--json", "plan", "--offline", "--to", NEW]).ok();
+    assert_eq!(warm.stderr, r.stderr);
+    sb.run(&["apply", "--offline", "--allow-unverified", "--to", NEW])
+        .ok();
+    let after = sb.read(rel);
+    assert!(
+        after.contains("qontract_server_image_tag: a1b2c3d\n"),
+        "{after}"
+    );
+    assert!(after.contains("SCHEMAS_IMAGE_TAG: a1b2c3d\n"), "{after}");
+    assert!(
+        after.contains("OPA_IMAGE_TAG: '1234567'\n")
+            || after.contains("OPA_IMAGE_TAG: \"1234567\"\n"),
+        "{after}"
+    );
+}
+
+#[test]
+fn a_commented_image_reference_moves_and_other_comments_stay() {
+    let sb = Sandbox::example();
+    let rel = "resources/jenkins/global/defaults.yaml";
+    let before = sb.read(rel);
+    let text = before.replace(
+        "    # the tag above moves with every promotion\r\n",
+        "    # the tag above moves with every promotion\r\n    # qontract_reconcile_image: 'gcr.io/app-sre/qontract-reconcile:a1b2c3d'\r\n    # previously a1b2c3d, and quay.io/app-sre/other:a1b2c3d\r\n",
+    );
+    assert_ne!(text, before);
+    sb.write(rel, &text);
+    let r = sb.run(&["plan", "--offline", "--to", NEW]).ok();
+    assert!(
+        r.stdout
+            .contains(&format!("  commented-image-ref  {rel}:9 ")),
+        "{}",
+        r.stdout
+    );
+    sb.run(&["apply", "--offline", "--allow-unverified", "--to", NEW])
+        .ok();
+    let after = sb.read(rel);
+    assert_eq!(
+        after,
+        text.replace(
+            "qontract_reconcile_image_tag: 'a1b2c3d'",
+            "qontract_reconcile_image_tag: '1234567'"
+        )
+        .replace(
+            "gcr.io/app-sre/qontract-reconcile:a1b2c3d",
+            "gcr.io/app-sre/qontract-reconcile:1234567"
+        )
+    );
+    assert!(after.contains("# previously a1b2c3d, and quay.io/app-sre/other:a1b2c3d"));
+    // Selected by its kind like the others.
+    let r = sb.run(&["status", "--json"]).ok();
+    assert!(r.stdout.contains("commented-image-ref"), "{}", r.stdout);
 }

@@ -162,3 +162,69 @@ fn a_json_error_is_a_json_document_on_stdout() {
         1
     );
 }
+
+/// Runs the binary in `sb` with `args`, stdout and stderr as `out` and `err` give them; the
+/// exit status (None when a signal ended it).
+fn run_with(
+    sb: &Sandbox,
+    args: &[&str],
+    out: std::process::Stdio,
+    err: std::process::Stdio,
+) -> Option<i32> {
+    sb.cmd()
+        .args(args)
+        .stdout(out)
+        .stderr(err)
+        .status()
+        .unwrap()
+        .code()
+}
+
+fn dev_full() -> std::process::Stdio {
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .expect("/dev/full (every Linux has it)")
+        .into()
+}
+
+#[test]
+fn a_full_or_closed_stdout_or_stderr_ends_with_the_commands_own_status() {
+    use std::process::Stdio;
+    let sb = Sandbox::example();
+    // stderr full: warnings, verbose lines and the error itself are dropped, never a panic (101).
+    let plan = ["-v", "plan", "--offline", "--to", NEW];
+    assert_eq!(run_with(&sb, &plan, Stdio::null(), dev_full()), Some(0));
+    assert_eq!(
+        run_with(
+            &sb,
+            &["status", "no-such-component"],
+            Stdio::null(),
+            dev_full()
+        ),
+        Some(1)
+    );
+    assert_eq!(
+        run_with(&sb, &["--json", "status", "nope"], dev_full(), dev_full()),
+        Some(1)
+    );
+    // stdout full: the command's status all the same.
+    assert_eq!(run_with(&sb, &plan, dev_full(), Stdio::null()), Some(0));
+    assert_eq!(
+        run_with(&sb, &["status", "--exit-code"], dev_full(), Stdio::null()),
+        Some(3)
+    );
+    // stdout closed, as `| head -1` closes it: not an error, and nothing on stderr.
+    let mut child = sb
+        .cmd()
+        .args(["plan", "--offline", "--to", NEW])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}

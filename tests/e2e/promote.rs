@@ -143,7 +143,8 @@ fn apply_changes_exactly_the_version_bytes() {
             "qontract-reconcile:1234567\n".into(),
         ),
     ];
-    sb.run(&["apply", "--offline", "--to", NEW]).ok();
+    sb.run(&["apply", "--offline", "--allow-unverified", "--to", NEW])
+        .ok();
     let after = sb.snapshot();
     for ((p, a), (_, b)) in before.iter().zip(&after) {
         let rel = p
@@ -165,7 +166,9 @@ fn apply_changes_exactly_the_version_bytes() {
         }
     }
     // A second run finds nothing to do.
-    let again = sb.run(&["apply", "--offline", "--to", NEW]).ok();
+    let again = sb
+        .run(&["apply", "--offline", "--allow-unverified", "--to", NEW])
+        .ok();
     assert!(
         again.stdout.contains("nothing to promote"),
         "{}",
@@ -176,8 +179,15 @@ fn apply_changes_exactly_the_version_bytes() {
 #[test]
 fn include_drifted_moves_drifted_locations_in_their_own_length() {
     let sb = Sandbox::example();
-    sb.run(&["apply", "--offline", "--to", NEW, "--include-drifted"])
-        .ok();
+    sb.run(&[
+        "apply",
+        "--offline",
+        "--allow-unverified",
+        "--to",
+        NEW,
+        "--include-drifted",
+    ])
+    .ok();
     assert!(sb
         .read("data/services/app-interface/jobs/reconcile-canary.yml")
         .contains("qontract-reconcile:1234567\n"));
@@ -222,6 +232,7 @@ fn only_limits_to_files_and_location_to_ids() {
             "--json",
             "apply",
             "--offline",
+            "--allow-unverified",
             "--to",
             NEW,
             "--location",
@@ -346,6 +357,7 @@ fn other_components_are_promoted_the_same_way() {
             "apply",
             "qontract-schemas",
             "--offline",
+            "--allow-unverified",
             "--to",
             "abcdef0123456789abcdef0123456789abcdef01",
         ])
@@ -399,4 +411,26 @@ fn the_scan_cache_never_hides_a_new_location() {
     assert!(after.iter().any(|l| l.starts_with(jobs)));
     let out = sb.run(&["plan", "--offline", "--to", NEW]).ok().stdout;
     assert!(out.contains(&format!("{notes}:4")), "{out}");
+}
+
+#[test]
+fn offline_apply_refuses_a_version_whose_ancestry_it_cannot_check() {
+    let sb = Sandbox::example();
+    let before = sb.snapshot();
+    // No upstream cache: a full id is accepted offline, but nothing says it moves forward.
+    let r = sb.run(&["apply", "--offline", "--to", NEW]).code(1);
+    assert!(
+        r.stderr.contains("the upstream cache lacks 1234567, so whether it descends from the current version is not known"),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stderr.contains("--allow-unverified"), "{}", r.stderr);
+    assert_eq!(sb.snapshot(), before, "nothing written");
+    // plan writes nothing: it shows the promotion and says the ancestry is not checked.
+    let r = sb.run(&["plan", "--offline", "--to", NEW]).ok();
+    assert!(r.stdout.contains("ancestry not checked"), "{}", r.stdout);
+    // --allow-unverified names the risk and writes it.
+    sb.run(&["apply", "--offline", "--allow-unverified", "--to", NEW])
+        .ok();
+    assert_ne!(sb.snapshot(), before);
 }

@@ -3,7 +3,7 @@
 //! causes.
 
 use crate::support::kube_server::{verify_fixture, KubeServer};
-use crate::support::{commit_checkout, git, pin_example, Run, Sandbox, Upstream};
+use crate::support::{commit_checkout, git, pin_example, Run, Sandbox, Upstream, NEW};
 
 /// Whether a line of stderr is an event: `<uptime>s LEVEL target: message fields`.
 fn is_event(line: &str) -> bool {
@@ -373,4 +373,41 @@ fn an_error_shows_its_causes_with_verbose_and_its_hint_always() {
     assert_eq!(rest.len(), 2 + causes.len(), "{}", r.stderr);
     assert!(!r.stderr.contains(KUBE_TOKEN));
     assert!(s.seen().is_empty());
+}
+
+#[test]
+fn a_token_in_the_env_repository_url_is_never_printed() {
+    let sb = Sandbox::example();
+    let token = "ghp_0123456789abcdefSECRET";
+    // The repository line right above the tag: it is both a context line of the diff and the
+    // hunk header's context.
+    let env = sb.read(".env").replace(
+        "export RECONCILE_REPO=https://github.com/app-sre/qontract-reconcile\nexport RECONCILE_IMAGE=quay.io/app-sre/qontract-reconcile\n# replace the above line if quay.io is down\n# export RECONCILE_IMAGE=mirror.example.org/app-sre/qontract-reconcile\nexport RECONCILE_IMAGE_TAG=a1b2c3d",
+        &format!("export RECONCILE_IMAGE=quay.io/app-sre/qontract-reconcile\nexport RECONCILE_REPO=https://bot:{token}@github.com/app-sre/qontract-reconcile\nexport RECONCILE_IMAGE_TAG=a1b2c3d"),
+    );
+    assert!(env.contains(token));
+    sb.write(".env", &env);
+    for args in [
+        &["plan", "--offline", "--to", NEW][..],
+        &["--json", "plan", "--offline", "--to", NEW],
+        &["status"],
+        &["--json", "status"],
+        &["-vv", "plan", "--offline", "--to", NEW],
+    ] {
+        let r = sb.run(args).ok();
+        assert!(
+            !r.stdout.contains(token) && !r.stderr.contains(token),
+            "{args:?}:\n{}\n{}",
+            r.stdout,
+            r.stderr
+        );
+        if args.contains(&"plan") && !args.contains(&"--json") {
+            assert!(
+                r.stdout
+                    .contains("export RECONCILE_REPO=https://[redacted]@github.com/app-sre/qontract-reconcile"),
+                "{}",
+                r.stdout
+            );
+        }
+    }
 }

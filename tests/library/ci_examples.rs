@@ -84,7 +84,7 @@ fn every_ci_example_runs_a_bot_command_line_the_tool_accepts() {
                 panic!("{}: not a bot command: {line}", path.display());
             };
             assert_eq!(bot.components, ["value"], "{line}");
-            assert_eq!(bot.to.as_deref(), Some("value"), "{line}");
+            assert_eq!(bot.to, ["value"], "{line}");
             assert!(cli.json, "the job keeps the JSON summary: {line}");
             seen += 1;
         }

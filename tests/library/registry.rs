@@ -2,9 +2,8 @@
 //! Bearer tokens, rate limits and server errors; credentials from auth files in podman's order and
 //! from credential helpers (shell scripts the tests write).
 
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -20,6 +19,7 @@ use crate::support::fake_registry::{serve, FakeResponse};
 use crate::support::registry_server::{
     push_image, push_image_as, start_registry, ManifestFormat, TEST_PASSWORD, TEST_USER,
 };
+use crate::support::write_script;
 
 const IMAGE: &str = "quay.io/app-sre/qontract-reconcile";
 const REPO: &str = "app-sre/qontract-reconcile";
@@ -563,29 +563,6 @@ fn unresolvable_host_is_an_error() {
 }
 
 // Credential helpers and the order of the auth files.
-
-/// Write an executable `#!/bin/sh` script at `path`. It is written by a shell, so that no file
-/// descriptor open for writing it is ever held by this multi-threaded test process (another
-/// thread's fork could inherit one, and running the script would fail with ETXTBSY).
-fn write_script(path: &Path, body: &str) {
-    let mut child = Command::new("sh")
-        .args(["-c", "cat > \"$0\" && chmod 700 \"$0\""])
-        .arg(path)
-        .stdin(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(body.as_bytes())
-        .unwrap();
-    assert!(
-        child.wait().unwrap().success(),
-        "writing {}",
-        path.display()
-    );
-}
 
 /// A credential helper `docker-credential-NAME` in `dir`, answering `get` for `host` with `user`
 /// and `secret` and "credentials not found" for any other server. It records the server it was

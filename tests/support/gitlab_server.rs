@@ -37,10 +37,15 @@ impl Mr {
     }
 }
 
+/// A test's hook on each request: true drops the answer.
+pub type Hook = Box<dyn Fn(&Req) -> bool + Send + Sync>;
+
 #[derive(Default)]
 pub struct State {
     pub mrs: Vec<Mr>,
     pub requests: Vec<Req>,
+    /// Called with each request after it is answered in state, before the answer is sent.
+    pub hook: Option<Hook>,
 }
 
 pub struct FakeGitLab {
@@ -101,15 +106,23 @@ pub fn gitlab_answer(state: &mut State, req: &Req) -> (u16, String) {
         ("GET", PROJECT_PATH) => {
             let state_q = query(&req.target, "state");
             if let Some(source) = query(&req.target, "source_branch") {
-                assert_eq!(state_q.as_deref(), Some("opened"));
+                let state_q = state_q.unwrap_or_else(|| "all".into());
+                if !["opened", "closed", "merged", "locked", "all"].contains(&state_q.as_str()) {
+                    return (
+                        400,
+                        r#"{"error":"state does not have a valid value"}"#.into(),
+                    );
+                }
                 // A race: another run's merge request is not listed yet.
                 if source == "promote/race" {
                     return (200, "[]".into());
                 }
+                // Newest first, as GitLab orders by created_at desc.
                 let found: Vec<_> = state
                     .mrs
                     .iter()
-                    .filter(|m| m.source == source && m.is_open())
+                    .rev()
+                    .filter(|m| m.source == source && (state_q == "all" || m.state == state_q))
                     .map(mr_json)
                     .collect();
                 return (200, serde_json::Value::from(found).to_string());
@@ -147,14 +160,35 @@ pub fn gitlab_answer(state: &mut State, req: &Req) -> (u16, String) {
             let Some(mr) = mr_at(state, p) else {
                 return (404, r#"{"message":"404 Not found"}"#.into());
             };
-            let notes: Vec<_> = mr
+            // GitLab's own system note of a state change is listed among them.
+            let mut notes: Vec<_> = mr
                 .notes
                 .iter()
                 .enumerate()
                 .rev()
                 .map(|(i, b)| serde_json::json!({"id": i + 1, "body": b, "system": false}))
                 .collect();
+            if mr.state != "opened" {
+                notes.insert(
+                    0,
+                    serde_json::json!({"id": 10_000 + mr.iid, "body": mr.state, "system": true}),
+                );
+            }
             (200, serde_json::Value::from(notes).to_string())
+        }
+        ("PUT", p) if p.starts_with(&format!("{PROJECT_PATH}/")) && p.contains("/notes/") => {
+            let note: Option<usize> = p.rsplit('/').next().and_then(|n| n.parse().ok());
+            let Some(mr) = mr_at(state, p) else {
+                return (404, r#"{"message":"404 Not found"}"#.into());
+            };
+            let Some(n) = note.filter(|n| *n >= 1 && *n <= mr.notes.len()) else {
+                return (404, r#"{"message":"404 Note Not Found"}"#.into());
+            };
+            let Some(b) = body["body"].as_str().filter(|b| !b.trim().is_empty()) else {
+                return (400, r#"{"message":{"note":["can't be blank"]}}"#.into());
+            };
+            mr.notes[n - 1] = b.to_string();
+            (200, serde_json::json!({"id": n, "body": b}).to_string())
         }
         ("POST", p) if p.starts_with(&format!("{PROJECT_PATH}/")) && p.ends_with("/notes") => {
             let Some(mr) = mr_at(state, p) else {
@@ -214,9 +248,13 @@ pub fn gitlab_answer(state: &mut State, req: &Req) -> (u16, String) {
             if let Some(d) = body["description"].as_str() {
                 mr.description = d.into();
             }
+            if mr.state == "merged" && body.get("state_event").is_some() {
+                return (405, r#"{"message":"405 Method Not Allowed"}"#.into());
+            }
             match body["state_event"].as_str() {
                 Some("close") => mr.state = "closed".into(),
-                Some("reopen") => mr.state = "opened".into(),
+                Some("reopen") if mr.state == "closed" => mr.state = "opened".into(),
+                Some("reopen") => {}
                 Some(other) => {
                     return (
                         400,
@@ -243,6 +281,28 @@ fn mr_at<'a>(state: &'a mut State, path: &str) -> Option<&'a mut Mr> {
     state.mrs.iter_mut().find(|m| m.iid == iid)
 }
 
+impl FakeGitLab {
+    /// A person closes merge request `iid` in the web interface.
+    pub fn close(&self, iid: u64) {
+        let mut st = self.state.lock().unwrap();
+        let mr = st.mrs.iter_mut().find(|m| m.iid == iid).unwrap();
+        mr.state = "closed".into();
+    }
+
+    /// GitLab marks merge request `iid` merged (the branch was merged into its target).
+    pub fn merged(&self, iid: u64) {
+        let mut st = self.state.lock().unwrap();
+        let mr = st.mrs.iter_mut().find(|m| m.iid == iid).unwrap();
+        mr.state = "merged".into();
+    }
+
+    /// Calls `hook` with each request before it is answered (to kill a client at a chosen
+    /// request, say); `hook` returns true to answer nothing and drop the connection.
+    pub fn on_request(&self, hook: impl Fn(&Req) -> bool + Send + Sync + 'static) {
+        self.state.lock().unwrap().hook = Some(Box::new(hook));
+    }
+}
+
 pub fn serve_gitlab() -> FakeGitLab {
     let state = Arc::new(Mutex::new(State::default()));
     let server = {
@@ -252,6 +312,10 @@ pub fn serve_gitlab() -> FakeGitLab {
             let mut st = state.lock().unwrap();
             st.requests.push(req.clone());
             let (status, body) = gitlab_answer(&mut st, &req);
+            let drop_it = st.hook.as_ref().is_some_and(|h| h(&req));
+            if drop_it {
+                return Response::status(500).json(r#"{"message":"500 Internal Server Error"}"#);
+            }
             Response::status(status).json(&body)
         })
     };

@@ -347,7 +347,12 @@ pub struct Upstream {
 impl Upstream {
     /// An empty repository (branch `master`) at `<sandbox>/upstream`.
     pub fn new(sb: &Sandbox) -> Upstream {
-        let path = sb.dir.path().join("upstream");
+        Upstream::named(sb, "upstream")
+    }
+
+    /// An empty repository (branch `master`) at `<sandbox>/<name>`.
+    pub fn named(sb: &Sandbox, name: &str) -> Upstream {
+        let path = sb.dir.path().join(name);
         std::fs::create_dir_all(&path).unwrap();
         git(&path, &sb.home(), &["init", "-q", "-b", "master"]);
         Upstream {
@@ -399,4 +404,28 @@ pub fn commit_checkout(sb: &Sandbox, name: &str, email: &str) {
     git(&root, &home, &["config", "user.name", name]);
     git(&root, &home, &["add", "-A"]);
     git(&root, &home, &["commit", "-q", "-m", "checkout"]);
+}
+
+/// Write an executable `#!/bin/sh` script at `path`. It is written by a shell, so that no file
+/// descriptor open for writing it is ever held by this multi-threaded test process (another
+/// thread's fork could inherit one, and running the script would fail with ETXTBSY).
+pub fn write_script(path: &Path, body: &str) {
+    let mut child = std::process::Command::new("sh")
+        .args(["-c", "cat > \"$0\" && chmod 700 \"$0\""])
+        .arg(path)
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write as _;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(body.as_bytes())
+        .unwrap();
+    assert!(
+        child.wait().unwrap().success(),
+        "writing {}",
+        path.display()
+    );
 }

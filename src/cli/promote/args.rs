@@ -33,7 +33,7 @@ pub struct PromoteArgs {
     #[arg(long = "skip-location", value_name = "ID", help_heading = "Selection")]
     pub skip_locations: Vec<String>,
     /// Only locations of this kind (repeatable).
-    #[arg(long = "kind", value_name = "KIND", value_parser = ["env", "yaml-key", "saas-target", "image-ref", "pinned-copy"], help_heading = "Selection")]
+    #[arg(long = "kind", value_name = "KIND", value_parser = ["env", "yaml-key", "saas-target", "image-ref", "pinned-copy", "commented-image-ref"], help_heading = "Selection")]
     pub kinds: Vec<String>,
     /// Only saas targets whose namespace is in this environment (repeatable).
     #[arg(long = "env", value_name = "NAME", help_heading = "Selection")]
@@ -53,6 +53,10 @@ pub struct PromoteArgs {
     /// Allow a new version that is an ancestor of the current one.
     #[arg(long, help_heading = "Upstream")]
     pub allow_rollback: bool,
+    /// With --offline, write a version whose ancestry cannot be checked (the upstream cache
+    /// lacks it): it may be a rollback or a diverged commit.
+    #[arg(long, help_heading = "Upstream")]
+    pub allow_unverified: bool,
     /// Who is promoting: any of their addresses, or their org_username or github_username; that
     /// person is not notified. Default: git `user.email` of the checkout.
     #[arg(long, value_name = "WHO", help_heading = "Upstream")]

@@ -267,6 +267,17 @@ pub fn cmd_apply(ctx: &Context, args: &ApplyArgs) -> CmdResult {
     if nothing_to_promote(ctx, &pr) {
         return Ok(());
     }
+    // Offline without the commit in the upstream cache, nothing says it moves forward.
+    if pr.resolution.relation.is_none() && !args.promote.allow_unverified {
+        return Err(CliError::from(crate::error::Error::refused(format!(
+            "{}: {} -> {}: the upstream cache lacks {}, so whether it descends from the current version is not known (a rollback or a diverged commit would be written); nothing written",
+            pr.component.name,
+            crate::util::short_id(&pr.component.tag),
+            crate::util::short_id(&pr.plan.to),
+            crate::util::short_id(&pr.plan.to),
+        ))
+        .with_hint("run once without --offline to fill the cache, or pass --allow-unverified to write it anyway")));
+    }
     pr.image.require()?;
     if let ImageCheck::NotChecked { .. } = &pr.image {
         ctx.warn(&pr.image.line());
@@ -284,6 +295,10 @@ pub fn cmd_apply(ctx: &Context, args: &ApplyArgs) -> CmdResult {
         None
     };
     let written = transaction::write_all(ctx.lock()?, &pr.plan.files)?;
+    for w in &written.warnings {
+        ctx.warn(w);
+    }
+    let written = written.paths;
     let commit_id = match &commit_plan {
         Some(cp) => Some(
             branch::commit(cp, &written, &pr)
