@@ -482,7 +482,7 @@ fn a_folder_swapped_in_at_the_swap_is_put_back_and_named() {
     // The third rename (after the journal's two) is the first file's: hold it for a while.
     let child = traced(
         &sb,
-        "inject=renameat2:delay_enter=1500000:when=3",
+        "inject=renameat2:delay_enter=4000000:when=3",
         &["apply", "--offline", "--allow-unverified", "--to", NEW],
     )
     .stdout(Stdio::piped())
