@@ -13,6 +13,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use base64::Engine as _;
 
+use super::bounded::{BOUNDED, BOUNDED_NOTE};
 use super::remote::{remote_of, with_config_env};
 use super::{Resolved, Upstream, UpstreamOptions};
 use crate::error::{Error, Result};
@@ -29,35 +30,11 @@ enum Lookup {
 
 /// The upload-pack of a local upstream: git drops `-c` settings for local transports, and
 /// upload-pack refuses the blobless filter (and fetching by id) unless its configuration allows it.
-const LOCAL_UPLOAD_PACK: &str = "--upload-pack=git -c uploadpack.allowFilter=true -c uploadpack.allowAnySHA1InWant=true upload-pack";
-
-/// The file whose presence in the cache says its history is bounded: it holds what promotions
-/// fetched (versions by id, the history between two versions), not every branch and tag.
-const BOUNDED: &str = "qr-promote-bounded";
-
-/// What a bounded fetch of the history between two versions takes before the older one's
-/// commit date, so that commits of branches merged between them are there too.
-const SINCE_MARGIN_SECS: i64 = 14 * 24 * 60 * 60;
+pub(super) const LOCAL_UPLOAD_PACK: &str = "--upload-pack=git -c uploadpack.allowFilter=true -c uploadpack.allowAnySHA1InWant=true upload-pack";
 
 /// The filter of every fetch: commits (and tags) only. Nothing reads a tree or a blob of the
 /// upstream: the change report, the relation of two versions and the graph need commits alone.
-const FILTER: &str = "--filter=tree:0";
-
-/// What the marker file says to someone who finds it.
-const BOUNDED_NOTE: &str =
-    "qr-promote: this cache holds the commits promotions needed, not every branch and tag; \
-the first command that needs the whole history fetches it and removes this file.\n";
-
-/// How two commits of the cache are apart (see `Upstream::sides`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) struct Sides {
-    /// Commits `old` reaches and `new` does not.
-    pub(super) old_only: usize,
-    /// Commits `new` reaches and `old` does not.
-    pub(super) new_only: usize,
-    /// The cache's history between them is whole.
-    pub(super) whole: bool,
-}
+pub(super) const FILTER: &str = "--filter=tree:0";
 
 /// The mode of the cache's files (`core.sharedRepository`): the owner's alone; folders get 0700.
 const PRIVATE_MODE: &str = "0600";
@@ -274,224 +251,48 @@ impl Upstream {
     /// that no branch or tag reaches.
     pub fn fetch(&self) -> Result<()> {
         self.refuse_offline("fetch")?;
-        let mut args = vec!["fetch"];
-        if self.local.is_some() {
-            args.push(LOCAL_UPLOAD_PACK);
-        }
+        let mut args = Vec::new();
         if self.is_shallow() {
             args.push("--unshallow");
         }
-        args.extend([FILTER, "--tags", "--no-write-fetch-head"]);
+        args.extend(["--tags", "--no-write-fetch-head"]);
         args.push(if self.progress {
             "--progress"
         } else {
             "--quiet"
         });
         args.push("origin");
-        self.run_remote(&args)?;
+        self.fetch_with(&args)?;
         self.fetched.store(true, Ordering::Relaxed);
         // Commits fetched alone that no branch or tag reaches (a pull request's head) keep a cut
         // history: deepen them by id, where the upstream allows it.
         let cut = self.shallow_commits()?;
         if !cut.is_empty() {
-            let mut args = vec!["fetch"];
-            if self.local.is_some() {
-                args.push(LOCAL_UPLOAD_PACK);
-            }
-            args.extend([
+            let mut args = vec![
                 "--unshallow",
-                FILTER,
                 "--no-tags",
                 "--no-write-fetch-head",
                 "--quiet",
                 "origin",
-            ]);
+            ];
             args.extend(cut.iter().map(String::as_str));
             // An upstream that refuses ids leaves them cut, and the cache bounded.
-            let _ = self.run_remote(&args);
+            let _ = self.fetch_with(&args);
         }
-        if !self.is_shallow() {
-            match std::fs::remove_file(self.path.join(BOUNDED)) {
-                Ok(()) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => return Err(Error::io(&self.path.join(BOUNDED), e)),
-            }
-        }
+        self.unmark_bounded()?;
         make_tree_private(&self.path)
     }
 
-    /// Whether the cache holds a bounded history: what promotions fetched, not every branch and
-    /// tag with their history. A cache starts so, and stays so until a [`Upstream::fetch`].
-    pub fn is_bounded(&self) -> bool {
-        self.path.join(BOUNDED).exists()
-    }
-
-    /// Whether some commit of the cache lacks its parents (git's `shallow` file).
-    fn is_shallow(&self) -> bool {
-        self.path.join("shallow").exists()
-    }
-
-    /// The commits of the cache whose parents it lacks.
-    fn shallow_commits(&self) -> Result<Vec<String>> {
-        let file = self.path.join("shallow");
-        match std::fs::read_to_string(&file) {
-            Ok(text) => Ok(text
-                .lines()
-                .map(str::trim)
-                .filter(|l| is_full_id(l))
-                .map(str::to_ascii_lowercase)
-                .collect()),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
-            Err(e) => Err(Error::io(&file, e)),
-        }
-    }
-
-    /// Fetches `ids` (commits or tags) alone: each without its parents, without trees.
-    fn fetch_alone(&self, ids: &[&str]) -> Result<()> {
-        self.refuse_offline("fetch")?;
-        let mut args = vec!["fetch"];
+    /// `git fetch <args>` from the upstream, commits only (with the local upload-pack that
+    /// allows filters and ids for an upstream on disk).
+    pub(super) fn fetch_with(&self, args: &[&str]) -> Result<String> {
+        let mut all = vec!["fetch"];
         if self.local.is_some() {
-            args.push(LOCAL_UPLOAD_PACK);
+            all.push(LOCAL_UPLOAD_PACK);
         }
-        args.extend([
-            FILTER,
-            "--depth=1",
-            "--no-tags",
-            "--no-write-fetch-head",
-            "--quiet",
-            "origin",
-        ]);
-        args.extend(ids.iter().copied());
-        self.run_remote(&args)?;
-        make_tree_private(&self.path)
-    }
-
-    /// How far apart `old` and `new` (full ids, both in the cache) are, from a cache that
-    /// answers as the whole history would: in a bounded cache whose history does not yet connect
-    /// them, the history of both since a margin before the older one's commit date is fetched,
-    /// and when that does not connect them either, every branch and tag.
-    pub(super) fn connect(&self, old: &str, new: &str) -> Result<Sides> {
-        let sides = self.sides(old, new)?;
-        if sides.whole || !self.is_bounded() {
-            return Ok(sides);
-        }
-        if self.offline {
-            return Err(Error::input(format!(
-                "{}: the cache holds a bounded history that does not connect {} and {} (offline)",
-                self.label(),
-                short_id(old),
-                short_id(new)
-            ))
-            .with_hint("run once without --offline: the history between them is fetched"));
-        }
-        if self.fetched.load(Ordering::Relaxed) {
-            return Ok(sides);
-        }
-        let times = self.git.run(&[
-            "log",
-            "--no-walk=unsorted",
-            "--no-color",
-            "--format=%ct",
-            old,
-            new,
-            "--",
-        ])?;
-        let oldest = times
-            .lines()
-            .filter_map(|t| t.trim().parse::<i64>().ok())
-            .min();
-        if let Some(oldest) = oldest {
-            let since = format!(
-                "--shallow-since={}",
-                oldest.saturating_sub(SINCE_MARGIN_SECS)
-            );
-            let mut args = vec!["fetch"];
-            if self.local.is_some() {
-                args.push(LOCAL_UPLOAD_PACK);
-            }
-            args.extend([
-                FILTER,
-                since.as_str(),
-                "--no-tags",
-                "--no-write-fetch-head",
-                "--quiet",
-                "origin",
-                old,
-                new,
-            ]);
-            if self.run_remote(&args).is_ok() {
-                make_tree_private(&self.path)?;
-                let sides = self.sides(old, new)?;
-                if sides.whole {
-                    return Ok(sides);
-                }
-            }
-        }
-        self.fetch()?;
-        self.sides(old, new)
-    }
-
-    /// The history between `old` and `new` is known whole in this session.
-    pub(super) fn known_whole(&self, old: &str, new: &str) -> bool {
-        self.knows(&format!(
-            "{}...{}",
-            old.to_ascii_lowercase(),
-            new.to_ascii_lowercase()
-        ))
-    }
-
-    /// The commits only `old` reaches and those only `new` reaches, in one `git rev-list
-    /// --left-right old...new`, and whether the cache's history between them is whole: neither
-    /// is cut, and no commit that one reaches and the other does not is cut (lacks its
-    /// parents). Then their merge base, the commits between them and their counts are those of
-    /// the whole history.
-    fn sides(&self, old: &str, new: &str) -> Result<Sides> {
-        let cut: std::collections::HashSet<String> = self.shallow_commits()?.into_iter().collect();
-        let (old, new) = (old.to_ascii_lowercase(), new.to_ascii_lowercase());
-        let pair = format!("{old}...{new}");
-        let out = self.git.run(&["rev-list", "--left-right", &pair, "--"])?;
-        let mut sides = Sides {
-            old_only: 0,
-            new_only: 0,
-            whole: !cut.contains(&old) && !cut.contains(&new),
-        };
-        for line in out.lines() {
-            let line = line.trim();
-            if let Some(id) = line.strip_prefix('<') {
-                sides.old_only += 1;
-                sides.whole &= !cut.contains(id);
-            } else if let Some(id) = line.strip_prefix('>') {
-                sides.new_only += 1;
-                sides.whole &= !cut.contains(id);
-            }
-        }
-        if sides.whole {
-            self.learn(&pair);
-        }
-        Ok(sides)
-    }
-
-    /// Completes a bounded cache (one fetch of every branch and tag) for a question that needs
-    /// the whole history; returns whether it fetched. Offline, the cache answers as it is.
-    pub(super) fn complete_history(&self) -> Result<bool> {
-        if self.offline || !self.is_bounded() || self.fetched.load(Ordering::Relaxed) {
-            return Ok(false);
-        }
-        self.fetch()?;
-        Ok(true)
-    }
-
-    /// Like [`Upstream::complete_history`], for a question that commits with a cut history
-    /// would answer wrong: offline, a cache holding some is refused (`what` names the question).
-    pub(super) fn whole_history(&self, what: &str) -> Result<()> {
-        if self.offline && self.is_bounded() && self.is_shallow() {
-            return Err(Error::input(format!(
-                "{}: offline: cannot {what}: the cache holds only the history promotions fetched",
-                self.label()
-            ))
-            .with_hint("run once without --offline: the whole history is fetched"));
-        }
-        self.complete_history().map(|_| ())
+        all.push(FILTER);
+        all.extend(args.iter().copied());
+        self.run_remote(&all)
     }
 
     pub(super) fn refuse_offline(&self, what: &str) -> Result<()> {
@@ -518,12 +319,12 @@ impl Upstream {
     }
 
     /// Whether this session learnt `fact` (a commit the cache holds, or `old...new`).
-    fn knows(&self, fact: &str) -> bool {
+    pub(super) fn knows(&self, fact: &str) -> bool {
         self.known.lock().is_ok_and(|k| k.contains(fact))
     }
 
     /// Remembers `fact` for the rest of the session (a cache only ever gains commits).
-    fn learn(&self, fact: &str) {
+    pub(super) fn learn(&self, fact: &str) {
         if let Ok(mut k) = self.known.lock() {
             k.insert(fact.to_string());
         }
@@ -616,178 +417,14 @@ impl Upstream {
     /// Fetches one commit by id (servers that allow it), for commits no branch or tag reaches.
     fn fetch_id(&self, id: &str) -> Result<()> {
         self.refuse_offline("fetch")?;
-        let mut args = vec!["fetch"];
-        if self.local.is_some() {
-            args.push(LOCAL_UPLOAD_PACK);
-        }
-        args.extend([
-            FILTER,
+        self.fetch_with(&[
             "--no-tags",
             "--no-write-fetch-head",
             "--quiet",
             "origin",
             id,
-        ]);
-        self.run_remote(&args)?;
-        make_tree_private(&self.path)
-    }
-
-    fn resolve_latest(&self) -> Result<Resolved> {
-        if self.offline {
-            let head = self
-                .git
-                .output(&["symbolic-ref", "--quiet", "refs/remotes/origin/HEAD"])?;
-            let branch = head
-                .stdout
-                .trim()
-                .strip_prefix("refs/remotes/origin/")
-                .map(str::to_string);
-            let id = self.git.output(&[
-                "rev-parse",
-                "--verify",
-                "--quiet",
-                "refs/remotes/origin/HEAD^{commit}",
-            ])?;
-            return match (head.success, branch, id.success) {
-                (true, Some(branch), true) => Ok(resolved(
-                    id.stdout.trim().to_string(),
-                    Some(branch),
-                    true,
-                    false,
-                )),
-                _ => Err(Error::input(format!(
-                    "{}: default branch unknown: offline, and the cache has not recorded it",
-                    self.label()
-                ))),
-            };
-        }
-        let out = self.run_remote(&["ls-remote", "--symref", "origin", "HEAD"])?;
-        let mut branch = None;
-        let mut id = None;
-        for line in out.lines() {
-            let Some((left, "HEAD")) = line.split_once('\t') else {
-                continue;
-            };
-            if let Some(r) = left.strip_prefix("ref: ") {
-                branch = r.strip_prefix("refs/heads/").map(str::to_string);
-            } else if is_full_id(left) {
-                id = Some(left.to_ascii_lowercase());
-            }
-        }
-        let Some(id) = id else {
-            return Err(Error::input(format!(
-                "{}: default branch unknown: {}",
-                self.label(),
-                match &branch {
-                    Some(b) => format!("HEAD names branch {b}, which does not exist"),
-                    None => "the repository is empty or does not say what HEAD is".to_string(),
-                }
-            )));
-        };
-        let fetched = self.ensure_commit(&id)?;
-        if let Some(b) = &branch {
-            let tracking = format!("refs/remotes/origin/{b}");
-            if !fetched {
-                self.git.run(&["update-ref", &tracking, &id])?;
-            }
-            self.git
-                .run(&["symbolic-ref", "refs/remotes/origin/HEAD", &tracking])?;
-        }
-        Ok(resolved(id, branch, true, fetched))
-    }
-
-    fn resolve_name(&self, name: &str) -> Result<Resolved> {
-        if name.starts_with('-') || name.contains(|c: char| c.is_whitespace() || c.is_control()) {
-            return Err(Error::input(format!(
-                "{}: {name:?} is not a branch, tag or commit id",
-                self.label()
-            )));
-        }
-        let tag = format!("refs/tags/{name}");
-        let head = format!("refs/heads/{name}");
-        if self.offline {
-            let id = self.git.output(&[
-                "rev-parse",
-                "--verify",
-                "--quiet",
-                &format!("{tag}^{{commit}}"),
-            ])?;
-            if id.success {
-                return Ok(resolved(
-                    id.stdout.trim().to_string(),
-                    Some(name.to_string()),
-                    true,
-                    false,
-                ));
-            }
-            return Err(Error::input(format!(
-                "{}: offline: cannot resolve {name} (a branch moves: only tags and commit ids resolve offline)",
-                self.label()
-            )));
-        }
-        let out = self.run_remote(&["ls-remote", "origin", &tag, &head])?;
-        let refs: Vec<(&str, &str)> = out
-            .lines()
-            .filter_map(|l| l.split_once('\t'))
-            .filter(|(_, r)| *r == tag || *r == head)
-            .collect();
-        // Like git, a tag wins over a branch of the same name.
-        let Some((id, r)) = refs
-            .iter()
-            .find(|(_, r)| *r == tag)
-            .or_else(|| refs.first())
-            .copied()
-        else {
-            return Err(Error::input(format!(
-                "{}: no branch, tag or commit {name}",
-                self.label()
-            )));
-        };
-        if !is_full_id(id) {
-            return Err(Error::external(format!(
-                "{}: git ls-remote printed {id:?} for {r}",
-                self.label()
-            )));
-        }
-        let fetched = self.ensure_commit(id)?;
-        let peeled = self.git.output(&[
-            "rev-parse",
-            "--verify",
-            "--quiet",
-            &format!("{id}^{{commit}}"),
         ])?;
-        if !peeled.success {
-            return Err(Error::input(format!(
-                "{}: {r} does not name a commit",
-                self.label()
-            )));
-        }
-        let commit = peeled.stdout.trim().to_string();
-        if r == head && !fetched {
-            self.git.run(&[
-                "update-ref",
-                &format!("refs/remotes/origin/{name}"),
-                &commit,
-            ])?;
-        }
-        Ok(resolved(commit, Some(name.to_string()), true, fetched))
-    }
-
-    /// Makes sure the object `id` (a commit or a tag) is in the cache; returns whether it
-    /// fetched (every branch and tag: a name moves, and names are resolved against them all).
-    fn ensure_commit(&self, id: &str) -> Result<bool> {
-        if self.git.run_ok(&["cat-file", "-e", id])? {
-            return Ok(false);
-        }
-        self.fetch()?;
-        if self.git.run_ok(&["cat-file", "-e", id])? {
-            return Ok(true);
-        }
-        Err(Error::external(format!(
-            "{}: the upstream advertised {} but the fetch did not bring it",
-            self.label(),
-            &id[..7.min(id.len())]
-        )))
+        make_tree_private(&self.path)
     }
 }
 
@@ -815,7 +452,12 @@ fn remove_stale_clones(upstreams: &std::path::Path) {
     }
 }
 
-fn resolved(id: String, name: Option<String>, in_cache: bool, fetched: bool) -> Resolved {
+pub(super) fn resolved(
+    id: String,
+    name: Option<String>,
+    in_cache: bool,
+    fetched: bool,
+) -> Resolved {
     Resolved {
         short: short_id(&id).to_string(),
         id,
@@ -825,7 +467,7 @@ fn resolved(id: String, name: Option<String>, in_cache: bool, fetched: bool) -> 
     }
 }
 
-fn is_full_id(s: &str) -> bool {
+pub(super) fn is_full_id(s: &str) -> bool {
     s.len() == 40 && s.bytes().all(|b| b.is_ascii_hexdigit())
 }
 

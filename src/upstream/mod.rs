@@ -10,10 +10,12 @@
 //!   [`markdown`]: as a merge-request description that mentions nobody by accident.
 
 pub mod ancestry;
+mod bounded;
 mod cache;
 pub mod changes;
 pub mod git;
 pub mod markdown;
+mod names;
 pub mod people;
 mod remote;
 
