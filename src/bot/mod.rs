@@ -32,22 +32,27 @@
 //! the description; a component left alone, declined, held or with drifted locations ends in a
 //! [`State`] that is not [`State::Done`], which the command line makes exit status 5.
 
+mod options;
 mod remote;
+mod report;
 mod requests;
+mod tree;
+
+use options::settings;
+pub(crate) use options::Settings;
+pub use options::{Options, PerComponent};
+pub use report::{MrRef, Report, State, Status};
+use tree::{commit, tree_at};
 
 use remote::{clean_state, ls_branch, push, read_remote, Branch};
 use requests::{close_superseded, declined, done_already, left_alone};
 
-use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use crate::checkout::{self, Checkout};
+use crate::checkout::Checkout;
 use crate::error::{Error, Result};
 use crate::mr::{self, Created, MergeRequest, MrRequest};
-use crate::promote::branch::Behind;
 use crate::promote::{self, branch, ImageCheck, Promotion};
-use crate::registry::RegistryOptions;
 use crate::transaction::CheckoutLock;
 use crate::upstream::git::Git;
 use crate::upstream::people::Directory;
@@ -74,256 +79,6 @@ pub const SCHEMAS: &str = "qontract-schemas";
 
 /// How many times a run reads the remote again after another run moved the branch.
 const ATTEMPTS: usize = 5;
-
-/// A value given for every component, or per component (`COMPONENT=VALUE`).
-#[derive(Debug, Clone, Default)]
-pub struct PerComponent {
-    /// The bare value: for the one component of the run.
-    pub all: Option<String>,
-    /// `COMPONENT=VALUE`.
-    pub each: BTreeMap<String, String>,
-}
-
-impl PerComponent {
-    /// The value for `c`: its own, else the bare one.
-    pub fn get(&self, c: &str) -> Option<&str> {
-        self.each.get(c).or(self.all.as_ref()).map(String::as_str)
-    }
-
-    /// Reads `COMPONENT=VALUE` or a bare `VALUE` (a component name is lowercase letters,
-    /// digits and dashes); `what` names the option in errors.
-    pub fn parse(values: &[String], what: &str) -> Result<PerComponent> {
-        let mut out = PerComponent::default();
-        for v in values {
-            match v.split_once('=') {
-                Some((c, value))
-                    if !c.is_empty()
-                        && c.bytes()
-                            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') =>
-                {
-                    if out.each.insert(c.to_string(), value.to_string()).is_some() {
-                        return Err(Error::input(format!("{what}: {c} is given twice")));
-                    }
-                }
-                _ => {
-                    if out.all.replace(v.clone()).is_some() {
-                        return Err(Error::input(format!(
-                            "{what}: two values without a component; give COMPONENT=VALUE"
-                        )));
-                    }
-                }
-            }
-        }
-        Ok(out)
-    }
-
-    /// Refuses a bare value with several components, and a component that the run does not
-    /// promote.
-    pub fn check(&self, components: &[String], what: &str) -> Result<()> {
-        if let Some(v) = &self.all {
-            if components.len() > 1 {
-                return Err(Error::input(format!(
-                    "{what} {v}: one value for {} components; give COMPONENT={v} for the one it is for",
-                    components.len()
-                ))
-                .with_hint(format!("{what} {}={v}", components[0])));
-            }
-        }
-        if let Some(c) = self.each.keys().find(|c| !components.contains(c)) {
-            return Err(Error::input(format!(
-                "{what} {c}=…: {c} is not promoted by this run (components: {})",
-                components.join(", ")
-            )));
-        }
-        Ok(())
-    }
-}
-
-/// What the bot is asked to do.
-#[derive(Debug, Clone)]
-pub struct Options {
-    /// The new version of each component: `latest` (none), a branch or tag, a commit id.
-    pub to: PerComponent,
-    /// The upstream repository of each component, instead of its `<P>_REPO`.
-    pub upstream: PerComponent,
-    /// How long to wait for the image to appear (else the component's `wait_image`, else no wait).
-    pub wait_image: Option<Duration>,
-    /// The first pause between two questions to the registry; it doubles up to a minute.
-    pub poll: Duration,
-    /// The GitHub login that pushed each component's version upstream: named in the title.
-    pub triggered_by: PerComponent,
-    /// The remote (else the component's `remote`, else `origin`).
-    pub remote: Option<String>,
-    /// The target branch (else the component's `target_branch`, else `master`).
-    pub target_branch: Option<String>,
-    /// Labels on top of the component's `labels`.
-    pub labels: Vec<String>,
-    /// Mention the authors to notify (else the component's `notify`, else no).
-    pub notify: Option<bool>,
-    pub token: mr::Secret,
-    pub gitlab_url: Option<String>,
-    pub cache_dir: std::path::PathBuf,
-    pub scan_cache: bool,
-    pub image_check: bool,
-    pub registry: RegistryOptions,
-}
-
-/// How a component ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Status {
-    /// A merge request was opened.
-    Opened,
-    /// The open merge request was moved to the new version (or its text brought up to date).
-    Updated,
-    /// The open merge request already proposes this version.
-    UpToDate,
-    /// Production already runs this version (or a newer one); no merge request was open.
-    NothingToDo,
-    /// Production already runs the version: the open merge requests were closed as done.
-    ClosedDone,
-    /// The branch holds a commit the bot did not make and its merge request is open: left
-    /// alone, with a note.
-    LeftAlone,
-    /// A person closed the merge request of this version: not proposed again.
-    Declined,
-    /// Another component's promotion merge request that `hold_for` names is open: nothing
-    /// pushed.
-    Held,
-    /// The image did not appear in time: nothing pushed.
-    TimedOut,
-}
-
-/// Whether a component is where it should be, and if not, why.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum State {
-    /// The newest version is proposed (or production runs it), every location with it.
-    Done,
-    /// A person's commit is on the branch of an open merge request: the bot does not push.
-    LeftAlone,
-    /// A person closed the merge request of the version asked for.
-    Declined,
-    /// Held back while another component's promotion is open.
-    Held,
-    /// Proposed, but locations a person moved to another version stay behind (drifted).
-    Behind,
-    /// The image is not in the registry yet.
-    WaitingForImage,
-}
-
-impl State {
-    /// Something a person did (or must do) keeps the component from where it should be.
-    pub fn needs_a_person(self) -> bool {
-        matches!(
-            self,
-            State::LeftAlone | State::Declined | State::Held | State::Behind
-        )
-    }
-}
-
-/// A merge request named in a report.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct MrRef {
-    pub iid: u64,
-    pub url: String,
-}
-
-impl MrRef {
-    fn of(m: &MergeRequest) -> MrRef {
-        MrRef {
-            iid: m.iid,
-            url: m.web_url.clone(),
-        }
-    }
-}
-
-/// What the bot did for one component.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct Report {
-    pub component: String,
-    pub status: Status,
-    /// Where the component stands after the run.
-    pub state: State,
-    /// The version production runs (the target branch's `.env` tag).
-    pub from: String,
-    /// The version proposed (full id), when there is one.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub version: Option<String>,
-    /// Who pushed the proposed version upstream, as the title names them.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub triggered_by: Option<String>,
-    /// The component's promotion merge request, when there is one.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub merge_request: Option<MrRef>,
-    /// The merge requests closed by this run.
-    pub closed: Vec<MrRef>,
-    /// What the promotion leaves at another version.
-    pub behind: Vec<Behind>,
-    /// One line that says what happened.
-    pub message: String,
-}
-
-impl Report {
-    /// A report of a run that proposes nothing new.
-    fn idle(
-        c: &str,
-        status: Status,
-        state: State,
-        from: &str,
-        mr: Option<&MergeRequest>,
-        message: String,
-    ) -> Report {
-        Report {
-            component: c.to_string(),
-            status,
-            state,
-            from: from.to_string(),
-            version: None,
-            triggered_by: None,
-            merge_request: mr.map(MrRef::of),
-            closed: Vec::new(),
-            behind: Vec::new(),
-            message,
-        }
-    }
-}
-
-/// The settings of one component's run, options over `.qr-promote.yaml` over defaults.
-pub(super) struct Settings {
-    pub(super) remote: String,
-    pub(super) target: String,
-    pub(super) labels: Vec<String>,
-    pub(super) notify: bool,
-    pub(super) wait_image: Option<Duration>,
-    pub(super) hold_for: Vec<String>,
-}
-
-fn settings(checkout: &Checkout, c: &str, opts: &Options) -> Settings {
-    let s = checkout.config.component(c);
-    let mut labels: Vec<String> = s.map(|s| s.labels.clone()).unwrap_or_default();
-    for l in &opts.labels {
-        if !labels.contains(l) {
-            labels.push(l.clone());
-        }
-    }
-    Settings {
-        remote: opts
-            .remote
-            .clone()
-            .or_else(|| s.and_then(|s| s.remote.clone()))
-            .unwrap_or_else(|| "origin".into()),
-        target: opts
-            .target_branch
-            .clone()
-            .or_else(|| s.and_then(|s| s.target_branch.clone()))
-            .unwrap_or_else(|| "master".into()),
-        labels,
-        notify: opts.notify.or(s.and_then(|s| s.notify)).unwrap_or(false),
-        wait_image: opts.wait_image.or(s.and_then(|s| s.wait_image)),
-        hold_for: s.map(|s| s.hold_for.clone()).unwrap_or_default(),
-    }
-}
 
 /// The bot's branch of a component.
 pub fn bot_branch(c: &str) -> String {
@@ -369,48 +124,6 @@ pub fn run(
     }
     clean_state(lock.state_dir());
     Ok(out)
-}
-
-/// The tree of `base` to read the promotion from: the checkout's own folder when its files are
-/// that tree (HEAD's tree, nothing changed, added or ignored under the folders a promotion
-/// reads), else a private copy written from git objects into the state folder. `true` with a
-/// copy.
-fn tree_at(git: &Git, root: &Path, state_dir: &Path, base: &str) -> Result<(PathBuf, bool)> {
-    let head = git.output(&["rev-parse", "--verify", "--quiet", "HEAD^{tree}"])?;
-    let want = git.run_line(&["rev-parse", &format!("{base}^{{tree}}")])?;
-    if head.success && head.stdout.trim() == want {
-        let status = git.run(&[
-            "status",
-            "--porcelain",
-            "--ignored=matching",
-            "--untracked-files=all",
-            "--",
-            checkout::ENV_FILE,
-            "data",
-            "resources",
-            crate::config::CONFIG_FILE,
-        ])?;
-        if status.trim().is_empty() {
-            return Ok((root.to_path_buf(), false));
-        }
-    }
-    let dir = state_dir.join("bot-tree");
-    let _ = std::fs::remove_dir_all(&dir);
-    crate::util::create_private_dir_all(&dir)?;
-    let index = state_dir.join("bot-tree.index");
-    let indexed = git.clone().with_env("GIT_INDEX_FILE", &index);
-    let prefix = format!("{}/", dir.display());
-    let made = indexed.run(&["read-tree", base]).and_then(|_| {
-        indexed.run(&[
-            "checkout-index",
-            "--all",
-            "--force",
-            &format!("--prefix={prefix}"),
-        ])
-    });
-    let _ = std::fs::remove_file(&index);
-    made?;
-    Ok((dir, true))
 }
 
 fn run_one(
@@ -748,43 +461,4 @@ fn pusher(checkout: &Checkout, login: Option<&str>, opts: &Options) -> Option<St
         Some(h) => format!("@{h}"),
         None => login.trim_start_matches('@').to_string(),
     })
-}
-
-/// Commits the promotion on top of `base` without touching the worktree, the index or a branch
-/// (the files as they are in `base`, the new bytes from the plan); returns the commit. Its body
-/// is the merge request's description (the same escaped text: no mention but the notify
-/// sentence), then the bot's trailers.
-fn commit(
-    git: &Git,
-    root: &Path,
-    pr: &Promotion,
-    base: &str,
-    description: &str,
-    by: Option<&str>,
-) -> Result<String> {
-    let c = &pr.component;
-    let real_root = std::fs::canonicalize(root).map_err(|e| Error::io(root, e))?;
-    let mut files = Vec::new();
-    for f in &pr.plan.files {
-        // The path git knows: through links inside the checkout, the file they lead to.
-        let real = checkout::real_path_inside(&real_root, &f.path)?;
-        let rel = real
-            .strip_prefix(&real_root)
-            .map_err(|_| Error::refused(format!("{}: not inside the checkout", f.path)))?
-            .to_string_lossy()
-            .into_owned();
-        files.push((rel, f.after.clone()));
-    }
-    let subject = branch::subject(c, &c.tag, &pr.plan.to);
-    let mut trailers = format!("{TRAILER}: {}\n{VERSION_TRAILER}: {}\n", c.name, pr.plan.to);
-    if let Some(by) = by.map(|b| b.replace(['\n', '\r'], " ")) {
-        trailers.push_str(&format!("{TRIGGERED_BY_TRAILER}: {}\n", by.trim()));
-    }
-    let body = description.trim_end();
-    let message = if body.is_empty() {
-        format!("{subject}\n\n{trailers}")
-    } else {
-        format!("{subject}\n\n{body}\n\n{trailers}")
-    };
-    git.commit_on(base, &files, &message)
 }
