@@ -2,12 +2,13 @@
 //!
 //! - [`walk`]: the parallel walk of `data/` and `resources/`, which keeps the YAML files that
 //!   mention a needle (a component's repository, image or key), with links resolved inside the
-//!   checkout; [`read`] reads one file, [`cache`] remembers by stamp what need not be read again.
+//!   checkout; `folder` lists one folder and follows its links, [`read`] reads one file, [`cache`] remembers by stamp what need not be read again.
 //! - [`locations`]: the rules that find a component's locations in those files.
 //! - [`session`]: one walk for a command, shared by the components it discovers.
 
 pub mod cache;
 mod copies;
+mod folder;
 pub mod locations;
 mod read;
 pub mod refs;
