@@ -187,7 +187,7 @@ fn run_one(
             version: v, by: b, ..
         } = &remote.branch
         {
-            if v != &version && !remote.declined.contains(v) {
+            if v != &version && remote.declined(v).is_none() {
                 if let Relation::Descends { .. } = upstream.relation(&version, v)? {
                     version = v.clone();
                     by = b
@@ -206,8 +206,8 @@ fn run_one(
             _ => {}
         }
         // Production does not run it yet, and a person closed its merge request.
-        if remote.declined.contains(&version) {
-            return declined(&gitlab, &now, &remote, &version);
+        if let Some(closed) = remote.declined(&version) {
+            return declined(&gitlab, &now, &remote, closed, &version);
         }
         // Another component's promotion that must go first.
         let first_open: Vec<&MergeRequest> = remote

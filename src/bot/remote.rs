@@ -32,7 +32,7 @@ pub(super) struct Remote {
     /// it is newer than the open one (or there is none open).
     pub(super) last_closed: Option<MergeRequest>,
     /// The versions (full ids) whose merge requests of the bot branch a person closed.
-    pub(super) declined: Vec<String>,
+    pub(super) declined: Vec<(String, MergeRequest)>,
     /// The component's other open promotion merge requests (`promote/<component>-<new7>`).
     pub(super) others: Vec<MergeRequest>,
     /// Every open merge request into the target (to find other components' bot branches).
@@ -107,11 +107,11 @@ pub(super) fn read_remote(
         .iter()
         .find(|m| !m.is_open() && m.iid > newest_open)
         .cloned();
-    let mut declined = Vec::new();
+    let mut declined: Vec<(String, MergeRequest)> = Vec::new();
     for m in history.iter().filter(|m| m.state == "closed") {
         if let Some(v) = proposed_version(m, upstream) {
-            if !declined.contains(&v) {
-                declined.push(v);
+            if !declined.iter().any(|(d, _)| *d == v) {
+                declined.push((v, m.clone()));
             }
         }
     }
@@ -125,6 +125,16 @@ pub(super) fn read_remote(
         others,
         open,
     })
+}
+
+impl Remote {
+    /// The merge request of `version` that a person closed, if one did.
+    pub(super) fn declined(&self, version: &str) -> Option<&MergeRequest> {
+        self.declined
+            .iter()
+            .find(|(v, _)| v == version)
+            .map(|(_, m)| m)
+    }
 }
 
 /// The version a merge request of the bot proposed: the full id its description's compare link

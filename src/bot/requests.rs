@@ -119,25 +119,18 @@ pub(super) fn declined(
     gitlab: &GitLab,
     now: &Component,
     remote: &Remote,
+    closed: &MergeRequest,
     version: &str,
 ) -> Result<Report> {
-    let history = gitlab.branch_mrs(&bot_branch(&now.name))?;
-    let closed = history.iter().find(|m| {
-        m.state == "closed"
-            && branch::parse_subject(m.title.split(" by ").next().unwrap_or_default())
-                .is_some_and(|(_, _, new7)| version.starts_with(new7))
-    });
-    let which = closed.map(|m| format!("!{}", m.iid)).unwrap_or_default();
-    if let Some(m) = closed {
-        gitlab.upsert_note(
-            m.iid,
-            DECLINED_NOTE,
-            &format!(
-                "{DECLINED_NOTE} `{}` again: this merge request was closed. A newer version gets a new merge request.",
-                short_id(version)
-            ),
-        )?;
-    }
+    let which = format!("!{}", closed.iid);
+    gitlab.upsert_note(
+        closed.iid,
+        DECLINED_NOTE,
+        &format!(
+            "{DECLINED_NOTE} `{}` again: this merge request was closed. A newer version gets a new merge request.",
+            short_id(version)
+        ),
+    )?;
     let mut r = Report::idle(
         &now.name,
         Status::Declined,

@@ -352,41 +352,30 @@ pub fn find_in_text_noting(
     copies_of: Option<&str>,
 ) -> (Vec<Location>, Vec<String>) {
     let mut notes = Vec::new();
-    let (found, line_level) = match reading {
+    // What the rules by key, target and image found; a copy or a commented reference at the
+    // same place is that location.
+    let (mut found, line_level) = match reading {
         Reading::Yaml(docs) => {
-            let (mut found, forms) = find_in_docs(rel, text, docs, c, refs);
+            let (found, forms) = find_in_docs(rel, text, docs, c, refs);
             notes.extend(forms);
-            if let Some(commit) = copies_of {
-                // A copy that another rule found is that location.
-                let claimed: std::collections::HashSet<usize> = found
-                    .iter()
-                    .filter(|m| m.path.is_none())
-                    .map(|m| m.span.start)
-                    .collect();
-                let (copies, left) = find_copies(rel, text, docs, commit, refs, c);
-                notes.extend(left);
-                found.extend(
-                    copies
-                        .into_iter()
-                        .filter(|m| !claimed.contains(&m.span.start)),
-                );
-            }
             (found, false)
         }
         Reading::Lines => (find_in_lines(text, c), true),
     };
-    let mut found = found;
     if let Some(commit) = copies_of {
-        // A reference that another rule found (a template's line reading finds the image's own
-        // host in comments too) is that location.
+        let mut more = find_in_comments(text, c, commit);
+        if let Reading::Yaml(docs) = reading {
+            let (copies, left) = find_copies(rel, text, docs, commit, refs, c);
+            notes.extend(left);
+            more.extend(copies);
+        }
         let claimed: std::collections::HashSet<usize> = found
             .iter()
             .filter(|m| m.path.is_none())
             .map(|m| m.span.start)
             .collect();
         found.extend(
-            find_in_comments(text, c, commit)
-                .into_iter()
+            more.into_iter()
                 .filter(|m| !claimed.contains(&m.span.start)),
         );
     }

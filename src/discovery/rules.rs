@@ -110,40 +110,28 @@ pub(super) fn find_in_docs(
                 if s.via.is_some() && out.iter().any(|m| m.line == s.node.line) {
                     continue;
                 }
-                if yaml::value_span(text, s.node).is_none() {
-                    // Not written as it reads: a location all the same (the whole scalar), which
-                    // the edit refuses, naming its form, rather than leaving it behind unsaid.
-                    out.push(Match {
-                        kind: Kind::ImageRef,
-                        line: s.node.line,
-                        value: tag.to_string(),
-                        span: scalar_bytes(text, s.node),
-                        style,
-                        disc: format!("image#{img_n}"),
-                        context: ctx.clone(),
-                        path: None,
-                        key_path: None,
-                    });
-                    img_n += 1;
-                }
-                if let Some(span) = yaml::value_span(text, s.node) {
-                    let end = match digest {
-                        Some(d) => span.end - d.len() - 1,
-                        None => span.end,
-                    };
-                    out.push(Match {
-                        kind: Kind::ImageRef,
-                        line: s.node.line,
-                        value: tag.to_string(),
-                        span: end - tag.len()..end,
-                        style,
-                        disc: format!("image#{img_n}"),
-                        context: ctx.clone(),
-                        path: None,
-                        key_path: None,
-                    });
-                    img_n += 1;
-                }
+                // The tag's own bytes; a reference not written as it reads (escapes, several
+                // lines) is a location all the same, the whole scalar, which the edit refuses,
+                // naming its form, rather than leaving it behind unsaid.
+                let span = match yaml::value_span(text, s.node) {
+                    Some(span) => {
+                        let end = span.end - digest.map_or(0, |d| d.len() + 1);
+                        end - tag.len()..end
+                    }
+                    None => scalar_bytes(text, s.node),
+                };
+                out.push(Match {
+                    kind: Kind::ImageRef,
+                    line: s.node.line,
+                    value: tag.to_string(),
+                    span,
+                    style,
+                    disc: format!("image#{img_n}"),
+                    context: ctx.clone(),
+                    path: None,
+                    key_path: None,
+                });
+                img_n += 1;
             }
         }
     }
@@ -277,6 +265,20 @@ fn referenced_target(file: &str, site: &Site, refs: &Refs) -> Option<Match> {
     Some(m)
 }
 
+/// The end of the commit-id tag that starts at `hs` of `line` (after `<image>:`): 7 to 40 hex
+/// digits, then the end of the reference (or its `@sha256:` digest); none when it is no such tag.
+fn tag_end(line: &[u8], hs: usize) -> Option<usize> {
+    let he = hs
+        + line[hs..]
+            .iter()
+            .take_while(|b| b.is_ascii_hexdigit())
+            .count();
+    let after_ok = line.get(he).is_none_or(|b| !is_tag_char(*b) && *b != b'{')
+        || line[he..].starts_with(b"@sha256:");
+    let tag = std::str::from_utf8(&line[hs..he]).ok()?;
+    (after_ok && is_commit_hex(tag)).then_some(he)
+}
+
 fn is_tag_char(b: u8) -> bool {
     b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-' | b'/' | b':' | b'@')
 }
@@ -353,15 +355,8 @@ pub(super) fn find_in_lines(text: &str, c: &Component) -> Vec<Match> {
                 continue;
             }
             let hs = colon + 1;
-            let he = hs
-                + lb[hs..]
-                    .iter()
-                    .take_while(|b| b.is_ascii_hexdigit())
-                    .count();
-            let after_ok = lb.get(he).is_none_or(|b| !is_tag_char(*b) && *b != b'{')
-                || lb[he..].starts_with(b"@sha256:");
-            let tag = &line[hs..he];
-            if after_ok && is_commit_hex(tag) {
+            if let Some(he) = tag_end(lb, hs) {
+                let tag = &line[hs..he];
                 let style = match at.checked_sub(1).map(|i| lb[i]) {
                     Some(b'\'') => Style::Single,
                     Some(b'"') => Style::Double,
@@ -430,15 +425,11 @@ pub(super) fn find_in_comments(text: &str, c: &Component, commit: &str) -> Vec<M
                 && (host_name.contains('.') || host_name == "localhost")
                 && (host_start == 0 || !is_tag_char(lb[host_start - 1]));
             let hs = at + needle.len();
-            let he = hs
-                + lb[hs..]
-                    .iter()
-                    .take_while(|b| b.is_ascii_hexdigit())
-                    .count();
-            let after_ok = lb.get(he).is_none_or(|b| !is_tag_char(*b) && *b != b'{')
-                || lb[he..].starts_with(b"@sha256:");
+            let Some(he) = tag_end(lb, hs).filter(|_| host_ok) else {
+                continue;
+            };
             let tag = &line[hs..he];
-            if host_ok && after_ok && is_commit_hex(tag) && crate::util::same_commit(tag, commit) {
+            if crate::util::same_commit(tag, commit) {
                 out.push(Match {
                     kind: Kind::CommentedImageRef,
                     line: idx + 1,
