@@ -56,6 +56,7 @@ pub mod error;
 pub mod history;
 pub mod http;
 pub mod mr;
+pub mod mrcheck;
 pub mod pager;
 pub mod promote;
 pub mod redact;

@@ -127,7 +127,9 @@ pub enum Command {
     Pin(pin::PinArgs),
     /// Release pinned shards (remove their `imageRef`).
     Unpin(pin::UnpinArgs),
-    /// The runs of the merge-request check for integrations with pinned shards.
+    /// The merge-request check: the runs it makes for pinned shards; with --from or --mr, what
+    /// each run printed, whether the shipped commits explain it, and the pin checks.
+    #[command(after_help = pr_check::EXIT_HELP)]
     PrCheck(pr_check::Args),
     /// Compare what runs in the cluster with what the checkout says: images, rollouts, pins.
     Verify(verify::Args),
@@ -425,7 +427,7 @@ fn run(cli: &Cli) -> Result<Status, CliError> {
         Command::Deployments(a) => deployments::cmd_deployments(&ctx, a),
         Command::Pin(a) => pin::cmd_pin(&ctx, a),
         Command::Unpin(a) => pin::cmd_unpin(&ctx, a),
-        Command::PrCheck(a) => pr_check::cmd_pr_check(&ctx, a),
+        Command::PrCheck(a) => return pr_check::cmd_pr_check(&ctx, a),
         Command::Verify(a) => return verify::cmd_verify(&ctx, a),
         Command::Bot(a) => return bot::cmd_bot(&ctx, a),
         Command::Completions(_) | Command::Man(_) => Ok(()),

@@ -305,7 +305,7 @@ pub use crate::util::parse_duration;
 const MAX_WAIT: Duration = Duration::from_secs(86_400);
 
 /// A duration for `--wait`: at most a day.
-fn parse_wait(text: &str) -> Result<Duration, String> {
+pub(super) fn parse_wait(text: &str) -> Result<Duration, String> {
     let d = parse_duration(text)?;
     if d > MAX_WAIT {
         return Err(format!("{:?}: give at most 24h", text.trim()));
@@ -314,7 +314,7 @@ fn parse_wait(text: &str) -> Result<Duration, String> {
 }
 
 /// A duration for `--interval`: more than zero, at most a day.
-fn parse_interval(text: &str) -> Result<Duration, String> {
+pub(super) fn parse_interval(text: &str) -> Result<Duration, String> {
     let d = parse_wait(text)?;
     if d.is_zero() {
         return Err("the time between checks must be more than 0".to_string());

@@ -89,13 +89,26 @@ pub fn read_integration(rel: &str, doc: &Node) -> Result<Integration> {
         }
         _ => None,
     };
+    let check_run = check_run_of(doc.get("pr_check"));
     Ok(Integration {
         name,
         path: rel.to_string(),
         managed,
         layout,
         pr_check,
+        check_run,
     })
+}
+
+/// The run the merge-request check makes of an integration: the first word of its `pr_check`
+/// block's `cmd`; none without the block, or when it says `disabled: true`.
+fn check_run_of(block: Option<&Node>) -> Option<String> {
+    let block = block?;
+    if truthy(block.get("disabled")) {
+        return None;
+    }
+    let cmd = block.str_at("cmd")?;
+    cmd.split_whitespace().next().map(str::to_string)
 }
 
 /// Warns of the overrides qontract-reconcile does not read: those of static sharding (from

@@ -110,6 +110,9 @@ pub struct Integration {
     /// Before 2023-04: the `pr_check.shardSpecOverride` copy of the overrides, when the file has
     /// a `pr_check` section.
     pub pr_check: Option<Vec<Override>>,
+    /// The run the merge-request check makes of it (the first word of `pr_check.cmd`), unless
+    /// the file has no `pr_check` block or disables it.
+    pub check_run: Option<String>,
 }
 
 /// A namespace file.

@@ -135,7 +135,7 @@ impl GitLab {
         self
     }
 
-    fn project_url(&self) -> String {
+    pub(super) fn project_url(&self) -> String {
         format!(
             "{}/api/v4/projects/{}",
             self.base_url,
@@ -351,26 +351,35 @@ impl GitLab {
     }
 
     /// The items of an answer that must be a list.
-    fn list<'a>(&self, url: &str, v: &'a serde_json::Value) -> Result<&'a Vec<serde_json::Value>> {
+    pub(super) fn list<'a>(
+        &self,
+        url: &str,
+        v: &'a serde_json::Value,
+    ) -> Result<&'a Vec<serde_json::Value>> {
         v.as_array()
             .ok_or_else(|| self.fail(url, "GET", "answered something other than a list"))
     }
 
-    fn client(&self) -> Client {
+    pub(super) fn client(&self) -> Client {
+        self.client_for(BODY_LIMIT)
+    }
+
+    /// A client that reads answers of up to `body_limit` bytes (logs and artifacts).
+    pub(super) fn client_for(&self, body_limit: u64) -> Client {
         Client::new(ClientConfig {
             connect_timeout: None,
             request_timeout: self.timeout,
             max_redirects: 0,
-            body_limit: BODY_LIMIT,
+            body_limit,
         })
     }
 
-    fn fail(&self, url: &str, method: &str, why: &str) -> Error {
+    pub(super) fn fail(&self, url: &str, method: &str, why: &str) -> Error {
         let msg = format!("GitLab {method} {}: {why}", shown_url(url));
         Error::external(http::scrub(&msg, &[self.token.expose()]))
     }
 
-    fn call(
+    pub(super) fn call(
         &self,
         client: &Client,
         method: Method,
@@ -420,7 +429,7 @@ impl GitLab {
         Ok(Err((status, gitlab_message(&reply.body))))
     }
 
-    fn http_error(&self, url: &str, method: &str, status: u16, message: &str) -> Error {
+    pub(super) fn http_error(&self, url: &str, method: &str, status: u16, message: &str) -> Error {
         let hint = match status {
             401 => " (is the token valid and unexpired?)",
             403 => " (does the token have the api scope and Developer access?)",
@@ -446,6 +455,8 @@ pub struct MergeRequest {
     pub web_url: String,
     /// `opened`, `closed`, `merged` or `locked`.
     pub state: String,
+    /// The head commit of its source branch.
+    pub sha: String,
 }
 
 /// A note on a merge request.
@@ -461,7 +472,7 @@ impl MergeRequest {
         self.state == "opened" || self.state == "locked"
     }
 
-    fn of(v: &serde_json::Value) -> Option<MergeRequest> {
+    pub(super) fn of(v: &serde_json::Value) -> Option<MergeRequest> {
         let s = |k: &str| v[k].as_str().unwrap_or_default().to_string();
         Some(MergeRequest {
             iid: v["iid"].as_u64()?,
@@ -482,6 +493,7 @@ impl MergeRequest {
                 st if st.is_empty() => "opened".to_string(),
                 st => st,
             },
+            sha: s("sha"),
         })
     }
 }

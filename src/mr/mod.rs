@@ -1,11 +1,13 @@
 //! Opening the promotion's merge request: branch safety check, `git push -o merge_request.*`
 //! ([`push`]), or GitLab's REST API ([`gitlab`]).
 
+mod ci;
 mod gitlab;
 mod push;
 
 use std::fmt;
 
+pub use ci::{is_unfinished as ci_unfinished, CommitStatus, Job, Pipeline};
 pub use gitlab::{
     gitlab_for_remote, gitlab_message, read_token_file, resolve_token, Created, GitLab,
     MergeRequest, MrOutcome, Note,

@@ -152,7 +152,7 @@ pub fn check_commit(
 }
 
 /// The checkout's git, named by its folder in messages.
-fn checkout_git(root: &Path) -> Git {
+pub fn checkout_git(root: &Path) -> Git {
     Git::new(root).with_label(root.display().to_string())
 }
 

@@ -208,6 +208,49 @@ impl Git {
         self.checked(args, out)
     }
 
+    /// Runs git with `input` on standard input, written while its output is read (so a long
+    /// exchange, `cat-file --batch`, never stalls), and returns its standard output as bytes;
+    /// a failure is an error carrying git's message.
+    pub fn run_bytes(&self, args: &[&str], input: Vec<u8>) -> Result<Vec<u8>> {
+        let mut cmd = self.command(args);
+        cmd.stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let start = Instant::now();
+        let mut child = cmd.spawn().map_err(|e| self.cannot_run(args, start, e))?;
+        let stdin = child.stdin.take();
+        let len = input.len();
+        let writer = std::thread::spawn(move || {
+            if let Some(mut stdin) = stdin {
+                // A write error means git exited early; its status and stderr tell why.
+                let _ = stdin.write_all(&input);
+            }
+        });
+        let out = child
+            .wait_with_output()
+            .map_err(|e| self.cannot_run(args, start, e))?;
+        let _ = writer.join();
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        self.log_run(
+            args,
+            start.elapsed(),
+            out.status,
+            len,
+            out.stdout.len(),
+            &stderr,
+        );
+        if out.status.success() {
+            Ok(out.stdout)
+        } else {
+            Err(Error::external(format!(
+                "{}: git {} failed: {}",
+                self.label,
+                subcommand(args),
+                one_line(&stderr)
+            )))
+        }
+    }
+
     /// Runs git and returns the first line of its output, trimmed.
     pub fn run_line(&self, args: &[&str]) -> Result<String> {
         Ok(self

@@ -18,6 +18,7 @@ pub mod markdown;
 mod names;
 pub mod people;
 mod remote;
+pub mod touched;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;

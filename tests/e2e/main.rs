@@ -19,6 +19,7 @@ mod history;
 mod hostile_state;
 mod outputs;
 mod people;
+mod pr_check;
 mod promote;
 mod verbose;
 mod walk_paths;

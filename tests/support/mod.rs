@@ -245,6 +245,7 @@ pub const NEW: &str = "1234567890abcdef1234567890abcdef12345678";
 /// The example's qontract-reconcile version.
 pub const CURRENT: &str = "a1b2c3d";
 
+pub mod ci_server;
 pub mod fake_registry;
 pub mod gitlab_server;
 pub mod http_server;
