@@ -32,6 +32,7 @@
 //! the description; a component left alone, declined, held or with drifted locations ends in a
 //! [`State`] that is not [`State::Done`], which the command line makes exit status 5.
 
+mod check;
 mod options;
 mod remote;
 mod report;
@@ -312,6 +313,13 @@ fn run_one(
         }
         let behind = branch::left_behind(&pr);
         let drifted = behind.iter().filter(|b| b.kind == "drifted").count();
+        // The check ran on the head this run left as it was: read it, once it finished.
+        let check = match (&opts.check, status) {
+            (Some(jenkins), Status::UpToDate) => check::read_and_note(
+                &gitlab, &upstream, &tree, mr.iid, &now.tag, &version, jenkins,
+            )?,
+            _ => None,
+        };
         let mut message = match status {
             Status::Opened => format!(
                 "opened !{} for {} -> {}",
@@ -344,11 +352,16 @@ fn run_one(
                 if drifted == 1 { "s" } else { "" }
             ));
         }
+        if let Some((_, line)) = &check {
+            message.push_str(&format!("; the check: {line}"));
+        }
         return Ok(Report {
             component: c.to_string(),
             status,
             state: if drifted > 0 {
                 State::Behind
+            } else if check.as_ref().is_some_and(|(good, _)| !good) {
+                State::CheckFindings
             } else {
                 State::Done
             },

@@ -100,6 +100,9 @@ pub struct Options {
     pub scan_cache: bool,
     pub image_check: bool,
     pub registry: RegistryOptions,
+    /// Read the check of a merge request the run leaves as it was, through this Jenkins (and
+    /// GitLab), and write its summary as one note on it.
+    pub check: Option<crate::mrcheck::source::Jenkins>,
 }
 
 /// The settings of one component's run, options over `.qr-promote.yaml` over defaults.

@@ -46,6 +46,9 @@ pub enum State {
     Behind,
     /// The image is not in the registry yet.
     WaitingForImage,
+    /// Proposed, and the merge request's check shows what a person must look at: changes the
+    /// shipped commits do not explain, a failed or missing run, a pin check that fails.
+    CheckFindings,
 }
 
 impl State {
@@ -53,7 +56,7 @@ impl State {
     pub fn needs_a_person(self) -> bool {
         matches!(
             self,
-            State::LeftAlone | State::Declined | State::Held | State::Behind
+            State::LeftAlone | State::Declined | State::Held | State::Behind | State::CheckFindings
         )
     }
 }

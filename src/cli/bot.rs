@@ -64,6 +64,17 @@ pub struct Args {
     /// A file holding the GitLab token (mode 0600); default `GITLAB_TOKEN`.
     #[arg(long, value_name = "FILE")]
     pub token_file: Option<std::path::PathBuf>,
+    /// Read the merge-request check of qontract-reconcile's merge request once it finished
+    /// (its Jenkins build or GitLab pipeline), and write its summary as one note on it, kept
+    /// current; a check with findings makes the run exit 5.
+    #[arg(long)]
+    pub pr_check: bool,
+    /// With --pr-check: the Jenkins user of the API token.
+    #[arg(long, value_name = "USER", env = "JENKINS_USER", requires = "pr_check")]
+    pub jenkins_user: Option<String>,
+    /// With --pr-check: a file holding the Jenkins API token (mode 0600) [default: JENKINS_TOKEN].
+    #[arg(long, value_name = "FILE", requires = "pr_check")]
+    pub jenkins_token_file: Option<std::path::PathBuf>,
     #[command(flatten)]
     pub registry: super::promote::RegistryArgs,
 }
@@ -93,6 +104,14 @@ pub fn cmd_bot(ctx: &Context, args: &Args) -> Result<Status, CliError> {
         scan_cache: ctx.use_scan_cache,
         image_check: !args.registry.skip_image_check,
         registry,
+        check: if args.pr_check {
+            Some(super::pr_check::jenkins_of(
+                args.jenkins_user.as_deref(),
+                args.jenkins_token_file.as_deref(),
+            )?)
+        } else {
+            None
+        },
     };
     let results = bot::run(ctx.lock()?, &components, &opts, &mut |w| ctx.warn(&w))?;
     let mut status = Status::Success;

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 
 use super::deployments::{columns, load_model};
+
 use super::{CliError, CmdResult, Context, Status};
 use crate::mrcheck::reports::{Reports, REPORT_LIMIT};
 use crate::mrcheck::source::{read_mr_check, Fetched, Jenkins, Progress};
@@ -111,35 +112,45 @@ pub fn cmd_pr_check(ctx: &Context, args: &Args) -> Result<Status, CliError> {
         predicted(ctx, args)?;
         return Ok(Status::Success);
     }
-    let model = load_model(ctx)?;
-    let versions = branch::versions(&ctx.checkout, args.base.as_deref())?;
+    let cache_dir = ctx.use_scan_cache.then_some(ctx.cache_dir.as_path());
     let mut gitlab_mr = None;
-    let fetched = match (&args.from, args.mr) {
+    let (model, versions, fetched) = match (&args.from, args.mr) {
         (Some(dir), _) => {
-            let mut reports = Reports::read_folder(dir)?;
-            if let Some(console) = &args.console {
-                let bytes = crate::util::read_regular(console, REPORT_LIMIT)
-                    .map_err(|e| e.into_error(&console.display().to_string(), REPORT_LIMIT))?;
-                reports.mark_failed(&String::from_utf8_lossy(&bytes));
-            }
-            Fetched {
+            let console = args.console.clone();
+            let (model, versions, reports) =
+                crate::mrcheck::gather(&ctx.checkout, cache_dir, args.base.as_deref(), || {
+                    let mut reports = Reports::read_folder(dir)?;
+                    if let Some(console) = &console {
+                        let bytes =
+                            crate::util::read_regular(console, REPORT_LIMIT).map_err(|e| {
+                                e.into_error(&console.display().to_string(), REPORT_LIMIT)
+                            })?;
+                        reports.mark_failed(&String::from_utf8_lossy(&bytes));
+                    }
+                    Ok(reports)
+                })?;
+            let fetched = Fetched {
                 url: dir.display().to_string(),
                 progress: Progress::Finished("reports read from the folder".into()),
                 reports: Some(reports),
-            }
+            };
+            (model, versions, fetched)
         }
         (None, Some(iid)) => {
+            let model = crate::cluster::model::Model::load(&ctx.checkout, cache_dir)?;
+            let versions = branch::versions(&ctx.checkout, args.base.as_deref())?;
             let token = crate::mr::resolve_token(args.token_file.as_deref())?;
-            let git = crate::upstream::git::Git::new(&ctx.root)
-                .with_label(ctx.root.display().to_string());
-            let gitlab = crate::mr::gitlab_for_remote(
-                &git,
+            let gitlab = branch::gitlab_of(
+                &ctx.checkout,
                 &args.remote,
                 args.gitlab_url.as_deref(),
                 token,
             )?;
             let mr = branch::merge_request(&gitlab, &ctx.checkout, (iid != 0).then_some(iid))?;
-            let jenkins = jenkins(args)?;
+            let jenkins = jenkins_of(
+                args.jenkins_user.as_deref(),
+                args.jenkins_token_file.as_deref(),
+            )?;
             let expected: Vec<String> =
                 crate::mrcheck::expected(&model, &versions, &Reports::default())
                     .into_iter()
@@ -149,10 +160,13 @@ pub fn cmd_pr_check(ctx: &Context, args: &Args) -> Result<Status, CliError> {
                 read_mr_check(&gitlab, &mr, &jenkins, &expected).map_err(CliError::from)
             })?;
             gitlab_mr = Some((gitlab, mr));
-            fetched
+            (model, versions, fetched)
         }
         (None, None) => return Ok(Status::Success),
     };
+    for w in &model.warnings {
+        ctx.warn(w);
+    }
     let check = match &fetched.reports {
         None => Check::unfinished(fetched.url.clone(), fetched.progress.clone(), versions),
         Some(reports) => {
@@ -205,15 +219,18 @@ pub fn cmd_pr_check(ctx: &Context, args: &Args) -> Result<Status, CliError> {
 }
 
 /// The Jenkins credentials: the user, and the token from its file or `JENKINS_TOKEN`.
-fn jenkins(args: &Args) -> Result<Jenkins, CliError> {
-    let token = match &args.jenkins_token_file {
+pub(super) fn jenkins_of(
+    user: Option<&str>,
+    token_file: Option<&std::path::Path>,
+) -> Result<Jenkins, CliError> {
+    let token = match token_file {
         Some(path) => Some(crate::mr::read_token_file(path)?),
         None => std::env::var("JENKINS_TOKEN")
             .ok()
             .filter(|t| !t.trim().is_empty()),
     };
     Ok(Jenkins {
-        user: args.jenkins_user.clone().filter(|u| !u.trim().is_empty()),
+        user: user.map(str::to_string).filter(|u| !u.trim().is_empty()),
         token: token.map(crate::mr::Secret::new),
         timeout: Duration::from_secs(60),
     })
@@ -228,10 +245,10 @@ fn wait_for(
     let start = Instant::now();
     let mut last = read()?;
     let Some(wait) = args.wait else {
-        return Ok(last);
+        return not_started(last);
     };
     let interval = args.interval.unwrap_or(DEFAULT_INTERVAL);
-    while let Progress::Running(why) = &last.progress {
+    while let Progress::Running(why) | Progress::NotStarted(why) = &last.progress {
         let elapsed = start.elapsed();
         if elapsed >= wait {
             break;
@@ -245,7 +262,18 @@ fn wait_for(
         std::thread::sleep(interval.min(wait - elapsed));
         last = read()?;
     }
-    Ok(last)
+    not_started(last)
+}
+
+/// A merge request with no check at all is an error (exit 1), with what to do.
+fn not_started(f: Fetched) -> Result<Fetched, CliError> {
+    match &f.progress {
+        Progress::NotStarted(why) => Err(CliError::from(
+            crate::Error::external(why.clone())
+                .with_hint("the check may not have started yet; try again with --wait"),
+        )),
+        _ => Ok(f),
+    }
 }
 
 /// Without --from or --mr: per integration with pinned shards, one run per pinned ref and one

@@ -19,17 +19,40 @@ const ENV_LIMIT: usize = 1 << 20;
 pub fn versions(checkout: &Checkout, base: Option<&str>) -> Result<Versions> {
     let new = checkout.component(RECONCILE)?.tag.clone();
     let git = checkout_git(&checkout.root);
-    let Some(base) = git.resolve_base(base)? else {
-        return Ok(Versions { old: None, new });
+    // The merge base with the first base that names a commit: one git command in the usual
+    // case (each runs while the model and the reports are read).
+    let candidates: Vec<&str> = match base {
+        Some(b) => vec![b],
+        None => vec!["origin/master", "master"],
     };
-    let mb = git.output(&["merge-base", "HEAD", &base])?;
-    let mb = mb.stdout.trim();
-    if mb.is_empty() {
-        return Err(
-            Error::input(format!("the checkout's HEAD shares no history with {base}"))
-                .with_hint("give the target branch with --base REV"),
-        );
+    let mut found = None;
+    for cand in &candidates {
+        if cand.starts_with('-') {
+            return Err(Error::input(format!("base {cand} is not a revision")));
+        }
+        let out = git.output(&["merge-base", "HEAD", cand])?;
+        if out.success {
+            found = Some(out.stdout.trim().to_string());
+            break;
+        }
+        if out.stderr.trim().is_empty() {
+            return Err(
+                Error::input(format!("the checkout's HEAD shares no history with {cand}"))
+                    .with_hint("give the target branch with --base REV"),
+            );
+        }
     }
+    let Some(mb) = found else {
+        return match base {
+            Some(b) => Err(Error::input(format!(
+                "{}: base {b} is not a commit of this repository",
+                checkout.root.display()
+            ))),
+            // No target branch to compare with (not a git checkout, or a lone branch).
+            None => Ok(Versions { old: None, new }),
+        };
+    };
+    let mb = mb.as_str();
     let shown = git.output(&["show", &format!("{mb}:.env")])?;
     if !shown.success {
         return Ok(Versions { old: None, new });
@@ -41,6 +64,16 @@ pub fn versions(checkout: &Checkout, base: Option<&str>) -> Result<Versions> {
         .find(|v| v.name == var)
         .map(|v| v.value);
     Ok(Versions { old, new })
+}
+
+/// The GitLab project of the checkout's git remote `remote`.
+pub fn gitlab_of(
+    checkout: &Checkout,
+    remote: &str,
+    base_url: Option<&str>,
+    token: crate::mr::Secret,
+) -> Result<GitLab> {
+    crate::mr::gitlab_for_remote(&checkout_git(&checkout.root), remote, base_url, token)
 }
 
 /// The merge request `iid`, or (`None`) the open one of the checkout's branch.

@@ -306,6 +306,28 @@ impl Summary {
     }
 }
 
+/// The three things a check is read against, gathered at once (each waits on the disk or on
+/// git): the model of the checkout, the versions its branch moves between, and the reports.
+pub fn gather(
+    checkout: &crate::checkout::Checkout,
+    cache_dir: Option<&std::path::Path>,
+    base: Option<&str>,
+    reports: impl FnOnce() -> crate::Result<Reports> + Send,
+) -> crate::Result<(Model, Versions, Reports)> {
+    std::thread::scope(|s| {
+        let versions = s.spawn(|| branch::versions(checkout, base));
+        let reports = s.spawn(reports);
+        let model = Model::load(checkout, cache_dir);
+        let versions = joined(versions.join());
+        let reports = joined(reports.join());
+        Ok((model?, versions?, reports?))
+    })
+}
+
+fn joined<T>(r: std::thread::Result<crate::Result<T>>) -> crate::Result<T> {
+    r.unwrap_or_else(|_| Err(crate::Error::external("reading the check stopped")))
+}
+
 /// A check read back: where from, whether it finished, the versions, every run's verdict and
 /// the pin checks.
 #[derive(Debug, Clone, Serialize)]

@@ -75,6 +75,7 @@ fn progress(p: &Progress) -> String {
     match p {
         Progress::Finished(r) => format!("finished: {r}"),
         Progress::Running(why) => format!("not finished: {why}"),
+        Progress::NotStarted(why) => format!("not started: {why}"),
     }
 }
 

@@ -133,7 +133,7 @@ impl Reports {
         let mut out = Reports::default();
         let mut stack = vec![(dir.to_path_buf(), 0usize)];
         let mut seen = 0usize;
-        let mut found = 0usize;
+        let mut files: Vec<(String, String, std::path::PathBuf, bool)> = Vec::new();
         while let Some((folder, depth)) = stack.pop() {
             let mut entries: Vec<_> = std::fs::read_dir(&folder)
                 .map_err(|e| Error::io(&folder, e))?
@@ -175,13 +175,28 @@ impl Reports {
                         .push(format!("{shown}: a symbolic link, not followed; not read"));
                     continue;
                 }
-                let bytes = crate::util::read_regular(&path, REPORT_LIMIT)
-                    .map_err(|e| e.into_error(&path.display().to_string(), REPORT_LIMIT))?;
-                let text = String::from_utf8_lossy(&bytes);
                 let failed = folder.file_name().is_some_and(|f| f == FAIL_FOLDER);
-                out.add(name, &shown, failed, &text);
-                found += 1;
+                files.push((name.to_string(), shown, path, failed));
             }
+        }
+        // Read and parse on every core; the reports keep the walk's order.
+        let read = crate::util::on_all_cores(&files, |part| {
+            part.iter()
+                .map(|(name, shown, path, failed)| {
+                    let bytes = crate::util::read_regular(path, REPORT_LIMIT)
+                        .map_err(|e| e.into_error(&path.display().to_string(), REPORT_LIMIT))?;
+                    Ok(Report {
+                        name: name.clone(),
+                        source: shown.clone(),
+                        failed: *failed,
+                        parsed: parse(&String::from_utf8_lossy(&bytes)),
+                    })
+                })
+                .collect::<Vec<Result<Report>>>()
+        });
+        let found = read.len();
+        for r in read {
+            out.insert(r?);
         }
         if found == 0 {
             return Err(Error::input(format!(

@@ -25,8 +25,10 @@ const PARALLEL: usize = 4;
 pub enum Progress {
     /// Finished, with the result its CI gives (`SUCCESS`, `FAILURE`, `success`, `failed`, ...).
     Finished(String),
-    /// Still running (or not started): what says so.
+    /// Still running: what says so.
     Running(String),
+    /// No check has started on the merge request's head commit yet.
+    NotStarted(String),
 }
 
 /// A check read from its CI.
@@ -255,12 +257,15 @@ pub fn read_mr_check(
         .filter(|p| p.source != "external")
         .find(|p| p.sha == mr.sha)
     else {
-        return Err(Error::external(format!(
-            "merge request !{}: no check on its head commit {} (no commit status with a build, no pipeline)",
-            mr.iid,
-            crate::util::short_id(&mr.sha)
-        ))
-        .with_hint("the check may not have started yet; try again with --wait"));
+        return Ok(Fetched {
+            url: mr.web_url.clone(),
+            progress: Progress::NotStarted(format!(
+                "no check on the head commit {} of !{} (no commit status with a build, no pipeline)",
+                crate::util::short_id(&mr.sha),
+                mr.iid
+            )),
+            reports: None,
+        });
     };
     if crate::mr::ci_unfinished(&p.status) {
         return Ok(Fetched {

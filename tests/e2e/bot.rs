@@ -1117,3 +1117,92 @@ fn a_day_of_pushes_merges_and_peoples_actions() {
     let (parent, _) = w.branch_commit();
     assert_eq!(parent, w.remote_git(&["rev-parse", "master"]));
 }
+
+/// With `--pr-check`, a run that leaves the merge request as it was reads its check once it
+/// finished and writes the summary as one note, kept current; findings make the run exit 5.
+fn the_check_of_the_merge_request_becomes_one_note(depth: Depth) {
+    use crate::support::ci_server::{serve_ci, JENKINS_TOKEN, JENKINS_USER};
+    let mut w = World::new(depth);
+    let v = w.push_upstream("Ada Lovelace", "ada@example.org");
+    let ci = serve_ci(0, "unused");
+    let with_check = |w: &World| {
+        let dir = w.clone();
+        let mut c = w.bot_in(&dir, &["--to", &v, "--pr-check"]);
+        c.env("JENKINS_USER", JENKINS_USER)
+            .env("JENKINS_TOKEN", JENKINS_TOKEN);
+        let r = Run::of(c.output().unwrap());
+        w.assert_untouched(&dir);
+        r
+    };
+    // The run that opens the merge request: no check can have run yet.
+    with_check(&w).ok();
+    // No check on its head commit yet; then a build still running: nothing written.
+    let r = with_check(&w).ok();
+    assert!(!r.stdout.contains("the check:"), "{}", r.stdout);
+    w.gitlab.state.lock().unwrap().statuses = vec![serde_json::json!({
+        "id": 1, "status": "running", "name": "jenkins", "target_url": ci.build_url(),
+    })];
+    ci.state.lock().unwrap().building_for = 5;
+    with_check(&w).ok();
+    // The status says done, the build does not yet.
+    w.gitlab.state.lock().unwrap().statuses[0]["status"] = "success".into();
+    with_check(&w).ok();
+    assert!(w.notes(1).is_empty(), "{:?}", w.notes(1));
+    // The build finished: every run clean, the manager applies what moves.
+    {
+        let mut st = ci.state.lock().unwrap();
+        st.building_for = 0;
+        let mut manager = String::new();
+        for (kind, name) in [
+            ("CronJob", "qontract-reconcile-aws-iam-keys"),
+            ("Deployment", "qontract-reconcile-gitlab-housekeeping-0"),
+            ("Deployment", "qontract-reconcile-gitlab-housekeeping-1"),
+            ("Deployment", "qontract-reconcile-gitlab-housekeeping-2"),
+            (
+                "StatefulSet",
+                "qontract-reconcile-terraform-resources-app-sre",
+            ),
+        ] {
+            manager.push_str(&format!("[2026-01-02 10:00:00] [INFO] [DRY-RUN] [openshift_base.py:apply:317] - ['apply', 'appint-prod-01', 'app-interface-production', '{kind}', '{name}']\n"));
+        }
+        st.artifacts.insert(
+            "temp/reports/reconcile_reports_success/reconcile-integrations-manager.txt".into(),
+            manager,
+        );
+        st.artifacts.insert(
+            "temp/reports/reconcile_reports_success/reconcile-gitlab-housekeeping.txt".into(),
+            String::new(),
+        );
+    }
+    let r = with_check(&w).ok();
+    assert!(r.stdout.contains("the check: 2 ran"), "{}", r.stdout);
+    let notes = w.notes(1);
+    assert_eq!(notes.len(), 1, "{notes:?}");
+    assert!(
+        notes[0].starts_with("<!-- qr-promote:pr-check -->"),
+        "{}",
+        notes[0]
+    );
+    // The same again writes nothing new; a failed run turns the note and the run red.
+    with_check(&w).ok();
+    ci.state.lock().unwrap().artifacts.insert(
+        "temp/reports/reconcile_reports_fail/reconcile-gitlab-housekeeping.txt".into(),
+        "Traceback (most recent call last):\n  File \"x\"\nValueError: boom\n".into(),
+    );
+    let r = with_check(&w).code(5);
+    assert!(
+        r.stdout.contains("1 failed: gitlab-housekeeping"),
+        "{}",
+        r.stdout
+    );
+    let v = w.bot(&["--to", &v, "--pr-check", "--json"]);
+    assert_eq!(v.code, 1, "without Jenkins credentials: {}", v.stdout);
+    let notes = w.notes(1);
+    assert_eq!(notes.len(), 1, "{notes:?}");
+    assert!(
+        notes[0].contains("1 failed: gitlab-housekeeping"),
+        "{}",
+        notes[0]
+    );
+}
+both_depths!(the_check_of_the_merge_request_becomes_one_note);

@@ -46,6 +46,8 @@ pub struct State {
     pub requests: Vec<Req>,
     /// Called with each request after it is answered in state, before the answer is sent.
     pub hook: Option<Hook>,
+    /// The commit statuses of every merge request's head commit (JSON objects, newest first).
+    pub statuses: Vec<serde_json::Value>,
 }
 
 pub struct FakeGitLab {
@@ -83,8 +85,14 @@ pub fn mr_json(mr: &Mr) -> serde_json::Value {
         "description": mr.description,
         "labels": mr.labels,
         "state": mr.state,
+        "sha": head_sha(mr.iid),
         "web_url": format!("https://gitlab.test/group/app-interface/-/merge_requests/{}", mr.iid),
     })
+}
+
+/// The head commit GitLab gives merge request `iid`.
+pub fn head_sha(iid: u64) -> String {
+    format!("{iid:040x}")
 }
 
 /// GitLab's merge-request API, as far as upsert uses it.
@@ -155,6 +163,33 @@ pub fn gitlab_answer(state: &mut State, req: &Req) -> (u16, String) {
                 .map(mr_json)
                 .collect();
             (200, serde_json::Value::from(found).to_string())
+        }
+        ("GET", p)
+            if p.starts_with(PROJECT_PATH.trim_end_matches("/merge_requests"))
+                && p.ends_with("/statuses") =>
+        {
+            (
+                200,
+                serde_json::Value::from(state.statuses.clone()).to_string(),
+            )
+        }
+        ("GET", p)
+            if p.starts_with(&format!("{PROJECT_PATH}/"))
+                && p[PROJECT_PATH.len() + 1..]
+                    .bytes()
+                    .all(|b| b.is_ascii_digit()) =>
+        {
+            match mr_at(state, p) {
+                Some(mr) => (200, mr_json(mr).to_string()),
+                None => (404, r#"{"message":"404 Not found"}"#.into()),
+            }
+        }
+        ("GET", p) if p.starts_with(&format!("{PROJECT_PATH}/")) && p.ends_with("/pipelines") => {
+            match mr_at(state, p) {
+                // The check runs outside GitLab here: no pipeline of its own.
+                Some(_) => (200, "[]".into()),
+                None => (404, r#"{"message":"404 Not found"}"#.into()),
+            }
         }
         ("GET", p) if p.starts_with(&format!("{PROJECT_PATH}/")) && p.ends_with("/notes") => {
             let Some(mr) = mr_at(state, p) else {
