@@ -21,6 +21,10 @@
 //!               integrations,      cluster::pin (overrides)
 //!               shards
 //!
+//! reports of the merge-request check ──> mrcheck (verdict per run, pins) ──> note on the MR
+//!   (a folder, or the MR's build:          ^ cluster::model (the runs it makes)
+//!    mr::ci, its Jenkins build)            ^ upstream::touched (what the commits change)
+//!
 //! checkout's git history ──> history (promotions: landing, parts) ──> history::runs
 //!   (two git log passes)        upstream::ancestry (graph, dates) ──┘   where a commit runs
 //! ```
@@ -39,6 +43,8 @@
 //!   every message).
 //! - [`bot`]: the same, unattended: one merge request per component, kept current.
 //! - [`cluster`]: the model of where the integrations run, pins, and verify.
+//! - [`mrcheck`]: the merge-request check read back: a verdict per run, the changes the
+//!   shipped commits explain, the pin checks, and the note on the merge request.
 //! - [`history`]: a component's promotions in the checkout's git history (merges, partial
 //!   promotions, lead times), and where a commit runs.
 //! - [`cli`]: arguments and printing only; one module per subcommand. [`pager`]: long text

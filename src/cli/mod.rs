@@ -60,11 +60,12 @@ pub const EXIT_NEEDS_A_PERSON: u8 = 5;
   qr-promote apply --to 4f2a9c1 --commit     # write it, all files or none, and commit it
   qr-promote where '#1234'                   # does this pull request run everywhere yet?
   qr-promote history --since 2026-01-01      # the promotions, with lead times
+  qr-promote pr-check --mr 1234              # what the merge request's check says, run by run
   qr-promote -C ~/app-interface verify       # does the cluster run what the checkout says?
 
 Exit status: 0 success; 1 an error or a refusal (nothing written); 2 a wrong command line;
-3 differences (verify; where; status and plan with --exit-code); 4 bot: an image did not
-appear in time."
+3 differences (verify; where; status and plan with --exit-code; pr-check findings); 4 bot: an
+image did not appear in time, pr-check: the check has not finished; 5 bot: a person must act."
 )]
 pub struct Cli {
     /// Root of the app-interface checkout (holds .env, data/, resources/).

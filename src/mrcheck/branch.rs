@@ -53,7 +53,8 @@ pub fn versions(checkout: &Checkout, base: Option<&str>) -> Result<Versions> {
         };
     };
     let mb = mb.as_str();
-    let shown = git.output(&["show", &format!("{mb}:.env")])?;
+    // `./`: the checkout's own `.env`, wherever the checkout sits in its repository.
+    let shown = git.output(&["show", &format!("{mb}:./.env")])?;
     if !shown.success {
         return Ok(Versions { old: None, new });
     }
