@@ -628,7 +628,8 @@ mod from_the_merge_request {
         ci.state.lock().unwrap().statuses.clear();
         let r = run(&w, &ci, &["--mr", "42"]).code(1);
         assert!(
-            r.stderr.contains("no check on its head commit"),
+            r.stderr
+                .contains("no check on the head commit c0ffee0 of !42"),
             "{}",
             r.stderr
         );
