@@ -69,6 +69,9 @@ pub struct Args {
     /// current; a check with findings makes the run exit 5.
     #[arg(long)]
     pub pr_check: bool,
+    /// With --pr-check: the Jenkins the token is for (a build elsewhere is never sent it).
+    #[arg(long, value_name = "URL", env = "JENKINS_URL", requires = "pr_check")]
+    pub jenkins_url: Option<String>,
     /// With --pr-check: the Jenkins user of the API token.
     #[arg(long, value_name = "USER", env = "JENKINS_USER", requires = "pr_check")]
     pub jenkins_user: Option<String>,
@@ -106,6 +109,7 @@ pub fn cmd_bot(ctx: &Context, args: &Args) -> Result<Status, CliError> {
         registry,
         check: if args.pr_check {
             Some(super::pr_check::jenkins_of(
+                args.jenkins_url.as_deref(),
                 args.jenkins_user.as_deref(),
                 args.jenkins_token_file.as_deref(),
             )?)

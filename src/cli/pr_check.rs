@@ -90,6 +90,14 @@ pub struct Args {
     /// With --mr: a file holding the GitLab token (mode 0600) [default: GITLAB_TOKEN].
     #[arg(long, value_name = "FILE", help_heading = "GitLab and Jenkins")]
     pub token_file: Option<PathBuf>,
+    /// The Jenkins the token is for: a build elsewhere is never sent the token.
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "JENKINS_URL",
+        help_heading = "GitLab and Jenkins"
+    )]
+    pub jenkins_url: Option<String>,
     /// The Jenkins user of the API token.
     #[arg(
         long,
@@ -148,6 +156,7 @@ pub fn cmd_pr_check(ctx: &Context, args: &Args) -> Result<Status, CliError> {
             )?;
             let mr = branch::merge_request(&gitlab, &ctx.checkout, (iid != 0).then_some(iid))?;
             let jenkins = jenkins_of(
+                args.jenkins_url.as_deref(),
                 args.jenkins_user.as_deref(),
                 args.jenkins_token_file.as_deref(),
             )?;
@@ -220,6 +229,7 @@ pub fn cmd_pr_check(ctx: &Context, args: &Args) -> Result<Status, CliError> {
 
 /// The Jenkins credentials: the user, and the token from its file or `JENKINS_TOKEN`.
 pub(super) fn jenkins_of(
+    url: Option<&str>,
     user: Option<&str>,
     token_file: Option<&std::path::Path>,
 ) -> Result<Jenkins, CliError> {
@@ -230,6 +240,7 @@ pub(super) fn jenkins_of(
             .filter(|t| !t.trim().is_empty()),
     };
     Ok(Jenkins {
+        url: url.map(str::to_string).filter(|u| !u.trim().is_empty()),
         user: user.map(str::to_string).filter(|u| !u.trim().is_empty()),
         token: token.map(crate::mr::Secret::new),
         timeout: Duration::from_secs(60),

@@ -40,6 +40,8 @@ pub struct Job {
     pub name: String,
     pub status: String,
     pub web_url: String,
+    /// It kept an artifacts archive.
+    pub has_artifacts: bool,
 }
 
 /// The statuses that mean a check has not finished.
@@ -147,6 +149,9 @@ impl GitLab {
                     name: s("name"),
                     status: s("status"),
                     web_url: s("web_url"),
+                    has_artifacts: j["artifacts"].as_array().is_some_and(|a| {
+                        a.iter().any(|x| x["file_type"].as_str() == Some("archive"))
+                    }),
                 })
             }));
             if list.len() < 100 {

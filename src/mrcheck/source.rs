@@ -18,6 +18,8 @@ use crate::mr::{GitLab, MergeRequest, Secret};
 const BODY_LIMIT: u64 = 64 << 20;
 /// Reports fetched at once.
 const PARALLEL: usize = 4;
+/// The most reports read of one build (the check writes one per integration run).
+const MAX_REPORTS: usize = 2_000;
 
 /// Whether a check has finished.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -44,6 +46,9 @@ pub struct Fetched {
 /// Jenkins, reached with basic authentication (a user and an API token) or none.
 #[derive(Debug, Clone)]
 pub struct Jenkins {
+    /// The Jenkins the credentials are for (`https://host[/prefix]`): a build elsewhere is
+    /// read without them, and with them only when it is under this URL.
+    pub url: Option<String>,
     pub user: Option<String>,
     pub token: Option<Secret>,
     pub timeout: Duration,
@@ -119,6 +124,21 @@ impl Jenkins {
     pub fn read_build(&self, build_url: &str) -> Result<Fetched> {
         check_url(build_url, "give the token in JENKINS_TOKEN")
             .map_err(|why| Error::input(format!("Jenkins build {why}")))?;
+        if self.token.is_some() {
+            // A commit status's URL is anyone's to set: the token goes to its Jenkins alone.
+            let trusted = self.url.as_deref().is_some_and(|base| {
+                let base = base.trim_end_matches('/');
+                build_url.starts_with(&format!("{base}/"))
+            });
+            if !trusted {
+                return Err(Error::refused(format!(
+                    "the check's build {} is not under the Jenkins the token is for ({}); not sending the token there",
+                    shown_url(build_url),
+                    self.url.as_deref().map_or_else(|| "none given".to_string(), shown_url)
+                ))
+                .with_hint("give the Jenkins URL with --jenkins-url (or JENKINS_URL)"));
+            }
+        }
         let base = format!("{}/", build_url.trim_end_matches('/'));
         let client = self.client();
         let api = format!("{base}api/json");
@@ -150,6 +170,15 @@ impl Jenkins {
                     .collect()
             })
             .unwrap_or_default();
+        if artifacts.len() > MAX_REPORTS {
+            return Err(self.fail(
+                &api,
+                &format!(
+                    "lists {} reports, more than the {MAX_REPORTS} a check writes",
+                    artifacts.len()
+                ),
+            ));
+        }
         let console_url = format!("{base}consoleText");
         let console = self.get(&client, &console_url, &[])?.unwrap_or_default();
         let mut reports = if artifacts.is_empty() {
@@ -278,7 +307,7 @@ pub fn read_mr_check(
     for job in gitlab.pipeline_jobs(p.id)? {
         let trace = gitlab.job_trace(job.id)?;
         let from_log = Reports::from_console(&trace);
-        if from_log.runs.is_empty() {
+        if from_log.runs.is_empty() && job.has_artifacts {
             for name in expected {
                 for (folder, failed) in [("reconcile_reports_success", false), (FAIL_FOLDER, true)]
                 {

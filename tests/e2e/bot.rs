@@ -1129,7 +1129,8 @@ fn the_check_of_the_merge_request_becomes_one_note(depth: Depth) {
         let dir = w.clone();
         let mut c = w.bot_in(&dir, &["--to", &v, "--pr-check"]);
         c.env("JENKINS_USER", JENKINS_USER)
-            .env("JENKINS_TOKEN", JENKINS_TOKEN);
+            .env("JENKINS_TOKEN", JENKINS_TOKEN)
+            .env("JENKINS_URL", &ci.url);
         let r = Run::of(c.output().unwrap());
         w.assert_untouched(&dir);
         r

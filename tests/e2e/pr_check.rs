@@ -449,7 +449,16 @@ mod from_the_merge_request {
 
     fn run(w: &World, ci: &FakeCi, args: &[&str]) -> Run {
         let up = w.upstream.to_string_lossy().into_owned();
-        let mut all = vec!["pr-check", "--gitlab-url", &ci.url, "--upstream", &up];
+        let jenkins = format!("{}/job/", ci.url);
+        let mut all = vec![
+            "pr-check",
+            "--gitlab-url",
+            &ci.url,
+            "--jenkins-url",
+            &jenkins,
+            "--upstream",
+            &up,
+        ];
         all.extend_from_slice(args);
         Run::of(
             w.sb.cmd()
@@ -589,6 +598,7 @@ mod from_the_merge_request {
                 .env("GITLAB_TOKEN", TOKEN)
                 .env("JENKINS_USER", JENKINS_USER)
                 .env("JENKINS_TOKEN", "wrong-secret-999")
+                .env("JENKINS_URL", &ci.url)
                 .args([
                     "pr-check",
                     "--mr",
@@ -624,6 +634,16 @@ mod from_the_merge_request {
             "{}",
             r.stderr
         );
+        // A build on another host than the Jenkins the token is for is never sent the token.
+        let other = serve_ci(42, "promote");
+        ci.state.lock().unwrap().statuses[0]["target_url"] = other.build_url().into();
+        let r = run(&w, &ci, &["--mr", "42"]).code(1);
+        assert!(
+            r.stderr.contains("not sending the token there"),
+            "{}",
+            r.stderr
+        );
+        assert!(other.state.lock().unwrap().requests.is_empty());
         // No check at all on the head commit.
         ci.state.lock().unwrap().statuses.clear();
         let r = run(&w, &ci, &["--mr", "42"]).code(1);
@@ -667,8 +687,25 @@ mod from_the_merge_request {
                     .into(),
             );
         }
+        {
+            // Jobs come in pages of 100: the one that archived reports is on the second.
+            let mut st = ci.state.lock().unwrap();
+            for id in 10..110 {
+                st.jobs.insert(
+                    0,
+                    (id, format!("lint-{id}"), "success".into(), "ok\n".into()),
+                );
+            }
+        }
         let v = run(&w, &ci, &["--json", "--mr", "42"]).code(3).json();
         assert_eq!(v["source"], "https://gitlab.test/p/8");
+        assert!(ci
+            .state
+            .lock()
+            .unwrap()
+            .requests
+            .iter()
+            .any(|r| r.contains("/jobs?") && r.contains("page=2")));
         let verdict = |name: &str| {
             v["runs"]
                 .as_array()

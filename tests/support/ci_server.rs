@@ -114,7 +114,15 @@ fn gitlab(st: &mut CiState, req: &Request) -> Response {
             let all: Vec<serde_json::Value> = st
                 .jobs
                 .iter()
-                .map(|(id, name, status, _)| serde_json::json!({"id": id, "name": name, "status": status, "web_url": format!("https://gitlab.test/jobs/{id}")}))
+                .map(|(id, name, status, _)| {
+                    let archived = st.job_artifacts.keys().any(|(j, _)| j == id);
+                    let artifacts = if archived {
+                        serde_json::json!([{"file_type": "archive", "filename": "artifacts.zip"}, {"file_type": "trace", "filename": "job.log"}])
+                    } else {
+                        serde_json::json!([{"file_type": "trace", "filename": "job.log"}])
+                    };
+                    serde_json::json!({"id": id, "name": name, "status": status, "artifacts": artifacts, "web_url": format!("https://gitlab.test/jobs/{id}")})
+                })
                 .collect();
             let chunk: Vec<_> = all
                 .into_iter()
