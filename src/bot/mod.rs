@@ -38,11 +38,12 @@ mod report;
 mod requests;
 mod tree;
 
+use crate::promote::held::tree_at;
 use options::settings;
 pub(crate) use options::Settings;
 pub use options::{Options, PerComponent};
 pub use report::{MrRef, Report, State, Status};
-use tree::{commit, tree_at};
+use tree::commit;
 
 use remote::{clean_state, ls_branch, push, read_remote, Branch};
 use requests::{close_superseded, declined, done_already, left_alone};
@@ -168,7 +169,7 @@ fn run_one(
             &branch,
             &upstream,
         )?;
-        let (tree, copied) = tree_at(git, &root, lock.state_dir(), &remote.base)?;
+        let (tree, copied) = tree_at(git, &root, lock.state_dir(), &remote.base, "bot-tree")?;
         let checkout = Checkout::open(&tree)?;
         let now = checkout.component(c)?.clone();
         // A person's commit on the branch: theirs while its merge request is open.

@@ -7,6 +7,7 @@
 pub mod branch;
 pub mod digest;
 pub mod edit;
+pub mod held;
 pub mod plan;
 
 use std::path::PathBuf;

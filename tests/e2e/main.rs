@@ -11,6 +11,7 @@ mod bot;
 mod cli_model;
 mod cli_upstream;
 mod cli_verify;
+mod day;
 mod edits;
 mod eras;
 mod forms;
