@@ -102,6 +102,24 @@ pub fn capped<S: AsRef<str>>(items: &[S]) -> String {
     out
 }
 
+/// ` (did you mean a, b?)` with the names of `known` close to `name`, or nothing.
+pub fn suggest(name: &str, known: &[&str]) -> String {
+    // Names that contain the given one come first, then the closest by edit distance.
+    let mut near: Vec<(bool, usize, &str)> = known
+        .iter()
+        .map(|k| (!k.contains(name), strsim::levenshtein(name, k), *k))
+        .filter(|(far, d, _)| *d <= (name.len() / 3).max(1) || !far)
+        .collect();
+    near.sort();
+    near.dedup();
+    if near.is_empty() {
+        String::new()
+    } else {
+        let names: Vec<&str> = near.iter().take(5).map(|(_, _, k)| *k).collect();
+        format!(" (did you mean {}?)", names.join(", "))
+    }
+}
+
 /// Rows as aligned columns, two spaces apart, each line starting with `indent`; the last column
 /// is not padded and trailing spaces are trimmed. Widths are taken over all rows.
 pub fn align(rows: &[Vec<String>], indent: &str) -> Vec<String> {

@@ -145,7 +145,7 @@ fn run_one(
         opts.gitlab_url.as_deref(),
         opts.token.clone(),
     )?;
-    let upstream_url = opts.upstream.get(c).unwrap_or(&component.repo).to_string();
+    let upstream_url = first.upstream_of(&component, opts.upstream.get(c));
     let upstream = Upstream::open(
         &upstream_url,
         UpstreamOptions {

@@ -3,7 +3,8 @@
 use serde_json::json;
 
 use super::{CliError, CmdResult, Context};
-use crate::cluster::model::{suggest, Deployment, Model};
+use crate::cluster::model::{Deployment, Model};
+use crate::util::suggest;
 
 /// Arguments of `deployments`.
 #[derive(Debug, clap::Args)]

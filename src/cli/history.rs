@@ -50,7 +50,11 @@ pub(super) fn options(ctx: &Context, upstream: Option<String>, offline: bool) ->
 pub fn cmd_history(ctx: &Context, args: &Args) -> Result<Status, CliError> {
     let c = ctx.checkout.component(&args.component)?.clone();
     let d = ctx.locations(&c)?;
-    let opts = options(ctx, args.upstream.clone(), args.offline);
+    let opts = options(
+        ctx,
+        Some(ctx.checkout.upstream_of(&c, args.upstream.as_deref())),
+        args.offline,
+    );
     let query = Query {
         since: args.since,
         contains: args.contains.clone(),

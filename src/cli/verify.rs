@@ -270,7 +270,7 @@ fn resolve_namespace(model: &Model, want: &str) -> Result<BTreeSet<String>, CliE
 
 /// `--flag value: unknown what (did you mean …?)`, or the known names when none is close.
 fn unknown(flag: &str, value: &str, what: &str, known: &[&str]) -> CliError {
-    let near = model::suggest(value, known);
+    let near = crate::util::suggest(value, known);
     if near.is_empty() {
         CliError::new(format!(
             "{flag} {value}: unknown {what}; known: {}",

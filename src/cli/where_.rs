@@ -49,7 +49,11 @@ pub fn cmd_where(ctx: &Context, args: &Args) -> Result<Status, CliError> {
         .unwrap_or(RECONCILE);
     let c = ctx.checkout.component(name)?.clone();
     let d = ctx.locations(&c)?;
-    let opts = options(ctx, args.upstream.clone(), args.offline);
+    let opts = options(
+        ctx,
+        Some(ctx.checkout.upstream_of(&c, args.upstream.as_deref())),
+        args.offline,
+    );
     let w = runs::find(&ctx.checkout, &c, &d.locations, &args.rev, &opts)?;
     if ctx.json {
         ctx.print_json(&whereabouts_json(&w));

@@ -21,5 +21,6 @@ mod hostile_state;
 mod outputs;
 mod people;
 mod promote;
+mod revisions;
 mod verbose;
 mod walk_paths;
