@@ -60,20 +60,14 @@ pub fn cmd_history(ctx: &Context, args: &Args) -> Result<Status, CliError> {
         contains: args.contains.clone(),
     };
     let report = history::history(&ctx.checkout, &c, &d.locations, &opts, &query)?;
-    if !report.unknown.is_empty() {
-        ctx.warn(&format!(
-            "the cache of upstream {} lacks {} promoted version{}{}: {}",
-            report.upstream,
-            report.unknown.len(),
-            if report.unknown.len() == 1 { "" } else { "s" },
-            if opts.offline { " (offline)" } else { "" },
-            report
-                .unknown
-                .iter()
-                .map(|v| short_id(v).to_string())
-                .collect::<Vec<_>>()
-                .join(", ")
-        ));
+    if let Some(w) = missing_warning(
+        &report.upstream,
+        report.unreachable.as_deref(),
+        opts.offline,
+        &report.unknown,
+        "promoted version",
+    ) {
+        ctx.warn(&w);
     }
     if ctx.json {
         ctx.print_json(&report_json(&report));
@@ -84,6 +78,35 @@ pub fn cmd_history(ctx: &Context, args: &Args) -> Result<Status, CliError> {
         Some(Shipping::Not) => Status::NotEverywhere,
         _ => Status::Success,
     })
+}
+
+/// The one warning of `history` and `where` when the upstream was not asked (`unreachable`:
+/// its error) or its cache lacks versions (`unknown`, a `what` each; ten of them named).
+pub(super) fn missing_warning(
+    upstream: &str,
+    unreachable: Option<&str>,
+    offline: bool,
+    unknown: &[String],
+    what: &str,
+) -> Option<String> {
+    let ids: Vec<&str> = unknown.iter().map(|v| short_id(v)).collect();
+    let many = crate::util::count(unknown.len(), what, &format!("{what}s"));
+    let list = crate::util::capped(&ids);
+    match unreachable {
+        Some(why) => Some(format!(
+            "{why}; answered from the checkout and the upstream cache{}",
+            if unknown.is_empty() {
+                String::new()
+            } else {
+                format!(", which lacks {many}: {list}")
+            }
+        )),
+        None if !unknown.is_empty() => Some(format!(
+            "the cache of upstream {upstream} lacks {many}{}: {list}",
+            if offline { " (offline)" } else { "" }
+        )),
+        None => None,
+    }
 }
 
 fn report_text(r: &Report) -> String {
@@ -299,6 +322,7 @@ fn report_json(r: &Report) -> serde_json::Value {
             "max_seconds": s.max,
         })),
         "unknown_versions": r.unknown,
+        "unreachable": r.unreachable,
     });
     if let Some(c) = &r.contains {
         let (by, before, lead) = match &c.shipped {

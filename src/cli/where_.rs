@@ -55,6 +55,15 @@ pub fn cmd_where(ctx: &Context, args: &Args) -> Result<Status, CliError> {
         args.offline,
     );
     let w = runs::find(&ctx.checkout, &c, &d.locations, &args.rev, &opts)?;
+    if let Some(warning) = super::history::missing_warning(
+        &w.upstream,
+        w.unreachable.as_deref(),
+        opts.offline,
+        &w.unknown,
+        "version",
+    ) {
+        ctx.warn(&warning);
+    }
     if ctx.json {
         ctx.print_json(&whereabouts_json(&w));
     } else {
@@ -158,15 +167,19 @@ fn whereabouts_text(w: &Whereabouts) -> String {
             )
         }
     );
-    out.push_str(&format!(
-        "  commit {}{}: {}\n",
-        short_id(&w.rev.id),
-        w.rev
-            .time
-            .map(|t| format!(" of {}", format_time(t)))
-            .unwrap_or_default(),
-        w.rev.subject
-    ));
+    let about = if w.rev.subject.is_empty() && w.rev.time.is_none() {
+        " (not in the upstream cache)".to_string()
+    } else {
+        format!(
+            "{}: {}",
+            w.rev
+                .time
+                .map(|t| format!(" of {}", format_time(t)))
+                .unwrap_or_default(),
+            w.rev.subject
+        )
+    };
+    out.push_str(&format!("  commit {}{about}\n", short_id(&w.rev.id)));
     for (env, n, r) in environments(w) {
         out.push_str(&format!(
             "  {}: {r} of {}\n",
@@ -244,6 +257,8 @@ fn whereabouts_json(w: &Whereabouts) -> serde_json::Value {
     json!({
         "component": w.component,
         "upstream": w.upstream,
+        "unknown_versions": w.unknown,
+        "unreachable": w.unreachable,
         "rev": {
             "given": r.given,
             "id": r.id,

@@ -18,6 +18,7 @@ mod forms;
 mod habits;
 mod history;
 mod hostile_state;
+mod offline;
 mod outputs;
 mod people;
 mod promote;
