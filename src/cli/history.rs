@@ -26,13 +26,19 @@ pub struct Args {
     /// Use no network: answer from the upstream cache alone.
     #[arg(long)]
     pub offline: bool,
-    /// The upstream repository (URL or path); default: the component's `<P>_REPO` of .env.
+    /// The upstream repository (URL or path); default: `components.<name>.upstream` of
+    /// .qr-promote.yaml, else the component's `<P>_REPO` of .env.
     #[arg(long, value_name = "URL|PATH")]
     pub upstream: Option<String>,
 }
 
 /// What `history`'s help says of its exit status.
-pub const EXIT_HELP: &str = "Exit status: 0 on success; with --contains, 3 when no promotion of \
+pub const EXIT_HELP: &str = "Examples:
+  qr-promote history --since 2026-01-01      # the promotions since a date, with lead times
+  qr-promote history --contains '#1234'      # which promotion shipped a pull request
+  qr-promote history qontract-schemas --json
+
+Exit status: 0 on success; with --contains, 3 when no promotion of \
 the history shipped the commit; 1 on an error (not a git repository, a REV that does not \
 resolve, an unreachable upstream); 2 when the command line is wrong.";
 

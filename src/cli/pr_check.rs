@@ -7,6 +7,11 @@ use super::{CmdResult, Context};
 
 /// Arguments of `pr-check`.
 #[derive(Debug, clap::Args)]
+#[command(after_help = "Examples:
+  qr-promote pr-check                                      # every integration with pinned shards
+  qr-promote pr-check --integration terraform-resources
+
+Exit status: 0 on success; 1 on an error; 2 when the command line is wrong.")]
 pub struct Args {
     /// Only this integration.
     #[arg(long, value_name = "NAME")]

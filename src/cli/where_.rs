@@ -29,13 +29,19 @@ pub struct Args {
     /// Use no network: answer from the upstream cache alone.
     #[arg(long)]
     pub offline: bool,
-    /// The upstream repository (URL or path); default: the component's `<P>_REPO` of .env.
+    /// The upstream repository (URL or path); default: `components.<name>.upstream` of
+    /// .qr-promote.yaml, else the component's `<P>_REPO` of .env.
     #[arg(long, value_name = "URL|PATH")]
     pub upstream: Option<String>,
 }
 
 /// What `where`'s help says of its exit status.
-pub const EXIT_HELP: &str = "Exit status: 0 when every location runs the commit; 3 when some \
+pub const EXIT_HELP: &str = "Examples:
+  qr-promote where '#1234'       # the commit of a pull request
+  qr-promote where 4f2a9c1       # a commit
+  qr-promote where latest        # the head of the upstream's default branch
+
+Exit status: 0 when every location runs the commit; 3 when some \
 location does not run it yet (or runs a version the upstream does not know); 1 on an error \
 (a REV or pull request that does not resolve, an unreachable upstream); 2 when the command line \
 is wrong.";

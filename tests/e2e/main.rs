@@ -12,6 +12,7 @@ mod cli_model;
 mod cli_upstream;
 mod cli_verify;
 mod day;
+mod docs;
 mod edits;
 mod eras;
 mod forms;

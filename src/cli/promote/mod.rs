@@ -168,7 +168,10 @@ fn print_promotion(ctx: &Context, pr: &Promotion, markdown: bool) {
 fn promotion_text(pr: &Promotion) -> String {
     let mut s = summary(&pr.plan);
     s.push_str(&shard_note(pr));
-    s.push_str(&format!("{}\n", pr.image.line()));
+    // An image not checked is a warning, on stderr alone.
+    if !matches!(pr.image, ImageCheck::NotChecked { .. }) {
+        s.push_str(&format!("{}\n", pr.image.line()));
+    }
     let report = report_text(pr, false);
     if !report.is_empty() {
         s.push('\n');
@@ -229,10 +232,8 @@ pub fn cmd_plan(ctx: &Context, args: &PlanArgs) -> Result<Status, CliError> {
     if nothing_to_promote(ctx, &pr) {
         return Ok(Status::Success);
     }
-    if let ImageCheck::NotChecked { reason, .. } = &pr.image {
-        if reason == "--skip-image-check" {
-            ctx.warn(&pr.image.line());
-        }
+    if let ImageCheck::NotChecked { .. } = &pr.image {
+        ctx.warn(&pr.image.line());
     }
     if ctx.json {
         ctx.print_json(&plan_json(&pr, false, None));
