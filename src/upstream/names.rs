@@ -33,7 +33,8 @@ impl Upstream {
                 _ => Err(Error::input(format!(
                     "{}: default branch unknown: offline, and the cache has not recorded it",
                     self.label()
-                ))),
+                ))
+                .with_hint("offline, --to takes a full 40-digit commit id (or a tag the cache holds); a command run once online records the default branch")),
             };
         }
         let out = self.run_remote(&["ls-remote", "--symref", "origin", "HEAD"])?;

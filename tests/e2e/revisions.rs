@@ -66,6 +66,16 @@ fn an_unknown_short_id_says_why_online_and_offline() {
 }
 
 #[test]
+fn latest_offline_with_an_empty_cache_says_what_offline_takes() {
+    let (sb, _) = world();
+    let r = sb.run(&["plan", "--offline"]);
+    insta::assert_snapshot!(
+        "revision_latest_offline_empty_cache",
+        command_output(&sb, &r)
+    );
+}
+
+#[test]
 fn an_unreachable_upstream_names_the_ways_without_network() {
     let (sb, _) = world();
     let r = sb.run(&[
