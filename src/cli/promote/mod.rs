@@ -303,7 +303,7 @@ pub fn cmd_apply(ctx: &Context, args: &ApplyArgs) -> CmdResult {
         "wrote {}\n",
         crate::util::count(written.len(), "file", "files")
     );
-    commit_and_push(ctx, &pr, &written, commit_plan, push_opts, &wrote)
+    commit_and_push(ctx, &pr, &written, commit_plan, push_opts, (true, &wrote))
 }
 
 /// Offline without the commit in the upstream cache, nothing says it moves forward: refused
@@ -337,18 +337,18 @@ fn commit_held(ctx: &Context, args: &ApplyArgs, pr: Promotion) -> CmdResult {
         "the working tree already holds this promotion ({}, as planned): nothing written\n",
         crate::util::count(files.len(), "file", "files")
     );
-    commit_and_push(ctx, &pr, &files, Some(cp), push_opts, &held)
+    commit_and_push(ctx, &pr, &files, Some(cp), push_opts, (false, &held))
 }
 
-/// Commits the promotion's files when asked, prints what was done (`done`: what happened to the
-/// files), and pushes when asked.
+/// Commits the promotion's files when asked, prints what was done (`done`: whether this run
+/// wrote the files, and the line that says so), and pushes when asked.
 fn commit_and_push(
     ctx: &Context,
     pr: &Promotion,
     files: &[String],
     commit_plan: Option<branch::CommitPlan>,
     push_opts: Option<branch::PushOptions>,
-    done: &str,
+    (written, done): (bool, &str),
 ) -> CmdResult {
     let commit_id = match &commit_plan {
         Some(cp) => Some(
@@ -358,7 +358,7 @@ fn commit_and_push(
         None => None,
     };
     if ctx.json {
-        ctx.print_json(&plan_json(pr, true, commit_id.as_deref()));
+        ctx.print_json(&plan_json(pr, written, commit_id.as_deref()));
     } else {
         print_promotion(ctx, pr, false);
         ctx.print(done);
