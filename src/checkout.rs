@@ -472,6 +472,24 @@ impl Checkout {
         })
     }
 
+    /// The upstream repository of component `c` that commands ask: `given` (`--upstream`), else
+    /// `components.<name>.upstream` of `.qr-promote.yaml` (a path there is relative to the
+    /// root), else `<P>_REPO` of `.env`.
+    pub fn upstream_of(&self, c: &Component, given: Option<&str>) -> String {
+        if let Some(g) = given {
+            return g.to_string();
+        }
+        match self
+            .config
+            .component(&c.name)
+            .and_then(|s| s.upstream.as_deref())
+        {
+            Some(u) if is_git_url(u) => u.to_string(),
+            Some(path) => self.root.join(path).to_string_lossy().into_owned(),
+            None => c.repo.clone(),
+        }
+    }
+
     /// The component named `name`, or an error listing those that exist.
     pub fn component(&self, name: &str) -> Result<&Component> {
         let c = self
@@ -481,13 +499,21 @@ impl Checkout {
             .ok_or_else(|| {
                 let known: Vec<&str> = self.components.iter().map(|c| c.name.as_str()).collect();
                 Error::input(format!(
-                    "{ENV_FILE}: no component {name} (no *_REPO, *_IMAGE and *_IMAGE_TAG triple names it); components: {}",
-                    if known.is_empty() { "none".to_string() } else { known.join(", ") }
+                    "{ENV_FILE}: no component {name} (no *_REPO, *_IMAGE and *_IMAGE_TAG triple names it); components: {}{}",
+                    if known.is_empty() { "none".to_string() } else { known.join(", ") },
+                    crate::util::suggest(name, &known)
                 ))
             })?;
         c.check()?;
         Ok(c)
     }
+}
+
+/// A git URL (`scheme://…`, or `host:path` as scp writes it), not a local path.
+fn is_git_url(u: &str) -> bool {
+    u.contains("://")
+        || u.split_once(':')
+            .is_some_and(|(host, _)| !host.is_empty() && !host.contains('/'))
 }
 
 #[cfg(test)]

@@ -89,6 +89,37 @@ pub fn count(n: usize, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
 }
 
+/// How many items a message lists before it says how many more there are (`--json` gives all).
+pub const LISTED: usize = 10;
+
+/// The items joined by `, `: the first [`LISTED`], then `and N more`.
+pub fn capped<S: AsRef<str>>(items: &[S]) -> String {
+    let shown: Vec<&str> = items.iter().take(LISTED).map(AsRef::as_ref).collect();
+    let mut out = shown.join(", ");
+    if items.len() > LISTED {
+        out.push_str(&format!(" and {} more", items.len() - LISTED));
+    }
+    out
+}
+
+/// ` (did you mean a, b?)` with the names of `known` close to `name`, or nothing.
+pub fn suggest(name: &str, known: &[&str]) -> String {
+    // Names that contain the given one come first, then the closest by edit distance.
+    let mut near: Vec<(bool, usize, &str)> = known
+        .iter()
+        .map(|k| (!k.contains(name), strsim::levenshtein(name, k), *k))
+        .filter(|(far, d, _)| *d <= (name.len() / 3).max(1) || !far)
+        .collect();
+    near.sort();
+    near.dedup();
+    if near.is_empty() {
+        String::new()
+    } else {
+        let names: Vec<&str> = near.iter().take(5).map(|(_, _, k)| *k).collect();
+        format!(" (did you mean {}?)", names.join(", "))
+    }
+}
+
 /// Rows as aligned columns, two spaces apart, each line starting with `indent`; the last column
 /// is not padded and trailing spaces are trimmed. Widths are taken over all rows.
 pub fn align(rows: &[Vec<String>], indent: &str) -> Vec<String> {
@@ -340,6 +371,13 @@ pub fn elapsed(d: std::time::Duration) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_list_names_ten_items_then_how_many_more() {
+        assert_eq!(capped(&["a", "b"]), "a, b");
+        let many: Vec<String> = (0..12).map(|i| i.to_string()).collect();
+        assert_eq!(capped(&many), "0, 1, 2, 3, 4, 5, 6, 7, 8, 9 and 2 more");
+    }
 
     #[test]
     fn only_regular_files_within_the_limit_are_read() {

@@ -39,11 +39,12 @@ mod report;
 mod requests;
 mod tree;
 
+use crate::promote::held::tree_at;
 use options::settings;
 pub(crate) use options::Settings;
 pub use options::{Options, PerComponent};
 pub use report::{MrRef, Report, State, Status};
-use tree::{commit, tree_at};
+use tree::commit;
 
 use remote::{clean_state, ls_branch, push, read_remote, Branch};
 use requests::{close_superseded, declined, done_already, left_alone};
@@ -145,7 +146,7 @@ fn run_one(
         opts.gitlab_url.as_deref(),
         opts.token.clone(),
     )?;
-    let upstream_url = opts.upstream.get(c).unwrap_or(&component.repo).to_string();
+    let upstream_url = first.upstream_of(&component, opts.upstream.get(c));
     let upstream = Upstream::open(
         &upstream_url,
         UpstreamOptions {
@@ -169,7 +170,7 @@ fn run_one(
             &branch,
             &upstream,
         )?;
-        let (tree, copied) = tree_at(git, &root, lock.state_dir(), &remote.base)?;
+        let (tree, copied) = tree_at(git, &root, lock.state_dir(), &remote.base, "bot-tree")?;
         let checkout = Checkout::open(&tree)?;
         let now = checkout.component(c)?.clone();
         // A person's commit on the branch: theirs while its merge request is open.

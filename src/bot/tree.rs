@@ -1,60 +1,13 @@
 //! The bot's git objects: the target's tree read without a checkout, and the promotion
 //! committed on top of the target (the checkout's HEAD, index, branches and files untouched).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use super::{TRAILER, TRIGGERED_BY_TRAILER, VERSION_TRAILER};
 use crate::checkout;
 use crate::error::{Error, Result};
 use crate::promote::{branch, Promotion};
 use crate::upstream::git::Git;
-
-/// The tree of `base` to read the promotion from: the checkout's own folder when its files are
-/// that tree (HEAD's tree, nothing changed, added or ignored under the folders a promotion
-/// reads), else a private copy written from git objects into the state folder. `true` with a
-/// copy.
-pub(super) fn tree_at(
-    git: &Git,
-    root: &Path,
-    state_dir: &Path,
-    base: &str,
-) -> Result<(PathBuf, bool)> {
-    let head = git.output(&["rev-parse", "--verify", "--quiet", "HEAD^{tree}"])?;
-    let want = git.run_line(&["rev-parse", &format!("{base}^{{tree}}")])?;
-    if head.success && head.stdout.trim() == want {
-        let status = git.run(&[
-            "status",
-            "--porcelain",
-            "--ignored=matching",
-            "--untracked-files=all",
-            "--",
-            checkout::ENV_FILE,
-            "data",
-            "resources",
-            crate::config::CONFIG_FILE,
-        ])?;
-        if status.trim().is_empty() {
-            return Ok((root.to_path_buf(), false));
-        }
-    }
-    let dir = state_dir.join("bot-tree");
-    let _ = std::fs::remove_dir_all(&dir);
-    crate::util::create_private_dir_all(&dir)?;
-    let index = state_dir.join("bot-tree.index");
-    let indexed = git.clone().with_env("GIT_INDEX_FILE", &index);
-    let prefix = format!("{}/", dir.display());
-    let made = indexed.run(&["read-tree", base]).and_then(|_| {
-        indexed.run(&[
-            "checkout-index",
-            "--all",
-            "--force",
-            &format!("--prefix={prefix}"),
-        ])
-    });
-    let _ = std::fs::remove_file(&index);
-    made?;
-    Ok((dir, true))
-}
 
 /// Commits the promotion on top of `base` without touching the worktree, the index or a branch
 /// (the files as they are in `base`, the new bytes from the plan); returns the commit. Its body

@@ -29,7 +29,8 @@ pub struct Args {
     /// component).
     #[arg(long, value_name = "[COMPONENT=]REV")]
     pub to: Vec<String>,
-    /// The upstream repository (URL or path); default: the component's `<P>_REPO` of .env;
+    /// The upstream repository (URL or path); default: `components.<name>.upstream` of
+    /// .qr-promote.yaml, else the component's `<P>_REPO` of .env;
     /// `COMPONENT=URL` for one component of several (repeatable).
     #[arg(long, value_name = "[COMPONENT=]URL|PATH")]
     pub upstream: Vec<String>,

@@ -3,10 +3,17 @@
 use serde_json::json;
 
 use super::{CliError, CmdResult, Context};
-use crate::cluster::model::{suggest, Deployment, Model};
+use crate::cluster::model::{Deployment, Model};
+use crate::util::suggest;
 
 /// Arguments of `deployments`.
 #[derive(Debug, clap::Args)]
+#[command(after_help = "Examples:
+  qr-promote deployments                                      # every object, its image and pin
+  qr-promote deployments --integration terraform-resources    # one integration's shards
+  qr-promote deployments --json                               # with each object's arguments
+
+Exit status: 0 on success; 1 on an error; 2 when the command line is wrong.")]
 pub struct Args {
     /// Only this integration.
     #[arg(long, value_name = "NAME")]
@@ -103,11 +110,12 @@ pub fn cmd_deployments(ctx: &Context, args: &Args) -> CmdResult {
     namespaces.sort();
     namespaces.dedup();
     let pinned = deps.iter().filter(|d| d.pinned).count();
+    let count = crate::util::count;
     ctx.print(&format!(
-        "\n{} objects of {} integrations in {} namespaces, {pinned} pinned\n",
-        deps.len(),
-        integrations.len(),
-        namespaces.len()
+        "\n{} of {} in {}, {pinned} pinned\n",
+        count(deps.len(), "object", "objects"),
+        count(integrations.len(), "integration", "integrations"),
+        count(namespaces.len(), "namespace", "namespaces")
     ));
     Ok(())
 }

@@ -26,13 +26,19 @@ pub struct Args {
     /// Use no network: answer from the upstream cache alone.
     #[arg(long)]
     pub offline: bool,
-    /// The upstream repository (URL or path); default: the component's `<P>_REPO` of .env.
+    /// The upstream repository (URL or path); default: `components.<name>.upstream` of
+    /// .qr-promote.yaml, else the component's `<P>_REPO` of .env.
     #[arg(long, value_name = "URL|PATH")]
     pub upstream: Option<String>,
 }
 
 /// What `history`'s help says of its exit status.
-pub const EXIT_HELP: &str = "Exit status: 0 on success; with --contains, 3 when no promotion of \
+pub const EXIT_HELP: &str = "Examples:
+  qr-promote history --since 2026-01-01      # the promotions since a date, with lead times
+  qr-promote history --contains '#1234'      # which promotion shipped a pull request
+  qr-promote history qontract-schemas --json
+
+Exit status: 0 on success; with --contains, 3 when no promotion of \
 the history shipped the commit; 1 on an error (not a git repository, a REV that does not \
 resolve, an unreachable upstream); 2 when the command line is wrong.";
 
@@ -50,26 +56,24 @@ pub(super) fn options(ctx: &Context, upstream: Option<String>, offline: bool) ->
 pub fn cmd_history(ctx: &Context, args: &Args) -> Result<Status, CliError> {
     let c = ctx.checkout.component(&args.component)?.clone();
     let d = ctx.locations(&c)?;
-    let opts = options(ctx, args.upstream.clone(), args.offline);
+    let opts = options(
+        ctx,
+        Some(ctx.checkout.upstream_of(&c, args.upstream.as_deref())),
+        args.offline,
+    );
     let query = Query {
         since: args.since,
         contains: args.contains.clone(),
     };
     let report = history::history(&ctx.checkout, &c, &d.locations, &opts, &query)?;
-    if !report.unknown.is_empty() {
-        ctx.warn(&format!(
-            "the cache of upstream {} lacks {} promoted version{}{}: {}",
-            report.upstream,
-            report.unknown.len(),
-            if report.unknown.len() == 1 { "" } else { "s" },
-            if opts.offline { " (offline)" } else { "" },
-            report
-                .unknown
-                .iter()
-                .map(|v| short_id(v).to_string())
-                .collect::<Vec<_>>()
-                .join(", ")
-        ));
+    if let Some(w) = missing_warning(
+        &report.upstream,
+        report.unreachable.as_deref(),
+        opts.offline,
+        &report.unknown,
+        "promoted version",
+    ) {
+        ctx.warn(&w);
     }
     if ctx.json {
         ctx.print_json(&report_json(&report));
@@ -80,6 +84,35 @@ pub fn cmd_history(ctx: &Context, args: &Args) -> Result<Status, CliError> {
         Some(Shipping::Not) => Status::NotEverywhere,
         _ => Status::Success,
     })
+}
+
+/// The one warning of `history` and `where` when the upstream was not asked (`unreachable`:
+/// its error) or its cache lacks versions (`unknown`, a `what` each; ten of them named).
+pub(super) fn missing_warning(
+    upstream: &str,
+    unreachable: Option<&str>,
+    offline: bool,
+    unknown: &[String],
+    what: &str,
+) -> Option<String> {
+    let ids: Vec<&str> = unknown.iter().map(|v| short_id(v)).collect();
+    let many = crate::util::count(unknown.len(), what, &format!("{what}s"));
+    let list = crate::util::capped(&ids);
+    match unreachable {
+        Some(why) => Some(format!(
+            "{why}; answered from the checkout and the upstream cache{}",
+            if unknown.is_empty() {
+                String::new()
+            } else {
+                format!(", which lacks {many}: {list}")
+            }
+        )),
+        None if !unknown.is_empty() => Some(format!(
+            "the cache of upstream {upstream} lacks {many}{}: {list}",
+            if offline { " (offline)" } else { "" }
+        )),
+        None => None,
+    }
 }
 
 fn report_text(r: &Report) -> String {
@@ -295,6 +328,7 @@ fn report_json(r: &Report) -> serde_json::Value {
             "max_seconds": s.max,
         })),
         "unknown_versions": r.unknown,
+        "unreachable": r.unreachable,
     });
     if let Some(c) = &r.contains {
         let (by, before, lead) = match &c.shipped {

@@ -33,7 +33,8 @@ pub struct Verbosity {
         short = 'v',
         long = "verbose",
         global = true,
-        action = clap::ArgAction::Count
+        action = clap::ArgAction::Count,
+        help_heading = super::GLOBAL
     )]
     pub verbose: u8,
 }

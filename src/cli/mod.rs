@@ -31,6 +31,9 @@ mod where_;
 /// field is removed or changes meaning (fields are added without a change).
 pub const SCHEMA_VERSION: u32 = 1;
 
+/// The heading of the options every command takes, apart from each command's own.
+pub const GLOBAL: &str = "Global options";
+
 /// Exit status: success.
 pub const EXIT_OK: u8 = 0;
 /// Exit status: an error or a refusal (bad input, safety rule, I/O, an unreachable service).
@@ -68,25 +71,28 @@ Exit status: 0 success; 1 an error or a refusal (nothing written); 2 a wrong com
 image did not appear in time, pr-check: the check has not finished; 5 bot: a person must act."
 )]
 pub struct Cli {
-    /// Root of the app-interface checkout (holds .env, data/, resources/).
+    /// The app-interface checkout (it holds .env and data/) [default: the current folder, or the
+    /// nearest folder above it that holds .env and data/, up to the top of its git repository].
     #[arg(
         short = 'C',
         long = "repo",
         global = true,
         value_name = "DIR",
-        default_value = "."
+        default_value = ".",
+        hide_default_value = true,
+        help_heading = GLOBAL
     )]
     pub repo: PathBuf,
     #[command(flatten)]
     pub logging: logging::Verbosity,
     /// Print one JSON document on stdout instead of text.
-    #[arg(long, global = true)]
+    #[arg(long, global = true, help_heading = GLOBAL)]
     pub json: bool,
     /// Cache folder (upstream clones, the scan cache).
-    #[arg(long, global = true, value_name = "DIR", env = "QR_PROMOTE_CACHE")]
+    #[arg(long, global = true, help_heading = GLOBAL, value_name = "DIR", env = "QR_PROMOTE_CACHE")]
     pub cache_dir: Option<PathBuf>,
     /// Read every file instead of trusting the scan cache.
-    #[arg(long, global = true)]
+    #[arg(long, global = true, help_heading = GLOBAL)]
     pub no_scan_cache: bool,
     /// How long a command that writes waits for another one that holds the checkout's lock.
     #[arg(
@@ -95,14 +101,15 @@ pub struct Cli {
         value_name = "DURATION",
         default_value = "10s",
         env = "QR_PROMOTE_LOCK_WAIT",
-        value_parser = verify::parse_duration
+        value_parser = verify::parse_duration,
+        help_heading = GLOBAL
     )]
     pub lock_wait: std::time::Duration,
     /// When to colour the output: auto (a terminal, unless NO_COLOR is set), always, never.
-    #[arg(long, global = true, value_name = "WHEN", default_value = "auto", value_parser = ["auto", "always", "never"])]
+    #[arg(long, global = true, value_name = "WHEN", default_value = "auto", value_parser = ["auto", "always", "never"], help_heading = GLOBAL)]
     pub color: String,
     /// Never show long output through a pager ($QR_PROMOTE_PAGER, $PAGER, else less).
-    #[arg(long, global = true)]
+    #[arg(long, global = true, help_heading = GLOBAL)]
     pub no_pager: bool,
     #[command(subcommand)]
     pub command: Command,
@@ -139,7 +146,8 @@ pub enum Command {
     Bot(bot::Args),
     /// Print the completion script for a shell (bash, zsh, fish, elvish, powershell).
     Completions(docs::CompletionsArgs),
-    /// Print the manual page (roff): `qr-promote man | man -l -`.
+    /// Print the manual page (roff): `qr-promote man | man -l -`; `--dir DIR` writes one page per
+    /// command.
     Man(docs::ManArgs),
 }
 
@@ -405,7 +413,14 @@ fn run(cli: &Cli) -> Result<Status, CliError> {
         }
         Command::Man(a) => {
             let mut text = Vec::new();
-            docs::cmd_man(&mut text, a)?;
+            match &a.dir {
+                Some(dir) => {
+                    for p in docs::write_man_pages(dir)? {
+                        text.extend_from_slice(format!("wrote {}\n", p.display()).as_bytes());
+                    }
+                }
+                None => docs::cmd_man(&mut text, a)?,
+            }
             let _ = std::io::stdout().lock().write_all(&text);
             return Ok(Status::Success);
         }

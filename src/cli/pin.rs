@@ -12,6 +12,13 @@ use crate::transaction;
 
 /// Arguments of `pin`.
 #[derive(Debug, clap::Args)]
+#[command(after_help = "Examples:
+  qr-promote pin terraform-resources --shard ter-int-dev            # on the current version
+  qr-promote pin terraform-resources --shard ter-int-dev --dry-run  # show it, write nothing
+  qr-promote pin terraform-resources --shard app-sre --image-ref f929a38 --force
+
+Exit status: 0 on success; 1 on an error or a refusal (nothing written); 2 when the command line
+is wrong.")]
 pub struct PinArgs {
     /// The integration (its `name`).
     #[arg(value_name = "INTEGRATION")]
@@ -28,16 +35,24 @@ pub struct PinArgs {
     /// Change a shard already pinned to another ref.
     #[arg(long)]
     pub force: bool,
-    #[command(flatten)]
-    pub registry: super::promote::RegistryArgs,
     /// Show the change; write nothing.
     #[arg(long)]
     pub dry_run: bool,
+    #[command(flatten)]
+    pub registry: super::promote::RegistryArgs,
 }
 
 /// Arguments of `unpin`.
 #[derive(Debug, clap::Args)]
-#[command(group = clap::ArgGroup::new("which").required(true).args(["shards", "all"]))]
+#[command(
+    group = clap::ArgGroup::new("which").required(true).args(["shards", "all"]),
+    after_help = "Examples:
+  qr-promote unpin terraform-resources --shard ter-int-dev    # back to the version of the others
+  qr-promote unpin terraform-resources --all --dry-run        # show the edit, write nothing
+
+Exit status: 0 on success; 1 on an error or a refusal (nothing written); 2 when the command line
+is wrong."
+)]
 pub struct UnpinArgs {
     /// The integration (its `name`).
     #[arg(value_name = "INTEGRATION")]

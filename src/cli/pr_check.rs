@@ -27,6 +27,11 @@ Jenkins or GitLab unreachable or refusing, a report that cannot be read).";
 
 /// Arguments of `pr-check`.
 #[derive(Debug, clap::Args)]
+#[command(after_help = "Examples:
+  qr-promote pr-check                                      # every integration with pinned shards
+  qr-promote pr-check --integration terraform-resources
+
+Exit status: 0 on success; 1 on an error; 2 when the command line is wrong.")]
 pub struct Args {
     /// Only this integration (without --from or --mr).
     #[arg(long, value_name = "NAME")]

@@ -7,10 +7,13 @@ use crate::discovery::locations::Location;
 
 /// Arguments of `status`.
 #[derive(Debug, clap::Args)]
-#[command(
-    after_help = "Exit status: 0 (with --exit-code: 0 when every location is in sync with .env, 3 when one
-has drifted); 1 on an error; 2 when the command line is wrong."
-)]
+#[command(after_help = "Examples:
+  qr-promote status                       # every component and each of its locations
+  qr-promote status qontract-reconcile    # one component
+  qr-promote status --exit-code           # for CI: exit 3 when a location has drifted
+
+Exit status: 0 (with --exit-code: 0 when every location is in sync with .env, 3 when one
+has drifted); 1 on an error; 2 when the command line is wrong.")]
 pub struct Args {
     /// Components to show (default: every component of .env).
     #[arg(value_name = "COMPONENT")]

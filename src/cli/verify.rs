@@ -15,6 +15,14 @@ use crate::error::{io_message, Error};
 
 /// Arguments of `verify`.
 #[derive(Debug, clap::Args)]
+#[command(after_help = "Examples:
+  qr-promote verify                                  # every namespace, through the Kubernetes API
+  qr-promote verify --wait 15m                       # until the rollout is done, or 15 minutes
+  oc get deployments,statefulsets,cronjobs -n app-interface-production -o json > live.json
+  qr-promote verify --from live.json --namespace app-interface-production
+
+Exit status: 0 when the cluster runs what the checkout says; 3 when it differs; 1 on an error;
+2 when the command line is wrong.")]
 pub struct Args {
     /// Only this namespace, by name or by the path of its file (repeatable; default: every
     /// namespace the checkout runs the integrations, or --integration, in).
@@ -270,7 +278,7 @@ fn resolve_namespace(model: &Model, want: &str) -> Result<BTreeSet<String>, CliE
 
 /// `--flag value: unknown what (did you mean …?)`, or the known names when none is close.
 fn unknown(flag: &str, value: &str, what: &str, known: &[&str]) -> CliError {
-    let near = model::suggest(value, known);
+    let near = crate::util::suggest(value, known);
     if near.is_empty() {
         CliError::new(format!(
             "{flag} {value}: unknown {what}; known: {}",

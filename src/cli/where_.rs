@@ -29,13 +29,19 @@ pub struct Args {
     /// Use no network: answer from the upstream cache alone.
     #[arg(long)]
     pub offline: bool,
-    /// The upstream repository (URL or path); default: the component's `<P>_REPO` of .env.
+    /// The upstream repository (URL or path); default: `components.<name>.upstream` of
+    /// .qr-promote.yaml, else the component's `<P>_REPO` of .env.
     #[arg(long, value_name = "URL|PATH")]
     pub upstream: Option<String>,
 }
 
 /// What `where`'s help says of its exit status.
-pub const EXIT_HELP: &str = "Exit status: 0 when every location runs the commit; 3 when some \
+pub const EXIT_HELP: &str = "Examples:
+  qr-promote where '#1234'       # the commit of a pull request
+  qr-promote where 4f2a9c1       # a commit
+  qr-promote where latest        # the head of the upstream's default branch
+
+Exit status: 0 when every location runs the commit; 3 when some \
 location does not run it yet (or runs a version the upstream does not know); 1 on an error \
 (a REV or pull request that does not resolve, an unreachable upstream); 2 when the command line \
 is wrong.";
@@ -49,8 +55,21 @@ pub fn cmd_where(ctx: &Context, args: &Args) -> Result<Status, CliError> {
         .unwrap_or(RECONCILE);
     let c = ctx.checkout.component(name)?.clone();
     let d = ctx.locations(&c)?;
-    let opts = options(ctx, args.upstream.clone(), args.offline);
+    let opts = options(
+        ctx,
+        Some(ctx.checkout.upstream_of(&c, args.upstream.as_deref())),
+        args.offline,
+    );
     let w = runs::find(&ctx.checkout, &c, &d.locations, &args.rev, &opts)?;
+    if let Some(warning) = super::history::missing_warning(
+        &w.upstream,
+        w.unreachable.as_deref(),
+        opts.offline,
+        &w.unknown,
+        "version",
+    ) {
+        ctx.warn(&warning);
+    }
     if ctx.json {
         ctx.print_json(&whereabouts_json(&w));
     } else {
@@ -154,15 +173,19 @@ fn whereabouts_text(w: &Whereabouts) -> String {
             )
         }
     );
-    out.push_str(&format!(
-        "  commit {}{}: {}\n",
-        short_id(&w.rev.id),
-        w.rev
-            .time
-            .map(|t| format!(" of {}", format_time(t)))
-            .unwrap_or_default(),
-        w.rev.subject
-    ));
+    let about = if w.rev.subject.is_empty() && w.rev.time.is_none() {
+        " (not in the upstream cache)".to_string()
+    } else {
+        format!(
+            "{}: {}",
+            w.rev
+                .time
+                .map(|t| format!(" of {}", format_time(t)))
+                .unwrap_or_default(),
+            w.rev.subject
+        )
+    };
+    out.push_str(&format!("  commit {}{about}\n", short_id(&w.rev.id)));
     for (env, n, r) in environments(w) {
         out.push_str(&format!(
             "  {}: {r} of {}\n",
@@ -240,6 +263,8 @@ fn whereabouts_json(w: &Whereabouts) -> serde_json::Value {
     json!({
         "component": w.component,
         "upstream": w.upstream,
+        "unknown_versions": w.unknown,
+        "unreachable": w.unreachable,
         "rev": {
             "given": r.given,
             "id": r.id,

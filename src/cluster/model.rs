@@ -189,23 +189,7 @@ pub fn norm_ref(r: &str) -> String {
     r.trim().trim_start_matches('/').to_string()
 }
 
-/// ` (did you mean a, b?)` with the names of `known` close to `name`, or nothing.
-pub fn suggest(name: &str, known: &[&str]) -> String {
-    // Names that contain the given one come first, then the closest by edit distance.
-    let mut near: Vec<(bool, usize, &str)> = known
-        .iter()
-        .map(|k| (!k.contains(name), strsim::levenshtein(name, k), *k))
-        .filter(|(far, d, _)| *d <= (name.len() / 3).max(1) || !far)
-        .collect();
-    near.sort();
-    near.dedup();
-    if near.is_empty() {
-        String::new()
-    } else {
-        let names: Vec<&str> = near.iter().take(5).map(|(_, _, k)| *k).collect();
-        format!(" (did you mean {}?)", names.join(", "))
-    }
-}
+use crate::util::suggest;
 
 /// "unknown X" with close names.
 pub fn unknown(what: &str, name: &str, known: &[&str]) -> Error {

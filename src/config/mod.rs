@@ -26,6 +26,7 @@
 //!     remote: origin
 //!     wait_image: 10m
 //!     notify: true
+//!     upstream: ../qontract-reconcile        # a URL, or a path relative to the checkout
 //! ```
 
 use std::path::Path;
@@ -151,6 +152,9 @@ pub struct ComponentSettings {
     /// The components whose open promotion merge request (the bot's) holds this one's back:
     /// `bot` opens or moves this component's merge request only once theirs is merged or closed.
     pub hold_for: Vec<String>,
+    /// The upstream repository every command asks instead of `<P>_REPO`: a git URL, or a path
+    /// (relative to the checkout's root) of a local clone.
+    pub upstream: Option<String>,
     /// The line of the component's name.
     pub line: usize,
 }
@@ -337,6 +341,7 @@ components:
     labels:
       - schemas
     notify: false
+    upstream: ../qontract-schemas
 ";
 
     fn err(text: &str) -> String {
@@ -410,12 +415,14 @@ components:
                     wait_image: Some(Duration::from_secs(600)),
                     notify: Some(true),
                     hold_for: Vec::new(),
+                    upstream: None,
                     line: 18,
                 },
                 ComponentSettings {
                     name: "qontract-schemas".into(),
                     labels: vec!["schemas".into()],
                     notify: Some(false),
+                    upstream: Some("../qontract-schemas".into()),
                     line: 24,
                     ..ComponentSettings::default()
                 },
@@ -640,7 +647,7 @@ components:
     #[test]
     fn every_bad_component_setting_names_its_line() {
         for (body, msg) in [
-            ("  qr:\n    label: [a]\n", "3: components.qr: unknown key \"label\" (known: labels, target_branch, remote, wait_image, notify, hold_for)"),
+            ("  qr:\n    label: [a]\n", "3: components.qr: unknown key \"label\" (known: labels, target_branch, remote, wait_image, notify, hold_for, upstream)"),
             ("  qr: []\n", "2: components.qr: a list where a mapping is expected"),
             ("  - qr\n", "2: components: a list where a mapping is expected"),
             ("  qr:\n    labels: a\n", "3: components.qr.labels: \"a\" where a list is expected"),
@@ -654,6 +661,8 @@ components:
             ("  qr:\n    wait_image: 0s\n", "3: components.qr.wait_image: \"0s\": more than 0, at most 24h"),
             ("  qr:\n    wait_image: 25h\n", "3: components.qr.wait_image: \"25h\": more than 0, at most 24h"),
             ("  qr:\n    notify: yes\n", "3: components.qr.notify: \"yes\" is not true or false"),
+            ("  qr:\n    upstream: -x\n", "3: components.qr.upstream: \"-x\" is not a git URL or a path"),
+            ("  qr:\n    upstream: [a]\n", "3: components.qr.upstream: a list where a string is expected"),
             ("  qr:\n    notify: 'true'\n", "3: components.qr.notify: \"true\" is not true or false"),
             ("  ~:\n    notify: true\n", "2: components: a component name: \"~\" is not a value"),
             ("  qr:\n    hold_for: qontract-schemas\n", "3: components.qr.hold_for: \"qontract-schemas\" where a list is expected"),

@@ -353,6 +353,7 @@ fn component(name: &str, line: usize, n: &Node) -> std::result::Result<Component
         "wait_image",
         "notify",
         "hold_for",
+        "upstream",
     ];
     for (k, v) in mapping(n, &what)? {
         let key = key_str(k, &what, &known)?;
@@ -392,6 +393,13 @@ fn component(name: &str, line: usize, n: &Node) -> std::result::Result<Component
                     return bad(v.line, format!("{what}: {s:?}: more than 0, at most 24h"));
                 }
                 c.wait_image = Some(d);
+            }
+            "upstream" => {
+                let u = string(v, &what)?;
+                if u.is_empty() || u.starts_with('-') || u.chars().any(char::is_control) {
+                    return bad(v.line, format!("{what}: {u:?} is not a git URL or a path"));
+                }
+                c.upstream = Some(u.to_string());
             }
             "hold_for" => {
                 for item in sequence(v, &what)? {

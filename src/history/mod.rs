@@ -20,6 +20,7 @@
 //!   promotion that shipped it.
 
 pub mod log;
+mod reach;
 mod record;
 pub mod runs;
 pub mod stats;
@@ -232,6 +233,8 @@ pub struct Report {
     pub lead_time: Option<Spread>,
     /// Versions promoted that the upstream cache does not hold (offline, or gone upstream).
     pub unknown: Vec<String>,
+    /// Why the upstream was not asked, when it could not be reached and its cache answered.
+    pub unreachable: Option<String>,
     /// With a commit to look for: where it was shipped.
     pub contains: Option<Contains>,
 }
@@ -275,21 +278,14 @@ pub fn history(
 ) -> Result<Report> {
     let paths = location_paths(locations);
     // The checkout's history is read while the upstream's graph is.
-    let (record, upstream) = std::thread::scope(|s| {
+    let (record, reached) = std::thread::scope(|s| {
         let record = s.spawn(|| Record::read(&checkout.root, &paths, false));
-        let upstream = (|| -> Result<_> {
-            let upstream = opts.open(c)?;
-            let rev = match &query.contains {
-                Some(r) => Some(runs::resolve_rev(&upstream, r, "history")?),
-                None => None,
-            };
-            let graph = upstream.graph(&[])?;
-            Ok((upstream, rev, graph))
-        })();
-        (join(record), upstream)
+        let reached = reach::reach(opts, c, query.contains.as_deref(), "history");
+        (join(record), reached)
     });
     let mut promotions = record?.promotions(c, &paths);
-    let (upstream, rev, graph) = upstream?;
+    let reached = reached?;
+    let rev = reached.rev;
     let mut versions: Vec<&str> = promotions
         .iter()
         .flat_map(|p| [p.old.as_str(), p.new.as_str()])
@@ -297,12 +293,15 @@ pub fn history(
     if let Some(r) = &rev {
         versions.push(&r.id);
     }
-    let graph = runs::complete(
-        &upstream,
-        graph,
-        &versions,
-        rev.as_ref().is_some_and(|r| r.fetched),
-    )?;
+    let graph = match &reached.upstream {
+        Some(upstream) => runs::complete(
+            upstream,
+            reached.graph,
+            &versions,
+            rev.as_ref().is_some_and(|r| r.fetched),
+        )?,
+        None => reached.graph,
+    };
     let mut unknown: Vec<String> = Vec::new();
     for v in &versions {
         if graph.find(v).is_none() && !unknown.iter().any(|u| u == v) {
@@ -328,7 +327,8 @@ pub fn history(
     Ok(Report {
         component: c.name.clone(),
         variable: c.tag_var(),
-        upstream: upstream.shown_url().to_string(),
+        upstream: reached.shown,
+        unreachable: reached.unreachable,
         lead_time: Spread::of(&all),
         promotions,
         unknown,

@@ -12,7 +12,7 @@ use crate::discovery::Location;
 use crate::error::{Error, Result};
 use crate::upstream::ancestry::Graph;
 use crate::upstream::Upstream;
-use crate::util::short_id;
+use crate::util::{same_commit, short_id};
 
 use super::log::Trace;
 use super::{CommitRef, Landing, Options, Promotion, Record};
@@ -178,6 +178,10 @@ pub struct Whereabouts {
     pub locations: Vec<Presence>,
     /// Why the checkout's history was not read, when it was not.
     pub no_history: Option<String>,
+    /// The versions (the commit's and the locations') that the upstream cache does not hold.
+    pub unknown: Vec<String>,
+    /// Why the upstream was not asked, when it could not be reached and its cache answered.
+    pub unreachable: Option<String>,
 }
 
 impl Whereabouts {
@@ -197,28 +201,38 @@ pub fn find(
 ) -> Result<Whereabouts> {
     let paths = super::location_paths(locations);
     // The checkout's history is read while the upstream resolves the commit.
-    let (record, upstream) = std::thread::scope(|s| {
+    let (record, reached) = std::thread::scope(|s| {
         let record = s.spawn(|| Record::read(&checkout.root, &paths, true));
-        let upstream = (|| -> Result<_> {
-            let upstream = opts.open(c)?;
-            let rev = resolve_rev(&upstream, rev, "where")?;
-            let graph = upstream.graph(&[])?;
-            Ok((upstream, rev, graph))
-        })();
-        (super::join(record), upstream)
+        let reached = super::reach::reach(opts, c, Some(rev), "where");
+        (super::join(record), reached)
     });
-    let (upstream, mut rev, graph) = upstream?;
+    let reached = reached?;
+    let Some(mut rev) = reached.rev else {
+        return Err(Error::input(format!("where: {rev}: not resolved")));
+    };
     let mut versions: Vec<&str> = locations.iter().map(|l| l.value.as_str()).collect();
     versions.push(&rev.id);
-    let graph = complete(&upstream, graph, &versions, rev.fetched)?;
-    let Some(r) = graph.find(&rev.id) else {
+    let graph = match &reached.upstream {
+        Some(upstream) => complete(upstream, reached.graph, &versions, rev.fetched)?,
+        None => reached.graph,
+    };
+    let r = graph.find(&rev.id);
+    // Reached, the upstream must know the commit; unreached, its cache answers what it can.
+    if r.is_none() && reached.unreachable.is_none() {
         return Err(Error::external(format!(
             "where: commit {} is not in the cache of upstream {}",
             short_id(&rev.id),
-            upstream.shown_url()
+            reached.shown
         )));
-    };
-    rev.time = Some(graph.time(r));
+    }
+    rev.time = r.map(|r| graph.time(r));
+    let mut unknown: Vec<String> = Vec::new();
+    for v in &versions {
+        if graph.find(v).is_none() && !unknown.iter().any(|u| same_commit(u, v)) {
+            unknown.push((*v).to_string());
+        }
+    }
+    let offline = opts.offline || reached.unreachable.is_some();
     let (record, no_history) = match record {
         Ok(rec) => (Some(rec), None),
         Err(e) => (None, Some(e.to_string())),
@@ -231,6 +245,7 @@ pub fn find(
     let contains = Containment {
         graph: &graph,
         rev: r,
+        rev_id: &rev.id,
         memo: Default::default(),
     };
     let presence = locations
@@ -243,11 +258,7 @@ pub fn find(
                 None => State::Unknown(format!(
                     "{} is not a commit of the upstream cache{}",
                     l.value,
-                    if upstream.is_offline() {
-                        " (offline)"
-                    } else {
-                        ""
-                    }
+                    if offline { " (offline)" } else { "" }
                 )),
             };
             let since = match (&state, &record) {
@@ -264,17 +275,21 @@ pub fn find(
         .collect();
     Ok(Whereabouts {
         component: c.name.clone(),
-        upstream: upstream.shown_url().to_string(),
+        upstream: reached.shown,
         rev,
         locations: presence,
         no_history,
+        unknown,
+        unreachable: reached.unreachable,
     })
 }
 
 /// Whether versions contain the commit asked about, each version asked once.
 struct Containment<'a> {
     graph: &'a Graph,
-    rev: usize,
+    /// The commit in the graph, when the graph holds it.
+    rev: Option<usize>,
+    rev_id: &'a str,
     memo: std::cell::RefCell<std::collections::HashMap<String, Option<bool>>>,
 }
 
@@ -284,10 +299,15 @@ impl Containment<'_> {
         if let Some(known) = self.memo.borrow().get(version) {
             return *known;
         }
-        let answer = self
-            .graph
-            .find(version)
-            .map(|n| self.graph.contains(n, self.rev));
+        // The commit itself runs it, whatever the graph holds.
+        let answer = if same_commit(version, self.rev_id) {
+            Some(true)
+        } else {
+            let rev = self.rev;
+            self.graph
+                .find(version)
+                .and_then(|n| rev.map(|r| self.graph.contains(n, r)))
+        };
         self.memo.borrow_mut().insert(version.to_string(), answer);
         answer
     }

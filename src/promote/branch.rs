@@ -93,6 +93,17 @@ pub fn check_commit(
             dirty.join(", ")
         )));
     }
+    check_branch(git, pr, base, allow_mixed)
+}
+
+/// The checks of [`check_commit`] but the uncommitted changes: the promotion the working tree
+/// already holds (see [`super::held`]) is made of them.
+pub fn check_branch(
+    git: Git,
+    pr: &Promotion,
+    base: Option<&str>,
+    allow_mixed: bool,
+) -> Result<CommitPlan> {
     let c = &pr.component;
     if let Some(base) = git.resolve_base(base)? {
         let mine = subject_prefix(c);

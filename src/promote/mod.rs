@@ -7,6 +7,7 @@
 pub mod branch;
 pub mod digest;
 pub mod edit;
+pub mod held;
 pub mod plan;
 
 use std::path::PathBuf;
@@ -222,7 +223,7 @@ pub fn resolve(
     opts: &Options,
     warn: &mut dyn FnMut(String),
 ) -> Result<Resolution> {
-    let url = opts.upstream.clone().unwrap_or_else(|| c.repo.clone());
+    let url = checkout.upstream_of(c, opts.upstream.as_deref());
     let upstream = Upstream::open(
         &url,
         UpstreamOptions {

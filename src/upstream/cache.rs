@@ -202,7 +202,8 @@ impl Upstream {
                         Err(Error::input(format!(
                             "{}: no commit {hex} in the cache (offline: give the full 40-digit id, or go online)",
                             self.label()
-                        )))
+                        ))
+                        .with_hint("run once without --offline to fetch the upstream's branches and tags"))
                     };
                 }
                 // A bounded cache fetches the commit alone (by id, without its history).
@@ -239,7 +240,7 @@ impl Upstream {
                         self.label()
                     ))
                     .with_hint(
-                        "a version is `latest`, a branch, a tag, or a commit id of 4 to 40 hex digits",
+                        "none of its branches and tags reaches it: a commit of a fork, or not pushed yet; --upstream URL|PATH (or components.<name>.upstream in .qr-promote.yaml) names the repository that has it",
                     ));
                 }
             }

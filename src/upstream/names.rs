@@ -4,6 +4,7 @@
 use super::cache::{is_full_id, resolved};
 use super::{Resolved, Upstream};
 use crate::error::{Error, Result};
+use crate::util::{count, suggest};
 
 impl Upstream {
     pub(super) fn resolve_latest(&self) -> Result<Resolved> {
@@ -32,7 +33,8 @@ impl Upstream {
                 _ => Err(Error::input(format!(
                     "{}: default branch unknown: offline, and the cache has not recorded it",
                     self.label()
-                ))),
+                ))
+                .with_hint("offline, --to takes a full 40-digit commit id (or a tag the cache holds); a command run once online records the default branch")),
             };
         }
         let out = self.run_remote(&["ls-remote", "--symref", "origin", "HEAD"])?;
@@ -112,10 +114,11 @@ impl Upstream {
             .or_else(|| refs.first())
             .copied()
         else {
-            return Err(Error::input(format!(
-                "{}: no branch, tag or commit {name}",
-                self.label()
-            )));
+            // `origin/master` as a checkout of the upstream names it.
+            if let Some(rest) = name.strip_prefix("origin/").filter(|r| !r.is_empty()) {
+                return self.resolve_name(rest);
+            }
+            return Err(self.unknown_name(name)?);
         };
         if !is_full_id(id) {
             return Err(Error::external(format!(
@@ -145,6 +148,43 @@ impl Upstream {
             ])?;
         }
         Ok(resolved(commit, Some(name.to_string()), true, fetched))
+    }
+
+    /// The error for a name the upstream has no branch or tag of: the close names, and what
+    /// `--to` takes (`main` for `master` and the other way round explained).
+    fn unknown_name(&self, name: &str) -> Result<Error> {
+        let out = self.run_remote(&["ls-remote", "--heads", "--tags", "origin"])?;
+        let (mut branches, mut tags) = (Vec::new(), Vec::new());
+        for (_, r) in out.lines().filter_map(|l| l.split_once('\t')) {
+            if let Some(b) = r.strip_prefix("refs/heads/") {
+                branches.push(b);
+            } else if let Some(t) = r.strip_prefix("refs/tags/") {
+                if !t.ends_with("^{}") {
+                    tags.push(t);
+                }
+            }
+        }
+        let known: Vec<&str> = branches.iter().chain(&tags).copied().collect();
+        let e = Error::input(format!(
+            "{}: no branch, tag or commit {name}{}",
+            self.label(),
+            suggest(name, &known)
+        ));
+        let other = match name {
+            "main" => Some("master"),
+            "master" => Some("main"),
+            _ => None,
+        };
+        Ok(match other.filter(|o| branches.contains(o)) {
+            Some(o) => e.with_hint(format!(
+                "its main branch is {o}, not {name}: --to {o}, or no --to for latest (the head of its default branch)"
+            )),
+            None => e.with_hint(format!(
+                "--to takes latest (the default: the head of the default branch), one of its {} and {}, or a commit id of 4 to 40 hex digits",
+                count(branches.len(), "branch", "branches"),
+                count(tags.len(), "tag", "tags")
+            )),
+        })
     }
 
     /// Makes sure the object `id` (a commit or a tag) is in the cache; returns whether it

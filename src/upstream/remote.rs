@@ -27,6 +27,9 @@ fn is_lock_contention(stderr: &str) -> bool {
 /// How long a fetch runs before the spinner shows.
 const SPINNER_DELAY: Duration = Duration::from_millis(300);
 
+/// What to do when the upstream cannot be reached: the ways that need no network.
+const UNREACHABLE_HINT: &str = "no network? --upstream PATH reads a local clone, components.<name>.upstream in .qr-promote.yaml keeps it for every command, and --offline answers from the upstream cache alone";
+
 impl Upstream {
     /// Runs a git command that contacts the upstream, with a spinner when it takes a while.
     pub(super) fn run_remote(&self, args: &[&str]) -> Result<String> {
@@ -173,7 +176,8 @@ impl Upstream {
                 return Error::external(format!(
                     "{label}: unreachable: {} does not exist",
                     dir.display()
-                ));
+                ))
+                .with_hint(UNREACHABLE_HINT);
             }
         }
         if lower.contains("does not appear to be a git repository")
@@ -186,7 +190,7 @@ impl Upstream {
                 "{label}: repository not found (or no access): {msg}"
             ));
         }
-        Error::external(format!("{label}: unreachable: {msg}"))
+        Error::external(format!("{label}: unreachable: {msg}")).with_hint(UNREACHABLE_HINT)
     }
 }
 

@@ -499,7 +499,7 @@ fn deployments_and_pr_check_read_the_layout_before_2023() {
     app-interface-stage-int@appint-stage      StatefulSet  qontract-reconcile-terraform-resources-app-sre-stage  app-sre-stage  quay.io/app-sre/qontract-reconcile:master
     app-interface-stage-int@appint-stage      StatefulSet  qontract-reconcile-terraform-resources-ter-int-dev    ter-int-dev    quay.io/app-sre/qontract-reconcile:master
 
-    6 objects of 1 integrations in 2 namespaces, 1 pinned
+    6 objects of 1 integration in 2 namespaces, 1 pinned
     ");
     let r = sb
         .run(&["pr-check", "--integration", "terraform-resources"])

@@ -14,7 +14,8 @@ pub struct PromoteArgs {
     /// The component to promote (a name from .env).
     #[arg(value_name = "COMPONENT", default_value = "qontract-reconcile")]
     pub component: String,
-    /// The new version: `latest`, a branch or tag, a short or full commit id.
+    /// The new version: `latest` (the head of the upstream's default branch), a branch or tag
+    /// (`origin/<branch>` too), a short or full commit id [default: latest].
     #[arg(long, value_name = "REV", help_heading = "Upstream")]
     pub to: Option<String>,
     /// Use no network: REV must be a full 40-hex commit id (or be in the upstream cache).
@@ -47,7 +48,8 @@ pub struct PromoteArgs {
     /// Only targets of this saas file (repeatable).
     #[arg(long = "saas-file", value_name = "NAME", help_heading = "Selection")]
     pub saas_files: Vec<String>,
-    /// The upstream repository (URL or path); default: the component's `<P>_REPO` of .env.
+    /// The upstream repository (URL or path); default: `components.<name>.upstream` of
+    /// .qr-promote.yaml, else the component's `<P>_REPO` of .env.
     #[arg(long, value_name = "URL|PATH", help_heading = "Upstream")]
     pub upstream: Option<String>,
     /// Allow a new version that is an ancestor of the current one.
@@ -101,7 +103,7 @@ pub fn parse_seconds(text: &str) -> Result<Duration, String> {
   qr-promote plan --to 4f2a9c1                    # to a commit (4 to 40 hex digits)
   qr-promote plan qontract-schemas --to v1.2.3    # another component, to a tag
   qr-promote plan --env production --kind saas-target
-  qr-promote plan --format markdown               # the change report as a merge-request description
+  qr-promote plan --format markdown               # the change report for a merge request
 
 Exit status: 0 (with --exit-code: 0 when there is nothing to promote, 3 when there is);
 1 on an error or a refusal; 2 when the command line is wrong.")]
@@ -126,7 +128,8 @@ written); 2 when the command line is wrong.")]
 pub struct ApplyArgs {
     #[command(flatten)]
     pub promote: PromoteArgs,
-    /// Commit the edited files on a new branch `promote/<component>-<new7>`.
+    /// Commit the edited files on a new branch `promote/<component>-<new7>` and switch to it (the
+    /// promotion that an earlier `apply` wrote is committed as it is).
     #[arg(long, help_heading = "Commit and merge request")]
     pub commit: bool,
     /// With --commit: the branch that promotions are merged into (default origin/master, else master).

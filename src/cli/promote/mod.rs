@@ -168,7 +168,10 @@ fn print_promotion(ctx: &Context, pr: &Promotion, markdown: bool) {
 fn promotion_text(pr: &Promotion) -> String {
     let mut s = summary(&pr.plan);
     s.push_str(&shard_note(pr));
-    s.push_str(&format!("{}\n", pr.image.line()));
+    // An image not checked is a warning, on stderr alone.
+    if !matches!(pr.image, ImageCheck::NotChecked { .. }) {
+        s.push_str(&format!("{}\n", pr.image.line()));
+    }
     let report = report_text(pr, false);
     if !report.is_empty() {
         s.push('\n');
@@ -229,10 +232,8 @@ pub fn cmd_plan(ctx: &Context, args: &PlanArgs) -> Result<Status, CliError> {
     if nothing_to_promote(ctx, &pr) {
         return Ok(Status::Success);
     }
-    if let ImageCheck::NotChecked { reason, .. } = &pr.image {
-        if reason == "--skip-image-check" {
-            ctx.warn(&pr.image.line());
-        }
+    if let ImageCheck::NotChecked { .. } = &pr.image {
+        ctx.warn(&pr.image.line());
     }
     if ctx.json {
         ctx.print_json(&plan_json(&pr, false, None));
@@ -264,20 +265,19 @@ pub fn cmd_apply(ctx: &Context, args: &ApplyArgs) -> CmdResult {
             return apply_again(ctx, args, pr, earlier);
         }
     }
+    if args.commit && pr.is_nothing() {
+        let opts = args.promote.options(ctx)?;
+        let state_dir = ctx.lock()?.state_dir();
+        if let Some(held) =
+            promote::held::held_promotion(&ctx.root, state_dir, &ctx.checkout, &opts, &pr.plan.to)?
+        {
+            return commit_held(ctx, args, held);
+        }
+    }
     if nothing_to_promote(ctx, &pr) {
         return Ok(());
     }
-    // Offline without the commit in the upstream cache, nothing says it moves forward.
-    if pr.resolution.relation.is_none() && !args.promote.allow_unverified {
-        return Err(CliError::from(crate::error::Error::refused(format!(
-            "{}: {} -> {}: the upstream cache lacks {}, so whether it descends from the current version is not known (a rollback or a diverged commit would be written); nothing written",
-            pr.component.name,
-            crate::util::short_id(&pr.component.tag),
-            crate::util::short_id(&pr.plan.to),
-            crate::util::short_id(&pr.plan.to),
-        ))
-        .with_hint("run once without --offline to fill the cache, or pass --allow-unverified to write it anyway")));
-    }
+    require_verified(args, &pr)?;
     pr.image.require()?;
     if let ImageCheck::NotChecked { .. } = &pr.image {
         ctx.warn(&pr.image.line());
@@ -299,25 +299,72 @@ pub fn cmd_apply(ctx: &Context, args: &ApplyArgs) -> CmdResult {
         ctx.warn(w);
     }
     let written = written.paths;
+    let wrote = format!(
+        "wrote {}\n",
+        crate::util::count(written.len(), "file", "files")
+    );
+    commit_and_push(ctx, &pr, &written, commit_plan, push_opts, (true, &wrote))
+}
+
+/// Offline without the commit in the upstream cache, nothing says it moves forward: refused
+/// unless `--allow-unverified`.
+fn require_verified(args: &ApplyArgs, pr: &Promotion) -> CmdResult {
+    if pr.resolution.relation.is_none() && !args.promote.allow_unverified {
+        return Err(CliError::from(crate::error::Error::refused(format!(
+            "{}: {} -> {}: the upstream cache lacks {}, so whether it descends from the current version is not known (a rollback or a diverged commit would be written); nothing written",
+            pr.component.name,
+            crate::util::short_id(&pr.component.tag),
+            crate::util::short_id(&pr.plan.to),
+            crate::util::short_id(&pr.plan.to),
+        ))
+        .with_hint("run once without --offline to fill the cache, or pass --allow-unverified to write it anyway")));
+    }
+    Ok(())
+}
+
+/// The promotion that `apply` already wrote, uncommitted: committed as it is.
+fn commit_held(ctx: &Context, args: &ApplyArgs, pr: Promotion) -> CmdResult {
+    require_verified(args, &pr)?;
+    pr.image.require()?;
+    if let ImageCheck::NotChecked { .. } = &pr.image {
+        ctx.warn(&pr.image.line());
+    }
+    let push_opts = push_options(args)?;
+    let git = branch::checkout_git(&ctx.root);
+    let cp = branch::check_branch(git, &pr, args.base.as_deref(), args.allow_mixed)?;
+    let files: Vec<String> = pr.plan.files.iter().map(|f| f.path.clone()).collect();
+    let held = format!(
+        "the working tree already holds this promotion ({}, as planned): nothing written\n",
+        crate::util::count(files.len(), "file", "files")
+    );
+    commit_and_push(ctx, &pr, &files, Some(cp), push_opts, (false, &held))
+}
+
+/// Commits the promotion's files when asked, prints what was done (`done`: whether this run
+/// wrote the files, and the line that says so), and pushes when asked.
+fn commit_and_push(
+    ctx: &Context,
+    pr: &Promotion,
+    files: &[String],
+    commit_plan: Option<branch::CommitPlan>,
+    push_opts: Option<branch::PushOptions>,
+    (written, done): (bool, &str),
+) -> CmdResult {
     let commit_id = match &commit_plan {
         Some(cp) => Some(
-            branch::commit(cp, &written, &pr)
+            branch::commit(cp, files, pr)
                 .map_err(|e| CliError::from(e).hint("the files are written but not committed"))?,
         ),
         None => None,
     };
     if ctx.json {
-        ctx.print_json(&plan_json(&pr, true, commit_id.as_deref()));
+        ctx.print_json(&plan_json(pr, written, commit_id.as_deref()));
     } else {
-        print_promotion(ctx, &pr, false);
-        ctx.print(&format!(
-            "wrote {} file{}\n",
-            written.len(),
-            if written.len() == 1 { "" } else { "s" }
-        ));
+        print_promotion(ctx, pr, false);
+        ctx.print(done);
         if let (Some(id), Some(cp)) = (&commit_id, &commit_plan) {
             ctx.print(&format!(
-                "committed {} on {}: {}\n",
+                "committed {} on {}, now checked out: {}\n",
                 short_id(id),
                 cp.branch,
                 cp.subject
@@ -325,7 +372,7 @@ pub fn cmd_apply(ctx: &Context, args: &ApplyArgs) -> CmdResult {
         }
     }
     if let (Some(opts), Some(cp)) = (push_opts, &commit_plan) {
-        let pushed = branch::push(&cp.git, &cp.branch, &cp.subject, &pr, opts)?;
+        let pushed = branch::push(&cp.git, &cp.branch, &cp.subject, pr, opts)?;
         let lines = pushed_lines(&pushed);
         if ctx.json {
             ctx.print_json(&json!({ "merge_request": lines }));

@@ -5,11 +5,10 @@ mod file;
 use file::{EntryFile, Place};
 
 use crate::checkout::Checkout;
-use crate::cluster::model::{
-    norm_ref, suggest, Integration, Layout, Model, ShardKey, Strategy, RECONCILE,
-};
+use crate::cluster::model::{norm_ref, Integration, Layout, Model, ShardKey, Strategy, RECONCILE};
 use crate::error::{Error, Result};
 use crate::promote::plan::FileChange;
+use crate::util::suggest;
 use crate::yaml::patch::{Op, Value};
 use crate::yaml::Node;
 
