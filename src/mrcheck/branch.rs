@@ -116,6 +116,12 @@ pub fn shipped(
     let Some(old) = versions.old.as_deref().filter(|_| versions.is_promotion()) else {
         return Ok(None);
     };
-    let upstream = opts.open(checkout.component(RECONCILE)?)?;
+    let c = checkout.component(RECONCILE)?;
+    // `--upstream`, else the one `.qr-promote.yaml` keeps, else `.env`'s.
+    let opts = crate::history::Options {
+        upstream: Some(checkout.upstream_of(c, opts.upstream.as_deref())),
+        ..opts.clone()
+    };
+    let upstream = opts.open(c)?;
     upstream.touched(old, &versions.new).map(Some)
 }

@@ -1163,6 +1163,10 @@ fn the_check_of_the_merge_request_becomes_one_note(depth: Depth) {
                 "StatefulSet",
                 "qontract-reconcile-terraform-resources-app-sre",
             ),
+            (
+                "StatefulSet",
+                "qontract-reconcile-terraform-resources-ter-int-dev",
+            ),
         ] {
             manager.push_str(&format!("[2026-01-02 10:00:00] [INFO] [DRY-RUN] [openshift_base.py:apply:317] - ['apply', 'appint-prod-01', 'app-interface-production', '{kind}', '{name}']\n"));
         }
@@ -1170,13 +1174,24 @@ fn the_check_of_the_merge_request_becomes_one_note(depth: Depth) {
             "temp/reports/reconcile_reports_success/reconcile-integrations-manager.txt".into(),
             manager,
         );
+        for run in ["gitlab-housekeeping", "aws-iam-keys", "terraform-resources"] {
+            st.artifacts.insert(
+                format!("temp/reports/reconcile_reports_success/reconcile-{run}.txt"),
+                String::new(),
+            );
+        }
         st.artifacts.insert(
-            "temp/reports/reconcile_reports_success/reconcile-gitlab-housekeeping.txt".into(),
-            String::new(),
+            "temp/reports/reconcile_reports_success/reconcile-terraform-resources_override_f929a38.txt".into(),
+            "Unable to find image 'quay.io/app-sre/qontract-reconcile:f929a38' locally\n".into(),
         );
     }
     let r = with_check(&w).ok();
-    assert!(r.stdout.contains("the check: 2 ran"), "{}", r.stdout);
+    assert!(
+        r.stdout
+            .contains("the check: 5 ran: 4 clean; 1 with changes; pin checks: 5 of 5 hold"),
+        "{}",
+        r.stdout
+    );
     let notes = w.notes(1);
     assert_eq!(notes.len(), 1, "{notes:?}");
     assert!(

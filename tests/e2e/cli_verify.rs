@@ -407,7 +407,7 @@ fn unknown_namespace_or_integration_is_an_error_with_a_suggestion() {
             "nope.json",
             "--integration",
             "zzz",
-            "--integration zzz: unknown integration; known: aws-iam-keys, gitlab-housekeeping, terraform-resources",
+            "--integration zzz: unknown integration; known: aws-iam-keys, gitlab-housekeeping, integrations-manager, terraform-resources",
         ),
     ];
     for (from, flag, value, error) in cases {

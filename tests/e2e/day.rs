@@ -147,6 +147,42 @@ fn walkthrough() -> Vec<(String, Vec<String>)> {
     steps
 }
 
+/// The merge request's check ran: a Jenkins build whose reports are clean but for the
+/// integrations-manager's plan, which applies every object whose image moves to `new`.
+fn check_ran(ci: &crate::support::ci_server::FakeCi, new: &str) {
+    let mut st = ci.state.lock().unwrap();
+    st.statuses = vec![serde_json::json!({
+        "id": 1, "status": "success", "name": "jenkins", "target_url": ci.build_url(),
+    })];
+    let ok = "temp/reports/reconcile_reports_success";
+    let pulled = format!(
+        "Unable to find image 'quay.io/app-sre/qontract-reconcile:{new}' locally\n{new}: Pulling from app-sre/qontract-reconcile\nStatus: Downloaded newer image for quay.io/app-sre/qontract-reconcile:{new}\n"
+    );
+    for run in ["aws-iam-keys", "gitlab-housekeeping", "terraform-resources"] {
+        st.artifacts
+            .insert(format!("{ok}/reconcile-{run}.txt"), pulled.clone());
+    }
+    st.artifacts.insert(
+        format!("{ok}/reconcile-terraform-resources_override_f929a38.txt"),
+        "Unable to find image 'quay.io/app-sre/qontract-reconcile:f929a38' locally\n".into(),
+    );
+    let mut manager = String::new();
+    for (kind, name) in [
+        ("CronJob", "aws-iam-keys"),
+        ("Deployment", "gitlab-housekeeping-0"),
+        ("Deployment", "gitlab-housekeeping-1"),
+        ("Deployment", "gitlab-housekeeping-2"),
+        ("StatefulSet", "terraform-resources-app-sre"),
+        ("StatefulSet", "terraform-resources-ter-int-dev"),
+    ] {
+        manager.push_str(&format!(
+            "[2026-01-02 10:00:00] [INFO] [DRY-RUN] [openshift_base.py:apply:317] - ['apply', 'appint-prod-01', 'app-interface-production', '{kind}', 'qontract-reconcile-{name}']\n"
+        ));
+    }
+    st.artifacts
+        .insert(format!("{ok}/reconcile-integrations-manager.txt"), manager);
+}
+
 #[test]
 fn the_readmes_day_prints_what_it_says() {
     let (sb, ids) = day();
@@ -181,11 +217,33 @@ fn the_readmes_day_prints_what_it_says() {
         &remote.join("hooks/pre-receive"),
         "#!/bin/sh\ncat >/dev/null\necho 'View merge request for promote:'\necho '  https://gitlab.example.com/service/app-interface/-/merge_requests/4242'\n",
     );
+    // The remote by its GitLab URL, reached through a local rewrite.
     git(
         &root,
         &home,
-        &["remote", "add", "origin", remote.to_str().unwrap()],
+        &[
+            "remote",
+            "add",
+            "origin",
+            "https://gitlab.example.com/service/app-interface.git",
+        ],
     );
+    git(
+        &root,
+        &home,
+        &[
+            "config",
+            &format!("url.{}.insteadOf", remote.display()),
+            "https://gitlab.example.com/service/app-interface.git",
+        ],
+    );
+    // GitLab and the check's Jenkins build, once the merge request's check has run.
+    let ci = crate::support::ci_server::serve_ci_of(
+        "/api/v4/projects/service%2Fapp-interface",
+        4242,
+        &format!("promote/qontract-reconcile-{}", &ids[2][..7]),
+    );
+    check_ran(&ci, &ids[2][..7]);
     git(&root, &home, &["push", "-q", "origin", "master"]);
     let mut reg = crate::support::registry_server::start_registry(false);
     crate::support::registry_server::push_image(
@@ -205,6 +263,9 @@ fn the_readmes_day_prints_what_it_says() {
         let mut args: Vec<String> = command.split_whitespace().map(str::to_string).collect();
         match args[0].as_str() {
             "plan" | "apply" => args.extend(["--registry-url".to_string(), registry.clone()]),
+            "pr-check" => {
+                args.extend(["--gitlab-url".to_string(), ci.url.clone()]);
+            }
             "verify" => {
                 let d = sb.run(&["deployments", "--json"]).ok().json();
                 sb.write("live.json", &rolled_out(&d));
@@ -213,7 +274,16 @@ fn the_readmes_day_prints_what_it_says() {
             _ => {}
         }
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let r = sb.run(&args);
+        let r = crate::support::Run::of(
+            sb.cmd()
+                .env("GITLAB_TOKEN", crate::support::gitlab_server::TOKEN)
+                .env("JENKINS_URL", &ci.url)
+                .env("JENKINS_USER", crate::support::ci_server::JENKINS_USER)
+                .env("JENKINS_TOKEN", crate::support::ci_server::JENKINS_TOKEN)
+                .args(&args)
+                .output()
+                .unwrap(),
+        );
         let out = format!("{}{}", r.stdout, r.stderr);
         if std::env::var_os("QR_PROMOTE_SHOW_DAY").is_some() {
             eprintln!("$ qr-promote {command}\n{out}");

@@ -21,6 +21,8 @@ pub const BUILD: &str = "/job/pr-check/12/";
 /// What the servers hold.
 #[derive(Default)]
 pub struct CiState {
+    /// The project's API path (`/api/v4/projects/<group%2Fname>`).
+    pub project: String,
     /// The merge request's iid and source branch.
     pub iid: u64,
     pub branch: String,
@@ -63,7 +65,8 @@ fn gitlab(st: &mut CiState, req: &Request) -> Response {
         return Response::status(401).json(r#"{"message":"401 Unauthorized"}"#);
     }
     let path = req.path().to_string();
-    let Some(rest) = path.strip_prefix(PROJECT) else {
+    let project = st.project.clone();
+    let Some(rest) = path.strip_prefix(project.as_str()) else {
         return Response::status(404).json(r#"{"message":"404 Project Not Found"}"#);
     };
     let mr = || {
@@ -252,9 +255,16 @@ fn jenkins(st: &mut CiState, req: &Request) -> Response {
     }
 }
 
-/// Serves GitLab's API for merge request `iid` of branch `branch`, and a Jenkins build.
+/// Serves GitLab's API for merge request `iid` of branch `branch` of `group/app-interface`,
+/// and a Jenkins build.
 pub fn serve_ci(iid: u64, branch: &str) -> FakeCi {
+    serve_ci_of(PROJECT, iid, branch)
+}
+
+/// [`serve_ci`] for the project at the API path `project`.
+pub fn serve_ci_of(project: &str, iid: u64, branch: &str) -> FakeCi {
     let state = Arc::new(Mutex::new(CiState {
+        project: project.to_string(),
         iid,
         branch: branch.to_string(),
         result: "SUCCESS".into(),
