@@ -9,8 +9,8 @@ use crate::http::{encode_segment, Method, Request};
 /// The most bytes of a log or an artifact read.
 pub const TEXT_LIMIT: u64 = 64 << 20;
 
-/// The most pages of jobs read (100 each).
-const MAX_JOB_PAGES: usize = 10;
+/// The most pages of a list read (100 items each).
+const MAX_PAGES: usize = 10;
 
 /// A commit status (`GET repository/commits/:sha/statuses`).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -73,29 +73,14 @@ impl GitLab {
             self.project_url(),
             encode_segment(sha)
         );
-        let mut out = Vec::new();
-        for page in 1..=MAX_JOB_PAGES {
-            let page = page.to_string();
-            let v = self.call(
-                &self.client(),
-                Method::Get,
-                &url,
-                &[("per_page", "100"), ("page", &page)],
-                None,
-            )?;
-            let list = self.list(&url, &v)?;
-            out.extend(list.iter().filter_map(|s| {
-                Some(CommitStatus {
-                    id: s["id"].as_u64()?,
-                    name: s["name"].as_str().unwrap_or_default().to_string(),
-                    status: s["status"].as_str().unwrap_or_default().to_string(),
-                    target_url: s["target_url"].as_str().unwrap_or_default().to_string(),
-                })
-            }));
-            if list.len() < 100 {
-                break;
-            }
-        }
+        let mut out = self.every_page(&url, |s| {
+            Some(CommitStatus {
+                id: s["id"].as_u64()?,
+                name: s["name"].as_str().unwrap_or_default().to_string(),
+                status: s["status"].as_str().unwrap_or_default().to_string(),
+                target_url: s["target_url"].as_str().unwrap_or_default().to_string(),
+            })
+        })?;
         out.sort_by_key(|s| std::cmp::Reverse(s.id));
         Ok(out)
     }
@@ -131,34 +116,18 @@ impl GitLab {
     /// The jobs of a pipeline, every page.
     pub fn pipeline_jobs(&self, pipeline: u64) -> Result<Vec<Job>> {
         let url = format!("{}/pipelines/{pipeline}/jobs", self.project_url());
-        let mut out = Vec::new();
-        for page in 1..=MAX_JOB_PAGES {
-            let page = page.to_string();
-            let v = self.call(
-                &self.client(),
-                Method::Get,
-                &url,
-                &[("per_page", "100"), ("page", &page)],
-                None,
-            )?;
-            let list = self.list(&url, &v)?;
-            out.extend(list.iter().filter_map(|j| {
-                let s = |k: &str| j[k].as_str().unwrap_or_default().to_string();
-                Some(Job {
-                    id: j["id"].as_u64()?,
-                    name: s("name"),
-                    status: s("status"),
-                    web_url: s("web_url"),
-                    has_artifacts: j["artifacts"].as_array().is_some_and(|a| {
-                        a.iter().any(|x| x["file_type"].as_str() == Some("archive"))
-                    }),
-                })
-            }));
-            if list.len() < 100 {
-                break;
-            }
-        }
-        Ok(out)
+        self.every_page(&url, |j| {
+            let s = |k: &str| j[k].as_str().unwrap_or_default().to_string();
+            Some(Job {
+                id: j["id"].as_u64()?,
+                name: s("name"),
+                status: s("status"),
+                web_url: s("web_url"),
+                has_artifacts: j["artifacts"]
+                    .as_array()
+                    .is_some_and(|a| a.iter().any(|x| x["file_type"].as_str() == Some("archive"))),
+            })
+        })
     }
 
     /// A job's log (`GET jobs/:id/trace`).
@@ -178,6 +147,27 @@ impl GitLab {
             encoded.join("/")
         );
         self.get_text(&url)
+    }
+
+    /// The items of every page of 100 of a list (up to [`MAX_PAGES`] pages), each read by `item`.
+    fn every_page<T>(
+        &self,
+        url: &str,
+        item: impl Fn(&serde_json::Value) -> Option<T>,
+    ) -> Result<Vec<T>> {
+        let client = self.client();
+        let mut out = Vec::new();
+        for page in 1..=MAX_PAGES {
+            let page = page.to_string();
+            let query = [("per_page", "100"), ("page", page.as_str())];
+            let v = self.call(&client, Method::Get, url, &query, None)?;
+            let list = self.list(url, &v)?;
+            out.extend(list.iter().filter_map(&item));
+            if list.len() < 100 {
+                break;
+            }
+        }
+        Ok(out)
     }
 
     /// A text answer; `None` on 404.

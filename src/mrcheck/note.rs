@@ -79,6 +79,14 @@ fn progress(p: &Progress) -> String {
     }
 }
 
+/// The runs worth a line: all but the clean ones.
+fn not_clean(c: &Check) -> Vec<&Run> {
+    c.runs
+        .iter()
+        .filter(|r| r.verdict != Verdict::Clean)
+        .collect()
+}
+
 /// The summary sentence.
 pub fn summary_line(c: &Check) -> String {
     let s = &c.summary;
@@ -123,11 +131,7 @@ pub fn text(c: &Check) -> String {
     if !c.finished() {
         return out;
     }
-    let shown: Vec<&Run> = c
-        .runs
-        .iter()
-        .filter(|r| r.verdict != Verdict::Clean)
-        .collect();
+    let shown = not_clean(c);
     if !shown.is_empty() {
         let mut rows = vec![["RUN", "VERDICT", "EXPLAINED", "WHAT"]
             .map(String::from)
@@ -204,11 +208,7 @@ pub fn markdown(c: &Check) -> String {
         return out;
     }
     out.push_str(&format!("**{}**\n\n", escape(&summary_line(c))));
-    let shown: Vec<&Run> = c
-        .runs
-        .iter()
-        .filter(|r| r.verdict != Verdict::Clean)
-        .collect();
+    let shown = not_clean(c);
     if !shown.is_empty() {
         out.push_str("| Run | Verdict | Explained | What |\n|---|---|---|---|\n");
         for r in &shown {

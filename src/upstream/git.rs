@@ -242,13 +242,18 @@ impl Git {
         if out.status.success() {
             Ok(out.stdout)
         } else {
-            Err(Error::external(format!(
-                "{}: git {} failed: {}",
-                self.label,
-                subcommand(args),
-                one_line(&stderr)
-            )))
+            Err(self.failed(args, &stderr))
         }
+    }
+
+    /// The error of a git command that exited with a failure status.
+    fn failed(&self, args: &[&str], stderr: &str) -> Error {
+        Error::external(format!(
+            "{}: git {} failed: {}",
+            self.label,
+            subcommand(args),
+            one_line(stderr)
+        ))
     }
 
     /// Runs git and returns the first line of its output, trimmed.
@@ -271,12 +276,7 @@ impl Git {
         if out.success {
             Ok(out.stdout)
         } else {
-            Err(Error::external(format!(
-                "{}: git {} failed: {}",
-                self.label,
-                subcommand(args),
-                one_line(&out.stderr)
-            )))
+            Err(self.failed(args, &out.stderr))
         }
     }
 
