@@ -19,52 +19,69 @@ const ENV_LIMIT: usize = 1 << 20;
 pub fn versions(checkout: &Checkout, base: Option<&str>) -> Result<Versions> {
     let new = checkout.component(RECONCILE)?.tag.clone();
     let git = checkout_git(&checkout.root);
-    // The merge base with the first base that names a commit: one git command in the usual
-    // case (each runs while the model and the reports are read).
+    let var = checkout.component(RECONCILE)?.tag_var();
+    // `.env` as the merge base with the first base that names a commit has it, against the
+    // working tree: one git command in the usual case, run while the model and the reports are
+    // read. `./`: the checkout's own `.env`, wherever the checkout sits in its repository.
     let candidates: Vec<&str> = match base {
         Some(b) => vec![b],
         None => vec!["origin/master", "master"],
     };
-    let mut found = None;
     for cand in &candidates {
         if cand.starts_with('-') {
             return Err(Error::input(format!("base {cand} is not a revision")));
         }
-        let out = git.output(&["merge-base", "HEAD", cand])?;
+        let out = git.output(&[
+            "diff",
+            "--no-color",
+            "--no-ext-diff",
+            "--no-renames",
+            "-U0",
+            "--merge-base",
+            cand,
+            "--",
+            "./.env",
+        ])?;
         if out.success {
-            found = Some(out.stdout.trim().to_string());
-            break;
+            return Ok(Versions {
+                old: old_tag(crate::util::head(&out.stdout, ENV_LIMIT), &var, &new),
+                new,
+            });
         }
-        if out.stderr.trim().is_empty() {
+        if out.stderr.contains("no merge base") {
             return Err(
                 Error::input(format!("the checkout's HEAD shares no history with {cand}"))
                     .with_hint("give the target branch with --base REV"),
             );
         }
     }
-    let Some(mb) = found else {
-        return match base {
-            Some(b) => Err(Error::input(format!(
-                "{}: base {b} is not a commit of this repository",
-                checkout.root.display()
-            ))),
-            // No target branch to compare with (not a git checkout, or a lone branch).
-            None => Ok(Versions { old: None, new }),
-        };
-    };
-    let mb = mb.as_str();
-    // `./`: the checkout's own `.env`, wherever the checkout sits in its repository.
-    let shown = git.output(&["show", &format!("{mb}:./.env")])?;
-    if !shown.success {
-        return Ok(Versions { old: None, new });
+    match base {
+        Some(b) => Err(Error::input(format!(
+            "{}: base {b} is not a commit of this repository",
+            checkout.root.display()
+        ))),
+        // No target branch to compare with (not a git checkout, or a lone branch).
+        None => Ok(Versions { old: None, new }),
     }
-    let text = crate::util::head(&shown.stdout, ENV_LIMIT);
-    let var = checkout.component(RECONCILE)?.tag_var();
-    let old = parse_env(text)
-        .into_iter()
-        .find(|v| v.name == var)
-        .map(|v| v.value);
-    Ok(Versions { old, new })
+}
+
+/// The tag `var` had at the merge base, from the diff of `.env` since then: the value of its
+/// removed line, else (the line is not in the diff) the tag it has now; none when `.env` is new.
+fn old_tag(diff: &str, var: &str, now: &str) -> Option<String> {
+    if diff.lines().any(|l| l.starts_with("--- /dev/null")) {
+        return None;
+    }
+    let removed: String = diff
+        .lines()
+        .filter(|l| l.starts_with('-') && !l.starts_with("---"))
+        .map(|l| format!("{}\n", &l[1..]))
+        .collect();
+    Some(
+        parse_env(&removed)
+            .into_iter()
+            .find(|v| v.name == var)
+            .map_or_else(|| now.to_string(), |v| v.value),
+    )
 }
 
 /// The GitLab project of the checkout's git remote `remote`.
@@ -124,4 +141,30 @@ pub fn shipped(
     };
     let upstream = opts.open(c)?;
     upstream.touched(old, &versions.new).map(Some)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_old_tag_is_the_removed_line_else_the_tag_now() {
+        let diff = "diff --git a/.env b/.env\n--- a/.env\n+++ b/.env\n@@ -10 +10 @@\n-export RECONCILE_IMAGE_TAG='a1b2c3d'\n+export RECONCILE_IMAGE_TAG=1234567\n";
+        assert_eq!(
+            old_tag(diff, "RECONCILE_IMAGE_TAG", "1234567").as_deref(),
+            Some("a1b2c3d")
+        );
+        let other = "--- a/.env\n+++ b/.env\n@@ -3 +3 @@\n-export SCHEMAS_IMAGE_TAG=1\n+export SCHEMAS_IMAGE_TAG=2\n";
+        assert_eq!(
+            old_tag(other, "RECONCILE_IMAGE_TAG", "1234567").as_deref(),
+            Some("1234567")
+        );
+        assert_eq!(
+            old_tag("", "RECONCILE_IMAGE_TAG", "1234567").as_deref(),
+            Some("1234567")
+        );
+        let added =
+            "--- /dev/null\n+++ b/.env\n@@ -0,0 +1 @@\n+export RECONCILE_IMAGE_TAG=1234567\n";
+        assert_eq!(old_tag(added, "RECONCILE_IMAGE_TAG", "1234567"), None);
+    }
 }

@@ -52,13 +52,7 @@ impl Verdict {
     }
 }
 
-/// How many actions of one kind on one target a run printed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct ActionCount {
-    pub kind: String,
-    pub target: String,
-    pub count: usize,
-}
+pub use report::ActionCount;
 
 /// One run of the check and its verdict.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -216,10 +210,8 @@ fn run_of(
     } else {
         Verdict::Changes
     };
-    let mut counts: BTreeMap<(&str, &str), usize> = BTreeMap::new();
-    for a in &p.actions {
-        *counts.entry((a.kind.as_str(), a.target())).or_default() += 1;
-    }
+    let mut actions = p.counts.clone();
+    actions.sort_by(|a, b| (&a.kind, &a.target).cmp(&(&b.kind, &b.target)));
     // The image its pull lines name in full, else the one the check gives it.
     let pulled = p
         .pulled
@@ -234,14 +226,7 @@ fn run_of(
         explained: None,
         explained_by: Vec::new(),
         unexplained_because: None,
-        actions: counts
-            .into_iter()
-            .map(|((kind, target), count)| ActionCount {
-                kind: kind.to_string(),
-                target: target.to_string(),
-                count,
-            })
-            .collect(),
+        actions,
         messages: p.messages,
         first_lines: p.first_messages.clone(),
         errors: p.errors,

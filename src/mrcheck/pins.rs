@@ -66,10 +66,10 @@ pub fn check(model: &Model, versions: &Versions, reports: &Reports) -> Vec<PinCh
                 Some(rep) => {
                     let on: Vec<String> = rep
                         .parsed
-                        .actions
+                        .counts
                         .iter()
-                        .filter(|a| r.shards.iter().any(|s| s == a.target()))
-                        .map(|a| format!("{} on {}", a.kind, a.target()))
+                        .filter(|a| r.shards.contains(&a.target))
+                        .map(|a| format!("{} on {}", a.kind, a.target))
                         .collect();
                     if on.is_empty() {
                         (true, format!("left out {}", r.shards.join(", ")))
@@ -118,9 +118,8 @@ pub fn check(model: &Model, versions: &Versions, reports: &Reports) -> Vec<PinCh
                 });
                 let outside: Vec<String> = rep
                     .parsed
-                    .actions
-                    .iter()
-                    .map(|a| a.target().to_string())
+                    .targets()
+                    .map(str::to_string)
                     .chain(rep.parsed.shards.iter().cloned())
                     .filter(|t| !r.shards.contains(t))
                     .collect::<std::collections::BTreeSet<_>>()
@@ -133,7 +132,7 @@ pub fn check(model: &Model, versions: &Versions, reports: &Reports) -> Vec<PinCh
                     detail: if outside.is_empty() {
                         format!(
                             "{}, none outside its shards",
-                            crate::util::count(rep.parsed.actions.len(), "action", "actions")
+                            crate::util::count(rep.parsed.actions, "action", "actions")
                         )
                     } else {
                         format!("acted on {}", listed(&outside))
@@ -179,7 +178,7 @@ pub fn check(model: &Model, versions: &Versions, reports: &Reports) -> Vec<PinCh
 fn applies(manager: &super::reports::Report, d: &crate::cluster::model::Deployment) -> bool {
     manager
         .parsed
-        .actions
+        .kept
         .iter()
         .any(|a| a.kind == "apply" && a.fields.contains(&d.name) && a.fields.contains(&d.namespace))
 }
@@ -221,7 +220,7 @@ pub fn explain_manager(
     let objects = expected_objects(model, versions);
     let other: Vec<String> = report
         .parsed
-        .actions
+        .kept
         .iter()
         .filter(|a| {
             a.kind != "apply"
@@ -235,7 +234,7 @@ pub fn explain_manager(
         run.explained = Some(true);
         run.explained_by = vec![format!(
             "the promotion: applies {} it is expected to",
-            crate::util::count(report.parsed.actions.len(), "object", "objects")
+            crate::util::count(report.parsed.actions, "object", "objects")
         )];
         run.unexplained_because = None;
     } else if !other.is_empty() {

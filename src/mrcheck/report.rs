@@ -3,6 +3,8 @@
 //! versions), the actions it logs as Python lists, its errors and tracebacks, and the image
 //! pull lines docker prints before the run.
 
+use std::borrow::Cow;
+
 use serde::Serialize;
 
 /// How many error and message lines a report keeps to show (the counts are whole).
@@ -28,11 +30,24 @@ impl Action {
     }
 }
 
+/// How many actions of one kind on one target a run printed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ActionCount {
+    pub kind: String,
+    pub target: String,
+    pub count: usize,
+}
+
 /// What one report says.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Parsed {
-    /// Every action, in order.
-    pub actions: Vec<Action>,
+    /// Its actions counted by kind and target, in the order first seen.
+    pub counts: Vec<ActionCount>,
+    /// How many actions in all.
+    pub actions: usize,
+    /// Every action whole, in order, for a run whose actions are checked one by one (the
+    /// integrations-manager's plan); empty for the others.
+    pub kept: Vec<Action>,
     /// Output that is neither an action, a pull line, nor an error: how many lines.
     pub messages: usize,
     /// The first of those lines.
@@ -50,7 +65,28 @@ pub struct Parsed {
 impl Parsed {
     /// Nothing but pull lines (or nothing at all).
     pub fn is_clean(&self) -> bool {
-        self.actions.is_empty() && self.messages == 0 && self.errors == 0
+        self.actions == 0 && self.messages == 0 && self.errors == 0
+    }
+
+    /// The targets the actions act on.
+    pub fn targets(&self) -> impl Iterator<Item = &str> {
+        self.counts.iter().map(|c| c.target.as_str())
+    }
+
+    fn count(&mut self, kind: &str, target: &str) {
+        self.actions += 1;
+        match self
+            .counts
+            .iter_mut()
+            .find(|c| c.kind == kind && c.target == target)
+        {
+            Some(c) => c.count += 1,
+            None => self.counts.push(ActionCount {
+                kind: kind.to_string(),
+                target: target.to_string(),
+                count: 1,
+            }),
+        }
     }
 
     fn message(&mut self, line: &str) {
@@ -93,33 +129,51 @@ pub struct LogLine<'a> {
 }
 
 /// Splits `[YYYY-MM-DD HH:MM:SS] [LEVEL] [DRY-RUN] [file:func:line] - message`; `None` for any
-/// other line.
+/// other line. Byte by byte: every line of every report passes here.
 pub fn log_line(line: &str) -> Option<LogLine<'_>> {
     let b = line.as_bytes();
     if b.len() < 22 || b[0] != b'[' || b[20] != b']' || b[21] != b' ' {
         return None;
     }
-    let date = &line[1..20];
-    if !date.bytes().enumerate().all(|(i, c)| {
-        matches!((i, c), (4 | 7, b'-') | (10, b' ') | (13 | 16, b':')) || c.is_ascii_digit()
-    }) {
+    let date_ok = b[1..20].iter().enumerate().all(|(i, &c)| match i {
+        4 | 7 => c == b'-',
+        10 => c == b' ',
+        13 | 16 => c == b':',
+        _ => c.is_ascii_digit(),
+    });
+    if !date_ok {
         return None;
     }
-    let rest = line[22..].strip_prefix('[')?;
-    let (level, rest) = rest.split_once("] ")?;
-    if level.is_empty() || !level.bytes().all(|c| c.is_ascii_alphabetic()) {
+    let rest = &line[22..];
+    if !rest.starts_with('[') {
         return None;
     }
-    let (dry_run, rest) = match rest.strip_prefix("[DRY-RUN] ") {
-        Some(r) => (true, r),
-        None => (false, rest),
-    };
-    let rest = rest.strip_prefix('[')?;
-    let (place, message) = rest.split_once("] - ").or_else(|| {
+    let close = memchr::memchr(b']', rest.as_bytes())?;
+    let level = &rest[1..close];
+    if level.is_empty()
+        || !level.bytes().all(|c| c.is_ascii_alphabetic())
+        || rest.as_bytes().get(close + 1) != Some(&b' ')
+    {
+        return None;
+    }
+    let mut rest = &rest[close + 2..];
+    let dry_run = rest.starts_with("[DRY-RUN] ");
+    if dry_run {
+        rest = &rest["[DRY-RUN] ".len()..];
+    }
+    if !rest.starts_with('[') {
+        return None;
+    }
+    let close = memchr::memchr(b']', rest.as_bytes())?;
+    let place = &rest[1..close];
+    let after = &rest[close + 1..];
+    let message = match after.strip_prefix(" - ") {
+        Some(m) => m,
         // An empty message leaves no space after the dash.
-        rest.strip_suffix("] -").map(|p| (p, ""))
-    })?;
-    if place.contains(']') || place.split(':').count() != 3 {
+        None if after == " -" => "",
+        None => return None,
+    };
+    if memchr::memchr_iter(b':', place.as_bytes()).count() != 2 {
         return None;
     }
     Some(LogLine {
@@ -171,92 +225,101 @@ pub fn pull_line(line: &str) -> Option<Option<String>> {
 /// Reads a Python list of literals logged as a message (`['apply', 'c', 'ns', 'Kind', 'n']`);
 /// `None` when the message is not one whose first element is a word.
 pub fn action(message: &str) -> Option<Action> {
-    let m = message.trim();
-    let inner = m.strip_prefix('[')?.strip_suffix(']')?;
-    let items = python_items(inner)?;
-    let mut it = items.into_iter();
-    let kind = it.next()?;
-    if kind.is_empty() || !kind.bytes().all(|c| c.is_ascii_lowercase() || c == b'_') {
-        return None;
-    }
+    let items = action_items(message)?;
+    let mut it = items.into_iter().map(Cow::into_owned);
     Some(Action {
-        kind,
+        kind: it.next()?,
         fields: it.collect(),
     })
 }
 
+/// The elements of an action's list, borrowed from the message where no escape changes them;
+/// the first is the kind, a word.
+fn action_items(message: &str) -> Option<Vec<Cow<'_, str>>> {
+    let m = message.trim();
+    let inner = m.strip_prefix('[')?.strip_suffix(']')?;
+    let items = python_items(inner)?;
+    let kind = items.first()?;
+    if kind.is_empty() || !kind.bytes().all(|c| c.is_ascii_lowercase() || c == b'_') {
+        return None;
+    }
+    Some(items)
+}
+
 /// The elements of a Python list's inside, strings unquoted and anything else as written;
 /// `None` when the first element is not a quoted string or quotes do not close.
-fn python_items(inner: &str) -> Option<Vec<String>> {
+fn python_items(inner: &str) -> Option<Vec<Cow<'_, str>>> {
+    let b = inner.as_bytes();
+    let len = b.len();
     let mut items = Vec::new();
-    let mut chars = inner.chars().peekable();
-    loop {
-        while chars.peek().is_some_and(|c| c.is_whitespace()) {
-            chars.next();
+    let mut i = 0usize;
+    let skip_space = |mut i: usize| {
+        while i < len && b[i].is_ascii_whitespace() {
+            i += 1;
         }
-        let Some(&c) = chars.peek() else { break };
-        if c == '\'' || c == '"' {
-            chars.next();
+        i
+    };
+    loop {
+        i = skip_space(i);
+        if i >= len {
+            break;
+        }
+        let quote = b[i];
+        if quote == b'\'' || quote == b'"' {
+            // A string: borrowed up to its first escape, then the slices between escapes.
             let mut s = String::new();
-            let mut closed = false;
-            while let Some(ch) = chars.next() {
-                match ch {
-                    '\\' => {
-                        if let Some(n) = chars.next() {
-                            s.push(match n {
-                                'n' => '\n',
-                                't' => '\t',
-                                other => other,
-                            });
-                        }
-                    }
-                    q if q == c => {
-                        closed = true;
-                        break;
-                    }
-                    other => s.push(other),
+            let mut from = i + 1;
+            loop {
+                let at = from + memchr::memchr2(quote, b'\\', &b[from..])?;
+                if b[at] == quote && s.is_empty() && from == i + 1 {
+                    items.push(Cow::Borrowed(&inner[from..at]));
+                    i = at + 1;
+                    break;
                 }
+                s.push_str(&inner[from..at]);
+                if b[at] == quote {
+                    items.push(Cow::Owned(std::mem::take(&mut s)));
+                    i = at + 1;
+                    break;
+                }
+                let escaped = inner[at + 1..].chars().next()?;
+                s.push(match escaped {
+                    'n' => '\n',
+                    't' => '\t',
+                    other => other,
+                });
+                from = at + 1 + escaped.len_utf8();
             }
-            if !closed {
-                return None;
-            }
-            items.push(s);
         } else {
             if items.is_empty() {
                 return None;
             }
             // A number, None, a nested list or dict: as written, to the comma at its depth.
-            let mut s = String::new();
+            let start = i;
             let mut depth = 0i32;
-            let mut quote: Option<char> = None;
-            while let Some(&ch) = chars.peek() {
-                if quote.is_none() && depth == 0 && ch == ',' {
-                    break;
+            let mut quoted: Option<u8> = None;
+            while i < len {
+                let c = b[i];
+                match quoted {
+                    Some(_) if c == b'\\' => i += 1,
+                    Some(q) if c == q => quoted = None,
+                    Some(_) => {}
+                    None => match c {
+                        b',' if depth == 0 => break,
+                        b'\'' | b'"' => quoted = Some(c),
+                        b'[' | b'{' | b'(' => depth += 1,
+                        b']' | b'}' | b')' => depth -= 1,
+                        _ => {}
+                    },
                 }
-                chars.next();
-                match (quote, ch) {
-                    (Some(q), ch) if ch == q => quote = None,
-                    (Some(_), '\\') => {
-                        if let Some(n) = chars.next() {
-                            s.push(ch);
-                            s.push(n);
-                            continue;
-                        }
-                    }
-                    (None, '\'' | '"') => quote = Some(ch),
-                    (None, '[' | '{' | '(') => depth += 1,
-                    (None, ']' | '}' | ')') => depth -= 1,
-                    _ => {}
-                }
-                s.push(ch);
+                i += 1;
             }
-            items.push(s.trim().to_string());
+            i = i.min(len);
+            items.push(Cow::Borrowed(inner.get(start..i)?.trim()));
         }
-        while chars.peek().is_some_and(|c| c.is_whitespace()) {
-            chars.next();
-        }
-        match chars.next() {
-            Some(',') => continue,
+        i = skip_space(i);
+        match b.get(i) {
+            Some(b',') => i += 1,
             None => break,
             Some(_) => return None,
         }
@@ -278,12 +341,17 @@ fn shards_line(message: &str) -> Option<Vec<String>> {
     )
 }
 
-/// Reads a report's text.
-pub fn parse(text: &str) -> Parsed {
+/// Reads a report's text; `keep` keeps every action whole (see [`Parsed::kept`]).
+pub fn parse(text: &str, keep: bool) -> Parsed {
     let mut out = Parsed::default();
     // The first line of a traceback being read, until its exception line.
     let mut traceback: Option<String> = None;
-    for raw in text.lines() {
+    let bytes = text.as_bytes();
+    let mut start = 0usize;
+    let ends = memchr::memchr_iter(b'\n', bytes).chain(std::iter::once(bytes.len()));
+    for end in ends {
+        let raw = &text[start..end];
+        start = end + 1;
         let line = raw.trim_end_matches('\r');
         if let Some(first) = &traceback {
             if line.starts_with(' ') || line.starts_with('\t') || line.trim().is_empty() {
@@ -315,8 +383,18 @@ pub fn parse(text: &str) -> Parsed {
                 "DEBUG" => {}
                 "ERROR" | "CRITICAL" | "FATAL" => out.error(l.message),
                 _ => {
-                    if let Some(a) = action(l.message) {
-                        out.actions.push(a);
+                    if let Some(items) = action_items(l.message) {
+                        let target = items.get(1).map_or("", |t| t.as_ref());
+                        out.count(&items[0], target);
+                        if keep {
+                            let mut it = items.into_iter().map(Cow::into_owned);
+                            if let Some(kind) = it.next() {
+                                out.kept.push(Action {
+                                    kind,
+                                    fields: it.collect(),
+                                });
+                            }
+                        }
                     } else if let Some(s) = shards_line(l.message) {
                         out.shards.extend(s);
                     } else {
@@ -402,10 +480,30 @@ mod tests {
         assert_eq!(pull_line("note: something"), None);
     }
 
+    proptest::proptest! {
+        #[test]
+        fn no_line_makes_the_reader_panic(text in "(\\[2026-01-02 10:00:00\\] \\[INFO\\] (\\[DRY-RUN\\] )?\\[a:b:1\\] - )?\\[?('|\"|\\\\|,|\\[|\\]|[a-zé ]){0,40}\\n?"){
+            let p = parse(&text, true);
+            proptest::prop_assert!(p.first_errors.len() <= FIRST_LINES);
+            let _ = action(&text);
+        }
+    }
+
+    #[test]
+    fn escapes_and_nesting_in_actions() {
+        let a = action(r#"['apply', 'c\'s', "d\"q", {'k': [1, ','], 'x': 'y'}, None]"#).unwrap();
+        assert_eq!(
+            a.fields,
+            ["c's", "d\"q", "{'k': [1, ','], 'x': 'y'}", "None"]
+        );
+        assert!(action("['a', 'unclosed\\").is_none());
+        assert!(action("['a\\").is_none());
+    }
+
     #[test]
     fn a_traceback_is_one_error_with_its_exception() {
         let text = "Traceback (most recent call last):\n  File \"x.py\", line 1\n    boom()\nValueError: bad\n";
-        let p = parse(text);
+        let p = parse(text, true);
         assert_eq!(p.errors, 1);
         assert_eq!(p.first_errors, vec!["Traceback: ValueError: bad"]);
     }

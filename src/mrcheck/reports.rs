@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use super::pins::MANAGER_RUN;
 use super::report::{parse, Parsed};
 use crate::error::{Error, Result};
 
@@ -51,7 +52,7 @@ impl Reports {
             name: name.to_string(),
             source: source.to_string(),
             failed,
-            parsed: parse(text),
+            parsed: parse(text, name == MANAGER_RUN),
         });
     }
 
@@ -180,20 +181,22 @@ impl Reports {
             }
         }
         // Read and parse on every core; the reports keep the walk's order.
-        let read = crate::util::on_all_cores(&files, |part| {
-            part.iter()
-                .map(|(name, shown, path, failed)| {
-                    let bytes = crate::util::read_regular(path, REPORT_LIMIT)
-                        .map_err(|e| e.into_error(&path.display().to_string(), REPORT_LIMIT))?;
-                    Ok(Report {
-                        name: name.clone(),
-                        source: shown.clone(),
-                        failed: *failed,
-                        parsed: parse(&String::from_utf8_lossy(&bytes)),
-                    })
+        let read = files
+            .iter()
+            .map(|(name, shown, path, failed)| {
+                let bytes = crate::util::read_regular(path, REPORT_LIMIT)
+                    .map_err(|e| e.into_error(&path.display().to_string(), REPORT_LIMIT))?;
+                Ok(Report {
+                    name: name.clone(),
+                    source: shown.clone(),
+                    failed: *failed,
+                    parsed: match std::str::from_utf8(&bytes) {
+                        Ok(text) => parse(text, name == MANAGER_RUN),
+                        Err(_) => parse(&String::from_utf8_lossy(&bytes), name == MANAGER_RUN),
+                    },
                 })
-                .collect::<Vec<Result<Report>>>()
-        });
+            })
+            .collect::<Vec<Result<Report>>>();
         let found = read.len();
         for r in read {
             out.insert(r?);
@@ -241,7 +244,7 @@ mod tests {
         let console = "selected integrations: a b\nINTEGRATION a\n[2023-01-01 00:00:00] [INFO] [x.py:y:1] - ['delete', 'c', 'ns', 'Secret', 's']\nINTEGRATION b\nTraceback (most recent call last):\n  File \"x\"\nKeyError: 'k'\nINTEGRATION FAILED: b\n";
         let r = Reports::from_console(console);
         assert_eq!(r.runs.len(), 2);
-        assert_eq!(r.runs["a"].parsed.actions.len(), 1);
+        assert_eq!(r.runs["a"].parsed.actions, 1);
         assert!(!r.runs["a"].failed);
         assert!(r.runs["b"].failed);
         assert_eq!(r.runs["b"].parsed.errors, 1);
