@@ -21,6 +21,9 @@
 //!               integrations,      cluster::pin (overrides)
 //!               shards
 //!
+//! the model's stage objects ──> stage::check: pods and logs of each cluster (stage::kube, through
+//!   its context: cluster::access), metrics (stage::prometheus) ──> verdicts, stage::report
+//!
 //! checkout's git history ──> history (promotions: landing, parts) ──> history::runs
 //!   (two git log passes)        upstream::ancestry (graph, dates) ──┘   where a commit runs
 //! ```
@@ -38,7 +41,9 @@
 //! - [`registry`], [`mr`] on [`http`] (URL rules, client, errors) and [`redact`] (secrets out of
 //!   every message).
 //! - [`bot`]: the same, unattended: one merge request per component, kept current.
-//! - [`cluster`]: the model of where the integrations run, pins, and verify.
+//! - [`cluster`]: the model of where the integrations run, pins, verify, and the kubeconfig
+//!   context each cluster is reached with.
+//! - [`stage`]: has stage run a version cleanly, and for how long (pods, logs, metrics).
 //! - [`history`]: a component's promotions in the checkout's git history (merges, partial
 //!   promotions, lead times), and where a commit runs.
 //! - [`cli`]: arguments and printing only; one module per subcommand. [`pager`]: long text
@@ -60,6 +65,7 @@ pub mod pager;
 pub mod promote;
 pub mod redact;
 pub mod registry;
+pub mod stage;
 pub mod transaction;
 pub mod upstream;
 pub mod util;

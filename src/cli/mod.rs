@@ -22,6 +22,7 @@ mod logging;
 mod pin;
 mod pr_check;
 mod promote;
+mod stage;
 mod status;
 mod style;
 mod verify;
@@ -37,7 +38,8 @@ pub const EXIT_OK: u8 = 0;
 pub const EXIT_ERROR: u8 = 1;
 /// Exit status: the command line itself is wrong.
 pub const EXIT_USAGE: u8 = 2;
-/// Exit status: `verify` found differences; `where`: the commit does not run everywhere;
+/// Exit status: `verify` found differences; `stage`: stage has not soaked the version (plan and
+/// apply with --stage-soak refuse it); `where`: the commit does not run everywhere;
 /// `history --contains`: no promotion shipped the commit.
 pub const EXIT_DIFFERS: u8 = 3;
 /// Exit status: `bot` waited for an image that did not appear in time.
@@ -61,9 +63,10 @@ pub const EXIT_NEEDS_A_PERSON: u8 = 5;
   qr-promote where '#1234'                   # does this pull request run everywhere yet?
   qr-promote history --since 2026-01-01      # the promotions, with lead times
   qr-promote -C ~/app-interface verify       # does the cluster run what the checkout says?
+  qr-promote stage --for 2h                  # has stage run the newest version cleanly for 2h?
 
 Exit status: 0 success; 1 an error or a refusal (nothing written); 2 a wrong command line;
-3 differences (verify; where; status and plan with --exit-code); 4 bot: an image did not
+3 differences (verify; stage; where; status and plan with --exit-code); 4 bot: an image did not
 appear in time."
 )]
 pub struct Cli {
@@ -131,6 +134,10 @@ pub enum Command {
     PrCheck(pr_check::Args),
     /// Compare what runs in the cluster with what the checkout says: images, rollouts, pins.
     Verify(verify::Args),
+    /// Has stage run a version cleanly, and for how long: per integration and shard, the image,
+    /// since when, restarts, errors logged, the last runs' status.
+    #[command(after_help = stage::EXIT_HELP)]
+    Stage(stage::Args),
     /// For CI on every upstream push: promote, push and keep one merge request per component
     /// current (GitLab API).
     Bot(bot::Args),
@@ -427,6 +434,7 @@ fn run(cli: &Cli) -> Result<Status, CliError> {
         Command::Unpin(a) => pin::cmd_unpin(&ctx, a),
         Command::PrCheck(a) => pr_check::cmd_pr_check(&ctx, a),
         Command::Verify(a) => return verify::cmd_verify(&ctx, a),
+        Command::Stage(a) => return stage::cmd_stage(&ctx, a),
         Command::Bot(a) => return bot::cmd_bot(&ctx, a),
         Command::Completions(_) | Command::Man(_) => Ok(()),
     }?;

@@ -1,0 +1,185 @@
+//! `qr-promote stage [COMPONENT] [REV]`: has stage run this version cleanly, and for how long.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::{CliError, Context, Status};
+use crate::cluster::model::RECONCILE;
+use crate::stage::check::{check, version, Source};
+use crate::stage::prometheus::Prometheus;
+use crate::stage::{stage_objects, Target, DEFAULT_SOAK};
+
+/// What `stage`'s help says of its exit status.
+pub const EXIT_HELP: &str = "Exit status: 0 when every object of stage has soaked (runs the \
+version or a descendant for --for, with no error since); 3 when some object is young, logged \
+errors, runs another image, or could not be checked (no pod, no log, a cluster without a \
+context); 1 on an error (unreadable input, an unreachable cluster or Prometheus); 2 when the \
+command line is wrong.";
+
+/// Arguments of `stage`.
+#[derive(Debug, clap::Args)]
+#[command(allow_missing_positional = true)]
+pub struct Args {
+    /// The component (a name from .env); default qontract-reconcile, the one whose image the
+    /// integrations run.
+    #[arg(value_name = "COMPONENT")]
+    pub component: Option<String>,
+    /// The version: a branch, tag, `latest`, a commit id, or a pull request `#1234` [default:
+    /// latest, what a promotion moves to].
+    #[arg(value_name = "REV")]
+    pub rev: Option<String>,
+    /// Only the objects of this integration.
+    #[arg(long, value_name = "NAME")]
+    pub integration: Option<String>,
+    /// How long stage must have run it with no error.
+    #[arg(long = "for", value_name = "DURATION", value_parser = parse_soak)]
+    pub soak: Option<Duration>,
+    /// Read the pods from this file instead of the Kubernetes API: the JSON of
+    /// `oc get pods -o json` (one namespace or several).
+    #[arg(long, value_name = "PODS.json", conflicts_with_all = ["kubeconfig", "contexts"])]
+    pub from: Option<PathBuf>,
+    /// With --from: the folder of saved logs, `<pod name>.log` each, as
+    /// `oc logs --timestamps -c int POD` writes them.
+    #[arg(long, value_name = "DIR", requires = "from")]
+    pub logs: Option<PathBuf>,
+    /// The moment asked about (RFC 3339, `2026-12-08T10:00:00Z`): when --from and --logs were
+    /// saved [default: now].
+    #[arg(long, value_name = "TIME", value_parser = parse_at)]
+    pub at: Option<i64>,
+    /// Ask the last runs' status and executions of this Prometheus (its bearer token, if it
+    /// needs one, in QR_PROMOTE_PROMETHEUS_TOKEN).
+    #[arg(long, value_name = "URL", env = "QR_PROMOTE_PROMETHEUS")]
+    pub prometheus: Option<String>,
+    /// The kubeconfig file (default: `$KUBECONFIG`, else `~/.kube/config`).
+    #[arg(long, value_name = "PATH")]
+    pub kubeconfig: Option<PathBuf>,
+    /// The kubeconfig context of a cluster, `CLUSTER=CONTEXT` (repeatable), or one NAME for
+    /// every cluster (see `verify --help`).
+    #[arg(long = "context", value_name = "CLUSTER=CONTEXT")]
+    pub contexts: Vec<String>,
+    /// Use no network for the upstream: answer from its cache alone.
+    #[arg(long)]
+    pub offline: bool,
+    /// The upstream repository (URL or path); default: the component's `<P>_REPO` of .env.
+    #[arg(long, value_name = "URL|PATH")]
+    pub upstream: Option<String>,
+}
+
+/// A soak time: at most a week.
+pub(super) fn parse_soak(text: &str) -> Result<Duration, String> {
+    let d = crate::util::parse_duration(text)?;
+    if d > crate::config::MAX_STAGE_SOAK {
+        return Err(format!("{:?}: give at most 7 days", text.trim()));
+    }
+    Ok(d)
+}
+
+fn parse_at(text: &str) -> Result<i64, String> {
+    crate::stage::pods::parse_time(text).ok_or_else(|| {
+        format!(
+            "{:?} is not an RFC 3339 time (2026-12-08T10:00:00Z)",
+            text.trim()
+        )
+    })
+}
+
+/// Now, in seconds since the epoch.
+pub(super) fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(0))
+}
+
+/// The Prometheus of `--prometheus`, with the token of `QR_PROMOTE_PROMETHEUS_TOKEN`.
+pub(super) fn prometheus(url: Option<&str>) -> Result<Option<Prometheus>, CliError> {
+    let Some(url) = url.filter(|u| !u.is_empty()) else {
+        return Ok(None);
+    };
+    let token = std::env::var("QR_PROMOTE_PROMETHEUS_TOKEN").ok();
+    Ok(Some(Prometheus::new(url, token)?))
+}
+
+/// `stage`: one line per object; exit 3 unless every object has soaked.
+pub fn cmd_stage(ctx: &Context, args: &Args) -> Result<Status, CliError> {
+    // One positional that is no component of .env is the version.
+    let (name, rev) = match (&args.component, &args.rev) {
+        (Some(c), None) if ctx.checkout.component(c).is_err() => (RECONCILE, Some(c.as_str())),
+        (c, r) => (c.as_deref().unwrap_or(RECONCILE), r.as_deref()),
+    };
+    let c = ctx.checkout.component(name)?.clone();
+    if c.name != RECONCILE {
+        return Err(CliError::new(format!(
+            "stage: {} runs no integration; stage runs the integrations of {RECONCILE}",
+            c.name
+        )));
+    }
+    let model = super::deployments::load_model(ctx)?;
+    if let Some(i) = &args.integration {
+        model.integration(i)?;
+    }
+    let objects = stage_objects(&model, args.integration.as_deref());
+    if objects.is_empty() {
+        return Err(CliError::new(
+            "stage: the checkout runs no integration in a stage namespace (an environment of \
+             type stage, or one whose integrations-manager follows a branch)",
+        ));
+    }
+    let source = match &args.from {
+        Some(pods) => Source::Saved {
+            pods: pods.clone(),
+            logs: args.logs.clone(),
+        },
+        None => {
+            let verify_args = super::verify::Args {
+                namespaces: Vec::new(),
+                integration: None,
+                from: None,
+                kubeconfig: args.kubeconfig.clone(),
+                contexts: args.contexts.clone(),
+                cluster: None,
+                wait: None,
+                interval: None,
+            };
+            Source::Api(super::verify::access(ctx, &model, &verify_args)?)
+        }
+    };
+    let opts = super::history::options(ctx, args.upstream.clone(), args.offline);
+    let (rev, graph) = version(&opts, &c, rev)?;
+    let prometheus = prometheus(args.prometheus.as_deref())?;
+    let target = Target {
+        id: &rev.id,
+        graph: &graph,
+        image: &model.image,
+        at: args.at.unwrap_or_else(now),
+        soak: args
+            .soak
+            .or_else(|| {
+                ctx.checkout
+                    .config
+                    .component(&c.name)
+                    .and_then(|s| s.stage_soak)
+            })
+            .unwrap_or(DEFAULT_SOAK),
+    };
+    let report = check(
+        &c.name,
+        &rev.given,
+        &objects,
+        &source,
+        prometheus.as_ref(),
+        &target,
+    )?;
+    if ctx.json {
+        ctx.print_json(
+            &serde_json::to_value(&report)
+                .map_err(|e| CliError::new(format!("cannot write the report as JSON: {e}")))?,
+        );
+    } else {
+        ctx.print(&report.render());
+    }
+    Ok(if report.is_soaked() {
+        Status::Success
+    } else {
+        Status::Differs
+    })
+}
