@@ -59,6 +59,29 @@ use crate::upstream::people::Directory;
 use crate::upstream::{Relation, Upstream, UpstreamOptions};
 use crate::util::short_id;
 
+/// The stage gate of component `c`: `None` without one; else the version stage has soaked (at
+/// most `wanted`) with the stage lines of the description, or `Some(None)` when stage has soaked
+/// none newer than the checkout's.
+fn stage_gate(
+    checkout: &Checkout,
+    c: &crate::checkout::Component,
+    upstream: &Upstream,
+    wanted: &str,
+    opts: &Options,
+) -> Result<Option<Option<(String, String)>>> {
+    let Some(gate) = &opts.stage else {
+        return Ok(None);
+    };
+    let Some(soak) = gate.soak_for(checkout, &c.name) else {
+        return Ok(None);
+    };
+    let graph = upstream.graph(&[wanted])?;
+    let graph = crate::history::runs::complete(upstream, graph, &[wanted], false)?;
+    let v = gate.judge(checkout, c, &graph, wanted, Some(&c.tag), soak)?;
+    let lines = crate::stage::gate::summary_markdown(&v);
+    Ok(Some(v.chosen.map(|(id, _)| (id, lines))))
+}
+
 /// The trailer that marks the bot's commits: `Qr-Promote-Bot: <component>`.
 pub const TRAILER: &str = "Qr-Promote-Bot";
 
@@ -153,7 +176,14 @@ fn run_one(
             progress: false,
         },
     )?;
-    let wanted = upstream.resolve(opts.to.get(c))?;
+    let mut wanted = upstream.resolve(opts.to.get(c))?;
+    // The stage gate: the newest version stage has soaked, the younger ones named.
+    let gated = stage_gate(&first, &component, &upstream, &wanted.id, opts)?;
+    if let Some(Some((id, _))) = &gated {
+        if *id != wanted.id {
+            wanted = upstream.resolve(Some(id))?;
+        }
+    }
     let branch = bot_branch(c);
     // Who pushed, as the title names them: read once, not on every attempt.
     let pushed_by = pusher(&first, opts.triggered_by.get(c), opts);
@@ -171,6 +201,25 @@ fn run_one(
         let (tree, copied) = tree_at(git, &root, lock.state_dir(), &remote.base)?;
         let checkout = Checkout::open(&tree)?;
         let now = checkout.component(c)?.clone();
+        if let Some(None) = &gated {
+            let mut r = Report::idle(
+                c,
+                Status::StageNotSoaked,
+                State::WaitingForStage,
+                &now.tag,
+                remote.mine.as_ref(),
+                format!(
+                    "stage has not run a version newer than {} cleanly for {}; nothing pushed",
+                    short_id(&now.tag),
+                    opts.stage
+                        .as_ref()
+                        .and_then(|g| g.soak_for(&first, c))
+                        .map_or_else(String::new, crate::util::human_duration)
+                ),
+            );
+            r.version = Some(wanted.id.clone());
+            return Ok(r);
+        }
         // A person's commit on the branch: theirs while its merge request is open.
         let released = match &remote.branch {
             Branch::Edited(why) => match &remote.mine {
@@ -187,7 +236,8 @@ fn run_one(
             version: v, by: b, ..
         } = &remote.branch
         {
-            if v != &version && remote.declined(v).is_none() {
+            // With the stage gate, the version it chose stands.
+            if v != &version && remote.declined(v).is_none() && gated.is_none() {
                 if let Relation::Descends { .. } = upstream.relation(&version, v)? {
                     version = v.clone();
                     by = b
@@ -197,7 +247,10 @@ fn run_one(
             }
         }
         let o = promote_options(c, &version, &upstream_url, opts, opts.image_check, !copied);
-        let pr = Promotion::compute(&checkout, &o, warn)?;
+        let mut pr = Promotion::compute(&checkout, &o, warn)?;
+        if let Some(Some((_, stage))) = &gated {
+            pr.stage = Some(stage.clone());
+        }
         match &pr.resolution.relation {
             Some(Relation::Same) | Some(Relation::Rollback { .. }) => {
                 return done_already(&gitlab, &upstream, &now, &remote, &pr);

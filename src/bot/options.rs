@@ -100,6 +100,9 @@ pub struct Options {
     pub scan_cache: bool,
     pub image_check: bool,
     pub registry: RegistryOptions,
+    /// The stage gate: for a component with a soak time (`--stage-soak`, or its `stage_soak`),
+    /// the newest version stage has run cleanly that long is proposed.
+    pub stage: Option<crate::stage::gate::Gate>,
 }
 
 /// The settings of one component's run, options over `.qr-promote.yaml` over defaults.

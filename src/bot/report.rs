@@ -28,6 +28,9 @@ pub enum Status {
     Held,
     /// The image did not appear in time: nothing pushed.
     TimedOut,
+    /// Stage has not run a version newer than production's cleanly for the soak time: nothing
+    /// pushed.
+    StageNotSoaked,
 }
 
 /// Whether a component is where it should be, and if not, why.
@@ -46,6 +49,8 @@ pub enum State {
     Behind,
     /// The image is not in the registry yet.
     WaitingForImage,
+    /// Stage has not soaked a newer version yet.
+    WaitingForStage,
 }
 
 impl State {

@@ -21,6 +21,8 @@ Examples:\n  qr-promote bot --to 1234567890abcdef1234567890abcdef12345678 --trig
 qr-promote bot qontract-schemas qontract-reconcile --to qontract-schemas=<id> --to qontract-reconcile=<id>"
 )]
 pub struct Args {
+    #[command(flatten)]
+    pub stage: super::stage::GateArgs,
     /// The components to promote, each in its own merge request (default: qontract-reconcile).
     #[arg(value_name = "COMPONENT")]
     pub components: Vec<String>,
@@ -93,6 +95,7 @@ pub fn cmd_bot(ctx: &Context, args: &Args) -> Result<Status, CliError> {
         scan_cache: ctx.use_scan_cache,
         image_check: !args.registry.skip_image_check,
         registry,
+        stage: Some(args.stage.gate(ctx)?),
     };
     let results = bot::run(ctx.lock()?, &components, &opts, &mut |w| ctx.warn(&w))?;
     let mut status = Status::Success;

@@ -426,7 +426,7 @@ fn run(cli: &Cli) -> Result<Status, CliError> {
     match &cli.command {
         Command::Status(a) => return status::cmd_status(&ctx, a),
         Command::Plan(a) => return promote::cmd_plan(&ctx, a),
-        Command::Apply(a) => promote::cmd_apply(&ctx, a),
+        Command::Apply(a) => return promote::cmd_apply(&ctx, a),
         Command::Where(a) => return where_::cmd_where(&ctx, a),
         Command::History(a) => return history::cmd_history(&ctx, a),
         Command::Deployments(a) => deployments::cmd_deployments(&ctx, a),

@@ -183,3 +183,114 @@ pub fn cmd_stage(ctx: &Context, args: &Args) -> Result<Status, CliError> {
         Status::Differs
     })
 }
+
+/// The stage gate's options of `plan`, `apply` and `bot`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct GateArgs {
+    /// Refuse a version that stage has not run cleanly for this long (`bot`: propose the newest
+    /// that it has) [default: the component's stage_soak in .qr-promote.yaml; none: no gate].
+    #[arg(long, value_name = "DURATION", value_parser = parse_soak, help_heading = "Stage gate")]
+    pub stage_soak: Option<Duration>,
+    /// With the gate: the kubeconfig file (default: `$KUBECONFIG`, else `~/.kube/config`).
+    #[arg(long, value_name = "PATH", help_heading = "Stage gate")]
+    pub kubeconfig: Option<PathBuf>,
+    /// With the gate: a cluster's kubeconfig context, `CLUSTER=CONTEXT` (repeatable), or one NAME
+    /// for every cluster.
+    #[arg(
+        long = "context",
+        value_name = "CLUSTER=CONTEXT",
+        help_heading = "Stage gate"
+    )]
+    pub contexts: Vec<String>,
+    /// With the gate: ask the last runs' status of this Prometheus (token in
+    /// QR_PROMOTE_PROMETHEUS_TOKEN).
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "QR_PROMOTE_PROMETHEUS",
+        help_heading = "Stage gate"
+    )]
+    pub prometheus: Option<String>,
+}
+
+impl GateArgs {
+    /// The library's gate.
+    pub(super) fn gate(&self, ctx: &Context) -> Result<crate::stage::gate::Gate, CliError> {
+        let access = crate::cluster::access::Access {
+            kubeconfig: self.kubeconfig.clone(),
+            configured: ctx.checkout.config.clusters.clone(),
+            ..Default::default()
+        }
+        .with_context_args(&self.contexts)?;
+        Ok(crate::stage::gate::Gate {
+            soak: self.stage_soak,
+            source: Source::Api(access),
+            prometheus: self
+                .prometheus
+                .clone()
+                .filter(|u| !u.is_empty())
+                .map(|u| (u, std::env::var("QR_PROMOTE_PROMETHEUS_TOKEN").ok())),
+            at: None,
+        })
+    }
+}
+
+/// The stage gate on a promotion: `None` when there is no gate or stage has soaked its version
+/// (then the promotion carries stage's summary); else stage's report, which refuses it.
+pub(super) fn gate_promotion(
+    ctx: &Context,
+    args: &GateArgs,
+    upstream: Option<String>,
+    offline: bool,
+    pr: &mut crate::promote::Promotion,
+) -> Result<Option<crate::stage::Report>, CliError> {
+    let gate = args.gate(ctx)?;
+    let Some(soak) = gate.soak_for(&ctx.checkout, &pr.component.name) else {
+        return Ok(None);
+    };
+    let opts = super::history::options(ctx, upstream, offline);
+    let to = pr.plan.to.clone();
+    let (_, graph) = version(&opts, &pr.component, Some(&to))?;
+    let current = pr
+        .resolution
+        .current
+        .clone()
+        .unwrap_or_else(|| pr.component.tag.clone());
+    let v = gate.judge(
+        &ctx.checkout,
+        &pr.component,
+        &graph,
+        &to,
+        Some(&current),
+        soak,
+    )?;
+    if v.asked.is_soaked() {
+        pr.stage = Some(crate::stage::gate::summary_markdown(&v));
+        return Ok(None);
+    }
+    Ok(Some(v.asked))
+}
+
+/// Prints stage's report on a refused version: the report (text or JSON) and a warning naming
+/// the refusal.
+pub(super) fn print_refusal(ctx: &Context, command: &str, report: &crate::stage::Report) {
+    let why = format!(
+        "{command}: stage has not run {} cleanly for {}; nothing {}",
+        crate::util::short_id(&report.id),
+        crate::util::human_duration(report.soak),
+        if command == "plan" {
+            "to promote"
+        } else {
+            "written"
+        }
+    );
+    if ctx.json {
+        ctx.print_json(&serde_json::json!({
+            "refused": why,
+            "stage": report,
+        }));
+    } else {
+        ctx.print(&report.render());
+        ctx.warn(&why);
+    }
+}

@@ -37,6 +37,61 @@ pub fn check(
     prometheus: Option<&Prometheus>,
     target: &Target<'_>,
 ) -> Result<Report> {
+    let seen = observe(objects, source, prometheus, target.at, target.soak)?;
+    Ok(seen.report(component, given, objects, target))
+}
+
+/// What was read of stage: the pods, logs and metrics, and the clusters not asked.
+#[derive(Debug, Default)]
+pub struct Seen {
+    pub observed: Observed,
+    /// (cluster, why) of each cluster not asked.
+    pub not_checked: Vec<(Option<String>, String)>,
+    /// The Prometheus asked, as shown.
+    pub prometheus: Option<String>,
+}
+
+impl Seen {
+    /// Each object judged against `target`.
+    pub fn report(
+        &self,
+        component: &str,
+        given: &str,
+        objects: &[Deployment],
+        target: &Target<'_>,
+    ) -> Report {
+        let mut not_checked_lines: Vec<String> = self
+            .not_checked
+            .iter()
+            .map(|(c, why)| format!("cluster {}: {why}", c.as_deref().unwrap_or("(unnamed)")))
+            .collect();
+        not_checked_lines.dedup();
+        let mut judged = evaluate(objects, &self.observed, &self.not_checked, target);
+        judged.sort_by(|a, b| {
+            (&a.namespace, &a.integration, &a.shard).cmp(&(&b.namespace, &b.integration, &b.shard))
+        });
+        Report {
+            component: component.to_string(),
+            id: target.id.to_string(),
+            given: given.to_string(),
+            at: target.at,
+            soak: target.soak,
+            objects: judged,
+            not_checked: not_checked_lines,
+            prometheus: self.prometheus.clone(),
+        }
+    }
+}
+
+/// Reads the pods and logs of `objects` from `source` and, with `prometheus`, the metrics of the
+/// window up to `at` (at least `soak` long).
+pub fn observe(
+    objects: &[Deployment],
+    source: &Source,
+    prometheus: Option<&Prometheus>,
+    at: i64,
+    soak: std::time::Duration,
+) -> Result<Seen> {
     let mut obs = Observed::default();
     let mut not_checked: Vec<(Option<String>, String)> = Vec::new();
     let wanted = |p: &Pod| {
@@ -68,7 +123,7 @@ pub fn check(
                     context,
                     &namespaces,
                     &wanted,
-                    target.at,
+                    at,
                 )?;
                 obs.pods.extend(pods);
                 obs.logs.extend(logs);
@@ -77,7 +132,7 @@ pub fn check(
         Source::Saved { pods, logs } => {
             obs.pods = read_pods(pods)?;
             if let Some(dir) = logs {
-                obs.logs = read_logs(dir, &obs.pods, &wanted, target.at)?;
+                obs.logs = read_logs(dir, &obs.pods, &wanted, at)?;
             }
         }
     }
@@ -88,28 +143,14 @@ pub fn check(
             .filter(|p| wanted(p))
             .filter_map(|p| p.started)
             .min()
-            .unwrap_or(target.at)
-            .max(target.at - 7 * 24 * 3600);
-        let start = since.min(target.at - i64::try_from(target.soak.as_secs()).unwrap_or(0));
-        obs.metrics = Some(p.metrics(start, target.at)?);
+            .unwrap_or(at)
+            .max(at - 7 * 24 * 3600);
+        let start = since.min(at - i64::try_from(soak.as_secs()).unwrap_or(0));
+        obs.metrics = Some(p.metrics(start, at)?);
     }
-    let mut not_checked_lines: Vec<String> = not_checked
-        .iter()
-        .map(|(c, why)| format!("cluster {}: {why}", c.as_deref().unwrap_or("(unnamed)")))
-        .collect();
-    not_checked_lines.dedup();
-    let mut objects = evaluate(objects, &obs, &not_checked, target);
-    objects.sort_by(|a, b| {
-        (&a.namespace, &a.integration, &a.shard).cmp(&(&b.namespace, &b.integration, &b.shard))
-    });
-    Ok(Report {
-        component: component.to_string(),
-        id: target.id.to_string(),
-        given: given.to_string(),
-        at: target.at,
-        soak: target.soak,
-        objects,
-        not_checked: not_checked_lines,
+    Ok(Seen {
+        observed: obs,
+        not_checked,
         prometheus: prometheus.map(Prometheus::shown),
     })
 }

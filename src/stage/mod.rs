@@ -17,6 +17,7 @@
 //!   [`report`]: the report, its text and summary.
 
 pub mod check;
+pub mod gate;
 pub mod kube;
 pub mod logs;
 pub mod pods;
@@ -154,7 +155,11 @@ pub fn judge(d: &Deployment, obs: &Observed, target: &Target<'_>) -> ObjectRepor
             r.pod = Some(p.name.clone());
             return r.verdict(Verdict::Unknown, "no container int");
         };
-        let runs = commit_of(image, target).and_then(|n| match want {
+        let commit = commit_of(image, target);
+        if let (Ok(n), true) = (&commit, p.name == newest.name) {
+            r.commit = Some(target.graph.id(*n).to_string());
+        }
+        let runs = commit.and_then(|n| match want {
             Some(w) if target.graph.contains(n, w) => Ok(n),
             _ => Err(format!(
                 "runs {}, which does not contain {}",
@@ -163,11 +168,7 @@ pub fn judge(d: &Deployment, obs: &Observed, target: &Target<'_>) -> ObjectRepor
             )),
         });
         match runs {
-            Ok(n) => {
-                if p.name == newest.name {
-                    r.commit = Some(target.graph.id(n).to_string());
-                }
-            }
+            Ok(_) => {}
             Err(why) => {
                 r.pod = Some(p.name.clone());
                 r.image = Some(image.clone());

@@ -8,7 +8,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use crate::stage::{now, statefulset_pod, STAGE_NS};
 use crate::support::gitlab_server::{serve_gitlab, FakeGitLab, TOKEN};
+use crate::support::kube_server::{write_kubeconfig_contexts, KubeServer};
 use crate::support::registry_server::{push_image, start_registry, RegistryServer};
 use crate::support::{commit_checkout, git, pin_example, sealed, Run, Sandbox, Upstream};
 
@@ -1117,3 +1119,79 @@ fn a_day_of_pushes_merges_and_peoples_actions() {
     let (parent, _) = w.branch_commit();
     assert_eq!(parent, w.remote_git(&["rev-parse", "master"]));
 }
+
+/// The example's stage on a Kubernetes-API-shaped server: both shards of terraform-resources
+/// running `tag` since `started`; a kubeconfig with the stage cluster's context.
+fn stage_running(w: &World, tag: &str, started: i64) -> (KubeServer, String) {
+    let stage = KubeServer::with_pods(
+        ["app-sre", "ter-int-dev"]
+            .iter()
+            .map(|s| {
+                statefulset_pod(
+                    STAGE_NS,
+                    &format!("qontract-reconcile-terraform-resources-{s}"),
+                    tag,
+                    started,
+                )
+            })
+            .collect(),
+    );
+    let kc = write_kubeconfig_contexts(
+        &w.sb.home(),
+        "kube-token-1234",
+        &[("appint-stage-01", &stage.url())],
+    );
+    (stage, kc.to_str().unwrap().to_string())
+}
+
+fn the_stage_gate_proposes_the_newest_version_stage_has_soaked(depth: Depth) {
+    let mut w = World::new(depth);
+    let base = w.upstream.ids[0].clone();
+    let u1 = w.push_upstream("Ada Lovelace", "ada@example.org");
+    let u2 = w.push_upstream("Octo Cat", "1+octocat@users.noreply.github.com");
+
+    // Stage has run u1 for ten minutes only: nothing is proposed.
+    let (_young, kc) = stage_running(&w, &u1[..7], now() - 600);
+    let r = w.bot(&["--stage-soak", "2h", "--kubeconfig", &kc]).ok();
+    assert_eq!(
+        r.stdout.lines().next().unwrap(),
+        format!(
+            "qontract-reconcile: stage-not-soaked: stage has not run a version newer than {} cleanly for 2h; nothing pushed",
+            &base[..7]
+        )
+    );
+    assert!(w.open_mrs().is_empty());
+
+    // Three hours on u1: u1 is proposed, not the newest u2, which the description names.
+    let (_soaked, kc) = stage_running(&w, &u1[..7], now() - 3 * 3600);
+    let r = w.bot(&["--stage-soak", "2h", "--kubeconfig", &kc]).ok();
+    assert!(
+        r.stdout.starts_with(&format!(
+            "qontract-reconcile: opened: opened !1 for {} -> {}\n",
+            &base[..7],
+            &u1[..7]
+        )),
+        "{}",
+        r.stdout
+    );
+    assert_eq!(
+        w.open_mrs(),
+        [(1, BRANCH.to_string(), w.subject(&base, &u1))]
+    );
+    let d = w.description(1);
+    assert!(
+        d.contains(&format!(
+            "**Stage:** stage has run {} cleanly for 3h (at least 2h asked); 2 objects: 2 soaked\n\nNot proposed yet, stage has not run them cleanly for 2h: {}\n",
+            &u1[..7],
+            &u2[..7]
+        )),
+        "{d}"
+    );
+    // Without the gate, the newest.
+    w.bot(&[]).ok();
+    assert_eq!(
+        w.open_mrs(),
+        [(1, BRANCH.to_string(), w.subject(&base, &u2))]
+    );
+}
+both_depths!(the_stage_gate_proposes_the_newest_version_stage_has_soaked);

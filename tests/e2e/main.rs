@@ -22,5 +22,6 @@ mod outputs;
 mod people;
 mod promote;
 mod stage;
+mod stage_gate;
 mod verbose;
 mod walk_paths;

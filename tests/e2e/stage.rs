@@ -482,3 +482,53 @@ fn api_errors_are_one_line_naming_what_failed_and_never_the_token() {
         r.stdout
     );
 }
+
+/// A pod of StatefulSet `sts` (its ordinal 0), container `int` running `tag` since `started`,
+/// logging quietly once a minute.
+pub fn statefulset_pod(ns: &str, sts: &str, tag: &str, started: i64) -> FakePod {
+    let name = format!("{sts}-0");
+    let json = format!(
+        r#"{{"kind":"Pod","apiVersion":"v1","metadata":{{"name":"{name}","namespace":"{ns}","labels":{{"component":"qontract-reconcile"}},"ownerReferences":[{{"kind":"StatefulSet","name":"{sts}","controller":true}}]}},"spec":{{"containers":[{{"name":"int","image":"{IMAGE}:{tag}"}}]}},"status":{{"containerStatuses":[{{"name":"int","restartCount":0,"state":{{"running":{{"startedAt":"{}"}}}}}}]}}}}"#,
+        rfc3339(started)
+    );
+    FakePod {
+        namespace: ns.to_string(),
+        name,
+        json,
+        log: log(started, 30, &[]),
+    }
+}
+
+/// Now, in seconds since the epoch.
+pub fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+/// Every object of the fixture's stage running `tag` since `started`, logging quietly.
+pub fn clean_stage(tag: &str, started: i64) -> Vec<FakePod> {
+    [
+        "github",
+        "gitlab-housekeeping-0",
+        "gitlab-housekeeping-1",
+        "gitlab-owners",
+        "jira-watcher",
+        "slack-usergroups",
+    ]
+    .iter()
+    .map(|o| {
+        let integration = o.trim_end_matches("-0").trim_end_matches("-1");
+        pod(
+            STAGE_NS,
+            &format!("qontract-reconcile-{o}"),
+            integration,
+            tag,
+            started,
+            0,
+            log(started, 30, &[]),
+        )
+    })
+    .collect()
+}
