@@ -14,7 +14,8 @@
 //!
 //! bot: for each component, the remote's state ──> promote::Promotion ──> a commit made from git
 //!      objects on the target ──> push with a lease ──> the merge request opened, updated or
-//!      closed through mr (GitLab API)
+//!      closed through mr (GitLab API); the version gated by stage (stage::gate), and after the
+//!      merge, production checked and noted on the merged merge request (bot::after_merge)
 //!
 //! checkout ──> cluster::model ──> deployments, pr-check runs ──> cluster::verify <── cluster::kube
 //!               namespaces,        (cluster::sharding)            verdicts             live objects

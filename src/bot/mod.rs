@@ -28,10 +28,15 @@
 //! 6. It reads the branch again: when another run moved it meanwhile, it goes back to 1, so two
 //!    overlapping runs end with one merge request at the newer version, whichever ends last.
 //!
+//! With the stage gate, the version of step 3 is the newest that stage has run cleanly for the
+//! soak time (see [`crate::stage::gate`]); with `after_merge`, each run then checks production
+//! for the bot's newest merged merge request and keeps one note on it ([`after_merge`]).
+//!
 //! What stays behind (drifted and skipped locations, pinned shards) is named in the report and
 //! the description; a component left alone, declined, held or with drifted locations ends in a
 //! [`State`] that is not [`State::Done`], which the command line makes exit status 5.
 
+pub mod after_merge;
 mod options;
 mod remote;
 mod report;
@@ -58,6 +63,40 @@ use crate::upstream::git::Git;
 use crate::upstream::people::Directory;
 use crate::upstream::{Relation, Upstream, UpstreamOptions};
 use crate::util::short_id;
+
+/// The check after the merge (`after_merge`) for component `c`, as one line of its report.
+fn after_merge_line(lock: &CheckoutLock, git: &Git, c: &str, opts: &Options) -> String {
+    let step = || -> Result<after_merge::Outcome> {
+        let checkout = Checkout::open(lock.root())?;
+        let set = settings(&checkout, c, opts);
+        let gitlab = mr::gitlab_for_remote(
+            git,
+            &set.remote,
+            opts.gitlab_url.as_deref(),
+            opts.token.clone(),
+        )?;
+        let access = match opts.stage.as_ref().map(|g| &g.source) {
+            Some(crate::stage::check::Source::Api(a)) => a.clone(),
+            _ => crate::cluster::access::Access::default(),
+        };
+        after_merge::check(&gitlab, &bot_branch(c), &checkout, c, &access, set.notify)
+    };
+    match step() {
+        Ok(after_merge::Outcome::NothingMerged) => "no merged promotion to check".into(),
+        Ok(after_merge::Outcome::Done { iid }) => {
+            format!("!{iid}: production runs it everywhere (noted before)")
+        }
+        Ok(after_merge::Outcome::Noted { iid, everywhere }) => format!(
+            "!{iid}: production {} (noted on the merge request)",
+            if everywhere {
+                "runs it everywhere"
+            } else {
+                "does not run it everywhere yet"
+            }
+        ),
+        Err(e) => format!("production not checked: {e}"),
+    }
+}
 
 /// The stage gate of component `c`: `None` without one; else the version stage has soaked (at
 /// most `wanted`) with the stage lines of the description, or `Some(None)` when stage has soaked
@@ -142,7 +181,10 @@ pub fn run(
     clean_state(lock.state_dir());
     let mut out = Vec::new();
     for c in &ordered {
-        let r = run_one(lock, &git, c, opts, warn);
+        let mut r = run_one(lock, &git, c, opts, warn);
+        if let (true, Ok(report)) = (opts.after_merge, &mut r) {
+            report.after_merge = Some(after_merge_line(lock, &git, c, opts));
+        }
         out.push((c.clone(), r));
     }
     clean_state(lock.state_dir());
@@ -411,6 +453,7 @@ fn run_one(
             merge_request: Some(MrRef::of(&mr)),
             closed,
             behind,
+            after_merge: None,
             message,
         });
     }

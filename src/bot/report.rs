@@ -101,6 +101,9 @@ pub struct Report {
     pub closed: Vec<MrRef>,
     /// What the promotion leaves at another version.
     pub behind: Vec<Behind>,
+    /// With `--after-merge`: what the check of production after the merge found.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub after_merge: Option<String>,
     /// One line that says what happened.
     pub message: String,
 }
@@ -125,6 +128,7 @@ impl Report {
             merge_request: mr.map(MrRef::of),
             closed: Vec::new(),
             behind: Vec::new(),
+            after_merge: None,
             message,
         }
     }

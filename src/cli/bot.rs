@@ -23,6 +23,10 @@ qr-promote bot qontract-schemas qontract-reconcile --to qontract-schemas=<id> --
 pub struct Args {
     #[command(flatten)]
     pub stage: super::stage::GateArgs,
+    /// After a merge request of the bot's was merged: check production (each cluster through its
+    /// context, as --kubeconfig and --context say) and write the result as one note on it.
+    #[arg(long)]
+    pub after_merge: bool,
     /// The components to promote, each in its own merge request (default: qontract-reconcile).
     #[arg(value_name = "COMPONENT")]
     pub components: Vec<String>,
@@ -96,6 +100,7 @@ pub fn cmd_bot(ctx: &Context, args: &Args) -> Result<Status, CliError> {
         image_check: !args.registry.skip_image_check,
         registry,
         stage: Some(args.stage.gate(ctx)?),
+        after_merge: args.after_merge,
     };
     let results = bot::run(ctx.lock()?, &components, &opts, &mut |w| ctx.warn(&w))?;
     let mut status = Status::Success;
@@ -155,6 +160,9 @@ fn report_lines(r: &Report) -> String {
     }
     for m in &r.closed {
         s.push_str(&format!("  closed !{}: {}\n", m.iid, m.url));
+    }
+    if let Some(a) = &r.after_merge {
+        s.push_str(&format!("  after the merge: {a}\n"));
     }
     s
 }

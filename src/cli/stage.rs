@@ -139,6 +139,9 @@ pub fn cmd_stage(ctx: &Context, args: &Args) -> Result<Status, CliError> {
                 cluster: None,
                 wait: None,
                 interval: None,
+                after_merge: false,
+                gitlab_url: None,
+                remote: None,
             };
             Source::Api(super::verify::access(ctx, &model, &verify_args)?)
         }

@@ -48,6 +48,17 @@ pub struct Args {
     /// prints the first report, then only what changed.
     #[arg(long, value_name = "DURATION", value_parser = parse_wait)]
     pub wait: Option<Duration>,
+    /// After a promotion merged: check production (the namespaces outside stage) against the
+    /// checkout, and with GITLAB_TOKEN write the result as one note on the bot's newest merged
+    /// merge request (as `bot --after-merge` does).
+    #[arg(long, conflicts_with_all = ["from", "namespaces", "integration", "cluster"])]
+    pub after_merge: bool,
+    /// With --after-merge: the GitLab base URL (default: from the remote's URL).
+    #[arg(long, value_name = "URL", requires = "after_merge")]
+    pub gitlab_url: Option<String>,
+    /// With --after-merge: the remote of the merge requests [default: origin].
+    #[arg(long, value_name = "NAME", requires = "after_merge")]
+    pub remote: Option<String>,
     /// With --wait: the time between two checks [default: 10s].
     #[arg(long, value_name = "DURATION", value_parser = parse_interval, requires = "wait")]
     pub interval: Option<Duration>,
@@ -125,6 +136,9 @@ impl Scope {
 
 /// `verify`: one check, or checks until everything is ok or `--wait` is up.
 pub fn cmd_verify(ctx: &Context, args: &Args) -> Result<Status, CliError> {
+    if args.after_merge {
+        return after_merge(ctx, args);
+    }
     let model = super::deployments::load_model(ctx)?;
     let sel = select(&model, args)?;
     let access = access(ctx, &model, args)?;
@@ -162,6 +176,76 @@ pub fn cmd_verify(ctx: &Context, args: &Args) -> Result<Status, CliError> {
         );
     }
     // The report says what differs: exit 3 without another message.
+    Ok(if report.is_ok() {
+        Status::Success
+    } else {
+        Status::Differs
+    })
+}
+
+/// `verify --after-merge`: production against the checkout (with `--wait`, until it runs it or
+/// the time is up), and the note on the bot's newest merged merge request.
+fn after_merge(ctx: &Context, args: &Args) -> Result<Status, CliError> {
+    use crate::bot::after_merge;
+    let model = super::deployments::load_model(ctx)?;
+    let access = access(ctx, &model, args)?;
+    let check =
+        || -> Result<Report, CliError> { Ok(after_merge::production(&ctx.checkout, &access)?) };
+    let report = match args.wait {
+        None => {
+            let report = check()?;
+            if !ctx.json {
+                ctx.print(&report.render_table());
+            }
+            report
+        }
+        Some(wait) => wait_until_ok(ctx, wait, args.interval.unwrap_or(DEFAULT_INTERVAL), &check)?,
+    };
+    let c = ctx.checkout.component(model::RECONCILE)?;
+    let noted = match std::env::var("GITLAB_TOKEN").ok().filter(|t| !t.is_empty()) {
+        None => {
+            ctx.warn("no note written: GITLAB_TOKEN is not set");
+            None
+        }
+        Some(token) => {
+            let git = crate::upstream::git::Git::new(&ctx.root);
+            let remote = args.remote.as_deref().unwrap_or("origin");
+            let gitlab = crate::mr::gitlab_for_remote(
+                &git,
+                remote,
+                args.gitlab_url.as_deref(),
+                crate::mr::Secret::new(token),
+            )?;
+            let branch = crate::bot::bot_branch(&c.name);
+            match after_merge::last_merged(&gitlab, &branch)? {
+                None => {
+                    ctx.warn(&format!(
+                        "no note written: no merged merge request of {branch}"
+                    ));
+                    None
+                }
+                Some(m) => {
+                    let notify = ctx
+                        .checkout
+                        .config
+                        .component(&c.name)
+                        .and_then(|s| s.notify)
+                        .unwrap_or(false);
+                    after_merge::write_note(&gitlab, &m, &c.tag, &report, notify)?;
+                    if !ctx.json {
+                        ctx.print(&format!("noted on !{}: {}\n", m.iid, m.web_url));
+                    }
+                    Some(m.iid)
+                }
+            }
+        }
+    };
+    if ctx.json {
+        let mut doc = serde_json::to_value(&report)
+            .map_err(|e| CliError::new(format!("cannot write the report as JSON: {e}")))?;
+        doc["noted_on"] = serde_json::json!(noted);
+        ctx.print_json(&doc);
+    }
     Ok(if report.is_ok() {
         Status::Success
     } else {
