@@ -63,6 +63,10 @@ pub struct Args {
     /// The upstream repository (URL or path); default: the component's `<P>_REPO` of .env.
     #[arg(long, value_name = "URL|PATH")]
     pub upstream: Option<String>,
+    /// A line per object even when there are many (by default, over 20 objects, the soaked ones
+    /// are one line of names).
+    #[arg(long)]
+    pub all: bool,
 }
 
 /// A soak time: at most a week.
@@ -178,7 +182,7 @@ pub fn cmd_stage(ctx: &Context, args: &Args) -> Result<Status, CliError> {
                 .map_err(|e| CliError::new(format!("cannot write the report as JSON: {e}")))?,
         );
     } else {
-        ctx.print(&report.render());
+        ctx.print(&report.render(args.all));
     }
     Ok(if report.is_soaked() {
         Status::Success
@@ -293,7 +297,7 @@ pub(super) fn print_refusal(ctx: &Context, command: &str, report: &crate::stage:
             "stage": report,
         }));
     } else {
-        ctx.print(&report.render());
+        ctx.print(&report.render(false));
         ctx.warn(&why);
     }
 }

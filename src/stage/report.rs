@@ -125,6 +125,9 @@ impl Serialize for ObjectReport {
     }
 }
 
+/// Above this many objects, the text folds the soaked ones into one line.
+pub const FOLD_OVER: usize = 20;
+
 /// Stage's report on one version.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Report {
@@ -227,7 +230,9 @@ impl Report {
     }
 
     /// The text: one line per object, the errors' first lines under it, notes, the summary.
-    pub fn render(&self) -> String {
+    /// With more than [`FOLD_OVER`] objects and not `all`, the soaked ones are one line of
+    /// names, so that what needs a look fits one screen.
+    pub fn render(&self, all: bool) -> String {
         let asked = if self.id.starts_with(&self.given.to_ascii_lowercase()) {
             String::new()
         } else {
@@ -252,7 +257,13 @@ impl Report {
         ]
         .map(String::from)
         .to_vec()];
-        for o in &self.objects {
+        let fold = !all && self.objects.len() > FOLD_OVER;
+        let shown: Vec<&ObjectReport> = self
+            .objects
+            .iter()
+            .filter(|o| !fold || o.verdict != Verdict::Soaked)
+            .collect();
+        for o in &shown {
             let errs = o.errors.count();
             let failed = o.errors.failed_runs.is_some();
             rows.push(vec![
@@ -279,7 +290,7 @@ impl Report {
         for (i, line) in lines.iter().enumerate() {
             out.push_str(line);
             out.push('\n');
-            let Some(o) = i.checked_sub(1).and_then(|i| self.objects.get(i)) else {
+            let Some(o) = i.checked_sub(1).and_then(|i| shown.get(i)) else {
                 continue;
             };
             if !o.why.is_empty() {
@@ -290,6 +301,21 @@ impl Report {
             }
             if let Some(f) = &o.errors.failed_runs {
                 out.push_str(&format!("      | {f}\n"));
+            }
+        }
+        if fold {
+            let soaked: Vec<String> = self
+                .objects
+                .iter()
+                .filter(|o| o.verdict == Verdict::Soaked)
+                .map(ObjectReport::label)
+                .collect();
+            if !soaked.is_empty() {
+                out.push_str(&format!(
+                    "  soaked ({}, --all lists them): {}\n",
+                    soaked.len(),
+                    soaked.join(", ")
+                ));
             }
         }
         for c in &self.not_checked {
@@ -323,5 +349,83 @@ impl Serialize for Report {
         st.serialize_field("not_checked", &self.not_checked)?;
         st.serialize_field("prometheus", &self.prometheus)?;
         st.end()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cluster::model::ObjectKind;
+
+    fn object(i: usize, v: Verdict) -> ObjectReport {
+        let d = Deployment {
+            namespace: "stage".into(),
+            cluster: None,
+            environment: None,
+            integration: format!("i{i:02}"),
+            kind: ObjectKind::Deployment,
+            name: format!("qontract-reconcile-i{i:02}"),
+            shard: None,
+            image: "q:abc1234".into(),
+            pinned: false,
+            pin_ref: None,
+            args: Vec::new(),
+        };
+        let mut o = ObjectReport::new(&d).verdict(v, "");
+        o.since = Some(0);
+        o
+    }
+
+    fn report(n: usize) -> Report {
+        Report {
+            component: "qontract-reconcile".into(),
+            id: "abc1234abc1234abc1234abc1234abc1234abc12".into(),
+            given: "latest".into(),
+            at: 7200,
+            soak: std::time::Duration::from_secs(3600),
+            objects: (0..n)
+                .map(|i| {
+                    object(
+                        i,
+                        if i == 3 {
+                            Verdict::Young
+                        } else {
+                            Verdict::Soaked
+                        },
+                    )
+                })
+                .collect(),
+            not_checked: Vec::new(),
+            prometheus: Some("p".into()),
+        }
+    }
+
+    #[test]
+    fn many_soaked_objects_are_folded_into_one_line_unless_all() {
+        let r = report(FOLD_OVER + 1);
+        let text = r.render(false);
+        assert_eq!(
+            text.lines().filter(|l| l.starts_with("  soaked  ")).count(),
+            0
+        );
+        assert!(text.contains("\n  young    i03 "), "{text}");
+        assert!(
+            text.contains("\n  soaked (20, --all lists them): i00, i01, i02, i04, "),
+            "{text}"
+        );
+        let all = r.render(true);
+        assert_eq!(
+            all.lines().filter(|l| l.starts_with("  soaked  ")).count(),
+            20
+        );
+        // Few objects: every row.
+        let few = report(FOLD_OVER).render(false);
+        assert_eq!(
+            few.lines().filter(|l| l.starts_with("  soaked  ")).count(),
+            19
+        );
+        assert!(few.ends_with(
+            "stage has run abc1234 for 2h of the 1h asked; 20 objects: 19 soaked, 1 young\n"
+        ));
     }
 }

@@ -532,3 +532,85 @@ pub fn clean_stage(tag: &str, started: i64) -> Vec<FakePod> {
     })
     .collect()
 }
+
+#[test]
+fn a_prometheus_that_fails_is_one_line_naming_it_and_never_its_token() {
+    let w = world();
+    let pods = stage_pods(&w);
+    let items: Vec<&str> = pods.iter().map(|p| p.json.as_str()).collect();
+    w.sb.write(
+        "saved/pods.json",
+        &format!(r#"{{"kind":"List","items":[{}]}}"#, items.join(",")),
+    );
+    // An error answer quoting the token it was sent.
+    let token = "prom-secret-token-12345";
+    let prom = crate::support::http_server::serve(move |_, _| {
+        crate::support::http_server::Response::status(503).json(&format!(
+            r#"{{"status":"error","errorType":"unavailable","error":"overloaded, token {token}"}}"#
+        ))
+    });
+    let up = w.up.url();
+    let mut c = w.sb.cmd();
+    c.env("QR_PROMOTE_PROMETHEUS_TOKEN", token).args([
+        "stage",
+        &w.b[..7],
+        "--from",
+        "saved/pods.json",
+        "--prometheus",
+        &prom.url,
+        "--upstream",
+        &up,
+        "--at",
+        AT,
+    ]);
+    let r = Run::of(c.output().unwrap()).code(1);
+    let first = r.stderr.lines().next().unwrap();
+    assert_eq!(
+        first.replace(&prom.port.to_string(), "PORT"),
+        "error: Prometheus http://127.0.0.1:PORT/api/v1/query: HTTP 503: overloaded, token [redacted]"
+    );
+    assert!(!r.stderr.contains(token));
+    assert_eq!(
+        prom.requests()[0].header("authorization"),
+        Some(format!("Bearer {token}").as_str())
+    );
+
+    // Nothing listening.
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let r = w
+        .run(&[
+            "stage",
+            &w.b[..7],
+            "--from",
+            "saved/pods.json",
+            "--prometheus",
+            &format!("http://127.0.0.1:{closed}"),
+        ])
+        .code(1);
+    assert!(
+        r.stderr.starts_with(&format!(
+            "error: Prometheus http://127.0.0.1:{closed}/api/v1/query: no answer: "
+        )),
+        "{}",
+        r.stderr
+    );
+    // Plain http to another host is refused before anything is sent.
+    let r = w
+        .run(&[
+            "stage",
+            "--from",
+            "saved/pods.json",
+            "--prometheus",
+            "http://prometheus.example.org",
+        ])
+        .code(1);
+    assert!(
+        r.stderr
+            .starts_with("error: --prometheus http://prometheus.example.org: "),
+        "{}",
+        r.stderr
+    );
+}
