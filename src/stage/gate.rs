@@ -167,3 +167,74 @@ pub fn summary_markdown(v: &Verdicts) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stage::ObjectReport;
+
+    /// A line of commits `a…a` <- `b…b` <- `c…c` <- `d…d`.
+    fn graph() -> Graph {
+        let id = |c: char| c.to_string().repeat(40);
+        Graph::new(vec![
+            (id('a'), 1, vec![]),
+            (id('b'), 2, vec![id('a')]),
+            (id('c'), 3, vec![id('b')]),
+            (id('d'), 4, vec![id('c')]),
+        ])
+    }
+
+    fn report(objects: &[(char, Verdict)]) -> Report {
+        Report {
+            component: RECONCILE.into(),
+            id: "d".repeat(40),
+            given: "latest".into(),
+            at: 0,
+            soak: Duration::from_secs(7200),
+            objects: objects
+                .iter()
+                .map(|(c, v)| {
+                    let mut o = ObjectReport::new(&crate::cluster::model::Deployment {
+                        namespace: "s".into(),
+                        cluster: None,
+                        environment: None,
+                        integration: "i".into(),
+                        kind: crate::cluster::model::ObjectKind::Deployment,
+                        name: "n".into(),
+                        shard: None,
+                        image: String::new(),
+                        pinned: false,
+                        pin_ref: None,
+                        args: Vec::new(),
+                    })
+                    .verdict(*v, "");
+                    o.commit = Some(c.to_string().repeat(40));
+                    o
+                })
+                .collect(),
+            not_checked: Vec::new(),
+            prometheus: None,
+        }
+    }
+
+    #[test]
+    fn the_candidate_is_the_oldest_commit_stage_runs_when_none_is_in_trouble() {
+        let g = graph();
+        let d = "d".repeat(40);
+        let a = Some("aaaaaaa");
+        // Stage runs c and b (a rollout half done): b, which both contain.
+        let r = report(&[('c', Verdict::NotRunning), ('b', Verdict::NotRunning)]);
+        assert_eq!(candidate(&r, &g, &d, a), Some("b".repeat(40)));
+        // One object logged errors, or cannot be told: nothing.
+        let r = report(&[('c', Verdict::NotRunning), ('c', Verdict::Errors)]);
+        assert_eq!(candidate(&r, &g, &d, a), None);
+        let r = report(&[('c', Verdict::Unknown)]);
+        assert_eq!(candidate(&r, &g, &d, a), None);
+        // Not newer than production's version: nothing.
+        let r = report(&[('a', Verdict::NotRunning)]);
+        assert_eq!(candidate(&r, &g, &d, a), None);
+        // Not contained in the version asked for: nothing.
+        let r = report(&[('d', Verdict::Young)]);
+        assert_eq!(candidate(&r, &g, &"c".repeat(40), a), None);
+    }
+}
