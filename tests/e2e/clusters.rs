@@ -167,3 +167,83 @@ fn a_cluster_without_a_context_is_reported_as_not_checked() {
         "error: --context: unknown cluster prod-02 (did you mean prod-01?)"
     );
 }
+
+#[test]
+fn stage_reads_the_pods_of_each_cluster_through_its_context_and_says_which_it_could_not() {
+    let w = world();
+    // A second stage namespace, on a cluster of its own, running github.
+    w.sb.write(
+        "data/openshift/stage-02/cluster.yml",
+        "---\n$schema: /openshift/cluster-1.yml\nlabels: {}\nname: stage-02\n",
+    );
+    w.sb.write(
+        "data/services/app-interface/namespaces/app-interface-stage-2.yml",
+        "---\n$schema: /openshift/namespace-1.yml\nlabels: {}\nname: app-interface-stage-2\ncluster:\n  $ref: /openshift/stage-02/cluster.yml\nenvironment:\n  $ref: /products/app-sre/environments/stage.yml\n",
+    );
+    let github = w.sb.read("data/integrations/github.yml");
+    w.sb.write(
+        "data/integrations/github.yml",
+        &format!("{github}- namespace:\n    $ref: /services/app-interface/namespaces/app-interface-stage-2.yml\n  spec: {{}}\n"),
+    );
+    let t = crate::stage::at();
+    let b = &w.b[..7];
+    let one = KubeServer::with_pods(crate::stage::clean_stage(b, t - 3 * 3600));
+    let two = KubeServer::with_pods(vec![crate::stage::pod(
+        "app-interface-stage-2",
+        "qontract-reconcile-github",
+        "github",
+        b,
+        t - 3 * 3600,
+        0,
+        crate::stage::log(t - 3 * 3600, 30, &[]),
+    )]);
+    let kc = write_kubeconfig_contexts(
+        &w.sb.home(),
+        TOKEN,
+        &[("stage-01", &one.url()), ("stage-02", &two.url())],
+    );
+    let r = w
+        .run(&["--json", "stage", b, "--kubeconfig", kc.to_str().unwrap()])
+        .ok();
+    let doc = r.json();
+    assert_eq!(doc["soaked"], true, "{}", r.stdout);
+    let seen: Vec<(String, String)> = doc["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| {
+            (
+                o["cluster"].as_str().unwrap().to_string(),
+                o["namespace"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(seen.iter().filter(|(c, _)| c == "stage-02").count(), 1);
+    assert!(two
+        .seen()
+        .iter()
+        .all(|s| s.path.contains("app-interface-stage-2")));
+    assert!(one
+        .seen()
+        .iter()
+        .all(|s| s.path.contains("/app-interface-stage/")));
+
+    // Without a context for stage-02, its object is unknown, and the run is not green.
+    let kc = write_kubeconfig_contexts(&w.sb.home(), TOKEN, &[("stage-01", &one.url())]);
+    let asked = two.seen().len();
+    let r = w
+        .run(&["stage", b, "--kubeconfig", kc.to_str().unwrap()])
+        .code(3);
+    assert!(
+        r.stdout
+            .contains("\n  unknown  github                 app-interface-stage-2  -"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout.contains("note: not checked: cluster stage-02: no kubeconfig context for cluster stage-02: give --context stage-02=CONTEXT"),
+        "{}",
+        r.stdout
+    );
+    assert_eq!(two.seen().len(), asked);
+}
