@@ -324,6 +324,20 @@ impl Report {
         if self.prometheus.is_none() {
             out.push_str("note: judged by the logs alone (no --prometheus)\n");
         }
+        let quiet: Vec<String> = self
+            .objects
+            .iter()
+            .filter(|o| {
+                matches!(o.verdict, Verdict::Soaked | Verdict::Young) && o.errors.lines == 0
+            })
+            .map(ObjectReport::label)
+            .collect();
+        if !quiet.is_empty() {
+            out.push_str(&format!(
+                "note: printed nothing since it started, so its logs show nothing of a change: {}\n",
+                quiet.join(", ")
+            ));
+        }
         out.push_str(
             "note: stage runs on production data in dry-run mode: a change may never be exercised there\n",
         );
@@ -373,6 +387,7 @@ mod tests {
         };
         let mut o = ObjectReport::new(&d).verdict(v, "");
         o.since = Some(0);
+        o.errors.lines = u64::from(i != 0);
         o
     }
 
@@ -419,6 +434,7 @@ mod tests {
             20
         );
         // Few objects: every row.
+        assert!(text.contains("\nnote: printed nothing since it started, so its logs show nothing of a change: i00\n"), "{text}");
         let few = report(FOLD_OVER).render(false);
         assert_eq!(
             few.lines().filter(|l| l.starts_with("  soaked  ")).count(),
