@@ -46,7 +46,7 @@ mod tree;
 use options::settings;
 pub(crate) use options::Settings;
 pub use options::{Options, PerComponent};
-pub use report::{MrRef, Report, State, Status};
+pub use report::{AfterMerge, MrRef, Report, State, Status};
 use tree::{commit, tree_at};
 
 use remote::{clean_state, ls_branch, push, read_remote, Branch};
@@ -65,7 +65,7 @@ use crate::upstream::{Relation, Upstream, UpstreamOptions};
 use crate::util::short_id;
 
 /// The check after the merge (`after_merge`) for component `c`, as one line of its report.
-fn after_merge_line(lock: &CheckoutLock, git: &Git, c: &str, opts: &Options) -> String {
+fn after_merge_line(lock: &CheckoutLock, git: &Git, c: &str, opts: &Options) -> AfterMerge {
     let step = || -> Result<after_merge::Outcome> {
         let checkout = Checkout::open(lock.root())?;
         let set = settings(&checkout, c, opts);
@@ -81,21 +81,26 @@ fn after_merge_line(lock: &CheckoutLock, git: &Git, c: &str, opts: &Options) -> 
         };
         after_merge::check(&gitlab, &bot_branch(c), &checkout, c, &access, set.notify)
     };
-    match step() {
-        Ok(after_merge::Outcome::NothingMerged) => "no merged promotion to check".into(),
-        Ok(after_merge::Outcome::Done { iid }) => {
-            format!("!{iid}: production runs it everywhere (noted before)")
-        }
-        Ok(after_merge::Outcome::Noted { iid, everywhere }) => format!(
-            "!{iid}: production {} (noted on the merge request)",
-            if everywhere {
-                "runs it everywhere"
-            } else {
-                "does not run it everywhere yet"
-            }
+    let (message, settled) = match step() {
+        Ok(after_merge::Outcome::NothingMerged) => ("no merged promotion to check".into(), true),
+        Ok(after_merge::Outcome::Done { iid }) => (
+            format!("!{iid}: production runs it everywhere (noted before)"),
+            true,
         ),
-        Err(e) => format!("production not checked: {e}"),
-    }
+        Ok(after_merge::Outcome::Noted { iid, everywhere }) => (
+            format!(
+                "!{iid}: production {} (noted on the merge request)",
+                if everywhere {
+                    "runs it everywhere"
+                } else {
+                    "does not run it everywhere yet"
+                }
+            ),
+            everywhere,
+        ),
+        Err(e) => (format!("production not checked: {e}"), false),
+    };
+    AfterMerge { message, settled }
 }
 
 /// The stage gate of component `c`: `None` without one; else the version stage has soaked (at

@@ -53,6 +53,15 @@ pub enum State {
     WaitingForStage,
 }
 
+impl Report {
+    /// Something is left to see to that no person holds up: stage has not soaked a newer
+    /// version, or production does not run the merged one everywhere yet (or was not checked).
+    pub fn unsettled(&self) -> bool {
+        self.state == State::WaitingForStage
+            || self.after_merge.as_ref().is_some_and(|a| !a.settled)
+    }
+}
+
 impl State {
     /// Something a person did (or must do) keeps the component from where it should be.
     pub fn needs_a_person(self) -> bool {
@@ -79,6 +88,16 @@ impl MrRef {
     }
 }
 
+/// What the check of production after the merge found.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct AfterMerge {
+    /// In words, with the merge request.
+    pub message: String,
+    /// Production runs the merged version everywhere (or nothing was merged): nothing left to
+    /// see to.
+    pub settled: bool,
+}
+
 /// What the bot did for one component.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Report {
@@ -103,7 +122,7 @@ pub struct Report {
     pub behind: Vec<Behind>,
     /// With `--after-merge`: what the check of production after the merge found.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub after_merge: Option<String>,
+    pub after_merge: Option<AfterMerge>,
     /// One line that says what happened.
     pub message: String,
 }

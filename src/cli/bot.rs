@@ -109,11 +109,16 @@ pub fn cmd_bot(ctx: &Context, args: &Args) -> Result<Status, CliError> {
     for (c, r) in results {
         match r {
             Ok(report) => {
-                if report.state.needs_a_person() {
-                    status = Status::NeedsAPerson;
-                } else if report.status == bot::Status::TimedOut && status == Status::Success {
-                    status = Status::TimedOut;
-                }
+                let this = if report.state.needs_a_person() {
+                    Status::NeedsAPerson
+                } else if report.status == bot::Status::TimedOut {
+                    Status::TimedOut
+                } else if report.unsettled() {
+                    Status::Differs
+                } else {
+                    Status::Success
+                };
+                status = worse(status, this);
                 if !ctx.json {
                     ctx.print(&report_lines(&report));
                 }
@@ -143,6 +148,21 @@ pub fn cmd_bot(ctx: &Context, args: &Args) -> Result<Status, CliError> {
 }
 
 /// `<component>: <status>: <message>` and the merge requests it names.
+/// The status that says more: 5 over 4 over 3 over 0.
+fn worse(a: Status, b: Status) -> Status {
+    let rank = |s: Status| match s {
+        Status::NeedsAPerson => 3,
+        Status::TimedOut => 2,
+        Status::Differs => 1,
+        _ => 0,
+    };
+    if rank(b) > rank(a) {
+        b
+    } else {
+        a
+    }
+}
+
 fn report_lines(r: &Report) -> String {
     let status = serde_json::to_value(r.status)
         .ok()
@@ -162,7 +182,7 @@ fn report_lines(r: &Report) -> String {
         s.push_str(&format!("  closed !{}: {}\n", m.iid, m.url));
     }
     if let Some(a) = &r.after_merge {
-        s.push_str(&format!("  after the merge: {a}\n"));
+        s.push_str(&format!("  after the merge: {}\n", a.message));
     }
     s
 }

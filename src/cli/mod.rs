@@ -66,8 +66,9 @@ pub const EXIT_NEEDS_A_PERSON: u8 = 5;
   qr-promote stage --for 2h                  # has stage run the newest version cleanly for 2h?
 
 Exit status: 0 success; 1 an error or a refusal (nothing written); 2 a wrong command line;
-3 differences (verify; stage; where; status and plan with --exit-code); 4 bot: an image did not
-appear in time."
+3 differences (verify; stage; where; status and plan with --exit-code; plan and apply refused by
+--stage-soak; bot: stage has not soaked a newer version, or production does not run the merged
+one yet); 4 bot: an image did not appear in time; 5 bot: a person holds a component up."
 )]
 pub struct Cli {
     /// Root of the app-interface checkout (holds .env, data/, resources/).

@@ -1152,7 +1152,8 @@ fn the_stage_gate_proposes_the_newest_version_stage_has_soaked(depth: Depth) {
 
     // Stage has run u1 for ten minutes only: nothing is proposed.
     let (_young, kc) = stage_running(&w, &u1[..7], now() - 600);
-    let r = w.bot(&["--stage-soak", "2h", "--kubeconfig", &kc]).ok();
+    // Exit 3: something is left to see to, though no person holds it up.
+    let r = w.bot(&["--stage-soak", "2h", "--kubeconfig", &kc]).code(3);
     assert_eq!(
         r.stdout.lines().next().unwrap(),
         format!(
@@ -1262,6 +1263,15 @@ fn after_the_merge_the_merge_request_says_whether_production_runs_it(depth: Dept
         "{}",
         notes[0]
     );
+
+    // The bot's run while production is still behind: exit 3, the same note, not a second one.
+    let r = w.bot(&["--after-merge", "--kubeconfig", &kc]).code(3);
+    assert!(
+        r.stdout.contains("  after the merge: !1: production does not run it everywhere yet (noted on the merge request)\n"),
+        "{}",
+        r.stdout
+    );
+    assert_eq!(w.notes(1), notes);
 
     // The bot's next run: production runs it now; the same note says so, and tells the author.
     route_production(&prod, &u1[..7]);
