@@ -31,7 +31,8 @@ pub struct Args {
     /// Only the objects of this integration.
     #[arg(long, value_name = "NAME")]
     pub integration: Option<String>,
-    /// How long stage must have run it with no error.
+    /// How long stage must have run it with no error [default: the component's stage_soak in
+    /// .qr-promote.yaml, else 2h].
     #[arg(long = "for", value_name = "DURATION", value_parser = parse_soak)]
     pub soak: Option<Duration>,
     /// Read the pods from this file instead of the Kubernetes API: the JSON of
