@@ -144,6 +144,49 @@ impl Error {
         self
     }
 
+    /// The same error with the `secrets` (tokens, passwords) out of its message and hint; its
+    /// cause, which may quote them, is dropped when it names one.
+    pub fn scrubbed(self, secrets: &[&str]) -> Error {
+        let clean = |t: &str| crate::redact::redact_known(t, secrets);
+        let names_one = |t: &str| secrets.iter().any(|s| s.len() >= 4 && t.contains(s));
+        match self {
+            Error::External {
+                message,
+                hint,
+                source,
+            } => {
+                let chain = source.as_ref().map(|c| {
+                    let mut text = c.to_string();
+                    let mut next = c.source();
+                    while let Some(n) = next {
+                        text.push_str(&n.to_string());
+                        next = n.source();
+                    }
+                    text
+                });
+                Error::External {
+                    message: clean(&message),
+                    hint: hint.map(|h| clean(&h)),
+                    source: source.filter(|_| !chain.as_deref().is_some_and(names_one)),
+                }
+            }
+            Error::Input {
+                message,
+                hint,
+                source,
+            } => Error::Input {
+                message: clean(&message),
+                hint: hint.map(|h| clean(&h)),
+                source: source.filter(|c| !names_one(&c.to_string())),
+            },
+            Error::Refused { message, hint } => Error::Refused {
+                message: clean(&message),
+                hint: hint.map(|h| clean(&h)),
+            },
+            io => io,
+        }
+    }
+
     /// The same error with its cause (an external failure, or input that a parser or a
     /// library rejected).
     pub fn with_source(mut self, cause: impl Into<Source>) -> Error {

@@ -14,7 +14,8 @@
 //!
 //! bot: for each component, the remote's state ──> promote::Promotion ──> a commit made from git
 //!      objects on the target ──> push with a lease ──> the merge request opened, updated or
-//!      closed through mr (GitLab API)
+//!      closed through mr (GitLab API); the version gated by stage (stage::gate), and after the
+//!      merge, production checked and noted on the merged merge request (bot::after_merge)
 //!
 //! checkout ──> cluster::model ──> deployments, pr-check runs ──> cluster::verify <── cluster::kube
 //!               namespaces,        (cluster::sharding)            verdicts             live objects
@@ -24,6 +25,9 @@
 //! reports of the merge-request check ──> mrcheck (verdict per run, pins) ──> note on the MR
 //!   (a folder, or the MR's build:          ^ cluster::model (the runs it makes)
 //!    mr::ci, its Jenkins build)            ^ upstream::touched (what the commits change)
+//!
+//! the model's stage objects ──> stage::check: pods and logs of each cluster (stage::kube, through
+//!   its context: cluster::access), metrics (stage::prometheus) ──> verdicts, stage::report
 //!
 //! checkout's git history ──> history (promotions: landing, parts) ──> history::runs
 //!   (two git log passes)        upstream::ancestry (graph, dates) ──┘   where a commit runs
@@ -42,9 +46,11 @@
 //! - [`registry`], [`mr`] on [`http`] (URL rules, client, errors) and [`redact`] (secrets out of
 //!   every message).
 //! - [`bot`]: the same, unattended: one merge request per component, kept current.
-//! - [`cluster`]: the model of where the integrations run, pins, and verify.
+//! - [`cluster`]: the model of where the integrations run, pins, verify, and the kubeconfig
+//!   context each cluster is reached with.
 //! - [`mrcheck`]: the merge-request check read back: a verdict per run, the changes the
 //!   shipped commits explain, the pin checks, and the note on the merge request.
+//! - [`stage`]: has stage run a version cleanly, and for how long (pods, logs, metrics).
 //! - [`history`]: a component's promotions in the checkout's git history (merges, partial
 //!   promotions, lead times), and where a commit runs.
 //! - [`cli`]: arguments and printing only; one module per subcommand. [`pager`]: long text
@@ -67,6 +73,7 @@ pub mod pager;
 pub mod promote;
 pub mod redact;
 pub mod registry;
+pub mod stage;
 pub mod transaction;
 pub mod upstream;
 pub mod util;

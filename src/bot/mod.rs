@@ -28,10 +28,15 @@
 //! 6. It reads the branch again: when another run moved it meanwhile, it goes back to 1, so two
 //!    overlapping runs end with one merge request at the newer version, whichever ends last.
 //!
+//! With the stage gate, the version of step 3 is the newest that stage has run cleanly for the
+//! soak time (see [`crate::stage::gate`]); with `after_merge`, each run then checks production
+//! for the bot's newest merged merge request and keeps one note on it ([`after_merge`]).
+//!
 //! What stays behind (drifted and skipped locations, pinned shards) is named in the report and
 //! the description; a component left alone, declined, held or with drifted locations ends in a
 //! [`State`] that is not [`State::Done`], which the command line makes exit status 5.
 
+pub mod after_merge;
 mod check;
 mod options;
 mod remote;
@@ -43,7 +48,7 @@ use crate::promote::held::tree_at;
 use options::settings;
 pub(crate) use options::Settings;
 pub use options::{Options, PerComponent};
-pub use report::{MrRef, Report, State, Status};
+pub use report::{AfterMerge, MrRef, Report, State, Status};
 use tree::commit;
 
 use remote::{clean_state, ls_branch, push, read_remote, Branch};
@@ -60,6 +65,68 @@ use crate::upstream::git::Git;
 use crate::upstream::people::Directory;
 use crate::upstream::{Relation, Upstream, UpstreamOptions};
 use crate::util::short_id;
+
+/// The check after the merge (`after_merge`) for component `c`, as one line of its report.
+fn after_merge_line(lock: &CheckoutLock, git: &Git, c: &str, opts: &Options) -> AfterMerge {
+    let step = || -> Result<after_merge::Outcome> {
+        let checkout = Checkout::open(lock.root())?;
+        let set = settings(&checkout, c, opts);
+        let gitlab = mr::gitlab_for_remote(
+            git,
+            &set.remote,
+            opts.gitlab_url.as_deref(),
+            opts.token.clone(),
+        )?;
+        let access = match opts.stage.as_ref().map(|g| &g.source) {
+            Some(crate::stage::check::Source::Api(a)) => a.clone(),
+            _ => crate::cluster::access::Access::default(),
+        };
+        after_merge::check(&gitlab, &bot_branch(c), &checkout, c, &access, set.notify)
+    };
+    let (message, settled) = match step() {
+        Ok(after_merge::Outcome::NothingMerged) => ("no merged promotion to check".into(), true),
+        Ok(after_merge::Outcome::Done { iid }) => (
+            format!("!{iid}: production runs it everywhere (noted before)"),
+            true,
+        ),
+        Ok(after_merge::Outcome::Noted { iid, everywhere }) => (
+            format!(
+                "!{iid}: production {} (noted on the merge request)",
+                if everywhere {
+                    "runs it everywhere"
+                } else {
+                    "does not run it everywhere yet"
+                }
+            ),
+            everywhere,
+        ),
+        Err(e) => (format!("production not checked: {e}"), false),
+    };
+    AfterMerge { message, settled }
+}
+
+/// The stage gate of component `c`: `None` without one; else the version stage has soaked (at
+/// most `wanted`) with the stage lines of the description, or `Some(None)` when stage has soaked
+/// none newer than the checkout's.
+fn stage_gate(
+    checkout: &Checkout,
+    c: &crate::checkout::Component,
+    upstream: &Upstream,
+    wanted: &str,
+    opts: &Options,
+) -> Result<Option<Option<(String, String)>>> {
+    let Some(gate) = &opts.stage else {
+        return Ok(None);
+    };
+    let Some(soak) = gate.soak_for(checkout, &c.name) else {
+        return Ok(None);
+    };
+    let graph = upstream.graph(&[wanted])?;
+    let graph = crate::history::runs::complete(upstream, graph, &[wanted], false)?;
+    let v = gate.judge(checkout, c, &graph, wanted, Some(&c.tag), soak)?;
+    let lines = crate::stage::gate::summary_markdown(&v);
+    Ok(Some(v.chosen.map(|(id, _)| (id, lines))))
+}
 
 /// The trailer that marks the bot's commits: `Qr-Promote-Bot: <component>`.
 pub const TRAILER: &str = "Qr-Promote-Bot";
@@ -121,7 +188,10 @@ pub fn run(
     clean_state(lock.state_dir());
     let mut out = Vec::new();
     for c in &ordered {
-        let r = run_one(lock, &git, c, opts, warn);
+        let mut r = run_one(lock, &git, c, opts, warn);
+        if let (true, Ok(report)) = (opts.after_merge, &mut r) {
+            report.after_merge = Some(after_merge_line(lock, &git, c, opts));
+        }
         out.push((c.clone(), r));
     }
     clean_state(lock.state_dir());
@@ -155,7 +225,14 @@ fn run_one(
             progress: false,
         },
     )?;
-    let wanted = upstream.resolve(opts.to.get(c))?;
+    let mut wanted = upstream.resolve(opts.to.get(c))?;
+    // The stage gate: the newest version stage has soaked, the younger ones named.
+    let gated = stage_gate(&first, &component, &upstream, &wanted.id, opts)?;
+    if let Some(Some((id, _))) = &gated {
+        if *id != wanted.id {
+            wanted = upstream.resolve(Some(id))?;
+        }
+    }
     let branch = bot_branch(c);
     // Who pushed, as the title names them: read once, not on every attempt.
     let pushed_by = pusher(&first, opts.triggered_by.get(c), opts);
@@ -173,6 +250,25 @@ fn run_one(
         let (tree, copied) = tree_at(git, &root, lock.state_dir(), &remote.base, "bot-tree")?;
         let checkout = Checkout::open(&tree)?;
         let now = checkout.component(c)?.clone();
+        if let Some(None) = &gated {
+            let mut r = Report::idle(
+                c,
+                Status::StageNotSoaked,
+                State::WaitingForStage,
+                &now.tag,
+                remote.mine.as_ref(),
+                format!(
+                    "stage has not run a version newer than {} cleanly for {}; nothing pushed",
+                    short_id(&now.tag),
+                    opts.stage
+                        .as_ref()
+                        .and_then(|g| g.soak_for(&first, c))
+                        .map_or_else(String::new, crate::util::human_duration)
+                ),
+            );
+            r.version = Some(wanted.id.clone());
+            return Ok(r);
+        }
         // A person's commit on the branch: theirs while its merge request is open.
         let released = match &remote.branch {
             Branch::Edited(why) => match &remote.mine {
@@ -189,7 +285,8 @@ fn run_one(
             version: v, by: b, ..
         } = &remote.branch
         {
-            if v != &version && remote.declined(v).is_none() {
+            // With the stage gate, the version it chose stands.
+            if v != &version && remote.declined(v).is_none() && gated.is_none() {
                 if let Relation::Descends { .. } = upstream.relation(&version, v)? {
                     version = v.clone();
                     by = b
@@ -199,7 +296,10 @@ fn run_one(
             }
         }
         let o = promote_options(c, &version, &upstream_url, opts, opts.image_check, !copied);
-        let pr = Promotion::compute(&checkout, &o, warn)?;
+        let mut pr = Promotion::compute(&checkout, &o, warn)?;
+        if let Some(Some((_, stage))) = &gated {
+            pr.stage = Some(stage.clone());
+        }
         match &pr.resolution.relation {
             Some(Relation::Same) | Some(Relation::Rollback { .. }) => {
                 return done_already(&gitlab, &upstream, &now, &remote, &pr);
@@ -372,6 +472,7 @@ fn run_one(
             merge_request: Some(MrRef::of(&mr)),
             closed,
             behind,
+            after_merge: None,
             message,
         });
     }

@@ -103,6 +103,11 @@ pub struct Options {
     /// Read the check of a merge request the run leaves as it was, through this Jenkins (and
     /// GitLab), and write its summary as one note on it.
     pub check: Option<crate::mrcheck::source::Jenkins>,
+    /// The stage gate: for a component with a soak time (`--stage-soak`, or its `stage_soak`),
+    /// the newest version stage has run cleanly that long is proposed.
+    pub stage: Option<crate::stage::gate::Gate>,
+    /// After a merge request of the bot's was merged, check production and note it there.
+    pub after_merge: bool,
 }
 
 /// The settings of one component's run, options over `.qr-promote.yaml` over defaults.

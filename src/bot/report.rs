@@ -28,6 +28,9 @@ pub enum Status {
     Held,
     /// The image did not appear in time: nothing pushed.
     TimedOut,
+    /// Stage has not run a version newer than production's cleanly for the soak time: nothing
+    /// pushed.
+    StageNotSoaked,
 }
 
 /// Whether a component is where it should be, and if not, why.
@@ -49,6 +52,17 @@ pub enum State {
     /// Proposed, and the merge request's check shows what a person must look at: changes the
     /// shipped commits do not explain, a failed or missing run, a pin check that fails.
     CheckFindings,
+    /// Stage has not soaked a newer version yet.
+    WaitingForStage,
+}
+
+impl Report {
+    /// Something is left to see to that no person holds up: stage has not soaked a newer
+    /// version, or production does not run the merged one everywhere yet (or was not checked).
+    pub fn unsettled(&self) -> bool {
+        self.state == State::WaitingForStage
+            || self.after_merge.as_ref().is_some_and(|a| !a.settled)
+    }
 }
 
 impl State {
@@ -77,6 +91,16 @@ impl MrRef {
     }
 }
 
+/// What the check of production after the merge found.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct AfterMerge {
+    /// In words, with the merge request.
+    pub message: String,
+    /// Production runs the merged version everywhere (or nothing was merged): nothing left to
+    /// see to.
+    pub settled: bool,
+}
+
 /// What the bot did for one component.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Report {
@@ -99,6 +123,9 @@ pub struct Report {
     pub closed: Vec<MrRef>,
     /// What the promotion leaves at another version.
     pub behind: Vec<Behind>,
+    /// With `--after-merge`: what the check of production after the merge found.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub after_merge: Option<AfterMerge>,
     /// One line that says what happened.
     pub message: String,
 }
@@ -123,6 +150,7 @@ impl Report {
             merge_request: mr.map(MrRef::of),
             closed: Vec::new(),
             behind: Vec::new(),
+            after_merge: None,
             message,
         }
     }

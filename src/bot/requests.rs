@@ -109,6 +109,7 @@ pub(super) fn done_already(
         merge_request: None,
         closed,
         behind: Vec::new(),
+        after_merge: None,
         message,
     })
 }

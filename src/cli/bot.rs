@@ -21,6 +21,12 @@ Examples:\n  qr-promote bot --to 1234567890abcdef1234567890abcdef12345678 --trig
 qr-promote bot qontract-schemas qontract-reconcile --to qontract-schemas=<id> --to qontract-reconcile=<id>"
 )]
 pub struct Args {
+    #[command(flatten)]
+    pub stage: super::stage::GateArgs,
+    /// After a merge request of the bot's was merged: check production (each cluster through its
+    /// context, as --kubeconfig and --context say) and write the result as one note on it.
+    #[arg(long)]
+    pub after_merge: bool,
     /// The components to promote, each in its own merge request (default: qontract-reconcile).
     #[arg(value_name = "COMPONENT")]
     pub components: Vec<String>,
@@ -117,6 +123,8 @@ pub fn cmd_bot(ctx: &Context, args: &Args) -> Result<Status, CliError> {
         } else {
             None
         },
+        stage: Some(args.stage.gate(ctx)?),
+        after_merge: args.after_merge,
     };
     let results = bot::run(ctx.lock()?, &components, &opts, &mut |w| ctx.warn(&w))?;
     let mut status = Status::Success;
@@ -125,11 +133,16 @@ pub fn cmd_bot(ctx: &Context, args: &Args) -> Result<Status, CliError> {
     for (c, r) in results {
         match r {
             Ok(report) => {
-                if report.state.needs_a_person() {
-                    status = Status::NeedsAPerson;
-                } else if report.status == bot::Status::TimedOut && status == Status::Success {
-                    status = Status::TimedOut;
-                }
+                let this = if report.state.needs_a_person() {
+                    Status::NeedsAPerson
+                } else if report.status == bot::Status::TimedOut {
+                    Status::TimedOut
+                } else if report.unsettled() {
+                    Status::Differs
+                } else {
+                    Status::Success
+                };
+                status = worse(status, this);
                 if !ctx.json {
                     ctx.print(&report_lines(&report));
                 }
@@ -159,6 +172,21 @@ pub fn cmd_bot(ctx: &Context, args: &Args) -> Result<Status, CliError> {
 }
 
 /// `<component>: <status>: <message>` and the merge requests it names.
+/// The status that says more: 5 over 4 over 3 over 0.
+fn worse(a: Status, b: Status) -> Status {
+    let rank = |s: Status| match s {
+        Status::NeedsAPerson => 3,
+        Status::TimedOut => 2,
+        Status::Differs => 1,
+        _ => 0,
+    };
+    if rank(b) > rank(a) {
+        b
+    } else {
+        a
+    }
+}
+
 fn report_lines(r: &Report) -> String {
     let status = serde_json::to_value(r.status)
         .ok()
@@ -176,6 +204,9 @@ fn report_lines(r: &Report) -> String {
     }
     for m in &r.closed {
         s.push_str(&format!("  closed !{}: {}\n", m.iid, m.url));
+    }
+    if let Some(a) = &r.after_merge {
+        s.push_str(&format!("  after the merge: {}\n", a.message));
     }
     s
 }

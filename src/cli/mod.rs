@@ -22,6 +22,7 @@ mod logging;
 mod pin;
 mod pr_check;
 mod promote;
+mod stage;
 mod status;
 mod style;
 mod verify;
@@ -40,7 +41,8 @@ pub const EXIT_OK: u8 = 0;
 pub const EXIT_ERROR: u8 = 1;
 /// Exit status: the command line itself is wrong.
 pub const EXIT_USAGE: u8 = 2;
-/// Exit status: `verify` found differences; `where`: the commit does not run everywhere;
+/// Exit status: `verify` found differences; `stage`: stage has not soaked the version (plan and
+/// apply with --stage-soak refuse it); `where`: the commit does not run everywhere;
 /// `history --contains`: no promotion shipped the commit.
 pub const EXIT_DIFFERS: u8 = 3;
 /// Exit status: `bot` waited for an image that did not appear in time.
@@ -65,10 +67,13 @@ pub const EXIT_NEEDS_A_PERSON: u8 = 5;
   qr-promote history --since 2026-01-01      # the promotions, with lead times
   qr-promote pr-check --mr 1234              # what the merge request's check says, run by run
   qr-promote -C ~/app-interface verify       # does the cluster run what the checkout says?
+  qr-promote stage --for 2h                  # has stage run the newest version cleanly for 2h?
 
 Exit status: 0 success; 1 an error or a refusal (nothing written); 2 a wrong command line;
-3 differences (verify; where; status and plan with --exit-code; pr-check findings); 4 bot: an
-image did not appear in time, pr-check: the check has not finished; 5 bot: a person must act."
+3 differences (verify; stage; where; status and plan with --exit-code; plan and apply refused by
+--stage-soak; pr-check findings; bot: stage has not soaked a newer version, or production does
+not run the merged one yet); 4 bot: an image did not appear in time, pr-check: the check has not
+finished; 5 bot: a person must act (a component held up, or the check's findings)."
 )]
 pub struct Cli {
     /// The app-interface checkout (it holds .env and data/) [default: the current folder, or the
@@ -141,6 +146,10 @@ pub enum Command {
     PrCheck(pr_check::Args),
     /// Compare what runs in the cluster with what the checkout says: images, rollouts, pins.
     Verify(verify::Args),
+    /// Has stage run a version cleanly, and for how long: per integration and shard, the image,
+    /// since when, restarts, errors logged, the last runs' status.
+    #[command(after_help = stage::EXIT_HELP)]
+    Stage(stage::Args),
     /// For CI on every upstream push: promote, push and keep one merge request per component
     /// current (GitLab API).
     Bot(bot::Args),
@@ -437,7 +446,7 @@ fn run(cli: &Cli) -> Result<Status, CliError> {
     match &cli.command {
         Command::Status(a) => return status::cmd_status(&ctx, a),
         Command::Plan(a) => return promote::cmd_plan(&ctx, a),
-        Command::Apply(a) => promote::cmd_apply(&ctx, a),
+        Command::Apply(a) => return promote::cmd_apply(&ctx, a),
         Command::Where(a) => return where_::cmd_where(&ctx, a),
         Command::History(a) => return history::cmd_history(&ctx, a),
         Command::Deployments(a) => deployments::cmd_deployments(&ctx, a),
@@ -445,6 +454,7 @@ fn run(cli: &Cli) -> Result<Status, CliError> {
         Command::Unpin(a) => pin::cmd_unpin(&ctx, a),
         Command::PrCheck(a) => return pr_check::cmd_pr_check(&ctx, a),
         Command::Verify(a) => return verify::cmd_verify(&ctx, a),
+        Command::Stage(a) => return stage::cmd_stage(&ctx, a),
         Command::Bot(a) => return bot::cmd_bot(&ctx, a),
         Command::Completions(_) | Command::Man(_) => Ok(()),
     }?;

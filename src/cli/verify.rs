@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use super::{CliError, Context, Status};
+use crate::cluster::access::Reach;
 use crate::cluster::kube::{fetch_live, parse_live, LiveObject};
 use crate::cluster::model::{self, norm_ref, Deployment, Model, ObjectKind};
 use crate::cluster::sharding::Strategy;
@@ -36,19 +37,36 @@ pub struct Args {
     #[arg(
         long,
         value_name = "FILE|-",
-        conflicts_with_all = ["kubeconfig", "context", "wait", "interval"]
+        conflicts_with_all = ["kubeconfig", "contexts", "wait", "interval"]
     )]
     pub from: Option<String>,
     /// The kubeconfig file (default: `$KUBECONFIG`, else `~/.kube/config`).
     #[arg(long, value_name = "PATH")]
     pub kubeconfig: Option<PathBuf>,
-    /// The kubeconfig context (default: its current context).
+    /// The kubeconfig context of a cluster, `CLUSTER=CONTEXT` (repeatable), or one NAME for
+    /// every cluster. Default per cluster: `.qr-promote.yaml`'s `clusters:`, else a context named
+    /// like the cluster, else (objects on one cluster alone) the current context; a cluster left
+    /// without one is reported as not checked.
+    #[arg(long = "context", value_name = "CLUSTER=CONTEXT")]
+    pub contexts: Vec<String>,
+    /// Only the namespaces of this cluster (by the name of its cluster file).
     #[arg(long, value_name = "NAME")]
-    pub context: Option<String>,
+    pub cluster: Option<String>,
     /// Check again until everything is ok or this much time has passed (`90s`, `5m`, `1h`);
     /// prints the first report, then only what changed.
     #[arg(long, value_name = "DURATION", value_parser = parse_wait)]
     pub wait: Option<Duration>,
+    /// After a promotion merged: check production (the namespaces outside stage) against the
+    /// checkout, and with GITLAB_TOKEN write the result as one note on the bot's newest merged
+    /// merge request (as `bot --after-merge` does).
+    #[arg(long, conflicts_with_all = ["from", "namespaces", "integration", "cluster"])]
+    pub after_merge: bool,
+    /// With --after-merge: the GitLab base URL (default: from the remote's URL).
+    #[arg(long, value_name = "URL", requires = "after_merge")]
+    pub gitlab_url: Option<String>,
+    /// With --after-merge: the remote of the merge requests [default: origin].
+    #[arg(long, value_name = "NAME", requires = "after_merge")]
+    pub remote: Option<String>,
     /// With --wait: the time between two checks [default: 10s].
     #[arg(long, value_name = "DURATION", value_parser = parse_interval, requires = "wait")]
     pub interval: Option<Duration>,
@@ -71,6 +89,33 @@ struct Scope {
 }
 
 impl Scope {
+    /// The clusters of the selected namespaces (`None` for those whose cluster is not named).
+    fn clusters(&self) -> Vec<Option<String>> {
+        let set: BTreeSet<Option<String>> = self
+            .namespaces
+            .iter()
+            .map(|ns| self.cluster_of(ns))
+            .collect();
+        set.into_iter().collect()
+    }
+
+    /// The cluster a selected namespace is on.
+    fn cluster_of(&self, ns: &str) -> Option<String> {
+        self.desired
+            .iter()
+            .find(|d| d.namespace == ns)
+            .and_then(|d| d.cluster.clone())
+    }
+
+    /// The selected namespaces on `cluster`.
+    fn namespaces_of(&self, cluster: Option<&str>) -> Vec<String> {
+        self.namespaces
+            .iter()
+            .filter(|ns| self.cluster_of(ns).as_deref() == cluster)
+            .cloned()
+            .collect()
+    }
+
     /// The live objects that count: the desired ones, and the others unless they are named after
     /// an integration whose objects the model cannot list there, or, with `--integration`, after
     /// another integration.
@@ -99,17 +144,23 @@ impl Scope {
 
 /// `verify`: one check, or checks until everything is ok or `--wait` is up.
 pub fn cmd_verify(ctx: &Context, args: &Args) -> Result<Status, CliError> {
+    if args.after_merge {
+        return after_merge(ctx, args);
+    }
     let model = super::deployments::load_model(ctx)?;
     let sel = select(&model, args)?;
+    let access = access(ctx, &model, args)?;
+    let reach = if args.from.is_some() {
+        Vec::new()
+    } else {
+        let contexts = access.kubeconfig_contexts();
+        access.plan(&sel.clusters(), &contexts)
+    };
     let check = || -> Result<Report, CliError> {
-        let live = match &args.from {
-            Some(from) => read_live(from)?,
-            None => fetch_live(
-                args.kubeconfig.as_deref(),
-                args.context.as_deref(),
-                &sel.namespaces,
-            )?,
+        let Some(from) = &args.from else {
+            return check_clusters(&sel, &access, &reach);
         };
+        let live = read_live(from)?;
         Ok(verify::compare(
             &sel.desired,
             &sel.keep(live),
@@ -138,6 +189,140 @@ pub fn cmd_verify(ctx: &Context, args: &Args) -> Result<Status, CliError> {
     } else {
         Status::Differs
     })
+}
+
+/// `verify --after-merge`: production against the checkout (with `--wait`, until it runs it or
+/// the time is up), and the note on the bot's newest merged merge request.
+fn after_merge(ctx: &Context, args: &Args) -> Result<Status, CliError> {
+    use crate::bot::after_merge;
+    let model = super::deployments::load_model(ctx)?;
+    let access = access(ctx, &model, args)?;
+    let check =
+        || -> Result<Report, CliError> { Ok(after_merge::production(&ctx.checkout, &access)?) };
+    let report = match args.wait {
+        None => {
+            let report = check()?;
+            if !ctx.json {
+                ctx.print(&report.render_table());
+            }
+            report
+        }
+        Some(wait) => wait_until_ok(ctx, wait, args.interval.unwrap_or(DEFAULT_INTERVAL), &check)?,
+    };
+    let c = ctx.checkout.component(model::RECONCILE)?;
+    let noted = match std::env::var("GITLAB_TOKEN").ok().filter(|t| !t.is_empty()) {
+        None => {
+            ctx.warn("no note written: GITLAB_TOKEN is not set");
+            None
+        }
+        Some(token) => {
+            let git = crate::upstream::git::Git::new(&ctx.root);
+            let remote = args.remote.as_deref().unwrap_or("origin");
+            let gitlab = crate::mr::gitlab_for_remote(
+                &git,
+                remote,
+                args.gitlab_url.as_deref(),
+                crate::mr::Secret::new(token),
+            )?;
+            let branch = crate::bot::bot_branch(&c.name);
+            match after_merge::last_merged(&gitlab, &branch)? {
+                None => {
+                    ctx.warn(&format!(
+                        "no note written: no merged merge request of {branch}"
+                    ));
+                    None
+                }
+                Some(m) => {
+                    let notify = ctx
+                        .checkout
+                        .config
+                        .component(&c.name)
+                        .and_then(|s| s.notify)
+                        .unwrap_or(false);
+                    after_merge::write_note(&gitlab, &m, &c.tag, &report, notify)?;
+                    if !ctx.json {
+                        ctx.print(&format!("noted on !{}: {}\n", m.iid, m.web_url));
+                    }
+                    Some(m.iid)
+                }
+            }
+        }
+    };
+    if ctx.json {
+        let mut doc = serde_json::to_value(&report)
+            .map_err(|e| CliError::new(format!("cannot write the report as JSON: {e}")))?;
+        doc["noted_on"] = serde_json::json!(noted);
+        ctx.print_json(&doc);
+    }
+    Ok(if report.is_ok() {
+        Status::Success
+    } else {
+        Status::Differs
+    })
+}
+
+/// How the clusters are reached: `--kubeconfig`, `--context` and `.qr-promote.yaml`'s
+/// `clusters:`, the clusters named checked against the model's.
+pub(super) fn access(
+    ctx: &Context,
+    model: &Model,
+    args: &Args,
+) -> Result<crate::cluster::access::Access, CliError> {
+    let access = crate::cluster::access::Access {
+        kubeconfig: args.kubeconfig.clone(),
+        configured: ctx.checkout.config.clusters.clone(),
+        ..Default::default()
+    }
+    .with_context_args(&args.contexts)?;
+    let known: Vec<&str> = model.clusters.iter().map(|c| c.name.as_str()).collect();
+    access.check_clusters(&known)?;
+    Ok(access)
+}
+
+/// One check through the Kubernetes API: each cluster with its context, the objects of a cluster
+/// without one `not checked`.
+fn check_clusters(
+    sel: &Scope,
+    access: &crate::cluster::access::Access,
+    reach: &[(Option<String>, Reach)],
+) -> Result<Report, CliError> {
+    let mut live = Vec::new();
+    let mut checked = Vec::new();
+    let mut skipped = Vec::new();
+    for (cluster, how) in reach {
+        let namespaces = sel.namespaces_of(cluster.as_deref());
+        match how.context() {
+            Some(context) => {
+                live.extend(fetch_live(
+                    access.kubeconfig.as_deref(),
+                    context,
+                    &namespaces,
+                )?);
+                checked.extend(namespaces);
+            }
+            None => skipped.push((cluster, how)),
+        }
+    }
+    let desired: Vec<Deployment> = sel
+        .desired
+        .iter()
+        .filter(|d| checked.contains(&d.namespace))
+        .cloned()
+        .collect();
+    let mut report = verify::compare(&desired, &sel.keep(live), &checked);
+    for (cluster, how) in skipped {
+        let Reach::NotChecked { why } = how else {
+            continue;
+        };
+        let objects: Vec<Deployment> = sel
+            .desired
+            .iter()
+            .filter(|d| d.cluster == *cluster)
+            .cloned()
+            .collect();
+        report.add_not_checked(cluster.as_deref().unwrap_or("(unnamed)"), &objects, why);
+    }
+    Ok(report)
 }
 
 /// Checks every `interval` until the report is ok or `wait` has passed, and returns the last
@@ -201,7 +386,19 @@ fn select(model: &Model, args: &Args) -> Result<Scope, CliError> {
             return Err(unknown("--integration", name, "integration", &known));
         }
     }
-    let all = model.deployments(args.integration.as_deref(), None);
+    let mut all = model.deployments(args.integration.as_deref(), None);
+    if let Some(cluster) = &args.cluster {
+        let known: Vec<&str> = model.clusters.iter().map(|c| c.name.as_str()).collect();
+        if !known.contains(&cluster.as_str()) {
+            return Err(unknown("--cluster", cluster, "cluster", &known));
+        }
+        all.retain(|d| d.cluster.as_deref() == Some(cluster.as_str()));
+        if all.is_empty() {
+            return Err(CliError::new(format!(
+                "nothing to verify: no integration runs on cluster {cluster}"
+            )));
+        }
+    }
     if all.is_empty() {
         return Err(CliError::new(match &args.integration {
             Some(name) => format!("nothing to verify: integration {name} runs in no namespace"),

@@ -232,7 +232,7 @@ fn json_type(v: &Value) -> &'static str {
 }
 
 /// A value shown inside a one-line message: control characters replaced, length bounded.
-fn one_line(s: &str) -> String {
+pub(crate) fn one_line(s: &str) -> String {
     const MAX: usize = 200;
     let mut out: String = s
         .chars()
@@ -265,7 +265,7 @@ const FROM_FILE: &str = "or read the objects from a file: `--from FILE`, the JSO
     `oc get deployments,statefulsets,cronjobs -n NAMESPACE -o json`";
 
 /// What to do when there is no usable configuration or context.
-fn login_hint() -> String {
+pub(crate) fn login_hint() -> String {
     format!(
         "log in with `oc login SERVER`, or choose a context with \
          `kubectl config use-context NAME` (or `--context NAME`); {FROM_FILE}"
@@ -279,12 +279,23 @@ fn config_error(message: String, cause: impl Into<crate::error::Source>) -> Erro
         .with_source(cause)
 }
 
-async fn fetch_async(
+/// A connection to the Kubernetes API: the client, the API's URL, and the secrets of the
+/// credentials (token, password), to keep out of messages that quote an answer.
+pub(crate) struct Connection {
+    pub client: ::kube::Client,
+    pub server: String,
+    pub secrets: Vec<String>,
+}
+
+/// A client of the Kubernetes API of `context` (default: the current one) in `kubeconfig`
+/// (default: `$KUBECONFIG` / `~/.kube/config`, or the in-cluster configuration), and the API's
+/// URL. Timeouts of seconds for connecting, a minute for an answer.
+pub(crate) async fn connect(
     kubeconfig: Option<&Path>,
     context: Option<&str>,
-    namespaces: &[String],
-) -> Result<Vec<LiveObject>> {
+) -> Result<Connection> {
     use ::kube::config::{Config, KubeConfigOptions, Kubeconfig};
+    use secrecy::ExposeSecret as _;
 
     let options = KubeConfigOptions {
         context: context.map(str::to_string),
@@ -312,6 +323,9 @@ async fn fetch_async(
     // Fail in seconds, not minutes, when the API is black-holed (VPN down, wrong cluster).
     config.connect_timeout = Some(std::time::Duration::from_secs(10));
     config.read_timeout = Some(std::time::Duration::from_secs(60));
+    // kube's own retries of 429, 503 and 504 back off for up to minutes: an answer is reported
+    // at once instead (`verify --wait` checks again on its own interval).
+    config.default_retry = false;
     let server = config.cluster_url.to_string();
     let server = server.trim_end_matches('/').to_string();
     tracing::debug!(
@@ -320,21 +334,49 @@ async fn fetch_async(
         "Kubernetes API at {}",
         crate::redact::redact_url(&server)
     );
+    let secrets = [&config.auth_info.token, &config.auth_info.password]
+        .into_iter()
+        .flatten()
+        .map(|s| s.expose_secret().to_string())
+        .collect();
     let client = ::kube::Client::try_from(config).map_err(|e| {
         Error::external(format!("Kubernetes client for {server}: {}", flat(&e))).with_source(e)
     })?;
+    Ok(Connection {
+        client,
+        server,
+        secrets,
+    })
+}
+
+/// Whether `ns` is a namespace name (DNS label characters), else an error naming it.
+pub(crate) fn check_namespace(ns: &str) -> Result<()> {
+    if ns.is_empty()
+        || !ns
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.')
+    {
+        return Err(Error::input(format!(
+            "not a namespace name: {:?}",
+            one_line(ns)
+        )));
+    }
+    Ok(())
+}
+
+async fn fetch_async(
+    kubeconfig: Option<&Path>,
+    context: Option<&str>,
+    namespaces: &[String],
+) -> Result<Vec<LiveObject>> {
+    let Connection {
+        client,
+        server,
+        secrets,
+    } = connect(kubeconfig, context).await?;
     let mut out = Vec::new();
     for ns in namespaces {
-        if ns.is_empty()
-            || !ns
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.')
-        {
-            return Err(Error::input(format!(
-                "not a namespace name: {:?}",
-                one_line(ns)
-            )));
-        }
+        check_namespace(ns)?;
         for kind in ObjectKind::ALL {
             let req = ::kube::core::Request::new(kind.api_path(ns))
                 .list(&::kube::api::ListParams::default())
@@ -347,7 +389,11 @@ async fn fetch_async(
             let start = std::time::Instant::now();
             let answer = client.request_text(req).await;
             log_call(&shown, start.elapsed(), &answer);
-            let text = answer.map_err(|e| api_error(e, &server, ns, kind))?;
+            let text = answer.map_err(|e| {
+                let err = api_error(e, &server, ns, kind);
+                let secrets: Vec<&str> = secrets.iter().map(String::as_str).collect();
+                err.scrubbed(&secrets)
+            })?;
             let source = format!("{server}{}", kind.api_path(ns));
             let doc: Value = serde_json::from_str(&text)
                 .map_err(|e| Error::external(format!("{source}: not JSON: {e}")).with_source(e))?;
@@ -446,7 +492,7 @@ fn api_error(e: ::kube::Error, server: &str, ns: &str, kind: ObjectKind) -> Erro
 }
 
 /// An error and its sources, on one line: the first line of each, without "(os error N)".
-fn flat(e: &dyn std::error::Error) -> String {
+pub(crate) fn flat(e: &dyn std::error::Error) -> String {
     let first = |e: &dyn std::error::Error| {
         let t = e.to_string();
         let t = t.lines().next().unwrap_or("").trim().to_string();

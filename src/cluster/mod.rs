@@ -4,8 +4,10 @@
 //!   [`sharding`] and [`loader`]).
 //! - [`pin`]: shard overrides written into an integration's file (and removed).
 //! - [`verify`]: the desired objects against the live ones, one verdict each.
+//! - [`access`]: the kubeconfig context each cluster is reached with.
 //! - [`kube`]: the live objects, from the Kubernetes API or from `oc get -o json` output.
 
+pub mod access;
 pub mod kube;
 pub mod loader;
 pub mod model;

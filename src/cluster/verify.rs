@@ -43,6 +43,8 @@ pub enum Verdict {
     NoIntContainer,
     /// A `qontract-reconcile-*` object live in a checked namespace that the checkout does not deploy.
     Unexpected,
+    /// Its cluster could not be asked: why (no kubeconfig context for it).
+    NotChecked { why: String },
 }
 
 impl Verdict {
@@ -55,6 +57,7 @@ impl Verdict {
             Verdict::RollingOut { .. } => "rolling out",
             Verdict::NoIntContainer => "no int container",
             Verdict::Unexpected => "unexpected",
+            Verdict::NotChecked { .. } => "not checked",
         }
     }
 
@@ -66,6 +69,7 @@ impl Verdict {
             Verdict::RollingOut { .. } => 3,
             Verdict::NoIntContainer => 4,
             Verdict::Unexpected => 5,
+            Verdict::NotChecked { .. } => 6,
         }
     }
 }
@@ -112,6 +116,8 @@ pub struct Report {
     pub entries: Vec<ObjectReport>,
     /// Namespaces with no live object at all (missing from the cluster, or empty).
     pub empty_namespaces: Vec<String>,
+    /// Clusters not asked, with why (`cluster: why`).
+    pub not_checked: Vec<String>,
 }
 
 impl Report {
@@ -153,7 +159,7 @@ impl Report {
         s
     }
 
-    /// One line per namespace without live objects.
+    /// One line per namespace without live objects, and per cluster not checked.
     pub fn notes(&self) -> Vec<String> {
         self.empty_namespaces
             .iter()
@@ -162,7 +168,31 @@ impl Report {
                     "namespace {ns}: no Deployment, StatefulSet or CronJob found (does the namespace exist in this cluster?)"
                 )
             })
+            .chain(self.not_checked.iter().map(|c| format!("not checked: {c}")))
             .collect()
+    }
+
+    /// Adds the objects of a cluster that was not asked, each `not checked` with `why`, and the
+    /// cluster's note.
+    pub fn add_not_checked(&mut self, cluster: &str, desired: &[Deployment], why: &str) {
+        for d in desired {
+            self.entries.push(ObjectReport {
+                namespace: d.namespace.clone(),
+                kind: d.kind,
+                name: d.name.clone(),
+                verdict: Verdict::NotChecked {
+                    why: why.to_string(),
+                },
+                expected_image: Some(d.image.clone()),
+                actual_image: None,
+                pinned: d.pinned,
+                integration: Some(d.integration.clone()),
+                shard: d.shard.clone(),
+            });
+        }
+        self.entries
+            .sort_by(|a, b| (&a.namespace, a.kind, &a.name).cmp(&(&b.namespace, b.kind, &b.name)));
+        self.not_checked.push(format!("cluster {cluster}: {why}"));
     }
 
     /// A plain-text table grouped by namespace, then the notes and the summary.
@@ -239,11 +269,12 @@ impl Report {
 
 impl Serialize for Report {
     fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
-        let mut st = s.serialize_struct("Report", 5)?;
+        let mut st = s.serialize_struct("Report", 6)?;
         st.serialize_field("ok", &self.is_ok())?;
         st.serialize_field("summary", &self.summary())?;
         st.serialize_field("objects", &self.entries)?;
         st.serialize_field("empty_namespaces", &self.empty_namespaces)?;
+        st.serialize_field("not_checked", &self.not_checked)?;
         st.serialize_field("notes", &self.notes())?;
         st.end()
     }
@@ -326,6 +357,7 @@ pub fn compare(desired: &[Deployment], live: &[LiveObject], namespaces: &[String
     Report {
         entries,
         empty_namespaces,
+        not_checked: Vec::new(),
     }
 }
 

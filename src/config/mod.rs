@@ -44,6 +44,9 @@ pub const CONFIG_VERSION: &str = "1";
 /// The longest `wait_image`: one day.
 pub const MAX_WAIT_IMAGE: Duration = Duration::from_secs(24 * 3600);
 
+/// The longest `stage_soak` (and `--stage-soak`): a week.
+pub const MAX_STAGE_SOAK: Duration = Duration::from_secs(7 * 24 * 3600);
+
 const HINT: &str = "the README's section `.qr-promote.yaml` lists every key and value it takes";
 
 /// `.qr-promote.yaml`, read.
@@ -55,6 +58,8 @@ pub struct Config {
     pub digests: Vec<DigestRule>,
     /// Per-component settings, in file order.
     pub components: Vec<ComponentSettings>,
+    /// `clusters:`: the kubeconfig context of each cluster, by the cluster's name.
+    pub clusters: std::collections::BTreeMap<String, String>,
     /// The skip rules with each path that leads through a link named by its real path, as the
     /// walk names files (one for each of `skip`): a rule names what its path leads to, whichever
     /// way it is written.
@@ -155,6 +160,8 @@ pub struct ComponentSettings {
     /// The upstream repository every command asks instead of `<P>_REPO`: a git URL, or a path
     /// (relative to the checkout's root) of a local clone.
     pub upstream: Option<String>,
+    /// How long stage must have run a version cleanly before it is promoted.
+    pub stage_soak: Option<Duration>,
     /// The line of the component's name.
     pub line: usize,
 }
@@ -416,6 +423,7 @@ components:
                     notify: Some(true),
                     hold_for: Vec::new(),
                     upstream: None,
+                    stage_soak: None,
                     line: 18,
                 },
                 ComponentSettings {
@@ -554,7 +562,7 @@ components:
         assert_eq!(
             Config::load(dir.path()).unwrap_err().to_string(),
             ".qr-promote.yaml:2: the top level: unknown key \"skpi\" (known: version, skip, \
-             digests, components)"
+             digests, components, clusters)"
         );
     }
 
@@ -586,7 +594,7 @@ components:
             ("version: 1\nskip: []\nskip: []\n", ".qr-promote.yaml:3: \"skip\" is written twice (lines 2 and 3)"),
             ("- version: 1\n", ".qr-promote.yaml:1: the file: a list where a mapping is expected"),
             ("version: 1\nskip: [\n", ".qr-promote.yaml:3: column 1: while parsing a node, did not find expected node content"),
-            ("version: 1\nextra: x\n", ".qr-promote.yaml:2: the top level: unknown key \"extra\" (known: version, skip, digests, components)"),
+            ("version: 1\nextra: x\n", ".qr-promote.yaml:2: the top level: unknown key \"extra\" (known: version, skip, digests, components, clusters)"),
             ("version: 1\nskip: {path: data}\n", ".qr-promote.yaml:2: skip: a mapping where a list is expected"),
             ("version: 1\nskip: &a []\ndigests: *a\n", ".qr-promote.yaml:3: digests: aliases are not read here; write the value"),
         ] {
@@ -647,7 +655,9 @@ components:
     #[test]
     fn every_bad_component_setting_names_its_line() {
         for (body, msg) in [
-            ("  qr:\n    label: [a]\n", "3: components.qr: unknown key \"label\" (known: labels, target_branch, remote, wait_image, notify, hold_for, upstream)"),
+            ("  qr:\n    label: [a]\n", "3: components.qr: unknown key \"label\" (known: labels, target_branch, remote, wait_image, notify, hold_for, upstream, stage_soak)"),
+            ("  qr:\n    stage_soak: 8d\n", "3: components.qr.stage_soak: \"8d\": at most 7 days"),
+            ("  qr:\n    stage_soak: 2\n", "3: components.qr.stage_soak: \"2\" has no unit"),
             ("  qr: []\n", "2: components.qr: a list where a mapping is expected"),
             ("  - qr\n", "2: components: a list where a mapping is expected"),
             ("  qr:\n    labels: a\n", "3: components.qr.labels: \"a\" where a list is expected"),
@@ -674,6 +684,29 @@ components:
             let want = format!(".qr-promote.yaml:{line}: {rest}");
             assert!(got.starts_with(&want), "{body:?}:\n got  {got}\n want {want}");
         }
+    }
+
+    #[test]
+    fn clusters_and_stage_soak_are_read() {
+        let c = Config::parse(
+            "version: 1\nclusters:\n  appsres03ue1: stage-ctx\n  appsrep05ue1: prod\ncomponents:\n  qr:\n    stage_soak: 2h\n",
+        )
+        .unwrap();
+        assert_eq!(
+            c.clusters
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>(),
+            ["appsrep05ue1=prod", "appsres03ue1=stage-ctx"]
+        );
+        assert_eq!(
+            c.component("qr").unwrap().stage_soak,
+            Some(Duration::from_secs(7200))
+        );
+        assert!(err("version: 1\nclusters:\n  a: [x]\n")
+            .starts_with(".qr-promote.yaml:3: clusters.a: a list where a string is expected"));
+        assert!(err("version: 1\nclusters: [a]\n")
+            .starts_with(".qr-promote.yaml:2: clusters: a list where a mapping is expected"));
     }
 
     #[test]

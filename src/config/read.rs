@@ -35,7 +35,7 @@ pub(super) fn parse(text: &str) -> std::result::Result<Config, Bad> {
         match key_str(
             k,
             "the top level",
-            &["version", "skip", "digests", "components"],
+            &["version", "skip", "digests", "components", "clusters"],
         )? {
             "version" => {
                 if v.style() != Some(Style::Plain) || v.as_str() != Some(CONFIG_VERSION) {
@@ -75,6 +75,20 @@ pub(super) fn parse(text: &str) -> std::result::Result<Config, Bad> {
                         );
                     }
                     config.digests.push(rule);
+                }
+            }
+            "clusters" => {
+                for (name, context) in mapping(v, "clusters")? {
+                    let cluster = string(name, "clusters: a cluster name")?;
+                    let what = format!("clusters.{cluster}");
+                    let ctx = string(context, &what)?;
+                    if ctx.trim() != ctx {
+                        return bad(
+                            context.line,
+                            format!("{what}: {ctx:?}: a context name holds no outer blanks"),
+                        );
+                    }
+                    config.clusters.insert(cluster.to_string(), ctx.to_string());
                 }
             }
             _ => {
@@ -354,6 +368,7 @@ fn component(name: &str, line: usize, n: &Node) -> std::result::Result<Component
         "notify",
         "hold_for",
         "upstream",
+        "stage_soak",
     ];
     for (k, v) in mapping(n, &what)? {
         let key = key_str(k, &what, &known)?;
@@ -400,6 +415,15 @@ fn component(name: &str, line: usize, n: &Node) -> std::result::Result<Component
                     return bad(v.line, format!("{what}: {u:?} is not a git URL or a path"));
                 }
                 c.upstream = Some(u.to_string());
+            }
+            "stage_soak" => {
+                let s = string(v, &what)?;
+                let d = crate::util::parse_duration(s)
+                    .map_err(|why| (v.line, format!("{what}: {why}")))?;
+                if d > MAX_STAGE_SOAK {
+                    return bad(v.line, format!("{what}: {s:?}: at most 7 days"));
+                }
+                c.stage_soak = Some(d);
             }
             "hold_for" => {
                 for item in sequence(v, &what)? {

@@ -359,6 +359,14 @@ pub fn description(pr: &Promotion, notify: bool) -> String {
         description.push('\n');
         description.push_str(&behind);
     }
+    if let Some(stage) = &pr.stage {
+        if !description.is_empty() && !description.ends_with('\n') {
+            description.push('\n');
+        }
+        description.push('\n');
+        description.push_str(stage);
+        description.push('\n');
+    }
     if let Some(sentence) = sentence {
         description.push_str("\n\n");
         description.push_str(&sentence);

@@ -127,6 +127,8 @@ pub struct Promotion {
     pub image: ImageCheck,
     /// Integrations with shards that keep their own `imageRef`.
     pub shards: Vec<ShardMove>,
+    /// What stage says of the version, when a stage gate let it through (Markdown).
+    pub stage: Option<String>,
 }
 
 impl Promotion {
@@ -204,6 +206,7 @@ impl Promotion {
             resolution,
             image,
             shards,
+            stage: None,
         })
     }
 

@@ -8,7 +8,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use crate::stage::{now, statefulset_pod, STAGE_NS};
 use crate::support::gitlab_server::{serve_gitlab, FakeGitLab, TOKEN};
+use crate::support::kube_server::{verify_fixture, write_kubeconfig_contexts, KubeServer};
 use crate::support::registry_server::{push_image, start_registry, RegistryServer};
 use crate::support::{commit_checkout, git, pin_example, sealed, Run, Sandbox, Upstream};
 
@@ -1222,3 +1224,188 @@ fn the_check_of_the_merge_request_becomes_one_note(depth: Depth) {
     );
 }
 both_depths!(the_check_of_the_merge_request_becomes_one_note);
+/// The example's stage on a Kubernetes-API-shaped server: both shards of terraform-resources
+/// running `tag` since `started`; a kubeconfig with the stage cluster's context.
+fn stage_running(w: &World, tag: &str, started: i64) -> (KubeServer, String) {
+    let stage = KubeServer::with_pods(
+        ["app-sre", "ter-int-dev"]
+            .iter()
+            .map(|s| {
+                statefulset_pod(
+                    STAGE_NS,
+                    &format!("qontract-reconcile-terraform-resources-{s}"),
+                    tag,
+                    started,
+                )
+            })
+            .collect(),
+    );
+    let kc = write_kubeconfig_contexts(
+        &w.sb.home(),
+        "kube-token-1234",
+        &[("appint-stage-01", &stage.url())],
+    );
+    (stage, kc.to_str().unwrap().to_string())
+}
+
+fn the_stage_gate_proposes_the_newest_version_stage_has_soaked(depth: Depth) {
+    let mut w = World::new(depth);
+    let base = w.upstream.ids[0].clone();
+    let u1 = w.push_upstream("Ada Lovelace", "ada@example.org");
+    let u2 = w.push_upstream("Octo Cat", "1+octocat@users.noreply.github.com");
+
+    // Stage has run u1 for ten minutes only: nothing is proposed.
+    let (_young, kc) = stage_running(&w, &u1[..7], now() - 600);
+    // Exit 3: something is left to see to, though no person holds it up.
+    let r = w.bot(&["--stage-soak", "2h", "--kubeconfig", &kc]).code(3);
+    assert_eq!(
+        r.stdout.lines().next().unwrap(),
+        format!(
+            "qontract-reconcile: stage-not-soaked: stage has not run a version newer than {} cleanly for 2h; nothing pushed",
+            &base[..7]
+        )
+    );
+    assert!(w.open_mrs().is_empty());
+
+    // Three hours on u1: u1 is proposed, not the newest u2, which the description names.
+    let (_soaked, kc) = stage_running(&w, &u1[..7], now() - 3 * 3600);
+    let r = w.bot(&["--stage-soak", "2h", "--kubeconfig", &kc]).ok();
+    assert!(
+        r.stdout.starts_with(&format!(
+            "qontract-reconcile: opened: opened !1 for {} -> {}\n",
+            &base[..7],
+            &u1[..7]
+        )),
+        "{}",
+        r.stdout
+    );
+    assert_eq!(
+        w.open_mrs(),
+        [(1, BRANCH.to_string(), w.subject(&base, &u1))]
+    );
+    let d = w.description(1);
+    assert!(
+        d.contains(&format!(
+            "**Stage:** stage has run {} cleanly for 3h (at least 2h asked); 2 objects: 2 soaked\n\nNot proposed yet, stage has not run them cleanly for 2h: {}\n",
+            &u1[..7],
+            &u2[..7]
+        )),
+        "{d}"
+    );
+    // Without the gate, the newest.
+    w.bot(&[]).ok();
+    assert_eq!(
+        w.open_mrs(),
+        [(1, BRANCH.to_string(), w.subject(&base, &u2))]
+    );
+}
+both_depths!(the_stage_gate_proposes_the_newest_version_stage_has_soaked);
+
+/// The example's production on a Kubernetes-API-shaped server, its objects on `tag` (the pinned
+/// shard on its pin); a kubeconfig with the production cluster's context.
+fn production_running(w: &World, tag: &str) -> (KubeServer, String) {
+    let prod = KubeServer::start();
+    route_production(&prod, tag);
+    let kc = write_kubeconfig_contexts(
+        &w.sb.home(),
+        "kube-token-1234",
+        &[("appint-prod-01", &prod.url())],
+    );
+    (prod, kc.to_str().unwrap().to_string())
+}
+
+fn route_production(prod: &KubeServer, tag: &str) {
+    for (kind, group) in [
+        ("deployments", "apis/apps/v1"),
+        ("statefulsets", "apis/apps/v1"),
+        ("cronjobs", "apis/batch/v1"),
+    ] {
+        prod.route(
+            &format!("/{group}/namespaces/app-interface-production/{kind}"),
+            200,
+            &verify_fixture(&format!("api/app-interface-production-{kind}.json"))
+                .replace("a1b2c3d", tag),
+        );
+    }
+}
+
+fn after_the_merge_the_merge_request_says_whether_production_runs_it(depth: Depth) {
+    let mut w = World::new(depth);
+    let base = w.upstream.ids[0].clone();
+    let u1 = w.push_upstream("Octo Cat", "1+octocat@users.noreply.github.com");
+    w.bot(&["--to", &u1]).ok();
+    w.merge_branch(1);
+    // Production still runs the version before.
+    let (prod, kc) = production_running(&w, &base[..7]);
+
+    // By hand: the report, and the note on the merged merge request.
+    let dir = w.clone();
+    let mut hand = w.sb.cmd();
+    hand.current_dir(&dir).env("GITLAB_TOKEN", TOKEN).args([
+        "verify",
+        "--after-merge",
+        "--kubeconfig",
+        &kc,
+        "--gitlab-url",
+        &w.gitlab.url,
+    ]);
+    let r = Run::of(hand.output().unwrap()).code(3);
+    assert!(
+        r.stdout.ends_with(
+            "\n6 objects: 1 ok, 5 wrong image\nnoted on !1: https://gitlab.test/group/app-interface/-/merge_requests/1\n"
+        ),
+        "{}",
+        r.stdout
+    );
+    let notes = w.notes(1);
+    assert_eq!(notes.len(), 1, "{notes:?}");
+    assert!(
+        notes[0].starts_with(&format!(
+            "**qr-promote after the merge:** production does not run `{}` everywhere yet: 6 objects: 1 ok, 5 wrong image; the next run checks again.\n\n- `app-interface-production/Deployment/qontract-reconcile-gitlab-housekeeping-0`: wrong image (expected quay.io/app-sre/qontract-reconcile:{}, found quay.io/app-sre/qontract-reconcile:{})\n",
+            &u1[..7], &u1[..7], &base[..7]
+        )),
+        "{}",
+        notes[0]
+    );
+
+    // The bot's run while production is still behind: exit 3, the same note, not a second one.
+    let r = w.bot(&["--after-merge", "--kubeconfig", &kc]).code(3);
+    assert!(
+        r.stdout.contains("  after the merge: !1: production does not run it everywhere yet (noted on the merge request)\n"),
+        "{}",
+        r.stdout
+    );
+    assert_eq!(w.notes(1), notes);
+
+    // The bot's next run: production runs it now; the same note says so, and tells the author.
+    route_production(&prod, &u1[..7]);
+    let r = w.bot(&["--after-merge", "--kubeconfig", &kc]).ok();
+    assert!(
+        r.stdout.contains(
+            "  after the merge: !1: production runs it everywhere (noted on the merge request)\n"
+        ),
+        "{}",
+        r.stdout
+    );
+    let notes = w.notes(1);
+    assert_eq!(
+        notes,
+        [format!(
+            "**qr-promote after the merge:** production runs `{}` everywhere: 6 objects: 6 ok.\n\nPinned shards still on their pin: `qontract-reconcile-terraform-resources-ter-int-dev` on `f929a38`.\n\n@ocat: your change is live in production.\n",
+            &u1[..7]
+        )]
+    );
+
+    // Once it runs everywhere, production is not asked again and the note stays as it is.
+    let asked = prod.seen().len();
+    let r = w.bot(&["--after-merge", "--kubeconfig", &kc]).ok();
+    assert!(
+        r.stdout
+            .contains("  after the merge: !1: production runs it everywhere (noted before)\n"),
+        "{}",
+        r.stdout
+    );
+    assert_eq!(prod.seen().len(), asked);
+    assert_eq!(w.notes(1).len(), 1);
+}
+both_depths!(after_the_merge_the_merge_request_says_whether_production_runs_it);

@@ -250,6 +250,7 @@ pub mod fake_registry;
 pub mod gitlab_server;
 pub mod http_server;
 pub mod kube_server;
+pub mod prometheus;
 pub mod registry_server;
 
 /// Every file under `dir` (recursively) whose bytes contain `needle`.

@@ -11,6 +11,8 @@ use crate::registry::{self, RegistryOptions};
 /// What `plan` and `apply` share.
 #[derive(Debug, clap::Args)]
 pub struct PromoteArgs {
+    #[command(flatten)]
+    pub stage: crate::cli::stage::GateArgs,
     /// The component to promote (a name from .env).
     #[arg(value_name = "COMPONENT", default_value = "qontract-reconcile")]
     pub component: String,

@@ -112,6 +112,7 @@ fn plan_json(pr: &Promotion, written: bool, commit: Option<&str>) -> serde_json:
         "image": pr.image,
         "shards": pr.shards,
         "commit": commit,
+        "stage": pr.stage,
     })
 }
 
@@ -177,6 +178,11 @@ fn promotion_text(pr: &Promotion) -> String {
         s.push('\n');
         s.push_str(&report);
     }
+    if let Some(stage) = &pr.stage {
+        s.push('\n');
+        s.push_str(&stage.replace("**", ""));
+        s.push('\n');
+    }
     s
 }
 
@@ -228,9 +234,13 @@ fn compute(ctx: &Context, args: &PromoteArgs) -> Result<Promotion, CliError> {
 
 /// `plan`: show the promotion; writes nothing.
 pub fn cmd_plan(ctx: &Context, args: &PlanArgs) -> Result<Status, CliError> {
-    let pr = compute(ctx, &args.promote)?;
+    let mut pr = compute(ctx, &args.promote)?;
     if nothing_to_promote(ctx, &pr) {
         return Ok(Status::Success);
+    }
+    if let Some(report) = gate(ctx, &args.promote, &mut pr)? {
+        super::stage::print_refusal(ctx, "plan", &report);
+        return Ok(Status::Differs);
     }
     if let ImageCheck::NotChecked { .. } = &pr.image {
         ctx.warn(&pr.image.line());
@@ -258,8 +268,28 @@ pub fn cmd_plan(ctx: &Context, args: &PlanArgs) -> Result<Status, CliError> {
 /// `apply`: write the promotion, all files or none; with `--commit` commit it, with `--push`
 /// push it and open its merge request. Every check that can refuse runs before the first file
 /// is written.
-pub fn cmd_apply(ctx: &Context, args: &ApplyArgs) -> CmdResult {
-    let pr = compute(ctx, &args.promote)?;
+pub fn cmd_apply(ctx: &Context, args: &ApplyArgs) -> Result<Status, CliError> {
+    let mut pr = compute(ctx, &args.promote)?;
+    if !pr.is_nothing() {
+        if let Some(report) = gate(ctx, &args.promote, &mut pr)? {
+            super::stage::print_refusal(ctx, "apply", &report);
+            return Ok(Status::Differs);
+        }
+    }
+    apply_promotion(ctx, args, pr)?;
+    Ok(Status::Success)
+}
+
+/// The stage gate of `plan` and `apply` (see `stage::gate_promotion`).
+fn gate(
+    ctx: &Context,
+    args: &PromoteArgs,
+    pr: &mut Promotion,
+) -> Result<Option<crate::stage::Report>, CliError> {
+    super::stage::gate_promotion(ctx, &args.stage, args.upstream.clone(), args.offline, pr)
+}
+
+fn apply_promotion(ctx: &Context, args: &ApplyArgs, pr: Promotion) -> CmdResult {
     if args.commit {
         if let Some(earlier) = branch::earlier_run(&ctx.root, &pr)? {
             return apply_again(ctx, args, pr, earlier);
