@@ -17,51 +17,121 @@ const ENV_LIMIT: usize = 1 << 20;
 /// `.env` in the merge base of `HEAD` and `base` (default `origin/master`, else `master`).
 /// Without a base, or when the merge base has no `.env`, there is no old version.
 pub fn versions(checkout: &Checkout, base: Option<&str>) -> Result<Versions> {
-    let new = checkout.component(RECONCILE)?.tag.clone();
-    let git = checkout_git(&checkout.root);
-    let var = checkout.component(RECONCILE)?.tag_var();
-    // `.env` as the merge base with the first base that names a commit has it, against the
-    // working tree: one git command in the usual case, run while the model and the reports are
-    // read. `./`: the checkout's own `.env`, wherever the checkout sits in its repository.
-    let candidates: Vec<&str> = match base {
-        Some(b) => vec![b],
-        None => vec!["origin/master", "master"],
+    start_versions(checkout, base)?.finish()
+}
+
+/// The arguments of the one git command that answers [`versions`] for a base: `.env` as the
+/// merge base with `base` has it, against the working tree (`./`: the checkout's own `.env`,
+/// wherever the checkout sits in its repository).
+fn diff_args(base: &str) -> [&str; 9] {
+    [
+        "diff",
+        "--no-color",
+        "--no-ext-diff",
+        "--no-renames",
+        "-U0",
+        "--merge-base",
+        base,
+        "--",
+        "./.env",
+    ]
+}
+
+/// [`versions`] under way: the git command of the first base runs while the caller reads
+/// the model and the reports.
+pub struct PendingVersions {
+    git: crate::upstream::git::Git,
+    running: Option<(std::process::Child, std::time::Instant)>,
+    candidates: Vec<String>,
+    explicit: Option<String>,
+    root: std::path::PathBuf,
+    var: String,
+    new: String,
+}
+
+/// Starts [`versions`]: its first git command runs in the background.
+pub fn start_versions(checkout: &Checkout, base: Option<&str>) -> Result<PendingVersions> {
+    let c = checkout.component(RECONCILE)?;
+    let candidates: Vec<String> = match base {
+        Some(b) if b.starts_with('-') => {
+            return Err(Error::input(format!("base {b} is not a revision")))
+        }
+        Some(b) => vec![b.to_string()],
+        None => vec!["origin/master".into(), "master".into()],
     };
-    for cand in &candidates {
-        if cand.starts_with('-') {
-            return Err(Error::input(format!("base {cand} is not a revision")));
+    let git = checkout_git(&checkout.root);
+    let mut cmd = git.spawn_command(&diff_args(&candidates[0]));
+    cmd.stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let start = std::time::Instant::now();
+    // A git that cannot start is asked again, and said, by `finish`.
+    let running = cmd.spawn().ok().map(|child| (child, start));
+    Ok(PendingVersions {
+        git,
+        running,
+        candidates,
+        explicit: base.map(str::to_string),
+        root: checkout.root.clone(),
+        var: c.tag_var(),
+        new: c.tag.clone(),
+    })
+}
+
+impl PendingVersions {
+    /// The versions, once the git command ends (and the next base's, when the first names no
+    /// commit).
+    pub fn finish(mut self) -> Result<Versions> {
+        let candidates = std::mem::take(&mut self.candidates);
+        for (i, cand) in candidates.iter().enumerate() {
+            let args = diff_args(cand);
+            let out = match (i, self.running.take()) {
+                (0, Some((child, start))) => {
+                    let done = child
+                        .wait_with_output()
+                        .map_err(|e| self.git.cannot_run(&args, start, e))?;
+                    let stderr = String::from_utf8_lossy(&done.stderr).into_owned();
+                    self.git.log_run(
+                        &args,
+                        start.elapsed(),
+                        done.status,
+                        0,
+                        done.stdout.len(),
+                        &stderr,
+                    );
+                    crate::upstream::git::GitOutput {
+                        success: done.status.success(),
+                        stdout: String::from_utf8_lossy(&done.stdout).into_owned(),
+                        stderr,
+                    }
+                }
+                _ => self.git.output(&args)?,
+            };
+            if out.success {
+                let diff = crate::util::head(&out.stdout, ENV_LIMIT);
+                return Ok(Versions {
+                    old: old_tag(diff, &self.var, &self.new),
+                    new: self.new,
+                });
+            }
+            if out.stderr.contains("no merge base") {
+                return Err(Error::input(format!(
+                    "the checkout's HEAD shares no history with {cand}"
+                ))
+                .with_hint("give the target branch with --base REV"));
+            }
         }
-        let out = git.output(&[
-            "diff",
-            "--no-color",
-            "--no-ext-diff",
-            "--no-renames",
-            "-U0",
-            "--merge-base",
-            cand,
-            "--",
-            "./.env",
-        ])?;
-        if out.success {
-            return Ok(Versions {
-                old: old_tag(crate::util::head(&out.stdout, ENV_LIMIT), &var, &new),
-                new,
-            });
+        match self.explicit {
+            Some(b) => Err(Error::input(format!(
+                "{}: base {b} is not a commit of this repository",
+                self.root.display()
+            ))),
+            // No target branch to compare with (not a git checkout, or a lone branch).
+            None => Ok(Versions {
+                old: None,
+                new: self.new,
+            }),
         }
-        if out.stderr.contains("no merge base") {
-            return Err(
-                Error::input(format!("the checkout's HEAD shares no history with {cand}"))
-                    .with_hint("give the target branch with --base REV"),
-            );
-        }
-    }
-    match base {
-        Some(b) => Err(Error::input(format!(
-            "{}: base {b} is not a commit of this repository",
-            checkout.root.display()
-        ))),
-        // No target branch to compare with (not a git checkout, or a lone branch).
-        None => Ok(Versions { old: None, new }),
     }
 }
 

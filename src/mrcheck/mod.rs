@@ -297,20 +297,14 @@ pub fn gather(
     checkout: &crate::checkout::Checkout,
     cache_dir: Option<&std::path::Path>,
     base: Option<&str>,
-    reports: impl FnOnce() -> crate::Result<Reports> + Send,
+    reports: impl FnOnce() -> crate::Result<Reports>,
 ) -> crate::Result<(Model, Versions, Reports)> {
-    std::thread::scope(|s| {
-        let versions = s.spawn(|| branch::versions(checkout, base));
-        let reports = s.spawn(reports);
-        let model = Model::load(checkout, cache_dir);
-        let versions = joined(versions.join());
-        let reports = joined(reports.join());
-        Ok((model?, versions?, reports?))
-    })
-}
-
-fn joined<T>(r: std::thread::Result<crate::Result<T>>) -> crate::Result<T> {
-    r.unwrap_or_else(|_| Err(crate::Error::external("reading the check stopped")))
+    // git answers in its own process while the model and the reports are read here.
+    let pending = branch::start_versions(checkout, base)?;
+    let model = Model::load(checkout, cache_dir);
+    let reports = reports();
+    let versions = pending.finish();
+    Ok((model?, versions?, reports?))
 }
 
 /// A check read back: where from, whether it finished, the versions, every run's verdict and

@@ -135,13 +135,13 @@ pub fn log_line(line: &str) -> Option<LogLine<'_>> {
     if b.len() < 22 || b[0] != b'[' || b[20] != b']' || b[21] != b' ' {
         return None;
     }
-    let date_ok = b[1..20].iter().enumerate().all(|(i, &c)| match i {
-        4 | 7 => c == b'-',
-        10 => c == b' ',
-        13 | 16 => c == b':',
-        _ => c.is_ascii_digit(),
-    });
-    if !date_ok {
+    // `YYYY-MM-DD HH:MM:SS` at 1..20: the separators, then the digits.
+    let d = &b[1..20];
+    if d[4] != b'-' || d[7] != b'-' || d[10] != b' ' || d[13] != b':' || d[16] != b':' {
+        return None;
+    }
+    const DIGITS: [usize; 14] = [0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18];
+    if !DIGITS.iter().all(|&i| d[i].is_ascii_digit()) {
         return None;
     }
     let rest = &line[22..];
@@ -173,7 +173,7 @@ pub fn log_line(line: &str) -> Option<LogLine<'_>> {
         None if after == " -" => "",
         None => return None,
     };
-    if memchr::memchr_iter(b':', place.as_bytes()).count() != 2 {
+    if place.bytes().filter(|&c| c == b':').count() != 2 {
         return None;
     }
     Some(LogLine {
@@ -225,33 +225,41 @@ pub fn pull_line(line: &str) -> Option<Option<String>> {
 /// Reads a Python list of literals logged as a message (`['apply', 'c', 'ns', 'Kind', 'n']`);
 /// `None` when the message is not one whose first element is a word.
 pub fn action(message: &str) -> Option<Action> {
-    let items = action_items(message)?;
-    let mut it = items.into_iter().map(Cow::into_owned);
+    let mut items = Vec::new();
+    action_items(message, |item| items.push(item.into_owned()))?;
+    let mut it = items.into_iter();
     Some(Action {
         kind: it.next()?,
         fields: it.collect(),
     })
 }
 
-/// The elements of an action's list, borrowed from the message where no escape changes them;
-/// the first is the kind, a word.
-fn action_items(message: &str) -> Option<Vec<Cow<'_, str>>> {
+/// Walks the elements of an action's list (`each` sees them in order, borrowed from the
+/// message where no escape changes them); `None` when the message is not an action: not a
+/// list that closes, or its first element is not a word.
+fn action_items<'a>(message: &'a str, mut each: impl FnMut(Cow<'a, str>)) -> Option<()> {
     let m = message.trim();
     let inner = m.strip_prefix('[')?.strip_suffix(']')?;
-    let items = python_items(inner)?;
-    let kind = items.first()?;
-    if kind.is_empty() || !kind.bytes().all(|c| c.is_ascii_lowercase() || c == b'_') {
-        return None;
-    }
-    Some(items)
+    let mut first = true;
+    let mut word = true;
+    python_items(inner, |item| {
+        if first {
+            first = false;
+            word = !item.is_empty() && item.bytes().all(|c| c.is_ascii_lowercase() || c == b'_');
+        }
+        if word {
+            each(item);
+        }
+    })?;
+    (!first && word).then_some(())
 }
 
 /// The elements of a Python list's inside, strings unquoted and anything else as written;
 /// `None` when the first element is not a quoted string or quotes do not close.
-fn python_items(inner: &str) -> Option<Vec<Cow<'_, str>>> {
+fn python_items<'a>(inner: &'a str, mut each: impl FnMut(Cow<'a, str>)) -> Option<()> {
     let b = inner.as_bytes();
     let len = b.len();
-    let mut items = Vec::new();
+    let mut count = 0usize;
     let mut i = 0usize;
     let skip_space = |mut i: usize| {
         while i < len && b[i].is_ascii_whitespace() {
@@ -272,13 +280,13 @@ fn python_items(inner: &str) -> Option<Vec<Cow<'_, str>>> {
             loop {
                 let at = from + memchr::memchr2(quote, b'\\', &b[from..])?;
                 if b[at] == quote && s.is_empty() && from == i + 1 {
-                    items.push(Cow::Borrowed(&inner[from..at]));
+                    each(Cow::Borrowed(&inner[from..at]));
                     i = at + 1;
                     break;
                 }
                 s.push_str(&inner[from..at]);
                 if b[at] == quote {
-                    items.push(Cow::Owned(std::mem::take(&mut s)));
+                    each(Cow::Owned(std::mem::take(&mut s)));
                     i = at + 1;
                     break;
                 }
@@ -291,7 +299,7 @@ fn python_items(inner: &str) -> Option<Vec<Cow<'_, str>>> {
                 from = at + 1 + escaped.len_utf8();
             }
         } else {
-            if items.is_empty() {
+            if count == 0 {
                 return None;
             }
             // A number, None, a nested list or dict: as written, to the comma at its depth.
@@ -315,8 +323,9 @@ fn python_items(inner: &str) -> Option<Vec<Cow<'_, str>>> {
                 i += 1;
             }
             i = i.min(len);
-            items.push(Cow::Borrowed(inner.get(start..i)?.trim()));
+            each(Cow::Borrowed(inner.get(start..i)?.trim()));
         }
+        count += 1;
         i = skip_space(i);
         match b.get(i) {
             Some(b',') => i += 1,
@@ -324,7 +333,7 @@ fn python_items(inner: &str) -> Option<Vec<Cow<'_, str>>> {
             Some(_) => return None,
         }
     }
-    Some(items)
+    Some(())
 }
 
 /// The shards of `run <integration> for shards [a, b]`.
@@ -371,29 +380,33 @@ pub fn parse(text: &str, keep: bool) -> Parsed {
                 continue;
             }
         }
-        if line
-            .trim_start()
-            .starts_with("Traceback (most recent call last)")
-        {
-            traceback = Some("Traceback:".to_string());
-            continue;
-        }
         if let Some(l) = log_line(line) {
             match l.level {
                 "DEBUG" => {}
                 "ERROR" | "CRITICAL" | "FATAL" => out.error(l.message),
                 _ => {
-                    if let Some(items) = action_items(l.message) {
-                        let target = items.get(1).map_or("", |t| t.as_ref());
-                        out.count(&items[0], target);
+                    let mut items: Vec<Cow<'_, str>> = Vec::new();
+                    let (mut kind, mut target) = (None, None);
+                    let is_action = action_items(l.message, |item| {
                         if keep {
-                            let mut it = items.into_iter().map(Cow::into_owned);
-                            if let Some(kind) = it.next() {
-                                out.kept.push(Action {
-                                    kind,
-                                    fields: it.collect(),
-                                });
-                            }
+                            items.push(item.clone());
+                        }
+                        if kind.is_none() {
+                            kind = Some(item);
+                        } else if target.is_none() {
+                            target = Some(item);
+                        }
+                    })
+                    .is_some();
+                    if is_action {
+                        let kind = kind.unwrap_or_default();
+                        out.count(&kind, target.as_deref().unwrap_or(""));
+                        let mut it = items.into_iter().map(Cow::into_owned);
+                        if let Some(kind) = it.next() {
+                            out.kept.push(Action {
+                                kind,
+                                fields: it.collect(),
+                            });
                         }
                     } else if let Some(s) = shards_line(l.message) {
                         out.shards.extend(s);
@@ -405,6 +418,13 @@ pub fn parse(text: &str, keep: bool) -> Parsed {
             continue;
         }
         if line.trim().is_empty() {
+            continue;
+        }
+        if line
+            .trim_start()
+            .starts_with("Traceback (most recent call last)")
+        {
+            traceback = Some("Traceback:".to_string());
             continue;
         }
         match pull_line(line) {
