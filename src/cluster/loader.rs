@@ -1,16 +1,18 @@
 //! Reading the model from the checkout: the files of the namespace, cluster, environment,
-//! account, organization, integration and saas schemas, parsed on all cores.
+//! account, organization, Cloudflare account and DNS zone, integration and saas schemas, parsed
+//! on all cores.
 
 use std::collections::HashMap;
 
 use super::model::{
-    norm_ref, Integration, Managed, Model, Namespace, Target, ACCOUNT_SCHEMA, CLUSTER_SCHEMA,
-    ENVIRONMENT_SCHEMA, INTEGRATION_SCHEMA, NAMESPACE_SCHEMA, OCM_SCHEMA,
-    PRODUCT_ENVIRONMENT_SCHEMA, RECONCILE,
+    norm_ref, Integration, Managed, Model, Namespace, Target, ACCOUNT_SCHEMA,
+    CLOUDFLARE_ACCOUNT_SCHEMA, CLUSTER_SCHEMA, DNS_ZONE_SCHEMA, ENVIRONMENT_SCHEMA,
+    INTEGRATION_SCHEMA, NAMESPACE_SCHEMA, OCM_SCHEMA, PRODUCT_ENVIRONMENT_SCHEMA, RECONCILE,
 };
 use super::sharding::{
     read_old_overrides, read_old_sharding, read_sharding, Layout, ShardKey, Sharding, Strategy,
 };
+use super::zones::{read_zone, resolve_zones};
 use crate::checkout::{normalize_repo_url, Checkout, Component};
 use crate::discovery::locations::is_saas_schema;
 
@@ -124,7 +126,7 @@ fn ignored_overrides(rel: &str, integration: &str, sh: &Sharding, warnings: &mut
                 "qontract-reconcile ignores this override: static sharding has no shardSpecOverrides (pin the entry with spec.imageRef)"
             }
             (_, ShardKey::Value(_)) => {
-                "qontract-reconcile ignores this override: its shard is not a $ref to an account, cluster or OCM organization file"
+                "qontract-reconcile ignores this override: its shard is not a $ref to an account, cluster, OCM organization or DNS zone file"
             }
             _ if o.sub_shards.is_some() && sh.strategy != Strategy::PerOpenshiftCluster => {
                 "qontract-reconcile ignores its subSharding: only per-openshift-cluster overrides have one"
@@ -203,6 +205,8 @@ impl Model {
             PRODUCT_ENVIRONMENT_SCHEMA,
             ACCOUNT_SCHEMA,
             OCM_SCHEMA,
+            CLOUDFLARE_ACCOUNT_SCHEMA,
+            DNS_ZONE_SCHEMA,
             INTEGRATION_SCHEMA,
             // Saas files of every schema version.
             SAAS_SCHEMA_PREFIX,
@@ -239,6 +243,8 @@ impl Model {
         let mut clusters: HashMap<String, String> = HashMap::new();
         let mut raw_ns: Vec<(String, String, Option<String>, Option<String>)> = Vec::new();
         let mut saas: Vec<&Node> = Vec::new();
+        let mut zones = Vec::new();
+        let mut cloudflare_accounts: HashMap<String, String> = HashMap::new();
         for (rel, doc) in files {
             let Some(path) = data_rel(rel) else { continue };
             let name = doc.str_at("name").map(str::to_string);
@@ -265,6 +271,7 @@ impl Model {
                         name,
                         path,
                         org_id: None,
+                        zone: None,
                         disabled: disabled(doc),
                     });
                 }
@@ -272,6 +279,7 @@ impl Model {
                     name: name.unwrap_or_default(),
                     path,
                     org_id: None,
+                    zone: None,
                     disabled: disabled(doc),
                 }),
                 Some(OCM_SCHEMA) => {
@@ -280,10 +288,15 @@ impl Model {
                             name: name.unwrap_or_default(),
                             path,
                             org_id: Some(org.to_string()),
+                            zone: None,
                             disabled: disabled(doc),
                         });
                     }
                 }
+                Some(CLOUDFLARE_ACCOUNT_SCHEMA) => {
+                    cloudflare_accounts.insert(path, name.unwrap_or_default());
+                }
+                Some(DNS_ZONE_SCHEMA) => zones.push(read_zone(rel, path, doc)),
                 Some(INTEGRATION_SCHEMA) => match read_integration(rel, doc) {
                     Ok(i) => {
                         for e in &i.managed {
@@ -313,6 +326,23 @@ impl Model {
                 },
                 Some(s) if is_saas_schema(s) => saas.push(doc),
                 _ => {}
+            }
+        }
+        // The zones are the model's business only when an integration shards over them.
+        let mut zone_warnings = Vec::new();
+        m.dns_zones = resolve_zones(zones, &cloudflare_accounts, &mut zone_warnings);
+        let by_zone = |i: &&Integration| {
+            i.managed.iter().any(|e| {
+                e.sharding
+                    .as_ref()
+                    .is_some_and(|sh| sh.strategy == Strategy::PerCloudflareDnsZone)
+            })
+        };
+        if m.integrations.iter().any(|i| by_zone(&i)) {
+            m.warnings.append(&mut zone_warnings);
+            for i in m.integrations.iter().filter(by_zone) {
+                let w = m.zone_override_warnings(i);
+                m.warnings.extend(w);
             }
         }
         for (path, name, cluster, env) in raw_ns {

@@ -1,7 +1,7 @@
 //! Where the integrations run, and whether the cluster runs what the checkout says.
 //!
 //! - [`model`]: namespaces, integrations, their shards and the objects they run (with
-//!   [`sharding`] and [`loader`]).
+//!   [`sharding`] and [`loader`]; the Cloudflare DNS zones in `zones`).
 //! - [`pin`]: shard overrides written into an integration's file (and removed).
 //! - [`verify`]: the desired objects against the live ones, one verdict each.
 //! - [`access`]: the kubeconfig context each cluster is reached with.
@@ -14,3 +14,4 @@ pub mod model;
 pub mod pin;
 pub mod sharding;
 pub mod verify;
+mod zones;

@@ -20,6 +20,8 @@ pub const ENVIRONMENT_SCHEMA: &str = "/app-sre/environment-1.yml";
 pub const PRODUCT_ENVIRONMENT_SCHEMA: &str = "/products/environment-1.yml";
 pub const ACCOUNT_SCHEMA: &str = "/aws/account-1.yml";
 pub const OCM_SCHEMA: &str = "/openshift/openshift-cluster-manager-1.yml";
+pub const CLOUDFLARE_ACCOUNT_SCHEMA: &str = "/cloudflare/account-1.yml";
+pub const DNS_ZONE_SCHEMA: &str = "/cloudflare/dns-zone-1.yml";
 pub const INTEGRATION_SCHEMA: &str = "/app-sre/integration-1.yml";
 
 /// The component whose integrations the model describes.
@@ -125,15 +127,26 @@ pub struct Namespace {
     pub environment_type: Option<String>,
 }
 
-/// Something shards are cut by: an AWS account, a cluster, an OCM organization.
+/// Something shards are cut by: an AWS account, a cluster, an OCM organization, a Cloudflare DNS
+/// zone.
 #[derive(Debug, Clone)]
 pub struct Target {
+    /// The file's `name`; `<account name>-<identifier>` for a DNS zone.
     pub name: String,
     /// Normalized `$ref` path.
     pub path: String,
     /// `orgId` of an OCM organization.
     pub org_id: Option<String>,
+    /// What a DNS zone's file says of it.
+    pub zone: Option<DnsZone>,
     pub disabled: Vec<String>,
+}
+
+/// A Cloudflare DNS zone's `identifier` (its shard's `--zone-name`) and `zone` (the domain).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DnsZone {
+    pub identifier: String,
+    pub zone: Option<String>,
 }
 
 /// A run of the pr-check for an integration.
@@ -174,6 +187,8 @@ pub struct Model {
     pub clusters: Vec<Target>,
     pub accounts: Vec<Target>,
     pub ocm_orgs: Vec<Target>,
+    /// Cloudflare DNS zones, by their `<account>-<identifier>`.
+    pub dns_zones: Vec<Target>,
     pub integrations: Vec<Integration>,
     /// The tag the integrations-manager runs, per environment name.
     pub manager_tags: BTreeMap<String, String>,
@@ -429,6 +444,8 @@ impl Model {
                 Some(Strategy::PerAwsAccount) => ("--account-name", "--exclude-accounts"),
                 Some(Strategy::PerOpenshiftCluster) => ("--cluster-name", "--exclude-cluster"),
                 Some(Strategy::PerOcmOrganization) => ("--org-id", "--exclude-org-id"),
+                // qontract-reconcile has no option that leaves zones out.
+                Some(Strategy::PerCloudflareDnsZone) => ("--zone-name", ""),
                 _ => ("", ""),
             };
             let flags = |flag: &str, shards: &[String]| -> Vec<String> {
@@ -546,7 +563,7 @@ mod tests {
             m.warnings,
             [
                 "data/i.yml:8: i: qontract-reconcile ignores its subSharding: only per-openshift-cluster overrides have one",
-                "data/i.yml:9: i: qontract-reconcile ignores this override: its shard is not a $ref to an account, cluster or OCM organization file",
+                "data/i.yml:9: i: qontract-reconcile ignores this override: its shard is not a $ref to an account, cluster, OCM organization or DNS zone file",
                 "data/s.yml:6: s: qontract-reconcile ignores this override: static sharding has no shardSpecOverrides (pin the entry with spec.imageRef)",
             ]
         );

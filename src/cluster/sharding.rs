@@ -13,6 +13,8 @@ pub enum Strategy {
     PerAwsAccount,
     PerOpenshiftCluster,
     PerOcmOrganization,
+    /// One shard per Cloudflare DNS zone (`/cloudflare/dns-zone-1.yml` files).
+    PerCloudflareDnsZone,
     /// A strategy this tool does not know (its shards are not listed; see `Sharding::strategy_name`).
     Other,
 }
@@ -24,25 +26,32 @@ impl Strategy {
             "per-aws-account" => Some(Strategy::PerAwsAccount),
             "per-openshift-cluster" => Some(Strategy::PerOpenshiftCluster),
             "per-ocm-organization" => Some(Strategy::PerOcmOrganization),
+            "per-cloudflare-dns-zone" => Some(Strategy::PerCloudflareDnsZone),
             _ => None,
         }
     }
 
-    /// Whether an override names its shard by `$ref` (to an account, cluster or OCM
-    /// organization file; qontract-reconcile matches it by that file's `name`).
+    /// Whether an override names its shard by `$ref` (to an account, cluster, OCM organization
+    /// or DNS zone file; qontract-reconcile matches it by that file's `name`, a zone by its
+    /// `zone` and `identifier`).
     pub fn by_ref(self) -> bool {
         matches!(
             self,
-            Strategy::PerAwsAccount | Strategy::PerOpenshiftCluster | Strategy::PerOcmOrganization
+            Strategy::PerAwsAccount
+                | Strategy::PerOpenshiftCluster
+                | Strategy::PerOcmOrganization
+                | Strategy::PerCloudflareDnsZone
         )
     }
 
-    /// The argument that gives a shard its key (`--account-name`, `--cluster-name`, `--org-id`).
+    /// The argument that gives a shard its key (`--account-name`, `--cluster-name`, `--org-id`,
+    /// `--zone-name`).
     pub fn key_arg(self) -> Option<&'static str> {
         match self {
             Strategy::PerAwsAccount => Some("--account-name"),
             Strategy::PerOpenshiftCluster => Some("--cluster-name"),
             Strategy::PerOcmOrganization => Some("--org-id"),
+            Strategy::PerCloudflareDnsZone => Some("--zone-name"),
             Strategy::Static | Strategy::Other => None,
         }
     }
@@ -53,6 +62,7 @@ impl Strategy {
             Strategy::PerAwsAccount => "per-aws-account",
             Strategy::PerOpenshiftCluster => "per-openshift-cluster",
             Strategy::PerOcmOrganization => "per-ocm-organization",
+            Strategy::PerCloudflareDnsZone => "per-cloudflare-dns-zone",
             Strategy::Other => "other",
         }
     }
@@ -107,33 +117,34 @@ pub struct Sharding {
 /// A shard of a managed entry.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Shard {
-    /// The shard's name: account or cluster name, lower-case org id, static index; sub-shards
-    /// append `-<i>`.
+    /// The shard's name: account or cluster name, lower-case org id, `<account>-<identifier>` of
+    /// a DNS zone, static index; sub-shards append `-<i>`.
     pub name: String,
     /// The name of the shard its override is written for (without a sub-shard index).
     pub parent: String,
     /// The namespace (name) of the managed entry.
     pub namespace: String,
-    /// The `$ref` path of the account, cluster or organization, for strategies that name shards
-    /// by `$ref`.
+    /// The `$ref` path of the account, cluster, organization or DNS zone, for strategies that name
+    /// shards by `$ref`.
     pub target_ref: Option<String>,
     /// The override's `imageRef`.
     pub pinned: Option<String>,
     /// The arguments the shard runs with: `--account-name <name>`, `--cluster-name <name>`,
-    /// `--org-id <orgId>` (as written), and `--shard-id <i> --shards <n>` for static shards and
-    /// sub-shards.
+    /// `--org-id <orgId>` (as written), `--zone-name <identifier>`, and
+    /// `--shard-id <i> --shards <n>` for static shards and sub-shards.
     pub args: Vec<String>,
 }
 
 impl Shard {
-    /// The shard's key as its argument names it (`--account-name`, `--cluster-name`, `--org-id`):
-    /// an OCM organization's `orgId` as written; the shard's name otherwise.
+    /// The shard's key as its argument names it (`--account-name`, `--cluster-name`, `--org-id`,
+    /// `--zone-name`): an OCM organization's `orgId` as written, a DNS zone's `identifier`; the
+    /// shard's name otherwise.
     pub fn key(&self) -> &str {
         match self.args.as_slice() {
             [flag, key, ..]
                 if matches!(
                     flag.as_str(),
-                    "--account-name" | "--cluster-name" | "--org-id"
+                    "--account-name" | "--cluster-name" | "--org-id" | "--zone-name"
                 ) =>
             {
                 key
@@ -260,12 +271,13 @@ pub fn read_old_sharding(entry: &Node, rel: &str) -> Result<Option<Sharding>> {
 }
 
 impl Model {
-    /// Every target of a strategy (accounts, clusters or OCM organizations).
+    /// Every target of a strategy (accounts, clusters, OCM organizations or DNS zones).
     fn all_targets(&self, strategy: Strategy) -> &[Target] {
         match strategy {
             Strategy::PerAwsAccount => &self.accounts,
             Strategy::PerOpenshiftCluster => &self.clusters,
             Strategy::PerOcmOrganization => &self.ocm_orgs,
+            Strategy::PerCloudflareDnsZone => &self.dns_zones,
             Strategy::Static | Strategy::Other => &[],
         }
     }
@@ -279,14 +291,19 @@ impl Model {
     }
 
     /// The override of a target: qontract-reconcile matches an override's `shard` (a `$ref`
-    /// resolved to its file) by the file's `name`. A shard written as a plain value names no
-    /// file, and matches nothing.
+    /// resolved to its file) by the file's `name`; a DNS zone's override by the
+    /// `<zone>-<identifier>` of the zone file it names, against the shard's
+    /// `<account>-<identifier>`. A shard written as a plain value names no file, and matches
+    /// nothing.
     pub(super) fn override_for<'a>(
         &self,
         sh: &'a Sharding,
         target: &Target,
     ) -> Option<&'a Override> {
         sh.overrides.iter().find(|o| match &o.shard {
+            ShardKey::Ref(r) if sh.strategy == Strategy::PerCloudflareDnsZone => {
+                self.zone_override_key(r).as_deref() == Some(target.name.as_str())
+            }
             ShardKey::Ref(r) => {
                 *r == target.path
                     || self
@@ -355,9 +372,12 @@ impl Model {
                     return out;
                 };
                 for t in self.targets(s, integration) {
-                    let (name, key) = match &t.org_id {
-                        Some(o) if s == Strategy::PerOcmOrganization => {
+                    let (name, key) = match (&t.org_id, &t.zone) {
+                        (Some(o), _) if s == Strategy::PerOcmOrganization => {
                             (o.to_lowercase(), o.clone())
+                        }
+                        (_, Some(z)) if s == Strategy::PerCloudflareDnsZone => {
+                            (t.name.clone(), z.identifier.clone())
                         }
                         _ => (t.name.clone(), t.name.clone()),
                     };

@@ -615,3 +615,132 @@ fn pin_refuses_when_the_registry_cannot_be_asked_and_writes_nothing() {
     sb.run(&skip).ok();
     assert_ne!(sb.snapshot(), before);
 }
+
+const CF: &str = "data/integrations/terraform-cloudflare-dns.yml";
+
+/// The warnings of `stderr` but the fixture's own one (an ignored subSharding of
+/// terraform-resources).
+fn other_warnings(stderr: &str) -> Vec<&str> {
+    stderr
+        .lines()
+        .filter(|l| !l.starts_with("warning: data/integrations/terraform-resources.yml:15: "))
+        .collect()
+}
+
+#[test]
+fn deployments_lists_one_object_per_cloudflare_dns_zone_without_a_warning() {
+    let sb = Sandbox::fixture("model");
+    let r = sb
+        .run(&["deployments", "--integration", "terraform-cloudflare-dns"])
+        .ok();
+    insta::assert_snapshot!(r.stdout, @r"
+    NAMESPACE              KIND        NAME                                                                      SHARD                         IMAGE                                       PIN
+    qr-production@prod-01  Deployment  qontract-reconcile-terraform-cloudflare-dns-service-delivery-example-com  service-delivery-example-com  quay.io/app-sre/qontract-reconcile:f929a38
+    qr-production@prod-01  Deployment  qontract-reconcile-terraform-cloudflare-dns-service-delivery-example-org  service-delivery-example-org  quay.io/app-sre/qontract-reconcile:f929a38
+
+    2 objects of 1 integration in 1 namespace, 0 pinned
+    ");
+    assert_eq!(other_warnings(&r.stderr), Vec::<&str>::new());
+    let v = sb
+        .run(&[
+            "--json",
+            "deployments",
+            "--integration",
+            "terraform-cloudflare-dns",
+        ])
+        .ok()
+        .json();
+    let args: Vec<String> = v["deployments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| format!("{} {}", d["shard"], d["args"]))
+        .collect();
+    assert_eq!(
+        args,
+        [
+            r#""service-delivery-example-com" ["--zone-name","example-com"]"#,
+            r#""service-delivery-example-org" ["--zone-name","example-org"]"#,
+        ]
+    );
+    let r = sb.run(&["pr-check"]).ok();
+    assert_eq!(other_warnings(&r.stderr), Vec::<&str>::new());
+}
+
+#[test]
+fn pin_per_cloudflare_dns_zone_writes_only_an_override_qontract_reconcile_applies() {
+    let sb = Sandbox::fixture("model");
+    let before = sb.snapshot();
+    let file = sb.read(CF);
+    // qontract-reconcile keys the override by `example.com-example-com`: no shard has that key.
+    let r = sb
+        .run(&[
+            "pin",
+            "--skip-image-check",
+            "terraform-cloudflare-dns",
+            "--shard",
+            "example-com",
+        ])
+        .code(1);
+    assert!(
+        r.stderr.contains(&format!("{CF}:5: terraform-cloudflare-dns: qontract-reconcile would not apply an override of service-delivery-example-com: it keys an override by its zone's <zone>-<identifier>, example.com-example-com, and the shard of data/cloudflare/sd/dns/example.com.yaml is <account>-<identifier>, service-delivery-example-com; nothing written")),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(sb.snapshot(), before, "nothing written");
+    // A zone named like its account gives the key of its own shard.
+    sb.write(
+        "data/cloudflare/sd/dns/own.yml",
+        "---\n$schema: /cloudflare/dns-zone-1.yml\nidentifier: own\nzone: service-delivery\naccount:\n  $ref: /cloudflare/sd/account.yml\n",
+    );
+    sb.run(&[
+        "pin",
+        "--skip-image-check",
+        "terraform-cloudflare-dns",
+        "--shard",
+        "service-delivery-own",
+        "--image-ref",
+        "abc1234",
+    ])
+    .ok();
+    insta::assert_snapshot!(sb.read(CF), @r"
+    ---
+    $schema: /app-sre/integration-1.yml
+    name: terraform-cloudflare-dns
+    managed:
+    - namespace:
+        $ref: /services/qr/namespaces/qr-production.yml
+      spec:
+        extraArgs: ''
+      sharding:
+        strategy: per-cloudflare-dns-zone
+        shardSpecOverrides:
+        - shard:
+            $ref: /cloudflare/sd/dns/own.yml
+          imageRef: abc1234
+    ");
+    let r = sb
+        .run(&["deployments", "--integration", "terraform-cloudflare-dns"])
+        .ok();
+    insta::assert_snapshot!(r.stdout, @r"
+    NAMESPACE              KIND        NAME                                                                      SHARD                         IMAGE                                       PIN
+    qr-production@prod-01  Deployment  qontract-reconcile-terraform-cloudflare-dns-service-delivery-example-com  service-delivery-example-com  quay.io/app-sre/qontract-reconcile:f929a38
+    qr-production@prod-01  Deployment  qontract-reconcile-terraform-cloudflare-dns-service-delivery-example-org  service-delivery-example-org  quay.io/app-sre/qontract-reconcile:f929a38
+    qr-production@prod-01  Deployment  qontract-reconcile-terraform-cloudflare-dns-service-delivery-own          service-delivery-own          quay.io/app-sre/qontract-reconcile:abc1234  pinned
+
+    3 objects of 1 integration in 1 namespace, 1 pinned
+    ");
+    assert_eq!(other_warnings(&r.stderr), Vec::<&str>::new());
+    let r = sb
+        .run(&["pr-check", "--integration", "terraform-cloudflare-dns"])
+        .ok();
+    assert!(
+        r.stdout.contains("terraform-cloudflare-dns_override_abc1234  quay.io/app-sre/qontract-reconcile:abc1234  --zone-name own"),
+        "{}",
+        r.stdout
+    );
+    // By its identifier, as its `--zone-name` names it.
+    sb.run(&["unpin", "terraform-cloudflare-dns", "--shard", "own"])
+        .ok();
+    assert_eq!(sb.read(CF), file);
+}

@@ -75,6 +75,8 @@ fn deployments_of_every_strategy() {
     Deployment qontract-reconcile-openshift-users-edge-01-0 qr-production@prod-01 (production) quay.io/app-sre/qontract-reconcile:0373973 pinned
     Deployment qontract-reconcile-openshift-users-edge-01-1 qr-production@prod-01 (production) quay.io/app-sre/qontract-reconcile:0373973 pinned
     Deployment qontract-reconcile-openshift-users-stage-01 qr-production@prod-01 (production) quay.io/app-sre/qontract-reconcile:f929a38
+    Deployment qontract-reconcile-terraform-cloudflare-dns-service-delivery-example-com qr-production@prod-01 (production) quay.io/app-sre/qontract-reconcile:f929a38
+    Deployment qontract-reconcile-terraform-cloudflare-dns-service-delivery-example-org qr-production@prod-01 (production) quay.io/app-sre/qontract-reconcile:f929a38
     StatefulSet qontract-reconcile-terraform-resources-app-int qr-production@prod-01 (production) quay.io/app-sre/qontract-reconcile:f929a38
     StatefulSet qontract-reconcile-terraform-resources-app-sre qr-production@prod-01 (production) quay.io/app-sre/qontract-reconcile:f929a38
     StatefulSet qontract-reconcile-terraform-resources-ter-int-dev qr-production@prod-01 (production) quay.io/app-sre/qontract-reconcile:deadbee pinned
@@ -140,6 +142,7 @@ fn shard_moves_and_pr_check_runs() {
     ocm-groups_override_abc1234 quay.io/app-sre/qontract-reconcile:abc1234 --org-id 1AbCdEf
     openshift-users quay.io/app-sre/qontract-reconcile:cafe123 --exclude-cluster edge-01
     openshift-users_override_0373973 quay.io/app-sre/qontract-reconcile:0373973 --cluster-name edge-01
+    terraform-cloudflare-dns quay.io/app-sre/qontract-reconcile:cafe123 
     terraform-resources quay.io/app-sre/qontract-reconcile:cafe123 --exclude-accounts ter-int-dev
     terraform-resources_override_deadbee quay.io/app-sre/qontract-reconcile:deadbee --account-name ter-int-dev
     "#);

@@ -119,6 +119,7 @@ fn resolve(
             s.parent == *n
                 || s.target_ref.as_deref().map(norm_ref).as_deref() == Some(as_ref.as_str())
                 || (sh.strategy == Strategy::PerOcmOrganization && s.parent.eq_ignore_ascii_case(n))
+                || (sh.strategy == Strategy::PerCloudflareDnsZone && s.key() == n.as_str())
         });
         let Some(s) = hit else {
             if let Some(sub) = shards.iter().find(|s| s.name == *n) {
@@ -245,6 +246,17 @@ pub fn pin(
     let (strategy, wanted) = resolve(model, integ, idx, shards)?;
     if wanted.is_empty() {
         return Err(Error::input("name at least one shard to pin"));
+    }
+    if strategy == Strategy::PerCloudflareDnsZone {
+        for w in &wanted {
+            let ShardKey::Ref(p) = &w.key else { continue };
+            if let Some(why) = model.zone_override_miss(p, &w.name) {
+                return Err(Error::refused(format!(
+                    "{}:{}: {integration}: qontract-reconcile would not apply an override of {}: {why}; nothing written",
+                    integ.path, m.line, w.name
+                )));
+            }
+        }
     }
     let r = match image_ref {
         Some(r) => r.to_string(),
