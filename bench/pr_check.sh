@@ -2,16 +2,23 @@
 # Speed of reading the merge-request check's reports, against `grep -c` over the same files,
 # measured side by side in one hyperfine run:
 #   grep -c . <every report>                          (peer: reading every line once)
+#   read-reports <folder>                             (the reading alone: the `read-reports`
+#                                                      example, the library's report reader)
 #   qr-promote -C <example checkout> pr-check --from <folder>
+#                                                     (the whole command: also the checkout's
+#                                                      model and git, whatever the reports)
+#   the same with one empty report                    (the command's fixed cost)
 # on a branch (three git commands: the base, the merge base, its .env).
 # The folder holds 120 reports of 1 MiB in all, as the check writes them: log lines of both
 # formats (with and without `[DRY-RUN]`), actions, pull lines, a traceback in the fail folder.
-# Prints the ratio pr-check / grep -c. Target: at most 3.
+# Prints the ratios to grep -c of the reading alone (target: at most 3), of the whole command,
+# and of what the 120 reports add to the command (the whole command minus its fixed cost).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v hyperfine >/dev/null || { echo "needs hyperfine (apt-get install hyperfine)" >&2; exit 1; }
-cargo build --release --quiet --bin qr-promote
+cargo build --release --quiet --bin qr-promote --example read-reports
 bin="$PWD/target/release/qr-promote"
+reader="$PWD/target/release/examples/read-reports"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 cp -r examples/app-interface "$work/checkout"
@@ -54,12 +61,18 @@ files=$(find "$work/reports" -name 'reconcile-*.txt' | sort)
 count=$(echo "$files" | wc -l)
 bytes=$(cat $files | wc -c)
 echo "$count reports, $bytes bytes"
-"$bin" -C "$work/checkout" pr-check --from "$work/reports" >/dev/null || true
+mkdir -p "$work/one/temp"
+: > "$work/one/temp/reconcile-one.txt"
+"$reader" "$work/reports"
 hyperfine -N -w 5 -r "${RUNS:-40}" -i --export-json "$work/r.json" \
   "grep -c . $(echo $files)" \
-  "$bin -C $work/checkout pr-check --from $work/reports" >/dev/null
+  "$reader $work/reports" \
+  "$bin -C $work/checkout pr-check --from $work/reports" \
+  "$bin -C $work/checkout pr-check --from $work/one" >/dev/null
 python3 - "$work/r.json" <<'PY'
 import json, sys
-g, p = (x["mean"] * 1000 for x in json.load(open(sys.argv[1]))["results"])
-print(f"grep -c {g:6.2f} ms  pr-check --from {p:6.2f} ms  (/grep -c {p/g:.2f}, target 3)")
+g, r, p, one = (x["mean"] * 1000 for x in json.load(open(sys.argv[1]))["results"])
+print(f"grep -c {g:5.2f} ms  reading {r:5.2f} ms (/grep -c {r/g:.2f}, target 3)  "
+      f"pr-check --from {p:5.2f} ms (/grep -c {p/g:.2f}; with one empty report {one:5.2f} ms, "
+      f"the 120 reports add {p-one:5.2f} ms: /grep -c {(p-one)/g:.2f})")
 PY

@@ -181,22 +181,24 @@ impl Reports {
             }
         }
         // Read and parse on every core; the reports keep the walk's order.
-        let read = files
-            .iter()
-            .map(|(name, shown, path, failed)| {
-                let bytes = crate::util::read_regular(path, REPORT_LIMIT)
-                    .map_err(|e| e.into_error(&path.display().to_string(), REPORT_LIMIT))?;
-                Ok(Report {
-                    name: name.clone(),
-                    source: shown.clone(),
-                    failed: *failed,
-                    parsed: match std::str::from_utf8(&bytes) {
-                        Ok(text) => parse(text, name == MANAGER_RUN),
-                        Err(_) => parse(&String::from_utf8_lossy(&bytes), name == MANAGER_RUN),
-                    },
+        // Read and parsed on every core; the reports keep the walk's order.
+        let read = crate::util::on_all_cores(&files, |part| {
+            part.iter()
+                .map(|(name, shown, path, failed)| {
+                    let bytes = crate::util::read_regular(path, REPORT_LIMIT)
+                        .map_err(|e| e.into_error(&path.display().to_string(), REPORT_LIMIT))?;
+                    Ok(Report {
+                        name: name.clone(),
+                        source: shown.clone(),
+                        failed: *failed,
+                        parsed: match std::str::from_utf8(&bytes) {
+                            Ok(text) => parse(text, name == MANAGER_RUN),
+                            Err(_) => parse(&String::from_utf8_lossy(&bytes), name == MANAGER_RUN),
+                        },
+                    })
                 })
-            })
-            .collect::<Vec<Result<Report>>>();
+                .collect::<Vec<Result<Report>>>()
+        });
         let found = read.len();
         for r in read {
             out.insert(r?);
