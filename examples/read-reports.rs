@@ -16,7 +16,10 @@ fn main() -> ExitCode {
         Ok(r) => {
             let actions: usize = r.runs.values().map(|x| x.parsed.actions).sum();
             let errors: usize = r.runs.values().map(|x| x.parsed.errors).sum();
-            println!("{} runs, {actions} actions, {errors} error lines", r.runs.len());
+            println!(
+                "{} runs, {actions} actions, {errors} error lines",
+                r.runs.len()
+            );
             ExitCode::SUCCESS
         }
         Err(e) => {

@@ -160,7 +160,12 @@ pub fn cmd_stage(ctx: &Context, args: &Args) -> Result<Status, CliError> {
     let upstream = ctx.checkout.upstream_of(&c, args.upstream.as_deref());
     let opts = super::history::options(ctx, Some(upstream), args.offline);
     let (rev, graph) = version(&opts, &c, rev)?;
-    let prometheus = prometheus(args.prometheus.as_deref())?;
+    // `--prometheus` (or its variable), else the one the stage clusters' files name.
+    let url = args
+        .prometheus
+        .clone()
+        .or_else(|| crate::stage::prometheus_of(&model, &objects));
+    let prometheus = prometheus(url.as_deref())?;
     let target = Target {
         id: &rev.id,
         graph: &graph,

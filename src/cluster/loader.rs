@@ -267,6 +267,11 @@ impl Model {
                 Some(CLUSTER_SCHEMA) => {
                     let name = name.unwrap_or_default();
                     clusters.insert(path.clone(), name.clone());
+                    if let Some(url) = doc.str_at("prometheusUrl").filter(|u| !u.trim().is_empty())
+                    {
+                        m.prometheus_urls
+                            .insert(name.clone(), url.trim().to_string());
+                    }
                     m.clusters.push(Target {
                         name,
                         path,

@@ -192,6 +192,8 @@ pub struct Model {
     pub integrations: Vec<Integration>,
     /// The tag the integrations-manager runs, per environment name.
     pub manager_tags: BTreeMap<String, String>,
+    /// The Prometheus of each cluster that names one (its cluster file's `prometheusUrl`).
+    pub prometheus_urls: BTreeMap<String, String>,
     /// What the model could not read (`path:line: why`): integrations it left out, entries whose
     /// shards it cannot list.
     pub warnings: Vec<String>,

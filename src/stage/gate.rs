@@ -70,9 +70,17 @@ impl Gate {
             )
             .with_hint("leave out --stage-soak (and stage_soak in .qr-promote.yaml)"));
         }
+        // `--prometheus`, else the one the stage clusters' files name (`prometheusUrl`), with
+        // the token of `QR_PROMOTE_PROMETHEUS_TOKEN`.
         let prometheus = match &self.prometheus {
             Some((url, token)) => Some(Prometheus::new(url, token.clone())?),
-            None => None,
+            None => match super::prometheus_of(&model, &objects) {
+                Some(url) => Some(Prometheus::new(
+                    &url,
+                    std::env::var("QR_PROMOTE_PROMETHEUS_TOKEN").ok(),
+                )?),
+                None => None,
+            },
         };
         let at = self.at.unwrap_or_else(now);
         let seen = observe(&objects, &self.source, prometheus.as_ref(), at, soak)?;

@@ -63,6 +63,22 @@ impl Verdict {
     }
 }
 
+/// The Prometheus that scrapes `objects`, when their clusters' files name one between them
+/// (`prometheusUrl`): the metrics of several Prometheus are not merged, so several is none.
+pub fn prometheus_of(model: &Model, objects: &[Deployment]) -> Option<String> {
+    let mut urls: Vec<&String> = objects
+        .iter()
+        .filter_map(|d| d.cluster.as_ref())
+        .filter_map(|c| model.prometheus_urls.get(c))
+        .collect();
+    urls.sort();
+    urls.dedup();
+    match urls.as_slice() {
+        [one] => Some((*one).clone()),
+        _ => None,
+    }
+}
+
 /// The objects stage runs: those in namespaces of environments of type `stage`, or whose
 /// integrations-manager follows a branch (its tag is no commit id); `integration` narrows.
 pub fn stage_objects(model: &Model, integration: Option<&str>) -> Vec<Deployment> {

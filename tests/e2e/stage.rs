@@ -614,3 +614,24 @@ fn a_prometheus_that_fails_is_one_line_naming_it_and_never_its_token() {
         r.stderr
     );
 }
+
+#[test]
+fn the_stage_clusters_file_names_the_prometheus_asked() {
+    let w = world();
+    let prom = Prometheus::with_history(&history());
+    let stage = KubeServer::with_pods(stage_pods(&w));
+    let kc = write_kubeconfig_contexts(&w.sb.home(), TOKEN, &[("stage-01", &stage.url())]);
+    let kc = kc.to_str().unwrap();
+    // The cluster file's `prometheusUrl`, as app-interface writes it, stands for --prometheus.
+    let rel = "data/openshift/stage-01/cluster.yml";
+    let text = w.sb.read(rel);
+    w.sb.write(rel, &format!("{text}prometheusUrl: {}\n", prom.url));
+    let r = w.run(&["stage", &w.b[..7], "--kubeconfig", kc]).code(3);
+    assert!(
+        r.stdout
+            .contains("| last run status 1 at 2026-12-08 10:00 (Prometheus)"),
+        "{}",
+        r.stdout
+    );
+    assert!(!r.stdout.contains("no --prometheus"), "{}", r.stdout);
+}
