@@ -482,18 +482,18 @@ impl Model {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::checkout::Component;
     use crate::cluster::loader::tag_of_ref;
     use crate::yaml::{self, Node};
 
-    fn comp() -> Component {
+    pub(crate) fn comp() -> Component {
         let env = "export RECONCILE_REPO=https://github.com/app-sre/qontract-reconcile\nexport RECONCILE_IMAGE=img\nexport RECONCILE_IMAGE_TAG=e0e0e0e\n";
         crate::checkout::components_from_env(&crate::checkout::parse_env(env)).remove(0)
     }
 
-    fn model(files: &[(&str, &str)]) -> Model {
+    pub(crate) fn model(files: &[(&str, &str)]) -> Model {
         let docs: Vec<(String, Node)> = files
             .iter()
             .map(|(p, t)| (p.to_string(), yaml::parse(t).unwrap().remove(0)))

@@ -159,22 +159,8 @@ impl Model {
 
 #[cfg(test)]
 mod tests {
-    use crate::checkout::Component;
+    use crate::cluster::model::tests::model;
     use crate::cluster::model::Model;
-    use crate::yaml::{self, Node};
-
-    fn comp() -> Component {
-        let env = "export RECONCILE_REPO=https://github.com/app-sre/qontract-reconcile\nexport RECONCILE_IMAGE=img\nexport RECONCILE_IMAGE_TAG=e0e0e0e\n";
-        crate::checkout::components_from_env(&crate::checkout::parse_env(env)).remove(0)
-    }
-
-    fn model(files: &[(&str, &str)]) -> Model {
-        let docs: Vec<(String, Node)> = files
-            .iter()
-            .map(|(p, t)| (p.to_string(), yaml::parse(t).unwrap().remove(0)))
-            .collect();
-        Model::from_docs(&comp(), &docs).unwrap()
-    }
 
     const NS: (&str, &str) = (
         "data/ns.yml",
