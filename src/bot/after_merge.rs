@@ -8,10 +8,9 @@
 use std::collections::BTreeSet;
 
 use crate::checkout::Checkout;
-use crate::cluster::access::{Access, Reach};
-use crate::cluster::kube::fetch_live;
+use crate::cluster::access::{compare_by_cluster, Access};
 use crate::cluster::model::{Deployment, Model};
-use crate::cluster::verify::{self, Report, Verdict};
+use crate::cluster::verify::{Report, Verdict};
 use crate::error::Result;
 use crate::mr::{GitLab, MergeRequest};
 use crate::util::short_id;
@@ -37,45 +36,20 @@ pub fn production(checkout: &Checkout, access: &Access) -> Result<Report> {
     let known: Vec<&str> = model.clusters.iter().map(|c| c.name.as_str()).collect();
     access.check_clusters(&known)?;
     let plan = access.plan(&clusters, &access.kubeconfig_contexts());
-    let mut live = Vec::new();
-    let mut checked: Vec<String> = Vec::new();
-    let mut skipped = Vec::new();
-    for (cluster, reach) in &plan {
-        let namespaces: BTreeSet<String> = desired
-            .iter()
-            .filter(|d| d.cluster == *cluster)
-            .map(|d| d.namespace.clone())
-            .collect();
-        let namespaces: Vec<String> = namespaces.into_iter().collect();
-        match reach.context() {
-            Some(context) => {
-                live.extend(fetch_live(
-                    access.kubeconfig.as_deref(),
-                    context,
-                    &namespaces,
-                )?);
-                checked.extend(namespaces);
-            }
-            None => skipped.push((cluster, reach)),
-        }
-    }
-    let reached: Vec<Deployment> = desired
-        .iter()
-        .filter(|d| checked.contains(&d.namespace))
-        .cloned()
-        .collect();
-    let mut report = verify::compare(&reached, &live, &checked);
-    for (cluster, reach) in skipped {
-        if let Reach::NotChecked { why } = reach {
-            let objects: Vec<Deployment> = desired
+    compare_by_cluster(
+        access,
+        &plan,
+        &desired,
+        |cluster| {
+            let namespaces: BTreeSet<String> = desired
                 .iter()
-                .filter(|d| d.cluster == *cluster)
-                .cloned()
+                .filter(|d| d.cluster.as_deref() == cluster)
+                .map(|d| d.namespace.clone())
                 .collect();
-            report.add_not_checked(cluster.as_deref().unwrap_or("(unnamed)"), &objects, why);
-        }
-    }
-    Ok(report)
+            namespaces.into_iter().collect()
+        },
+        |live| live,
+    )
 }
 
 /// The note: whether production runs `version` everywhere, what does not yet, the pinned shards

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use super::{CliError, Context, Status};
 use crate::cluster::access::Reach;
-use crate::cluster::kube::{fetch_live, parse_live, LiveObject};
+use crate::cluster::kube::{parse_live, LiveObject};
 use crate::cluster::model::{self, norm_ref, Deployment, Model, ObjectKind};
 use crate::cluster::sharding::Strategy;
 use crate::cluster::verify::{self, Report};
@@ -286,43 +286,13 @@ fn check_clusters(
     access: &crate::cluster::access::Access,
     reach: &[(Option<String>, Reach)],
 ) -> Result<Report, CliError> {
-    let mut live = Vec::new();
-    let mut checked = Vec::new();
-    let mut skipped = Vec::new();
-    for (cluster, how) in reach {
-        let namespaces = sel.namespaces_of(cluster.as_deref());
-        match how.context() {
-            Some(context) => {
-                live.extend(fetch_live(
-                    access.kubeconfig.as_deref(),
-                    context,
-                    &namespaces,
-                )?);
-                checked.extend(namespaces);
-            }
-            None => skipped.push((cluster, how)),
-        }
-    }
-    let desired: Vec<Deployment> = sel
-        .desired
-        .iter()
-        .filter(|d| checked.contains(&d.namespace))
-        .cloned()
-        .collect();
-    let mut report = verify::compare(&desired, &sel.keep(live), &checked);
-    for (cluster, how) in skipped {
-        let Reach::NotChecked { why } = how else {
-            continue;
-        };
-        let objects: Vec<Deployment> = sel
-            .desired
-            .iter()
-            .filter(|d| d.cluster == *cluster)
-            .cloned()
-            .collect();
-        report.add_not_checked(cluster.as_deref().unwrap_or("(unnamed)"), &objects, why);
-    }
-    Ok(report)
+    Ok(crate::cluster::access::compare_by_cluster(
+        access,
+        reach,
+        &sel.desired,
+        |cluster| sel.namespaces_of(cluster),
+        |live| sel.keep(live),
+    )?)
 }
 
 /// Checks every `interval` until the report is ok or `wait` has passed, and returns the last

@@ -11,6 +11,9 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
+use super::kube::{fetch_live, LiveObject};
+use super::model::Deployment;
+use super::verify::{compare, Report};
 use crate::error::{Error, Result};
 
 /// What the command line and the settings say about reaching the clusters.
@@ -170,6 +173,53 @@ impl Access {
             },
         }
     }
+}
+
+/// Compares `desired` with what runs, each cluster of `plan` read through its context (the
+/// namespaces `namespaces_of` gives it, the live objects `keep` keeps); the objects of a
+/// cluster without one are `not checked`, with why.
+pub fn compare_by_cluster(
+    access: &Access,
+    plan: &[(Option<String>, Reach)],
+    desired: &[Deployment],
+    namespaces_of: impl Fn(Option<&str>) -> Vec<String>,
+    keep: impl Fn(Vec<LiveObject>) -> Vec<LiveObject>,
+) -> Result<Report> {
+    let mut live = Vec::new();
+    let mut checked: Vec<String> = Vec::new();
+    let mut skipped = Vec::new();
+    for (cluster, reach) in plan {
+        let namespaces = namespaces_of(cluster.as_deref());
+        match reach.context() {
+            Some(context) => {
+                live.extend(fetch_live(
+                    access.kubeconfig.as_deref(),
+                    context,
+                    &namespaces,
+                )?);
+                checked.extend(namespaces);
+            }
+            None => skipped.push((cluster, reach)),
+        }
+    }
+    let reached: Vec<Deployment> = desired
+        .iter()
+        .filter(|d| checked.contains(&d.namespace))
+        .cloned()
+        .collect();
+    let mut report = compare(&reached, &keep(live), &checked);
+    for (cluster, reach) in skipped {
+        let Reach::NotChecked { why } = reach else {
+            continue;
+        };
+        let objects: Vec<Deployment> = desired
+            .iter()
+            .filter(|d| d.cluster == *cluster)
+            .cloned()
+            .collect();
+        report.add_not_checked(cluster.as_deref().unwrap_or("(unnamed)"), &objects, why);
+    }
+    Ok(report)
 }
 
 #[cfg(test)]
