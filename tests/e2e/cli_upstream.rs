@@ -45,20 +45,8 @@ impl World {
     /// A bare remote that accepts push options, with a `pre-receive` hook running `hook` (bash,
     /// `$REC` names the record file); returns the remote and the record file.
     fn bare_remote(&self, hook: &str) -> (std::path::PathBuf, std::path::PathBuf) {
-        let home = self.sb.home();
-        let remote = self.sb.dir.path().join("remote.git");
+        let remote = crate::support::push_options_remote(&self.sb);
         let record = self.sb.dir.path().join("options.txt");
-        let path = remote.to_str().unwrap();
-        git(
-            self.sb.dir.path(),
-            &home,
-            &["init", "-q", "--bare", "-b", "master", path],
-        );
-        git(
-            &remote,
-            &home,
-            &["config", "receive.advertisePushOptions", "true"],
-        );
         let script = format!("#!/usr/bin/env bash\nREC='{}'\n{hook}\n", record.display());
         let file = remote.join("hooks/pre-receive");
         std::fs::write(&file, script).unwrap();

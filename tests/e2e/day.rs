@@ -195,24 +195,7 @@ fn the_readmes_day_prints_what_it_says() {
     );
     sb.write(".qr-promote.yaml", &config);
     git(&root, &home, &["commit", "-qam", "upstream"]);
-    let remote = sb.dir.path().join("remote.git");
-    git(
-        sb.dir.path(),
-        &home,
-        &[
-            "init",
-            "-q",
-            "--bare",
-            "-b",
-            "master",
-            remote.to_str().unwrap(),
-        ],
-    );
-    git(
-        &remote,
-        &home,
-        &["config", "receive.advertisePushOptions", "true"],
-    );
+    let remote = crate::support::push_options_remote(&sb);
     crate::support::write_script(
         &remote.join("hooks/pre-receive"),
         "#!/bin/sh\ncat >/dev/null\necho 'View merge request for promote:'\necho '  https://gitlab.example.com/service/app-interface/-/merge_requests/4242'\n",

@@ -181,25 +181,8 @@ fn the_text_report_groups_persons_and_leaves_out_bots_and_the_promoter() {
 fn the_merge_request_mentions_only_the_people_of_the_notify_sentence() {
     let w = World::new();
     let home = w.sb.home();
-    let remote = w.sb.dir.path().join("remote.git");
+    let remote = crate::support::push_options_remote(&w.sb);
     let record = w.sb.dir.path().join("options.txt");
-    git(
-        w.sb.dir.path(),
-        &home,
-        &[
-            "init",
-            "-q",
-            "--bare",
-            "-b",
-            "master",
-            remote.to_str().unwrap(),
-        ],
-    );
-    git(
-        &remote,
-        &home,
-        &["config", "receive.advertisePushOptions", "true"],
-    );
     let hook = remote.join("hooks/pre-receive");
     std::fs::write(
         &hook,

@@ -189,13 +189,20 @@ fn paths(s: &KubeServer) -> Vec<String> {
         .collect()
 }
 
+/// The stage cluster's API serving the world's pods, and a kubeconfig whose context
+/// `stage-01` reaches it.
+fn stage_api(w: &World) -> (KubeServer, String) {
+    let stage = KubeServer::with_pods(stage_pods(w));
+    let kc = write_kubeconfig_contexts(&w.sb.home(), TOKEN, &[("stage-01", &stage.url())]);
+    (stage, kc.to_string_lossy().into_owned())
+}
+
 #[test]
 fn stage_says_per_integration_whether_it_soaked_from_the_api_and_a_real_prometheus() {
     let w = world();
     let prom = Prometheus::with_history(&history());
-    let stage = KubeServer::with_pods(stage_pods(&w));
-    let kc = write_kubeconfig_contexts(&w.sb.home(), TOKEN, &[("stage-01", &stage.url())]);
-    let kc = kc.to_str().unwrap();
+    let (stage, kc) = stage_api(&w);
+    let kc = kc.as_str();
     let r = w
         .run(&[
             "stage",
@@ -394,10 +401,8 @@ fn stage_from_saved_pods_and_logs() {
 #[test]
 fn pods_are_listed_in_pages_by_label() {
     let w = world();
-    let stage = KubeServer::with_pods(stage_pods(&w));
-    let kc = write_kubeconfig_contexts(&w.sb.home(), TOKEN, &[("stage-01", &stage.url())]);
-    w.run(&["stage", &w.b[..7], "--kubeconfig", kc.to_str().unwrap()])
-        .code(3);
+    let (stage, kc) = stage_api(&w);
+    w.run(&["stage", &w.b[..7], "--kubeconfig", &kc]).code(3);
     let lists: Vec<String> = stage
         .seen()
         .iter()
@@ -619,9 +624,8 @@ fn a_prometheus_that_fails_is_one_line_naming_it_and_never_its_token() {
 fn the_stage_clusters_file_names_the_prometheus_asked() {
     let w = world();
     let prom = Prometheus::with_history(&history());
-    let stage = KubeServer::with_pods(stage_pods(&w));
-    let kc = write_kubeconfig_contexts(&w.sb.home(), TOKEN, &[("stage-01", &stage.url())]);
-    let kc = kc.to_str().unwrap();
+    let (_stage, kc) = stage_api(&w);
+    let kc = kc.as_str();
     // The cluster file's `prometheusUrl`, as app-interface writes it, stands for --prometheus.
     let rel = "data/openshift/stage-01/cluster.yml";
     let text = w.sb.read(rel);

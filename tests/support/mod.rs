@@ -397,6 +397,31 @@ pub fn pin_example(sb: &Sandbox, id: &str) {
     }
 }
 
+/// A bare repository at `<sandbox>/remote.git` (branch `master`) that accepts push options, as
+/// GitLab does; returns its path.
+pub fn push_options_remote(sb: &Sandbox) -> PathBuf {
+    let remote = sb.dir.path().join("remote.git");
+    let home = sb.home();
+    git(
+        sb.dir.path(),
+        &home,
+        &[
+            "init",
+            "-q",
+            "--bare",
+            "-b",
+            "master",
+            remote.to_str().unwrap(),
+        ],
+    );
+    git(
+        &remote,
+        &home,
+        &["config", "receive.advertisePushOptions", "true"],
+    );
+    remote
+}
+
 /// Makes the sandbox's checkout a git repository (branch `master`) with one commit, the
 /// identity `name <email>` configured.
 pub fn commit_checkout(sb: &Sandbox, name: &str, email: &str) {
